@@ -1,0 +1,50 @@
+# nexcage: every target installs what is missing first, so a fresh Debian 12 machine needs only
+# `make run` or `make test` (as root). Node 24 comes from npm (node_modules/.bin/node), not the host.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+NODE := $(CURDIR)/node_modules/.bin/node
+GEN_STAMP := src/cri/generated/.stamp
+
+.PHONY: all deps gen build run test test-unit test-e2e lint bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+# TypeScript types for the CRI messages and services, generated from cri-api/ (never hand-edited).
+$(GEN_STAMP): cri-api/runtime/v1/api.proto package-lock.json
+	@rm -rf src/cri/generated
+	@npm run -s gen >/dev/null
+	@echo '{ "type": "commonjs" }' > src/cri/generated/package.json
+	@touch $@
+
+gen: deps
+	@$(MAKE) -s $(GEN_STAMP)
+
+build: gen
+	@rm -rf dist
+	@tsc -p tsconfig.json
+
+# Starts the daemon in the foreground on its default socket with the embedded defaults.
+run: build
+	$(NODE) dist/src/cli/main.js serve $(ARGS)
+
+lint: gen
+	@tsc -p tsconfig.json --noEmit
+	@eslint --max-warnings 0 .
+
+test: build lint
+	vitest run
+
+test-unit: build
+	vitest run --project unit
+
+test-e2e: build
+	vitest run --project e2e
+
+bench: build
+	$(NODE) bench/run.js
+
+clean:
+	rm -rf dist src/cri/generated coverage

@@ -1,0 +1,108 @@
+// The wrapper around every CRI handler: one log line per call (debug; warn/error on failure),
+// request metrics, and the error -> status mapping. Handlers just return or throw.
+import {
+  status,
+  type handleServerStreamingCall,
+  type handleUnaryCall,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type UntypedHandleCall,
+} from '@grpc/grpc-js';
+import type { Logger } from '../log.js';
+import { grpcDuration, grpcRequests } from '../metrics.js';
+import { toServiceError } from './status-map.js';
+
+export interface HandlerContext {
+  log: Logger;
+}
+
+/** Ids worth a log field, picked from whatever request shape came in. */
+function requestIds(req: unknown): Record<string, string> {
+  const ids: Record<string, string> = {};
+  if (typeof req !== 'object' || req === null) return ids;
+  const r = req as Record<string, unknown>;
+  for (const key of ['pod_sandbox_id', 'container_id'] as const) {
+    if (typeof r[key] === 'string' && r[key] !== '') ids[key] = r[key];
+  }
+  const image = r.image as { image?: unknown } | undefined;
+  if (image && typeof image.image === 'string' && image.image !== '') ids.image = image.image;
+  return ids;
+}
+
+function finish(ctx: HandlerContext, method: string, req: unknown, started: bigint, code: status, err?: unknown): void {
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  grpcRequests.inc({ method, code: status[code] });
+  grpcDuration.observe({ method }, seconds);
+  const fields = { method, code: status[code], durationMs: Math.round(seconds * 1e6) / 1e3, ...requestIds(req) };
+  if (err === undefined) ctx.log.debug(fields, 'cri call');
+  else if (code === status.INTERNAL || code === status.UNKNOWN) ctx.log.error({ ...fields, err }, 'cri call failed');
+  else if (code === status.UNIMPLEMENTED || code === status.NOT_FOUND) ctx.log.debug({ ...fields, error: (err as Error).message }, 'cri call refused');
+  else ctx.log.warn({ ...fields, error: (err as Error).message }, 'cri call failed');
+}
+
+export function unary<Req, Res>(ctx: HandlerContext, method: string, impl: (req: Req) => Promise<Res> | Res): handleUnaryCall<Req, Res> {
+  return (call: ServerUnaryCall<Req, Res>, callback) => {
+    const started = process.hrtime.bigint();
+    Promise.resolve()
+      .then(() => impl(call.request))
+      .then(
+        (res) => {
+          finish(ctx, method, call.request, started, status.OK);
+          callback(null, res);
+        },
+        (err: unknown) => {
+          const se = toServiceError(err);
+          finish(ctx, method, call.request, started, se.code, err);
+          callback(se);
+        },
+      );
+  };
+}
+
+/** A server-streaming call: `impl` writes messages and resolves when the stream is complete. */
+export function serverStream<Req, Res>(
+  ctx: HandlerContext,
+  method: string,
+  impl: (req: Req, send: (res: Res) => void, cancelled: AbortSignal) => Promise<void>,
+): handleServerStreamingCall<Req, Res> {
+  return (call: ServerWritableStream<Req, Res>) => {
+    const started = process.hrtime.bigint();
+    const abort = new AbortController();
+    call.on('cancelled', () => abort.abort());
+    Promise.resolve()
+      .then(() => impl(call.request, (res) => call.write(res), abort.signal))
+      .then(
+        () => {
+          finish(ctx, method, call.request, started, status.OK);
+          call.end();
+        },
+        (err: unknown) => {
+          const se = toServiceError(err);
+          finish(ctx, method, call.request, started, se.code, err);
+          call.emit('error', se);
+        },
+      );
+  };
+}
+
+/** What every RPC answers until its issue lands: UNIMPLEMENTED naming it, never a fake OK. */
+export function unimplemented(ctx: HandlerContext, service: string, method: string, streaming: boolean): UntypedHandleCall {
+  const details = `${service}/${method} is not implemented by nexcage yet`;
+  const refuse = (req: unknown): ServiceErrorLike => {
+    finish(ctx, method, req, process.hrtime.bigint(), status.UNIMPLEMENTED, new Error(details));
+    return { code: status.UNIMPLEMENTED, details };
+  };
+  if (streaming) {
+    const h: handleServerStreamingCall<unknown, unknown> = (call) => {
+      call.emit('error', refuse(call.request));
+    };
+    return h;
+  }
+  const h: handleUnaryCall<unknown, unknown> = (call, callback) => callback(refuse(call.request));
+  return h;
+}
+
+interface ServiceErrorLike {
+  code: status;
+  details: string;
+}

@@ -1,0 +1,19 @@
+import type { StatusRequest__Output } from './generated/runtime/v1/StatusRequest.js';
+import type { StatusResponse } from './generated/runtime/v1/StatusResponse.js';
+import type { Services } from './services.js';
+
+export function runtimeStatus(s: Services) {
+  return async (req: StatusRequest__Output): Promise<StatusResponse> => {
+    const st = await s.runtimeInfo.status(req.verbose);
+    return {
+      status: { conditions: st.conditions.map((c) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message })) },
+      runtime_handlers: st.handlers.map((h) => ({
+        name: h.name,
+        features: { recursive_read_only_mounts: h.features.recursiveReadOnlyMounts, user_namespaces: h.features.userNamespaces },
+      })),
+      // Container events are served by GetContainerEvents once containers land; not claimed yet.
+      features: { supplemental_groups_policy: false },
+      info: st.info,
+    };
+  };
+}

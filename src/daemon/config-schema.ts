@@ -1,0 +1,161 @@
+// The shape of nexcage's configuration: one schema drives file validation, NEXCAGE_* environment
+// variables, command-line flags and the README's reference, so they can never disagree.
+
+export type Spec =
+  | { kind: 'string'; doc: string; check?: (v: string) => string | undefined }
+  | { kind: 'enum'; doc: string; values: readonly string[] }
+  | { kind: 'int'; doc: string; min: number; max: number }
+  | { kind: 'bool'; doc: string }
+  | { kind: 'strings'; doc: string; check?: (v: string) => string | undefined }
+  | { kind: 'object'; doc: string; fields: Record<string, Spec> }
+  | { kind: 'record'; doc: string; value: Spec };
+
+const absolutePath = (v: string): string | undefined => (v.startsWith('/') ? undefined : 'must be an absolute path');
+const optionalAbsolutePath = (v: string): string | undefined => (v === '' ? undefined : absolutePath(v));
+
+function hostPort(v: string): string | undefined {
+  if (v === '') return undefined;
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(v);
+  if (!m || Number(m[2]) > 65535) return 'must be HOST:PORT (or empty to turn it off)';
+  return undefined;
+}
+
+function socketPath(v: string): string | undefined {
+  const path = v.startsWith('unix://') ? v.slice('unix://'.length) : v;
+  return path.startsWith('/') ? undefined : 'must be an absolute path or unix:///absolute/path';
+}
+
+function cidr(v: string): string | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(v);
+  if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 30) return 'must be an IPv4 CIDR like 10.88.0.0/16';
+  return undefined;
+}
+
+const runtimeHandler: Spec = {
+  kind: 'object',
+  doc: 'An OCI runtime with the runc CLI contract, published as a RuntimeClass handler.',
+  fields: {
+    path: { kind: 'string', doc: 'Binary: a name looked up on PATH or an absolute path.' },
+    root: { kind: 'string', doc: 'Its --root state directory; empty = <stateDir>/<handler name>.', check: optionalAbsolutePath },
+    systemdCgroup: { kind: 'bool', doc: 'Pass --systemd-cgroup (set automatically when the cgroup driver is systemd).' },
+  },
+};
+
+export const configSchema = {
+  kind: 'object',
+  doc: 'nexcage configuration',
+  fields: {
+    socket: { kind: 'string', doc: 'CRI gRPC socket (path or unix:// URL).', check: socketPath },
+    rootDir: { kind: 'string', doc: 'Persistent data: images, snapshots, container and sandbox records.', check: absolutePath },
+    stateDir: { kind: 'string', doc: 'Runtime state (tmpfs): runtime roots, bundles, exit files, netns pins.', check: absolutePath },
+    logLevel: { kind: 'enum', doc: 'Log level.', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] },
+    logFormat: { kind: 'enum', doc: 'json (one object per line) or text (for humans).', values: ['json', 'text'] },
+    metricsAddress: { kind: 'string', doc: 'HOST:PORT for /metrics, /healthz, /readyz; empty = off.', check: hostPort },
+    cgroupDriver: {
+      kind: 'enum',
+      doc: 'auto = systemd when the host runs systemd on cgroup v2, else cgroupfs.',
+      values: ['auto', 'systemd', 'cgroupfs'],
+    },
+    defaultRuntime: { kind: 'string', doc: 'Handler used when a pod names none (the empty RuntimeClass handler).' },
+    runtimes: { kind: 'record', doc: 'RuntimeClass handler name -> OCI runtime.', value: runtimeHandler },
+    shutdownTimeoutSeconds: { kind: 'int', doc: 'How long SIGTERM waits for in-flight calls.', min: 0, max: 3600 },
+    pauseImage: { kind: 'string', doc: 'Infra image to pull and pin; empty = the built-in infra rootfs.' },
+    cni: {
+      kind: 'object',
+      doc: 'Pod networking.',
+      fields: {
+        confDirs: { kind: 'strings', doc: 'Where CNI network configs are read from.', check: absolutePath },
+        binDirs: { kind: 'strings', doc: 'Where CNI plugin binaries are found.', check: absolutePath },
+        defaultSubnet: { kind: 'string', doc: 'Subnet of the built-in bridge network used when no CNI config exists.', check: cidr },
+      },
+    },
+    registry: {
+      kind: 'object',
+      doc: 'Image pulls.',
+      fields: {
+        mirrors: {
+          kind: 'record',
+          doc: 'Registry host -> ordered mirror endpoints (e.g. "docker.io": ["http://127.0.0.1:5000"]).',
+          value: { kind: 'strings', doc: 'Mirror endpoints.' },
+        },
+        insecure: { kind: 'strings', doc: 'Hosts reached over plain HTTP or with unverified TLS.' },
+        caFiles: { kind: 'strings', doc: 'Extra CA certificates (PEM) trusted for registries.', check: absolutePath },
+        credentialsFile: { kind: 'string', doc: 'Docker-style config.json with registry credentials.', check: optionalAbsolutePath },
+        maxConcurrentDownloads: { kind: 'int', doc: 'Layers fetched at once per image.', min: 1, max: 64 },
+        noProgressTimeoutSeconds: { kind: 'int', doc: 'A download that moves no byte for this long fails.', min: 1, max: 86400 },
+      },
+    },
+    streaming: {
+      kind: 'object',
+      doc: 'Exec/attach/port-forward server.',
+      fields: {
+        address: { kind: 'string', doc: 'Listen address.' },
+        port: { kind: 'int', doc: 'Listen port; 0 = random.', min: 0, max: 65535 },
+        tlsCert: { kind: 'string', doc: 'PEM certificate; empty = plain HTTP.', check: optionalAbsolutePath },
+        tlsKey: { kind: 'string', doc: 'PEM key for tlsCert.', check: optionalAbsolutePath },
+      },
+    },
+  },
+} as const satisfies Spec;
+
+export interface RuntimeHandlerConfig {
+  path: string;
+  root: string;
+  systemdCgroup: boolean;
+}
+
+export interface Config {
+  socket: string;
+  rootDir: string;
+  stateDir: string;
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  logFormat: 'json' | 'text';
+  metricsAddress: string;
+  cgroupDriver: 'auto' | 'systemd' | 'cgroupfs';
+  defaultRuntime: string;
+  runtimes: Record<string, RuntimeHandlerConfig>;
+  shutdownTimeoutSeconds: number;
+  pauseImage: string;
+  cni: { confDirs: string[]; binDirs: string[]; defaultSubnet: string };
+  registry: {
+    mirrors: Record<string, string[]>;
+    insecure: string[];
+    caFiles: string[];
+    credentialsFile: string;
+    maxConcurrentDownloads: number;
+    noProgressTimeoutSeconds: number;
+  };
+  streaming: { address: string; port: number; tlsCert: string; tlsKey: string };
+}
+
+/** Embedded defaults: what `make run` starts with when no config file exists. */
+export function defaultConfig(): Config {
+  return {
+    socket: '/run/nexcage/nexcage.sock',
+    rootDir: '/var/lib/nexcage',
+    stateDir: '/run/nexcage',
+    logLevel: 'info',
+    logFormat: 'json',
+    metricsAddress: '127.0.0.1:9101',
+    cgroupDriver: 'auto',
+    defaultRuntime: 'runc',
+    runtimes: { runc: { path: 'runc', root: '', systemdCgroup: false } },
+    shutdownTimeoutSeconds: 10,
+    pauseImage: '',
+    cni: { confDirs: ['/etc/cni/net.d'], binDirs: ['/opt/cni/bin', '/usr/lib/cni'], defaultSubnet: '10.88.0.0/16' },
+    registry: {
+      mirrors: {},
+      insecure: [],
+      caFiles: [],
+      credentialsFile: '',
+      maxConcurrentDownloads: 3,
+      noProgressTimeoutSeconds: 300,
+    },
+    streaming: { address: '127.0.0.1', port: 0, tlsCert: '', tlsKey: '' },
+  };
+}
+
+/** Defaults for one entry of a record, filled in before validation of a partial entry. */
+export function defaultRuntimeHandler(): RuntimeHandlerConfig {
+  return { path: '', root: '', systemdCgroup: false };
+}

@@ -1,0 +1,54 @@
+// The side HTTP endpoint for operators: /metrics (Prometheus), /healthz (alive), /readyz
+// (CRI Status says RuntimeReady). Plain node:http; it serves nothing else.
+import { createServer, type Server } from 'node:http';
+import type { Logger } from '../log.js';
+import { registry } from '../metrics.js';
+
+export interface Readiness {
+  ready: boolean;
+  reason: string;
+}
+
+export function parseHostPort(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+}
+
+export async function startHttpEndpoint(address: string, readiness: () => Promise<Readiness>, log: Logger): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const reply = (code: number, body: string, type = 'text/plain; charset=utf-8'): void => {
+      res.writeHead(code, { 'content-type': type });
+      res.end(body);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'method not allowed\n');
+    if (path === '/healthz') return reply(200, 'ok\n');
+    if (path === '/readyz') {
+      readiness().then(
+        (r) => (r.ready ? reply(200, 'ok\n') : reply(503, `not ready: ${r.reason}\n`)),
+        (err: unknown) => reply(503, `not ready: ${(err as Error).message}\n`),
+      );
+      return;
+    }
+    if (path === '/metrics') {
+      registry.metrics().then(
+        (text) => reply(200, text, registry.contentType),
+        (err: unknown) => {
+          log.error({ err }, 'collecting metrics failed');
+          reply(500, 'metrics collection failed\n');
+        },
+      );
+      return;
+    }
+    reply(404, 'not found\n');
+  });
+  const { host, port } = parseHostPort(address);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
+}

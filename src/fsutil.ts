@@ -1,0 +1,75 @@
+// Filesystem helpers shared by every store: nothing half-written is ever read back as valid.
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { access, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { dirname, basename, join } from 'node:path';
+import { isErrno } from './errors.js';
+
+/** Write temp file, fsync it, rename over the target, fsync the directory. */
+export async function atomicWrite(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'w', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (err) {
+    await fh.close();
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await fh.close();
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await syncDir(dir);
+}
+
+export async function atomicWriteJson(path: string, value: unknown, mode = 0o644): Promise<void> {
+  await atomicWrite(path, JSON.stringify(value, null, 2) + '\n', mode);
+}
+
+/** Read and parse a JSON file; undefined when it does not exist. */
+export async function readJsonIfExists<T>(path: string): Promise<T | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+  return JSON.parse(text) as T;
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Resolve a binary: an absolute path is checked as is, a bare name is looked up in `dirs`
+ * (default: $PATH). Returns the executable's path, or undefined.
+ */
+export async function findExecutable(name: string, dirs?: readonly string[]): Promise<string | undefined> {
+  const candidates = name.includes('/')
+    ? [name]
+    : (dirs ?? (process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':')).filter(Boolean).map((d) => join(d, name));
+  for (const c of candidates) {
+    try {
+      await access(c, constants.X_OK);
+      const st = await stat(c);
+      if (st.isFile()) return c;
+    } catch {
+      // not here; try the next directory
+    }
+  }
+  return undefined;
+}

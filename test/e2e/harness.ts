@@ -1,0 +1,220 @@
+// The shared e2e harness: runs the built daemon (dist/) as a real child process on a temporary
+// socket, root and state dir, hands out a typed CRI client, and at the end of the file fails if a
+// process, mount or socket of the test was left behind.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+import { connectCri, type CriClient } from '../../src/cri/client.js';
+
+export const REPO = resolve(import.meta.dirname, '../..');
+export const NODE = join(REPO, 'node_modules/.bin/node');
+export const MAIN = join(REPO, 'dist/src/cli/main.js');
+
+export interface DaemonOptions {
+  /** Merged over the harness defaults (socket, dirs, metrics on a random port, debug logs). */
+  config?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** Poll `check` until it returns a value (not undefined/false) or the deadline passes. */
+export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 10;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 200);
+  }
+}
+
+/** A directory of its own for one test file: sockets, config, root and state dirs live under it. */
+export class TestDir {
+  private constructor(readonly path: string) {}
+  static async create(): Promise<TestDir> {
+    return new TestDir(await mkdtemp('/tmp/nexcage-e2e-'));
+  }
+  join(...parts: string[]): string {
+    return join(this.path, ...parts);
+  }
+}
+
+export class Daemon {
+  readonly lines: string[] = [];
+  metricsUrl = '';
+  client!: CriClient;
+  private proc!: ChildProcess;
+  private exited: Promise<Exit> = Promise.resolve({ code: null, signal: null });
+  private exitInfo: Exit | undefined;
+
+  constructor(
+    readonly dir: TestDir,
+    readonly name: string,
+    readonly options: DaemonOptions = {},
+  ) {}
+
+  get socket(): string {
+    return (this.config().socket as string) ?? this.dir.join(`${this.name}.sock`);
+  }
+  get configPath(): string {
+    return this.dir.join(`${this.name}.config.json`);
+  }
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  config(): Record<string, unknown> {
+    return {
+      socket: this.dir.join(`${this.name}.sock`),
+      rootDir: this.dir.join(this.name, 'root'),
+      stateDir: this.dir.join(this.name, 'state'),
+      metricsAddress: '127.0.0.1:0',
+      logLevel: 'debug',
+      shutdownTimeoutSeconds: 5,
+      ...this.options.config,
+    };
+  }
+
+  /** Start the daemon and wait until it serves; resolves with the exit instead if it dies first. */
+  async start(): Promise<void> {
+    await writeFile(this.configPath, JSON.stringify(this.config(), null, 2));
+    this.lines.length = 0;
+    this.exitInfo = undefined;
+    const proc = spawn(NODE, [MAIN, 'serve', '--config', this.configPath], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...this.options.env },
+    });
+    this.proc = proc;
+    this.exited = new Promise((r) =>
+      proc.on('exit', (code, signal) => {
+        this.exitInfo = { code, signal };
+        r(this.exitInfo);
+      }),
+    );
+    let buf = '';
+    const onData = (b: Buffer): void => {
+      buf += b.toString();
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        this.lines.push(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    };
+    proc.stdout?.on('data', onData);
+    proc.stderr?.on('data', onData);
+    const serving = await waitFor('the daemon to serve', () => {
+      if (this.exitInfo) throw new Error(`daemon exited (${JSON.stringify(this.exitInfo)}) before serving:\n${this.lines.join('\n')}`);
+      return this.logs().find((l) => l.msg === 'nexcage serving');
+    }, 30_000);
+    this.metricsUrl = serving.metricsAddress ? `http://${serving.metricsAddress as string}` : '';
+    this.client = connectCri(this.socket);
+  }
+
+  /** Parsed JSON log lines (non-JSON lines skipped). */
+  logs(): Record<string, unknown>[] {
+    const out: Record<string, unknown>[] = [];
+    for (const l of this.lines) {
+      try {
+        out.push(JSON.parse(l) as Record<string, unknown>);
+      } catch {
+        // not a JSON log line
+      }
+    }
+    return out;
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<Exit> {
+    this.client?.close();
+    if (!this.exitInfo && this.proc) this.proc.kill(signal);
+    return this.exited;
+  }
+
+  /** Wait for the daemon to exit by itself. */
+  waitExit(): Promise<Exit> {
+    return this.exited;
+  }
+}
+
+/** Run the CLI to completion: `nexcage <args>`. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise) => {
+    const p = spawn(NODE, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    p.on('exit', (code) => resolvePromise({ code, stdout, stderr }));
+  });
+}
+
+/** Everything of this test's that is still alive or mounted: must be empty at the end of a file. */
+export function leftovers(dir: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    if (Number(pid) === process.pid) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      let cwd = '';
+      try {
+        cwd = readlinkSync(`/proc/${pid}/cwd`);
+      } catch {
+        // kernel threads and exiting processes have no readable cwd
+      }
+      if (cmdline.includes(dir) || cwd.startsWith(dir)) found.push(`process ${pid}: ${cmdline.trim()}`);
+    } catch {
+      // the process went away while we looked
+    }
+  }
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const mountPoint = line.split(' ')[4];
+    if (mountPoint?.startsWith(dir)) found.push(`mount ${mountPoint}`);
+  }
+  return found;
+}
+
+/**
+ * For one e2e file: a TestDir before all tests, and after them every daemon stopped, then a
+ * leak check (processes, mounts, sockets) that fails the file, then the dir removed.
+ */
+export function useTestDir(): { dir: () => TestDir; track: (d: Daemon) => Daemon } {
+  let dir: TestDir | undefined;
+  const daemons: Daemon[] = [];
+  beforeAll(async () => {
+    dir = await TestDir.create();
+  });
+  afterAll(async () => {
+    if (!dir) return;
+    for (const d of daemons) await d.stop();
+    const sockets = daemons.map((d) => d.socket).filter((s) => existsSync(s));
+    let left: string[] = [];
+    try {
+      left = await waitFor('the test to leave nothing behind', () => {
+        const l = leftovers(dir!.path);
+        return l.length === 0 ? [] : undefined;
+      }, 10_000);
+    } catch {
+      left = leftovers(dir.path);
+    }
+    if (left.length === 0 && sockets.length === 0) await rm(dir.path, { recursive: true, force: true });
+    const problems = [...left, ...sockets.map((s) => `socket ${s}`)];
+    if (problems.length > 0) throw new Error(`leak check failed, left behind:\n${problems.join('\n')}`);
+  });
+  return {
+    dir: () => {
+      if (!dir) throw new Error('useTestDir(): the dir exists only inside tests and hooks');
+      return dir;
+    },
+    track: (d) => {
+      daemons.push(d);
+      return d;
+    },
+  };
+}
