@@ -194,7 +194,7 @@ export function useTestDir(): { dir: () => TestDir; track: (d: Daemon) => Daemon
     if (!dir) return;
     for (const d of daemons) await d.stop();
     const sockets = daemons.map((d) => d.socket).filter((s) => existsSync(s));
-    let left: string[] = [];
+    let left: string[];
     try {
       left = await waitFor('the test to leave nothing behind', () => {
         const l = leftovers(dir!.path);
