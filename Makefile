@@ -44,7 +44,7 @@ test-e2e: build
 	vitest run --project e2e
 
 bench: build
-	$(NODE) bench/run.js
+	$(NODE) dist/bench/run.js $(ARGS)
 
 clean:
 	rm -rf dist src/cri/generated coverage
