@@ -23,7 +23,6 @@ gen: deps
 	@$(MAKE) -s $(GEN_STAMP)
 
 build: gen
-	@rm -rf dist
 	@tsc -p tsconfig.json
 
 # Starts the daemon in the foreground on its default socket with the embedded defaults.
