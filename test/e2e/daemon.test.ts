@@ -239,6 +239,20 @@ describe('lifecycle', () => {
     expect(cfg).toMatchObject({ logLevel: 'warn', rootDir: '/srv/nx', socket: '/run/nexcage/nexcage.sock' });
   });
 
+  it('writes human-readable text logs with --log-format text', async () => {
+    const dir = t.dir();
+    const p = spawn(NODE, [MAIN, 'serve', '--log-format', 'text', '--socket', dir.join('text.sock'), '--root-dir', dir.join('text/root'), '--state-dir', dir.join('text/state'), '--metrics-address', '']);
+    let err = '';
+    p.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    await waitFor('the text log line', () => err.includes('nexcage serving'));
+    p.kill('SIGTERM');
+    const code = await new Promise((r) => p.on('exit', r));
+    expect(code).toBe(0);
+    const line = err.split('\n').find((l) => l.includes('nexcage serving')) ?? '';
+    expect(line.startsWith('{')).toBe(false);
+    expect(line).toMatch(/INFO.*nexcage serving/);
+  });
+
   it('shows help for every command', async () => {
     for (const cmd of ['serve', 'version', 'health', 'config']) {
       const r = await runCli([cmd, '--help']);
