@@ -9,12 +9,36 @@ export interface LogOptions {
   format: 'json' | 'text';
 }
 
+// Child loggers copy their parent's level when created; the daemon's reload (SIGHUP) changes the
+// level of the root and of every child still alive, so each root remembers its descendants.
+const descendants = new WeakMap<Logger, Set<WeakRef<Logger>>>();
+
 export function createLogger(options: LogOptions): Logger {
-  const base = { level: options.level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
-  if (options.format === 'text') {
-    return pino(base, pretty({ destination: 2, colorize: false, sync: true, translateTime: 'SYS:standard' }));
+  const children = new Set<WeakRef<Logger>>();
+  const base = {
+    level: options.level,
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    onChild: (child: Logger) => void children.add(new WeakRef(child)),
+  };
+  const log =
+    options.format === 'text'
+      ? pino(base, pretty({ destination: 2, colorize: false, sync: true, translateTime: 'SYS:standard' }))
+      : pino(base, pino.destination({ fd: 2, sync: true }));
+  descendants.set(log, children);
+  return log;
+}
+
+/** Set the level of a logger made by createLogger and of all its (grand)children. */
+export function setLogLevel(log: Logger, level: string): void {
+  log.level = level;
+  const children = descendants.get(log);
+  if (!children) return;
+  for (const ref of children) {
+    const child = ref.deref();
+    if (child) child.level = level;
+    else children.delete(ref);
   }
-  return pino(base, pino.destination({ fd: 2, sync: true }));
 }
 
 /** A logger that drops everything: for unit tests and CLI commands that must stay quiet. */

@@ -59,14 +59,17 @@ async function main(argv: string[]): Promise<number> {
   }
   const flags: Record<string, string> = {};
   for (const [k, v] of Object.entries(parsed.values)) if (k !== 'config' && k !== 'help' && typeof v === 'string') flags[k] = v;
-  const { config } = await loadConfig({ file: parsed.values.config as string | undefined, env: process.env, flags });
+  const sources = { file: parsed.values.config as string | undefined, env: process.env, flags };
+  const { config } = await loadConfig(sources);
 
   switch (command) {
     case 'config':
       process.stdout.write(JSON.stringify(config, null, 2) + '\n');
       return 0;
     case 'serve':
-      await serve(config, createLogger({ level: config.logLevel, format: config.logFormat }));
+      await serve(config, createLogger({ level: config.logLevel, format: config.logFormat }), {
+        reload: async () => (await loadConfig(sources)).config,
+      });
       return 0;
     case 'version':
       return version(config.socket);

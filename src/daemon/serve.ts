@@ -1,11 +1,13 @@
 // `nexcage serve`: the daemon. Start-up order: config -> dirs -> handlers -> services -> socket
-// (claimed, bound, mode 0660) -> side HTTP endpoint. SIGTERM/SIGINT drain and remove the socket.
+// (claimed, bound, mode 0660) -> side HTTP endpoint -> READY=1 to systemd. SIGTERM/SIGINT drain
+// and remove the socket; SIGHUP reloads what can be reloaded (reload.ts).
 import { chmod, mkdir, unlink } from 'node:fs/promises';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { release } from 'node:os';
 import { createCriServer, bindUnix, shutdown, SERVICE_NAMES } from '../cri/server.js';
 import type { Services } from '../cri/services.js';
+import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { buildInfo, collectProcessMetrics } from '../metrics.js';
 import { chooseCgroupDriver, probeCgroupHost } from '../runtime/cgroup-driver.js';
@@ -14,9 +16,18 @@ import { RuntimeInfo } from '../runtime/runtime-info.js';
 import { nexcageVersion } from '../version.js';
 import type { Config } from './config-schema.js';
 import { startHttpEndpoint } from './http-server.js';
+import { applyReload, type ReloadListener } from './reload.js';
+import { sdNotifier, startWatchdog } from './sd-notify.js';
 import { claimSocketPath } from './socket-guard.js';
 
-export async function serve(config: Config, log: Logger): Promise<void> {
+export interface ServeOptions {
+  /** Re-reads the configuration from the sources the daemon started with (SIGHUP). */
+  reload?: () => Promise<Config>;
+  /** Told about reloaded settings (e.g. the image service for registry.*). */
+  reloadListeners?: ReloadListener[];
+}
+
+export async function serve(config: Config, log: Logger, options: ServeOptions = {}): Promise<void> {
   installCrashGuards(log);
   collectProcessMetrics();
   buildInfo.set({ version: nexcageVersion() }, 1);
@@ -45,20 +56,23 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   await bindUnix(server, config.socket);
   await chmod(config.socket, 0o660);
 
+  const readiness = async (): Promise<{ ready: boolean; reason: string }> => {
+    const st = await runtimeInfo.status(false);
+    const rt = st.conditions.find((c) => c.type === 'RuntimeReady');
+    return { ready: rt?.status === true, reason: rt ? `${rt.reason}: ${rt.message}` : 'no RuntimeReady condition' };
+  };
   let http: HttpServer | undefined;
   if (config.metricsAddress !== '') {
-    http = await startHttpEndpoint(
-      config.metricsAddress,
-      async () => {
-        const st = await runtimeInfo.status(false);
-        const rt = st.conditions.find((c) => c.type === 'RuntimeReady');
-        return { ready: rt?.status === true, reason: rt ? `${rt.reason}: ${rt.message}` : 'no RuntimeReady condition' };
-      },
-      log,
-    );
+    http = await startHttpEndpoint(config.metricsAddress, readiness, log);
   }
   const httpAddress = http ? formatAddress(http.address() as AddressInfo) : '';
   log.info({ socket: config.socket, metricsAddress: httpAddress, cgroupDriver, version: nexcageVersion() }, 'nexcage serving');
+  // Recovery ran before the socket was bound, so serving means ready for systemd too.
+  const notifier = sdNotifier(log);
+  await notifier.notify({ READY: '1', STATUS: `serving on ${config.socket}` });
+  const stopWatchdog = startWatchdog(notifier, readiness, log);
+  const onHangup = (): void => void reload(config, log, options, notifier);
+  process.on('SIGHUP', onHangup);
 
   await new Promise<void>((resolve) => {
     let stopping = false;
@@ -66,6 +80,9 @@ export async function serve(config: Config, log: Logger): Promise<void> {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'shutting down');
+      stopWatchdog();
+      process.off('SIGHUP', onHangup);
+      void notifier.notify({ STOPPING: '1', STATUS: 'shutting down' });
       for (const name of ['', ...SERVICE_NAMES]) health.setStatus(name, 'NOT_SERVING');
       void (async () => {
         await shutdown(server, config.shutdownTimeoutSeconds * 1000);
@@ -84,6 +101,25 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+}
+
+/** SIGHUP: re-read the config; a bad config is logged and the running one kept. */
+async function reload(live: Config, log: Logger, options: ServeOptions, notifier: ReturnType<typeof sdNotifier>): Promise<void> {
+  if (!options.reload) {
+    log.warn('SIGHUP: this daemon was started without a configuration source to reload; nothing changed');
+    return;
+  }
+  await notifier.notify({ RELOADING: '1', STATUS: 'reloading configuration' });
+  try {
+    const next = await options.reload();
+    const { applied, needRestart } = applyReload(live, next, log, options.reloadListeners);
+    log.info({ applied, needRestart, logLevel: live.logLevel }, 'configuration reloaded');
+    if (needRestart.length > 0) log.warn({ keys: needRestart }, 'changed keys take effect only after a restart');
+  } catch (err) {
+    log.error({ err: errorMessage(err) }, 'configuration reload failed; keeping the running configuration');
+  } finally {
+    await notifier.notify({ READY: '1', STATUS: `serving on ${live.socket}` });
+  }
 }
 
 function formatAddress(a: AddressInfo): string {
