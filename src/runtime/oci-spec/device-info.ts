@@ -18,8 +18,8 @@ const S_IFDIR = 0o040000;
 
 /** Linux dev_t split (glibc's gnu_dev_major/minor), for the 64-bit value stat returns. */
 export function splitDev(rdev: bigint): { major: number; minor: number } {
-  const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
-  const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+  const major = Number(((rdev & 0xfff00n) >> 8n) | ((rdev & 0xfffff00000000000n) >> 32n));
+  const minor = Number((rdev & 0xffn) | ((rdev & 0xffffff00000n) >> 12n));
   return { major, minor };
 }
 
