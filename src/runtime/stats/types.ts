@@ -116,16 +116,6 @@ export interface NetworkStats {
   interfaces: NetworkInterfaceStats[];
 }
 
-/** Bytes and inodes under a directory tree, from a background walk. */
-export interface DirUsage {
-  bytes: number;
-  inodes: number;
-  /** When the walk finished (ns since the epoch). */
-  timestampNs: number;
-  /** The walk hit its entry bound and stopped: figures are a lower bound. */
-  truncated: boolean;
-}
-
 export interface FilesystemUsage {
   timestampNs: number;
   mountpoint: string;
