@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # skopeo + umoci as the pull benchmark's reference).
 APT_PACKAGES=(
   runc conmon containernetworking-plugins catatonit iptables iproute2 util-linux
-  docker-registry busybox-static iputils-ping socat zstd skopeo umoci
+  docker-registry busybox-static iputils-ping socat zstd skopeo umoci attr
 )
 
 missing=()

@@ -1,0 +1,43 @@
+// The seam for blob storage: content addressed by sha256, written through an ingest file and
+// committed only when size and digest match. local-content-store.ts keeps it on the filesystem.
+
+export interface BlobBody {
+  body: AsyncIterable<Buffer> & { destroy(err?: Error): void };
+  /** Offset of the first byte of `body` (0 when the source ignored the requested offset). */
+  start: number;
+}
+
+/** Opens the blob's bytes from `offset` on; called again after a dropped connection. */
+export type BlobSource = (offset: number) => Promise<BlobBody>;
+
+export interface IngestOptions {
+  /** Counted as they arrive (for metrics and progress). */
+  onBytes?: (n: number) => void;
+  /** Consecutive failed attempts without a new byte before giving up. */
+  attempts?: number;
+  backoffMs?: number;
+}
+
+export interface IngestResult {
+  /** false when the blob was already in the store. */
+  fetched: boolean;
+  /** Bytes that came over the network this time. */
+  bytesFetched: number;
+  /** The download continued from an earlier partial (crash or dropped connection). */
+  resumed: boolean;
+}
+
+export interface ContentStore {
+  path(digest: string): string;
+  has(digest: string): Promise<boolean>;
+  /** A committed blob's bytes (refuses blobs over `maxBytes`). */
+  read(digest: string, maxBytes: number): Promise<Buffer>;
+  /** Store bytes already in memory, after checking their digest. */
+  put(digest: string, bytes: Uint8Array): Promise<void>;
+  /** Download into the store; concurrent ingests of one digest share one download. */
+  ingest(desc: { digest: string; size: number }, source: BlobSource, opts?: IngestOptions): Promise<IngestResult>;
+  delete(digest: string): Promise<void>;
+  list(): Promise<string[]>;
+  /** Bytes and inodes used by blobs and partial downloads. */
+  usage(): Promise<{ bytes: number; inodes: number }>;
+}

@@ -1,0 +1,208 @@
+// ContentStore on disk: <root>/blobs/sha256/<hex> and <root>/ingest/<hex>. A download is hashed
+// while it streams into its ingest file and renamed into blobs/ only when size and digest match;
+// a partial left by a crash or a dropped connection is resumed (re-hashed, then HTTP Range) and
+// discarded if it does not verify. Nothing under blobs/ is ever unverified.
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FailedPreconditionError, InvalidArgumentError, NexcageError, UnavailableError, errorMessage, isErrno } from '../errors.js';
+import { atomicWrite } from '../fsutil.js';
+import type { BlobSource, ContentStore, IngestOptions, IngestResult } from './content-store.js';
+import { digestHex, newHash, sha256 } from './digest.js';
+
+export class LocalContentStore implements ContentStore {
+  private readonly inflight = new Map<string, Promise<IngestResult>>();
+
+  constructor(readonly root: string) {}
+
+  async init(): Promise<void> {
+    await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
+    await mkdir(join(this.root, 'ingest'), { recursive: true });
+  }
+
+  path(digest: string): string {
+    return join(this.root, 'blobs', 'sha256', digestHex(digest));
+  }
+
+  private ingestPath(digest: string): string {
+    return join(this.root, 'ingest', digestHex(digest));
+  }
+
+  async has(digest: string): Promise<boolean> {
+    try {
+      await stat(this.path(digest));
+      return true;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return false;
+      throw err;
+    }
+  }
+
+  async read(digest: string, maxBytes: number): Promise<Buffer> {
+    const st = await stat(this.path(digest));
+    if (st.size > maxBytes) throw new InvalidArgumentError(`blob ${digest} is ${st.size} bytes, over the ${maxBytes} byte limit`);
+    return readFile(this.path(digest));
+  }
+
+  async put(digest: string, bytes: Uint8Array): Promise<void> {
+    const actual = sha256(bytes);
+    if (actual !== digest) throw new FailedPreconditionError(`blob digest mismatch: expected ${digest}, got ${actual} (${bytes.length} bytes)`);
+    if (await this.has(digest)) return;
+    await atomicWrite(this.path(digest), bytes, 0o644);
+  }
+
+  ingest(desc: { digest: string; size: number }, source: BlobSource, opts: IngestOptions = {}): Promise<IngestResult> {
+    const running = this.inflight.get(desc.digest);
+    if (running) return running.then((r) => ({ ...r, fetched: false, bytesFetched: 0 }));
+    const p = this.download(desc, source, opts).finally(() => this.inflight.delete(desc.digest));
+    this.inflight.set(desc.digest, p);
+    return p;
+  }
+
+  private async download(desc: { digest: string; size: number }, source: BlobSource, opts: IngestOptions): Promise<IngestResult> {
+    if (await this.has(desc.digest)) return { fetched: false, bytesFetched: 0, resumed: false };
+    const partial = this.ingestPath(desc.digest);
+    const fromDisk = await this.rehash(partial, desc.size);
+    try {
+      return await this.fetchInto(desc, source, opts, fromDisk);
+    } catch (err) {
+      // A partial from an earlier run that does not verify is discarded and fetched once afresh.
+      if (fromDisk.offset > 0 && err instanceof DigestMismatch) {
+        return this.fetchInto(desc, source, opts, { offset: 0, hash: newHash() });
+      }
+      throw err;
+    }
+  }
+
+  /** Hash what an earlier attempt left in the ingest file, so the download continues after it. */
+  private async rehash(partial: string, size: number): Promise<{ offset: number; hash: ReturnType<typeof newHash> }> {
+    const hash = newHash();
+    let have: number;
+    try {
+      have = (await stat(partial)).size;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return { offset: 0, hash };
+      throw err;
+    }
+    if (have === 0 || have > size) {
+      await unlink(partial);
+      return { offset: 0, hash };
+    }
+    for await (const c of createReadStream(partial) as AsyncIterable<Buffer>) hash.update(c);
+    return { offset: have, hash };
+  }
+
+  private async fetchInto(
+    desc: { digest: string; size: number },
+    source: BlobSource,
+    opts: IngestOptions,
+    from: { offset: number; hash: ReturnType<typeof newHash> },
+  ): Promise<IngestResult> {
+    const partial = this.ingestPath(desc.digest);
+    let { offset, hash } = from;
+    const resumedFromDisk = offset > 0;
+    let resumed = resumedFromDisk;
+    let bytesFetched = 0;
+    const attempts = opts.attempts ?? 5;
+    const backoff = opts.backoffMs ?? 250;
+    let fh: FileHandle = await open(partial, offset > 0 ? 'r+' : 'w', 0o644);
+    try {
+      let failures = 0;
+      while (offset < desc.size) {
+        const before = offset;
+        // Opening does its own retries (registry client); only a body cut short is retried here.
+        const body = await source(offset);
+        try {
+          if (body.start !== offset) {
+            // The server sent the whole blob again: start over.
+            if (body.start !== 0) throw new UnavailableError(`blob ${desc.digest}: source started at byte ${body.start}, wanted ${offset}`);
+            await fh.truncate(0);
+            offset = 0;
+            hash = newHash();
+          }
+          if (offset > 0) resumed = true;
+          for await (const chunk of body.body) {
+            if (offset + chunk.length > desc.size) {
+              body.body.destroy();
+              throw new DigestMismatch(`blob ${desc.digest}: the registry sent more than the ${desc.size} bytes the manifest declares`);
+            }
+            await writeAll(fh, chunk, offset);
+            hash.update(chunk);
+            offset += chunk.length;
+            bytesFetched += chunk.length;
+            opts.onBytes?.(chunk.length);
+          }
+        } catch (err) {
+          if (err instanceof NexcageError && !(err instanceof UnavailableError)) throw err;
+          failures = offset > before ? 1 : failures + 1;
+          if (failures >= attempts) throw new UnavailableError(`blob ${desc.digest}: download failed at byte ${offset} of ${desc.size}: ${errorMessage(err)}`);
+          await new Promise((r) => setTimeout(r, backoff * 2 ** (failures - 1)));
+          continue;
+        }
+        if (offset < desc.size) {
+          // The body ended early without an error: a dropped connection; resume from here.
+          failures = offset > before ? 1 : failures + 1;
+          if (failures >= attempts) throw new UnavailableError(`blob ${desc.digest}: body ended at byte ${offset} of ${desc.size}`);
+        }
+      }
+      const actual = `sha256:${hash.digest('hex')}`;
+      if (actual !== desc.digest) {
+        throw new DigestMismatch(`blob digest mismatch: expected ${desc.digest}, got ${actual} (${offset} bytes)`);
+      }
+      await fh.sync();
+      await fh.close();
+      fh = undefined as unknown as FileHandle;
+      await rename(partial, this.path(desc.digest));
+      return { fetched: true, bytesFetched, resumed };
+    } catch (err) {
+      if (fh) await fh.close().catch(() => undefined);
+      // Mismatched or oversized content is never kept; a network failure keeps its partial to resume.
+      if (err instanceof DigestMismatch) await unlink(partial).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async delete(digest: string): Promise<void> {
+    await rm(this.path(digest), { force: true });
+    await rm(this.ingestPath(digest), { force: true });
+  }
+
+  async list(): Promise<string[]> {
+    const names = await readdir(join(this.root, 'blobs', 'sha256'));
+    return names.filter((n) => /^[a-f0-9]{64}$/.test(n)).map((n) => `sha256:${n}`);
+  }
+
+  /** Partial downloads of blobs nothing is pulling: dropped by GC. */
+  async ingests(): Promise<string[]> {
+    const names = await readdir(join(this.root, 'ingest'));
+    return names.filter((n) => /^[a-f0-9]{64}$/.test(n)).map((n) => `sha256:${n}`).filter((d) => !this.inflight.has(d));
+  }
+
+  async usage(): Promise<{ bytes: number; inodes: number }> {
+    let bytes = 0;
+    let inodes = 0;
+    for (const dir of [join(this.root, 'blobs', 'sha256'), join(this.root, 'ingest')]) {
+      for (const n of await readdir(dir)) {
+        try {
+          const st = await stat(join(dir, n));
+          bytes += st.blocks * 512;
+          inodes++;
+        } catch {
+          // removed while we counted
+        }
+      }
+    }
+    return { bytes, inodes };
+  }
+}
+
+/** Content that cannot be the blob asked for: never kept, never retried from the same partial. */
+export class DigestMismatch extends FailedPreconditionError {}
+
+async function writeAll(fh: FileHandle, chunk: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < chunk.length) {
+    const { bytesWritten } = await fh.write(chunk, done, chunk.length - done, position + done);
+    done += bytesWritten;
+  }
+}

@@ -1,0 +1,435 @@
+// Applies one layer tar (gzip, zstd or plain; sniffed from its first bytes) to an empty snapshot
+// directory, converting whiteouts for overlayfs, and hashes the uncompressed stream (the diff ID).
+//
+// No entry may escape the root: names with `..` or a leading `/` are refused, every parent must
+// be a real directory (never a symlink: no writing through links planted earlier), files are
+// opened O_NOFOLLOW|O_EXCL, hardlinks must name an existing non-directory inside the root, and
+// the deferred steps (mknod, xattrs, directory metadata) re-check their path just before acting.
+// Symlinks are created as written: their targets are only ever resolved inside the container.
+import { constants, createReadStream } from 'node:fs';
+import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, rm, statfs, symlink, utimes, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, createZstdDecompress } from 'node:zlib';
+import { extract as tarExtract, type Header } from 'tar-stream';
+import { InvalidArgumentError, ResourceExhaustedError, errorMessage, isErrno } from '../errors.js';
+import { run } from '../exec.js';
+import { newHash } from './digest.js';
+import type { Compression } from './media-types.js';
+
+export interface UnpackResult {
+  diffId: string;
+  /** Uncompressed tar bytes. */
+  tarBytes: number;
+  entries: number;
+  /** Disk use of what was written (allocated blocks) and inodes created. */
+  usedBytes: number;
+  inodes: number;
+  compression: Compression;
+}
+
+export interface UnpackOptions {
+  /** Refuse a layer whose uncompressed size passes this (0 = only the free-space check). */
+  maxBytes?: number;
+}
+
+const WHITEOUT = '.wh.';
+const OPAQUE = '.wh..wh..opq';
+/** Extended attributes a layer may set; overlay and other trusted.* ones could change what the mount shows. */
+const ALLOWED_XATTR = /^(user\.|security\.capability$)/;
+
+export class LayerRejected extends InvalidArgumentError {}
+
+export async function sniffCompression(path: string): Promise<Compression> {
+  const fh = await open(path, 'r');
+  try {
+    const b = Buffer.alloc(4);
+    const { bytesRead } = await fh.read(b, 0, 4, 0);
+    if (bytesRead >= 2 && b[0] === 0x1f && b[1] === 0x8b) return 'gzip';
+    if (bytesRead >= 4 && b.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+    return 'none';
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Unpack the layer blob at `blobPath` into `root` (an existing, empty directory). */
+export async function unpackLayer(blobPath: string, root: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
+  const compression = await sniffCompression(blobPath);
+  const applier = new Applier(root, opts);
+  const hash = newHash();
+  let tarBytes = 0;
+  const hasher = new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      hash.update(chunk);
+      tarBytes += chunk.length;
+      if (opts.maxBytes && tarBytes > opts.maxBytes) {
+        cb(new LayerRejected(`layer is larger than ${opts.maxBytes} bytes uncompressed`));
+        return;
+      }
+      cb(null, chunk);
+    },
+  });
+  const ex = tarExtract();
+  await applier.init();
+  ex.on('entry', (header, stream, next) => {
+    // A cut-short archive destroys the entry stream too; the pipeline reports that error.
+    stream.on('error', () => undefined);
+    applier.entry(header, stream as unknown as EntryStream).then(
+      () => next(),
+      (err: unknown) => {
+        stream.resume();
+        next(err as Error);
+      },
+    );
+  });
+  const src = createReadStream(blobPath, { highWaterMark: 1024 * 1024 });
+  try {
+    if (compression === 'gzip') await pipeline(src, createGunzip(), hasher, ex);
+    else if (compression === 'zstd') await pipeline(src, createZstdDecompress(), hasher, ex);
+    else await pipeline(src, hasher, ex);
+  } catch (err) {
+    if (err instanceof InvalidArgumentError || err instanceof ResourceExhaustedError) throw err;
+    throw new LayerRejected(`layer is not a valid ${compression === 'none' ? '' : compression + ' '}tar archive: ${errorMessage(err)}`);
+  }
+  await applier.finish();
+  return {
+    diffId: `sha256:${hash.digest('hex')}`,
+    tarBytes,
+    entries: applier.entries,
+    usedBytes: applier.usedBytes,
+    inodes: applier.inodes,
+    compression,
+  };
+}
+
+type EntryStream = AsyncIterable<Buffer> & { resume(): unknown };
+
+interface Deferred {
+  kind: 'c' | 'b' | 'p' | 'link';
+  rel: string;
+  major: number;
+  minor: number;
+  target: string;
+  header: Header;
+}
+
+class Applier {
+  entries = 0;
+  usedBytes = 0;
+  inodes = 0;
+  /** Relative paths known to be real directories we made or checked. */
+  private dirs = new Set<string>(['']);
+  private dirMeta = new Map<string, Header>();
+  private deferred: Deferred[] = [];
+  private deferredPaths = new Set<string>();
+  private xattrs = new Map<string, Map<string, Buffer>>();
+  private freeBytes: number | undefined;
+
+  constructor(
+    private readonly root: string,
+    private readonly opts: UnpackOptions,
+  ) {}
+
+  private reject(name: string, why: string): never {
+    throw new LayerRejected(`layer entry "${name}": ${why}`);
+  }
+
+  /** Normalise an archive path to relative components, refusing any that could leave the root. */
+  private clean(name: string, what: string): string[] {
+    if (name.startsWith('/')) this.reject(name, `${what} is an absolute path`);
+    if (name.includes('\0')) this.reject(name, `${what} contains a NUL byte`);
+    const parts = name.split('/').filter((p) => p !== '' && p !== '.');
+    if (parts.includes('..')) this.reject(name, `${what} has a ".." component (would escape the layer root)`);
+    return parts;
+  }
+
+  async init(): Promise<void> {
+    const s = await statfs(this.root);
+    this.freeBytes = s.bavail * s.bsize;
+  }
+
+  async entry(h: Header, stream: EntryStream): Promise<void> {
+    this.entries++;
+    if (h.type === 'file' || h.type === 'contiguous-file') this.checkSpace(h);
+    const parts = this.clean(h.name, 'path');
+    if (parts.length === 0) {
+      if (h.type === 'directory') this.dirMeta.set('', h);
+      stream.resume();
+      return;
+    }
+    const base = parts[parts.length - 1] as string;
+    const parentParts = parts.slice(0, -1);
+    await this.ensureParents(parentParts, h.name);
+    const parentRel = parentParts.join('/');
+
+    if (base === OPAQUE) {
+      this.setXattr(parentRel, 'trusted.overlay.opaque', Buffer.from('y'));
+      stream.resume();
+      return;
+    }
+    if (base.startsWith(WHITEOUT + WHITEOUT)) {
+      stream.resume(); // other aufs metadata (.wh..wh.plnk, ...): not part of the filesystem
+      return;
+    }
+    if (base.startsWith(WHITEOUT)) {
+      const target = base.slice(WHITEOUT.length);
+      if (target === '' || target === '.' || target === '..') this.reject(h.name, 'whiteout names no file in its directory');
+      const rel = parentParts.concat(target).join('/');
+      await this.clear(rel);
+      this.defer({ kind: 'c', rel, major: 0, minor: 0, target: '', header: { ...h, mode: 0, uid: 0, gid: 0 } });
+      stream.resume();
+      return;
+    }
+
+    const rel = parts.join('/');
+    const xattrs = paxXattrs(h);
+    switch (h.type) {
+      case 'directory': {
+        const st = await lstatOrUndefined(join(this.root, rel));
+        if (st && !st.isDirectory()) await this.clear(rel);
+        if (!st || !st.isDirectory()) {
+          await mkdir(join(this.root, rel), { mode: 0o700 });
+          this.count(0);
+        }
+        this.dirs.add(rel);
+        this.dirMeta.set(rel, h);
+        stream.resume();
+        break;
+      }
+      case 'file':
+      case 'contiguous-file':
+        await this.clear(rel);
+        await this.writeFile(rel, h, stream);
+        break;
+      case 'symlink':
+        await this.clear(rel);
+        if (h.linkname === '') this.reject(h.name, 'symlink has no target');
+        await symlink(h.linkname, join(this.root, rel));
+        await lchown(join(this.root, rel), h.uid, h.gid);
+        await lutimes(join(this.root, rel), h.mtime, h.mtime);
+        this.count(0);
+        stream.resume();
+        return; // no xattrs on symlinks
+      case 'link': {
+        const targetParts = this.clean(h.linkname, 'hardlink target');
+        if (targetParts.length === 0) this.reject(h.name, 'hardlink target is the layer root');
+        const targetRel = targetParts.join('/');
+        if (targetRel === rel) this.reject(h.name, 'hardlink to itself');
+        await this.clear(rel);
+        stream.resume();
+        if (this.deferredPaths.has(targetRel)) {
+          this.defer({ kind: 'link', rel, major: 0, minor: 0, target: targetRel, header: h });
+          return;
+        }
+        await this.checkParents(targetParts.slice(0, -1), h.name, 'hardlink target');
+        const st = await lstatOrUndefined(join(this.root, targetRel));
+        if (!st) this.reject(h.name, `hardlink target "${h.linkname}" does not exist in this layer`);
+        if (st!.isDirectory()) this.reject(h.name, `hardlink target "${h.linkname}" is a directory`);
+        await link(join(this.root, targetRel), join(this.root, rel));
+        break;
+      }
+      case 'character-device':
+      case 'block-device':
+      case 'fifo':
+        await this.clear(rel);
+        this.defer({ kind: h.type === 'fifo' ? 'p' : h.type === 'block-device' ? 'b' : 'c', rel, major: h.devmajor, minor: h.devminor, target: '', header: h });
+        stream.resume();
+        break;
+      default:
+        this.reject(h.name, `entry type "${String(h.type)}" is not supported`);
+    }
+    for (const [k, v] of xattrs) this.setXattr(rel, k, v);
+  }
+
+  private count(size: number): void {
+    this.inodes++;
+    this.usedBytes += Math.ceil(size / 4096) * 4096;
+  }
+
+  private defer(d: Deferred): void {
+    this.deferred.push(d);
+    this.deferredPaths.add(d.rel);
+    this.count(0);
+  }
+
+  private setXattr(rel: string, name: string, value: Buffer): void {
+    let m = this.xattrs.get(rel);
+    if (!m) this.xattrs.set(rel, (m = new Map()));
+    m.set(name, value);
+  }
+
+  /** Make the parents exist as real directories; a symlink or file in the way rejects the layer. */
+  private async ensureParents(parts: string[], name: string): Promise<void> {
+    let rel = '';
+    for (const p of parts) {
+      rel = rel ? `${rel}/${p}` : p;
+      if (this.dirs.has(rel)) continue;
+      const st = await lstatOrUndefined(join(this.root, rel));
+      if (!st) {
+        if (this.deferredPaths.has(rel)) this.reject(name, `parent "${rel}" is not a directory`);
+        await mkdir(join(this.root, rel), { mode: 0o755 });
+        this.count(0);
+      } else if (st.isSymbolicLink()) {
+        this.reject(name, `parent "${rel}" is a symlink; writing through it could leave the layer root`);
+      } else if (!st.isDirectory()) {
+        this.reject(name, `parent "${rel}" is not a directory`);
+      }
+      this.dirs.add(rel);
+    }
+  }
+
+  /** Like ensureParents but creates nothing: every parent must already be a real directory. */
+  private async checkParents(parts: string[], name: string, what: string): Promise<void> {
+    let rel = '';
+    for (const p of parts) {
+      rel = rel ? `${rel}/${p}` : p;
+      if (this.dirs.has(rel)) continue;
+      const st = await lstatOrUndefined(join(this.root, rel));
+      if (!st || !st.isDirectory() || st.isSymbolicLink()) this.reject(name, `${what}: "${rel}" is not a directory in this layer`);
+      this.dirs.add(rel);
+    }
+  }
+
+  /** Remove whatever an earlier entry put at `rel` (the later entry wins, as tar does). */
+  private async clear(rel: string): Promise<void> {
+    if (this.deferredPaths.has(rel)) {
+      this.deferred = this.deferred.filter((d) => d.rel !== rel);
+      this.deferredPaths.delete(rel);
+    }
+    const st = await lstatOrUndefined(join(this.root, rel));
+    if (!st) return;
+    await rm(join(this.root, rel), { recursive: true, force: true });
+    // Anything cached under it is gone; deferred work below it must not run.
+    for (const d of [...this.dirs]) if (d === rel || d.startsWith(rel + '/')) this.dirs.delete(d);
+    for (const d of [...this.dirMeta.keys()]) if (d === rel || d.startsWith(rel + '/')) this.dirMeta.delete(d);
+    this.deferred = this.deferred.filter((d) => !d.rel.startsWith(rel + '/'));
+    this.deferredPaths = new Set(this.deferred.map((d) => d.rel));
+    for (const k of [...this.xattrs.keys()]) if (k === rel || k.startsWith(rel + '/')) this.xattrs.delete(k);
+  }
+
+  private async writeFile(rel: string, h: Header, stream: EntryStream): Promise<void> {
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+    let fh: FileHandle | undefined = await open(join(this.root, rel), flags, 0o600);
+    try {
+      let pos = 0;
+      for await (const chunk of stream) {
+        let done = 0;
+        while (done < chunk.length) {
+          const { bytesWritten } = await fh.write(chunk, done, chunk.length - done, pos + done);
+          done += bytesWritten;
+        }
+        pos += chunk.length;
+      }
+      await fh.chown(h.uid, h.gid);
+      await fh.chmod(h.mode & 0o7777);
+      await fh.utimes(h.mtime, h.mtime);
+      await fh.close();
+      fh = undefined;
+      this.count(pos);
+    } finally {
+      await fh?.close();
+    }
+  }
+
+  /** Synchronous on purpose: it must refuse the header before any of the body is consumed. */
+  private checkSpace(h: Header): void {
+    if (this.opts.maxBytes && h.size > this.opts.maxBytes) this.reject(h.name, `declares ${h.size} bytes, over the ${this.opts.maxBytes} byte layer limit`);
+    if (this.freeBytes === undefined) return;
+    if (h.size > this.freeBytes) {
+      throw new ResourceExhaustedError(`layer entry "${h.name}" declares ${h.size} bytes, more than the ${this.freeBytes} bytes free under ${this.root}`);
+    }
+    // Other writers share the disk: a rough running budget, re-read at the next layer.
+    this.freeBytes -= h.size;
+  }
+
+  /** Deferred work, each path re-checked first: device nodes and whiteouts, xattrs, directory metadata. */
+  async finish(): Promise<void> {
+    this.dirs = new Set(['']);
+    if (this.deferred.length > 0) {
+      const args: string[] = [];
+      for (const d of this.deferred) {
+        await this.checkParents(d.rel.split('/').slice(0, -1), d.rel, 'deferred path');
+        if (d.kind === 'link') {
+          await this.checkParents(d.target.split('/').slice(0, -1), d.rel, 'hardlink target');
+          args.push(d.rel, 'l', d.target, '0');
+        } else args.push(d.rel, d.kind, String(d.major), String(d.minor));
+      }
+      // Node has no mknod: one shell per layer creates them all (paths are relative to the root).
+      const script = [
+        'while [ $# -gt 0 ]; do',
+        '  case "$2" in',
+        '    p) mkfifo -m 000 -- "./$1" ;;',
+        '    l) ln -- "./$3" "./$1" ;;',
+        '    *) mknod -m 000 -- "./$1" "$2" "$3" "$4" ;;',
+        '  esac || exit 1',
+        '  shift 4',
+        'done',
+      ].join('\n');
+      await run('sh', ['-c', script, 'sh', ...args], { cwd: this.root });
+      for (const d of this.deferred) {
+        if (d.kind === 'link') continue;
+        const p = join(this.root, d.rel);
+        await lchown(p, d.header.uid, d.header.gid);
+        await chmod(p, d.header.mode & 0o7777);
+        await utimes(p, d.header.mtime, d.header.mtime);
+      }
+    }
+    if (this.xattrs.size > 0) {
+      let dump = '';
+      for (const [rel, attrs] of this.xattrs) {
+        const parts = rel.split('/').filter(Boolean);
+        await this.checkParents(parts.slice(0, -1), rel, 'xattr path');
+        const st = await lstatOrUndefined(join(this.root, rel));
+        if (!st || st.isSymbolicLink()) continue;
+        dump += `# file: ${escapeAttrPath(rel === '' ? '.' : rel)}\n`;
+        for (const [k, v] of attrs) dump += `${k}=0s${v.toString('base64')}\n`;
+        dump += '\n';
+      }
+      await run('setfattr', ['--restore=-'], { cwd: this.root, input: dump });
+    }
+    // Directories last and deepest first, so writing children does not bump their mtimes again.
+    const dirs = [...this.dirMeta.entries()].sort((a, b) => b[0].length - a[0].length);
+    for (const [rel, h] of dirs) {
+      if (rel !== '') await this.checkParents(rel.split('/'), rel, 'directory');
+      const p = join(this.root, rel);
+      await chown(p, h.uid, h.gid);
+      await chmod(p, h.mode & 0o7777);
+      await utimes(p, h.mtime, h.mtime);
+    }
+    if (!this.dirMeta.has('')) await chmod(this.root, 0o755);
+  }
+}
+
+function paxXattrs(h: Header): [string, Buffer][] {
+  const pax = h.pax as Record<string, string> | null | undefined;
+  if (!pax) return [];
+  const out: [string, Buffer][] = [];
+  for (const [k, v] of Object.entries(pax)) {
+    if (!k.startsWith('SCHILY.xattr.')) continue;
+    const name = k.slice('SCHILY.xattr.'.length);
+    // tar-stream decodes pax values as UTF-8: a binary value that did not survive is dropped.
+    if (ALLOWED_XATTR.test(name) && !v.includes('\uFFFD')) out.push([name, Buffer.from(v, 'utf8')]);
+  }
+  return out;
+}
+
+/** getfattr's dump escaping: octal for bytes outside printable ASCII, and the backslash itself. */
+function escapeAttrPath(p: string): string {
+  let out = '';
+  for (const b of Buffer.from(p, 'utf8')) {
+    out += b <= 0x20 || b >= 0x7f || b === 0x5c ? '\\' + b.toString(8).padStart(3, '0') : String.fromCharCode(b);
+  }
+  return out;
+}
+
+async function lstatOrUndefined(p: string): Promise<import('node:fs').Stats | undefined> {
+  try {
+    return await lstat(p);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}
+
