@@ -5,6 +5,7 @@ import { runtimeConfig, runtimeConfigUpdate } from './runtime-config.js';
 import { runtimeStatus } from './runtime-status.js';
 import { runtimeVersion } from './runtime-version.js';
 import type { Services } from './services.js';
+import { statsHandlers } from './stats-handlers.js';
 
 export function runtimeServiceHandlers(ctx: HandlerContext, s: Services): UntypedServiceImplementation {
   return {
@@ -12,5 +13,6 @@ export function runtimeServiceHandlers(ctx: HandlerContext, s: Services): Untype
     Status: unary(ctx, 'Status', runtimeStatus(s)),
     RuntimeConfig: unary(ctx, 'RuntimeConfig', runtimeConfig(s)),
     UpdateRuntimeConfig: unary(ctx, 'UpdateRuntimeConfig', runtimeConfigUpdate(s)),
+    ...statsHandlers(ctx, s),
   };
 }

@@ -25,6 +25,11 @@ function socketPath(v: string): string | undefined {
   return path.startsWith('/') ? undefined : 'must be an absolute path or unix:///absolute/path';
 }
 
+function httpUrl(v: string): string | undefined {
+  if (v === '') return undefined;
+  return /^https?:\/\/[^\s/]+(\/\S*)?$/.test(v) ? undefined : 'must be an http:// or https:// URL (or empty to turn it off)';
+}
+
 function cidr(v: string): string | undefined {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(v);
   if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 30) return 'must be an IPv4 CIDR like 10.88.0.0/16';
@@ -95,6 +100,21 @@ export const configSchema = {
         tlsKey: { kind: 'string', doc: 'PEM key for tlsCert.', check: optionalAbsolutePath },
       },
     },
+    stats: {
+      kind: 'object',
+      doc: 'Container and pod stats.',
+      fields: {
+        fsUsageRefreshSeconds: { kind: 'int', doc: 'How often writable layers are walked for their disk usage (in the background).', min: 1, max: 86400 },
+        containerMetrics: { kind: 'bool', doc: 'Also serve per-container container_* gauges on /metrics (high cardinality; off by default).' },
+      },
+    },
+    tracing: {
+      kind: 'object',
+      doc: 'OpenTelemetry tracing of CRI calls.',
+      fields: {
+        endpoint: { kind: 'string', doc: 'OTLP/HTTP collector base URL (spans go to <endpoint>/v1/traces); empty = tracing off.', check: httpUrl },
+      },
+    },
   },
 } as const satisfies Spec;
 
@@ -126,6 +146,8 @@ export interface Config {
     noProgressTimeoutSeconds: number;
   };
   streaming: { address: string; port: number; tlsCert: string; tlsKey: string };
+  stats: { fsUsageRefreshSeconds: number; containerMetrics: boolean };
+  tracing: { endpoint: string };
 }
 
 /** Embedded defaults: what `make run` starts with when no config file exists. */
@@ -152,6 +174,8 @@ export function defaultConfig(): Config {
       noProgressTimeoutSeconds: 300,
     },
     streaming: { address: '127.0.0.1', port: 0, tlsCert: '', tlsKey: '' },
+    stats: { fsUsageRefreshSeconds: 60, containerMetrics: false },
+    tracing: { endpoint: '' },
   };
 }
 

@@ -13,6 +13,7 @@ import { buildInfo, collectProcessMetrics } from '../metrics.js';
 import { chooseCgroupDriver, probeCgroupHost } from '../runtime/cgroup-driver.js';
 import { RuntimeHandlers } from '../runtime/handlers.js';
 import { RuntimeInfo } from '../runtime/runtime-info.js';
+import { createStatsService } from '../runtime/stats/create.js';
 import { nexcageVersion } from '../version.js';
 import type { Config } from './config-schema.js';
 import { startHttpEndpoint } from './http-server.js';
@@ -49,7 +50,9 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
     cniBinDirs: config.cni.binDirs,
     effectiveConfig: config,
   });
-  const services: Services = { runtimeInfo };
+  const stats = await createStatsService({ rootDir: config.rootDir, cgroupDriver, fsUsageRefreshSeconds: config.stats.fsUsageRefreshSeconds, log });
+  const services: Services = { runtimeInfo, stats };
+  stats.start();
 
   await claimSocketPath(config.socket);
   const { server, health } = createCriServer(log, services);
@@ -93,6 +96,7 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
             h.closeAllConnections();
           });
         }
+        await stats.stop();
         await unlink(config.socket).catch(() => undefined);
         log.info('stopped');
         resolve();
