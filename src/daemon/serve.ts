@@ -8,6 +8,7 @@ import { release } from 'node:os';
 import { createCriServer, bindUnix, shutdown, SERVICE_NAMES } from '../cri/server.js';
 import type { Services } from '../cri/services.js';
 import { errorMessage } from '../errors.js';
+import { createImageService } from '../images/setup.js';
 import type { Logger } from '../log.js';
 import { buildInfo, collectProcessMetrics } from '../metrics.js';
 import { chooseCgroupDriver, probeCgroupHost } from '../runtime/cgroup-driver.js';
@@ -50,8 +51,10 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
     cniBinDirs: config.cni.binDirs,
     effectiveConfig: config,
   });
+  // Image store recovered (temp snapshots dropped, orphans collected) before the socket is bound.
+  const images = await createImageService(config, log);
   const stats = await createStatsService({ rootDir: config.rootDir, cgroupDriver, fsUsageRefreshSeconds: config.stats.fsUsageRefreshSeconds, log });
-  const services: Services = { runtimeInfo, stats };
+  const services: Services = { runtimeInfo, stats, images: images.manager };
   stats.start();
 
   await claimSocketPath(config.socket);
@@ -97,6 +100,7 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
           });
         }
         await stats.stop();
+        images.close();
         await unlink(config.socket).catch(() => undefined);
         log.info('stopped');
         resolve();

@@ -68,7 +68,7 @@ interface DockerConfigFile {
 /** The credentials file, re-read when it changes on disk (checked by mtime on every pull). */
 export class CredentialsFile {
   private cache: { mtimeMs: number; byHost: Map<string, Credentials> } | undefined;
-  constructor(private readonly path: string) {}
+  constructor(readonly path: string) {}
 
   async lookup(host: string): Promise<Credentials | undefined> {
     if (this.path === '') return undefined;

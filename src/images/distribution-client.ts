@@ -16,7 +16,7 @@ import {
 } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseChallenge, type Challenge } from './auth-challenge.js';
-import { credentialsFor, type Credentials, type CredentialsFile } from './credentials.js';
+import { credentialsFor, CredentialsFile, type Credentials } from './credentials.js';
 import { sha256 } from './digest.js';
 import { endpointsFor, type Endpoint, type EndpointConfig } from './endpoints.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
@@ -27,10 +27,15 @@ export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MAX_REDIRECTS = 5;
 const MAX_RETRY_AFTER_MS = 60_000;
 
-export interface DistributionClientOptions extends EndpointConfig {
+/** The registry settings; read on every use, so a config reload that edits this object takes effect. */
+export interface RegistrySettings extends EndpointConfig {
   caFiles: string[];
-  credentialsFile?: CredentialsFile;
-  noProgressTimeoutMs: number;
+  credentialsFile: string;
+  noProgressTimeoutSeconds: number;
+}
+
+export interface DistributionClientOptions {
+  settings: RegistrySettings;
   /** Attempts per request on retryable failures (connection errors, 5xx, 429). */
   attempts?: number;
   /** First backoff delay; doubles per attempt. */
@@ -55,7 +60,9 @@ interface CachedToken {
 
 export class DistributionClient implements RegistryClient {
   private readonly http = new HttpAgent({ keepAlive: true, maxSockets: 16 });
-  private readonly https: HttpsAgent;
+  private https: HttpsAgent;
+  private caKey = '';
+  private credentialsFile: CredentialsFile;
   private readonly httpsInsecure: HttpsAgent;
   private readonly tokens = new Map<string, CachedToken>();
   private readonly challenges = new Map<string, Challenge>();
@@ -63,15 +70,31 @@ export class DistributionClient implements RegistryClient {
   readonly backoffMs: number;
 
   constructor(private readonly opts: DistributionClientOptions) {
-    const ca = [...rootCertificates, ...opts.caFiles.map((f) => readFileSync(f, 'utf8'))];
-    this.https = new HttpsAgent({ keepAlive: true, maxSockets: 16, ca });
+    this.https = this.httpsAgent();
+    this.credentialsFile = new CredentialsFile(opts.settings.credentialsFile);
     this.httpsInsecure = new HttpsAgent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: false });
     this.attempts = opts.attempts ?? 5;
     this.backoffMs = opts.backoffMs ?? 250;
   }
 
   repository(ref: ImageReference, credentials?: Credentials): RepositoryClient {
-    return new DistributionRepository(this, ref, credentials, endpointsFor(ref.registry, this.opts));
+    return new DistributionRepository(this, ref, credentials, endpointsFor(ref.registry, this.opts.settings));
+  }
+
+  /** TLS agent trusting the system CAs plus the configured CA files (rebuilt when they change). */
+  private httpsAgent(): HttpsAgent {
+    const files = this.opts.settings.caFiles;
+    const key = JSON.stringify(files);
+    if (this.https && key === this.caKey) return this.https;
+    const ca = [...rootCertificates, ...files.map((f) => readFileSync(f, 'utf8'))];
+    this.https?.destroy();
+    this.caKey = key;
+    this.https = new HttpsAgent({ keepAlive: true, maxSockets: 16, ca });
+    return this.https;
+  }
+
+  private get noProgressTimeoutMs(): number {
+    return this.opts.settings.noProgressTimeoutSeconds * 1000;
   }
 
   close(): void {
@@ -81,7 +104,8 @@ export class DistributionClient implements RegistryClient {
   }
 
   fileCredentials(host: string): Promise<Credentials | undefined> {
-    return this.opts.credentialsFile?.lookup(host) ?? Promise.resolve(undefined);
+    if (this.opts.settings.credentialsFile !== this.credentialsFile.path) this.credentialsFile = new CredentialsFile(this.opts.settings.credentialsFile);
+    return this.credentialsFile.lookup(host);
   }
 
   get log(): Logger {
@@ -109,9 +133,9 @@ export class DistributionClient implements RegistryClient {
 
   private once(ep: Endpoint, url: URL, method: string, headers: Record<string, string>): Promise<IncomingMessage> {
     const https = url.protocol === 'https:';
-    const agent = https ? (ep.skipVerify ? this.httpsInsecure : this.https) : this.http;
+    const agent = https ? (ep.skipVerify ? this.httpsInsecure : this.httpsAgent()) : this.http;
     const doRequest = https ? httpsRequest : httpRequest;
-    const timeoutMs = this.opts.noProgressTimeoutMs;
+    const timeoutMs = this.noProgressTimeoutMs;
     return new Promise((resolve, reject) => {
       const req = doRequest(url, { method, headers: { 'user-agent': 'nexcage', ...headers }, agent }, (res) => {
         // The idle timer keeps running while the body streams: no byte for timeoutMs fails the body.
@@ -201,11 +225,11 @@ export class DistributionClient implements RegistryClient {
   private sendWithBody(ep: Endpoint, url: URL, method: string, headers: Record<string, string>, body: string | undefined): Promise<IncomingMessage> {
     if (body === undefined) return this.exchange(ep, url.href, method, headers);
     const https = url.protocol === 'https:';
-    const agent = https ? (ep.skipVerify ? this.httpsInsecure : this.https) : this.http;
+    const agent = https ? (ep.skipVerify ? this.httpsInsecure : this.httpsAgent()) : this.http;
     const doRequest = https ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
       const req = doRequest(url, { method, headers: { 'user-agent': 'nexcage', ...headers, 'content-length': String(Buffer.byteLength(body)) }, agent }, resolve);
-      req.setTimeout(this.opts.noProgressTimeoutMs, () => req.destroy(new RetryableError(`${method} ${url.href}: no progress`)));
+      req.setTimeout(this.noProgressTimeoutMs, () => req.destroy(new RetryableError(`${method} ${url.href}: no progress`)));
       req.on('error', (err) => reject(err instanceof NexcageError ? err : new RetryableError(`${method} ${url.href}: ${errorMessage(err)}`)));
       req.end(body);
     });

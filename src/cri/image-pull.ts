@@ -1,0 +1,26 @@
+import { InvalidArgumentError } from '../errors.js';
+import { credentialsFromAuth } from '../images/credentials.js';
+import type { PullImageRequest__Output } from './generated/runtime/v1/PullImageRequest.js';
+import type { PullImageResponse } from './generated/runtime/v1/PullImageResponse.js';
+import { specImage } from './image-mapping.js';
+import type { Services } from './services.js';
+
+export function imagePull(s: Services) {
+  return async (req: PullImageRequest__Output): Promise<PullImageResponse> => {
+    const image = specImage(req.image);
+    if (image === '') throw new InvalidArgumentError('PullImage: image.image is required');
+    const a = req.auth;
+    const creds = a
+      ? credentialsFromAuth({
+          username: a.username,
+          password: a.password,
+          auth: a.auth,
+          serverAddress: a.server_address,
+          identityToken: a.identity_token,
+          registryToken: a.registry_token,
+        })
+      : undefined;
+    const r = await s.images.pull(image, creds);
+    return { image_ref: r.image.id };
+  };
+}

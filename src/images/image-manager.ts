@@ -1,0 +1,409 @@
+// The image service the CRI layer and the container runtime call: pull (resolve -> fetch ->
+// verify -> unpack into chain-ID snapshots -> record), resolve by id/tag/digest, list, remove
+// with garbage collection of blobs and snapshots nothing uses, leases for running containers,
+// and the disk use of the store.
+import PQueue from 'p-queue';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError, errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ContentStore } from './content-store.js';
+import type { Credentials } from './credentials.js';
+import { chainIds as computeChainIds, isDigest } from './digest.js';
+import { MAX_MANIFEST_BYTES } from './distribution-client.js';
+import type { ImageStore, ImageRecord, Lease } from './image-store.js';
+import type { LocalContentStore } from './local-content-store.js';
+import { parseImageConfig, parseManifest, type Descriptor, type ImageManifest } from './manifest.js';
+import { imageLayers, imagePullBytes, imagePullDuration, imagePulls, imagePullsInFlight } from './metrics.js';
+import { formatPlatform, hostPlatform, platformMatches, type Platform } from './platform.js';
+import { formatReference, parseReference, repoName, repoTagOf, type ImageReference } from './reference.js';
+import type { RegistryClient, RepositoryClient } from './registry-client.js';
+import type { Snapshotter } from './snapshotter.js';
+import { unpackLayer } from './unpack.js';
+
+export type { ImageRecord } from './image-store.js';
+export type { ImageConfig } from './manifest.js';
+
+export interface ImageManagerOptions {
+  registry: RegistryClient;
+  content: ContentStore & Pick<LocalContentStore, 'ingests' | 'usage'>;
+  snapshots: Snapshotter;
+  store: ImageStore;
+  /** Directory reported as the image filesystem's mountpoint. */
+  root: string;
+  log: Logger;
+  /** Read per pull (the setting can be reloaded). */
+  maxConcurrentDownloads: () => number;
+  /** References whose images are pinned (the infra/pause image). */
+  pinned?: string[];
+  platform?: Platform;
+}
+
+export interface FsUsage {
+  mountpoint: string;
+  usedBytes: number;
+  inodesUsed: number;
+  /** Unix time in milliseconds. */
+  timestampMs: number;
+}
+
+export interface PullResult {
+  image: ImageRecord;
+  bytesFetched: number;
+  layersFetched: number;
+  layersReused: number;
+}
+
+export class ImageManager {
+  private readonly pulls = new Map<string, Promise<PullResult>>();
+  /** Blobs and snapshots a running pull has made but not yet recorded: GC keeps them. */
+  private readonly pinnedByPulls = new Set<{ digests: Set<string>; chainIds: Set<string> }>();
+  private lock: Promise<unknown> = Promise.resolve();
+  private readonly platform: Platform;
+  private readonly pinnedRefs: Set<string>;
+
+  constructor(private readonly o: ImageManagerOptions) {
+    this.platform = o.platform ?? hostPlatform();
+    this.pinnedRefs = new Set((o.pinned ?? []).filter((r) => r !== '').map((r) => formatReference(parseReference(r))));
+  }
+
+  /** Serialise changes to the record set (pull commits, removes, leases, GC). */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.lock.then(fn, fn);
+    this.lock = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Pull unless a pull of the same reference is running, in which case share it. */
+  pull(reference: string, credentials?: Credentials): Promise<PullResult> {
+    const ref = parseReference(reference);
+    const key = formatReference(ref) + (ref.digest && ref.tag ? `#${ref.tag}` : '');
+    const running = this.pulls.get(key);
+    if (running) return running;
+    const p = this.doPull(ref, credentials).finally(() => this.pulls.delete(key));
+    this.pulls.set(key, p);
+    return p;
+  }
+
+  private async doPull(ref: ImageReference, credentials: Credentials | undefined): Promise<PullResult> {
+    const started = process.hrtime.bigint();
+    const name = formatReference(ref);
+    imagePullsInFlight.inc();
+    const guard = { digests: new Set<string>(), chainIds: new Set<string>() };
+    this.pinnedByPulls.add(guard);
+    try {
+      const result = await this.fetchAndUnpack(ref, credentials, guard);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      imagePulls.inc({ result: 'success' });
+      imagePullDuration.observe(seconds);
+      this.o.log.info(
+        {
+          ref: name,
+          imageId: result.image.id,
+          digest: result.image.indexDigest ?? result.image.manifestDigest,
+          bytes: result.bytesFetched,
+          layers: result.image.chainIds.length,
+          layersFetched: result.layersFetched,
+          layersReused: result.layersReused,
+          durationMs: Math.round(seconds * 1000),
+        },
+        'image pulled',
+      );
+      return result;
+    } catch (err) {
+      imagePulls.inc({ result: 'failure' });
+      this.o.log.warn({ ref: name, error: errorMessage(err) }, 'image pull failed');
+      throw err;
+    } finally {
+      this.pinnedByPulls.delete(guard);
+      imagePullsInFlight.dec();
+    }
+  }
+
+  private async fetchAndUnpack(ref: ImageReference, credentials: Credentials | undefined, guard: { digests: Set<string>; chainIds: Set<string> }): Promise<PullResult> {
+    const name = formatReference(ref);
+    const repo = this.o.registry.repository(ref, credentials);
+    const top = await repo.getManifest(ref.digest ?? ref.tag ?? 'latest');
+    if (ref.digest && top.digest !== ref.digest) {
+      throw new FailedPreconditionError(`image "${name}": registry served a manifest with digest ${top.digest}, not the ${ref.digest} asked for`);
+    }
+    let doc = parseManifest(top.bytes, top.contentType, `manifest of "${name}"`);
+    let manifestBytes = top.bytes;
+    let manifestDigest = top.digest;
+    let indexDigest: string | undefined;
+    if (doc.kind === 'index') {
+      indexDigest = top.digest;
+      const choice = doc.manifests.find((m) => platformMatches(this.platform, m.platform));
+      if (!choice) {
+        const offered = doc.manifests.map((m) => (m.platform ? formatPlatform(m.platform) : 'unknown')).join(', ');
+        throw new NotFoundError(`image "${name}" has no manifest for platform ${formatPlatform(this.platform)} (index offers: ${offered || 'nothing'})`);
+      }
+      const m = await repo.getManifest(choice.digest);
+      if (m.digest !== choice.digest) throw new FailedPreconditionError(`image "${name}": manifest digest mismatch: expected ${choice.digest}, got ${m.digest}`);
+      doc = parseManifest(m.bytes, m.contentType ?? choice.mediaType, `manifest ${choice.digest} of "${name}"`);
+      if (doc.kind === 'index') throw new InvalidArgumentError(`image "${name}": index ${top.digest} points at another index (${choice.digest})`);
+      manifestBytes = m.bytes;
+      manifestDigest = m.digest;
+      guard.digests.add(indexDigest);
+    }
+    const manifest: ImageManifest = doc;
+    guard.digests.add(manifestDigest);
+    guard.digests.add(manifest.config.digest);
+    for (const l of manifest.layers) guard.digests.add(l.digest);
+
+    if (manifest.config.size > MAX_MANIFEST_BYTES) throw new InvalidArgumentError(`image "${name}": config is ${manifest.config.size} bytes, over the ${MAX_MANIFEST_BYTES} byte limit`);
+    let bytesFetched = 0;
+    const countBytes = (n: number): void => {
+      bytesFetched += n;
+      imagePullBytes.inc(n);
+    };
+    await this.fetchBlob(repo, manifest.config, countBytes);
+    const configFile = parseImageConfig(await this.o.content.read(manifest.config.digest, MAX_MANIFEST_BYTES), `config ${manifest.config.digest} of "${name}"`);
+    const diffIds = configFile.rootfs.diff_ids;
+    if (diffIds.length !== manifest.layers.length) {
+      throw new InvalidArgumentError(`image "${name}": the config lists ${diffIds.length} diff IDs for ${manifest.layers.length} layers`);
+    }
+    const chains = computeChainIds(diffIds);
+    for (const c of chains) guard.chainIds.add(c);
+
+    let fetched = 0;
+    let reused = 0;
+    const queue = new PQueue({ concurrency: this.o.maxConcurrentDownloads() });
+    const jobs = manifest.layers.map((layer, i) =>
+      queue.add(async () => {
+        const chainId = chains[i] as string;
+        if (this.o.snapshots.get(chainId)) {
+          reused++;
+          imageLayers.inc({ source: 'reused' });
+          return;
+        }
+        await this.fetchBlob(repo, layer, countBytes);
+        await this.o.snapshots.create(chainId, diffIds[i] as string, i > 0 ? chains[i - 1] : undefined, async (dir) => {
+          const r = await unpackLayer(this.o.content.path(layer.digest), dir);
+          if (r.diffId !== diffIds[i]) {
+            throw new FailedPreconditionError(
+              `image "${name}": layer ${i} (${layer.digest}) unpacks to diff ID ${r.diffId}, but the config says ${diffIds[i] as string}`,
+            );
+          }
+          return { usedBytes: r.usedBytes, inodes: r.inodes };
+        });
+        fetched++;
+        imageLayers.inc({ source: 'fetched' });
+      }),
+    );
+    const results = await Promise.allSettled(jobs);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+
+    // Manifest and index are kept too: they are what the repo digest names.
+    await this.o.content.put(manifestDigest, manifestBytes);
+    if (indexDigest) await this.o.content.put(indexDigest, top.bytes);
+
+    const size = manifestBytes.length + manifest.config.size + manifest.layers.reduce((s, l) => s + l.size, 0);
+    const image = await this.exclusive(() =>
+      this.record(ref, {
+        id: manifest.config.digest,
+        size,
+        config: configFile.config,
+        diffIds,
+        chainIds: chains,
+        layers: manifest.layers,
+        manifestDigest,
+        manifestMediaType: manifest.mediaType,
+        ...(indexDigest ? { indexDigest } : {}),
+        platform: { os: configFile.os, architecture: configFile.architecture, ...(configFile.variant ? { variant: configFile.variant } : {}) },
+        annotations: manifest.annotations,
+        ...userOf(configFile.config.User),
+        pulledAt: new Date().toISOString(),
+      }),
+    );
+    return { image, bytesFetched, layersFetched: fetched, layersReused: reused };
+  }
+
+  private async fetchBlob(repo: RepositoryClient, desc: Descriptor, onBytes: (n: number) => void): Promise<void> {
+    await this.o.content.ingest(
+      desc,
+      async (offset) => {
+        const b = await repo.openBlob(desc.digest, offset, desc.size);
+        return { body: b.body, start: b.start };
+      },
+      { onBytes },
+    );
+  }
+
+  /** Add the image (or merge into its record): the tag moves here from any other image. */
+  private async record(ref: ImageReference, base: Omit<ImageRecord, 'repoTags' | 'repoDigests' | 'pinned'>): Promise<ImageRecord> {
+    const tag = repoTagOf(ref);
+    const repoDigest = `${repoName(ref)}@${base.indexDigest ?? base.manifestDigest}`;
+    if (tag) {
+      for (const other of this.o.store.list()) {
+        if (other.id !== base.id && other.repoTags.includes(tag)) {
+          await this.o.store.put({ ...other, repoTags: other.repoTags.filter((t) => t !== tag) });
+        }
+      }
+    }
+    const existing = this.o.store.get(base.id);
+    const repoTags = [...new Set([...(existing?.repoTags ?? []), ...(tag ? [tag] : [])])];
+    const repoDigests = [...new Set([...(existing?.repoDigests ?? []), repoDigest])];
+    const pinned = (existing?.pinned ?? false) || [...this.pinnedRefs].some((p) => repoTags.includes(p) || repoDigests.includes(p));
+    const rec: ImageRecord = { ...base, repoTags, repoDigests, pinned, pulledAt: existing?.pulledAt ?? base.pulledAt };
+    await this.o.store.put(rec);
+    return rec;
+  }
+
+  /**
+   * Find an image by id (full, or a unique hex prefix), repo tag (normalised: `busybox` is
+   * `docker.io/library/busybox:latest`) or repo digest. Undefined when there is none.
+   */
+  resolve(ref: string): Promise<ImageRecord | undefined> {
+    return Promise.resolve(this.lookup(ref));
+  }
+
+  lookup(ref: string): ImageRecord | undefined {
+    if (ref === '') throw new InvalidArgumentError('image reference is empty');
+    const images = this.o.store.list();
+    if (isDigest(ref)) {
+      const byId = this.o.store.get(ref);
+      if (byId) return byId;
+    }
+    if (/^[a-f0-9]{64}$/.test(ref)) {
+      const byId = this.o.store.get(`sha256:${ref}`);
+      if (byId) return byId;
+    }
+    let parsed: ImageReference | undefined;
+    try {
+      parsed = parseReference(ref);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed) {
+      if (parsed.digest) {
+        const want = `${repoName(parsed)}@${parsed.digest}`;
+        const hit = images.find((i) => i.repoDigests.includes(want));
+        if (hit) return hit;
+      } else {
+        const want = repoTagOf(parsed);
+        const hit = images.find((i) => want !== undefined && i.repoTags.includes(want));
+        if (hit) return hit;
+      }
+    }
+    const m = /^(?:sha256:)?([a-f0-9]{3,63})$/.exec(ref);
+    if (m) {
+      const found = images.filter((i) => i.id.startsWith(`sha256:${m[1] as string}`));
+      if (found.length === 1) return found[0];
+    }
+    return undefined;
+  }
+
+  /** Images, optionally only the one `filter` resolves to. */
+  list(filter?: string): ImageRecord[] {
+    if (filter) {
+      const one = this.lookup(filter);
+      return one ? [one] : [];
+    }
+    return this.o.store.list().sort((a, b) => a.pulledAt.localeCompare(b.pulledAt) || a.id.localeCompare(b.id));
+  }
+
+  /** Remove the image with all its tags and digests (idempotent), then collect unused blobs and snapshots. */
+  async remove(ref: string): Promise<ImageRecord | undefined> {
+    return this.exclusive(async () => {
+      const img = this.lookup(ref);
+      if (!img) return undefined;
+      await this.o.store.delete(img.id);
+      await this.gcLocked(true);
+      this.o.log.info({ imageId: img.id, repoTags: img.repoTags }, 'image removed');
+      return img;
+    });
+  }
+
+  /** Snapshot fs directories of the image, bottom-most layer first (overlayfs lowerdir is the reverse). */
+  async layerDirs(imageId: string): Promise<string[]> {
+    const img = this.o.store.get(imageId) ?? this.lookup(imageId);
+    const lease = img ? undefined : this.o.store.leaseList().find((l) => l.imageId === imageId);
+    const chains = img?.chainIds ?? lease?.chainIds;
+    if (!chains) throw new NotFoundError(`image "${imageId}" not found`);
+    return chains.map((c) => {
+      if (!this.o.snapshots.get(c)) throw new NotFoundError(`image "${imageId}": snapshot ${c} is missing`);
+      return this.o.snapshots.fsPath(c);
+    });
+  }
+
+  /** Keep the image's snapshots while `holder` (a container) uses them, even if the image is removed. */
+  async lease(holder: string, imageId: string): Promise<Lease> {
+    return this.exclusive(async () => {
+      const img = this.o.store.get(imageId) ?? this.lookup(imageId);
+      if (!img) throw new NotFoundError(`image "${imageId}" not found`);
+      const l: Lease = { holder, imageId: img.id, chainIds: img.chainIds };
+      await this.o.store.putLease(l);
+      return l;
+    });
+  }
+
+  async release(holder: string): Promise<void> {
+    await this.exclusive(async () => {
+      if (!this.o.store.getLease(holder)) return;
+      await this.o.store.deleteLease(holder);
+      await this.gcLocked(true);
+    });
+  }
+
+  leases(): Lease[] {
+    return this.o.store.leaseList();
+  }
+
+  /** Delete blobs and snapshots no image, lease or running pull refers to. */
+  gc(dropPartials = false): Promise<{ blobs: number; snapshots: number }> {
+    return this.exclusive(() => this.gcLocked(dropPartials));
+  }
+
+  private async gcLocked(dropPartials: boolean): Promise<{ blobs: number; snapshots: number }> {
+    const digests = new Set<string>();
+    const chains = new Set<string>();
+    for (const i of this.o.store.list()) {
+      for (const d of [i.id, i.manifestDigest, i.indexDigest, ...i.layers.map((l) => l.digest)]) if (d) digests.add(d);
+      for (const c of i.chainIds) chains.add(c);
+    }
+    for (const l of this.o.store.leaseList()) for (const c of l.chainIds) chains.add(c);
+    for (const g of this.pinnedByPulls) {
+      for (const d of g.digests) digests.add(d);
+      for (const c of g.chainIds) chains.add(c);
+    }
+    let blobs = 0;
+    let snapshots = 0;
+    for (const d of await this.o.content.list()) {
+      if (!digests.has(d)) {
+        await this.o.content.delete(d);
+        blobs++;
+      }
+    }
+    if (dropPartials) {
+      for (const d of await this.o.content.ingests()) if (!digests.has(d)) await this.o.content.delete(d);
+    }
+    for (const s of this.o.snapshots.list()) {
+      if (!chains.has(s.chainId)) {
+        await this.o.snapshots.remove(s.chainId);
+        snapshots++;
+      }
+    }
+    if (blobs + snapshots > 0) this.o.log.info({ blobs, snapshots }, 'image garbage collected');
+    return { blobs, snapshots };
+  }
+
+  /** Bytes and inodes of the image store: blobs, partial downloads and unpacked snapshots. */
+  async fsUsage(): Promise<FsUsage> {
+    const content = await this.o.content.usage();
+    let usedBytes = content.bytes;
+    let inodesUsed = content.inodes;
+    for (const s of this.o.snapshots.list()) {
+      usedBytes += s.usedBytes;
+      inodesUsed += s.inodes;
+    }
+    return { mountpoint: this.o.root, usedBytes, inodesUsed, timestampMs: Date.now() };
+  }
+}
+
+/** Config `User` -> uid (numeric user part) or username, as the CRI Image message wants. */
+export function userOf(user: string | undefined): { uid?: number; username?: string } {
+  if (!user) return {};
+  const u = user.split(':')[0] as string;
+  if (/^\d+$/.test(u)) return { uid: Number(u) };
+  return u === '' ? {} : { username: u };
+}
