@@ -1,0 +1,144 @@
+// buildSandboxSpec: the OCI config.json of a pod's infra (pause) container. The infra process
+// creates and holds the pod's ipc/uts (and pid when shared) namespaces and joins the pinned
+// network namespace; app containers join them through /proc/<infra pid>/ns. Pure, like
+// buildContainerSpec, and built from the same defaults.
+import { InvalidArgumentError } from '../../errors.js';
+import type { HostFacts, LinuxContainerResources, NamespaceMode, SecurityProfile, SelinuxOption } from '../container-config.js';
+import { computeCapabilities } from './capabilities.js';
+import { clampRlimits } from './container-spec.js';
+import { DEFAULT_PATH_ENV, defaultDeviceCgroupRules, defaultMaskedPaths, defaultReadonlyPaths, defaultRlimits, privilegedDeviceCgroupRules } from './defaults.js';
+import { planMounts } from './mounts.js';
+import { buildResources, cgroupsPathFor, clampOomScoreAdj } from './resources.js';
+import { runtimeDefaultSeccomp } from './seccomp-default.js';
+import { OCI_VERSION, type LinuxNamespace, type Seccomp, type Spec } from './types.js';
+
+/** containerd gives the infra process this score so the pod's containers die first under OOM. */
+export const SANDBOX_OOM_SCORE_ADJ = -998;
+
+export interface SandboxSecurityContext {
+  privileged?: boolean;
+  runAsUser?: number;
+  runAsGroup?: number;
+  supplementalGroups?: number[];
+  /** Default true: the infra rootfs is never written to. */
+  readonlyRootfs?: boolean;
+  seccomp?: SecurityProfile;
+  apparmor?: SecurityProfile;
+  selinuxOptions?: SelinuxOption;
+}
+
+export interface SandboxSpecInput {
+  /** Sandbox id (names the infra cgroup). */
+  id: string;
+  name: string;
+  namespace: string;
+  uid: string;
+  hostname: string;
+  /** The infra process argv, e.g. ['/catatonit', '-P'] or the pause image's entrypoint. */
+  args: string[];
+  env?: string[];
+  /** root.path; default "rootfs". */
+  rootfsPath?: string;
+  /** Pinned network namespace to join; undefined when network is NODE. */
+  netnsPath?: string;
+  namespaceOptions: { network: NamespaceMode; pid: NamespaceMode; ipc: NamespaceMode };
+  cgroupParent: string;
+  /** The pod's /dev/shm tmpfs on the host (not used for host-IPC pods, which get the host's). */
+  shmPath?: string;
+  /** Namespaced sysctls (validated by the caller). */
+  sysctls?: Record<string, string>;
+  securityContext?: SandboxSecurityContext;
+  /** Resources of the infra container itself (usually none; pod limits go on the pod cgroup). */
+  resources?: LinuxContainerResources;
+  host: HostFacts;
+  localhostSeccomp?: Seccomp;
+  logDirectory?: string;
+  selinuxProcessLabel?: string;
+  selinuxMountLabel?: string;
+}
+
+export function buildSandboxSpec(input: SandboxSpecInput): Spec {
+  const { host } = input;
+  const sc = input.securityContext ?? {};
+  const privileged = sc.privileged === true;
+  if (input.args.length === 0) throw new InvalidArgumentError(`pod sandbox "${input.id}": no infra command`);
+  const gid = sc.runAsGroup ?? 0;
+  const additionalGids = [gid, ...(sc.supplementalGroups ?? []).filter((g) => g !== gid)];
+  const capabilities = computeCapabilities(undefined, privileged, host.capLastCap);
+
+  const spec: Spec = {
+    ociVersion: OCI_VERSION,
+    process: {
+      terminal: false,
+      user: { uid: sc.runAsUser ?? 0, gid, additionalGids },
+      args: [...input.args],
+      env: input.env ? [...input.env] : [DEFAULT_PATH_ENV],
+      cwd: '/',
+      capabilities,
+      rlimits: clampRlimits(defaultRlimits(), host.nofileHardLimit),
+      noNewPrivileges: true,
+      oomScoreAdj: clampOomScoreAdj(SANDBOX_OOM_SCORE_ADJ, host.daemonOomScoreAdj),
+    },
+    root: { path: input.rootfsPath ?? 'rootfs', readonly: sc.readonlyRootfs ?? true },
+    annotations: {
+      'io.kubernetes.cri.container-type': 'sandbox',
+      'io.kubernetes.cri.sandbox-id': input.id,
+      'io.kubernetes.cri.sandbox-name': input.name,
+      'io.kubernetes.cri.sandbox-namespace': input.namespace,
+      'io.kubernetes.cri.sandbox-uid': input.uid,
+      ...(input.logDirectory ? { 'io.kubernetes.cri.sandbox-log-directory': input.logDirectory } : {}),
+    },
+    linux: {},
+  };
+  const linux = spec.linux!;
+  const opts = input.namespaceOptions;
+
+  const ns: LinuxNamespace[] = [{ type: 'mount' }];
+  if (opts.network !== 'NODE') {
+    if (!input.netnsPath) throw new InvalidArgumentError(`pod sandbox "${input.id}": no network namespace path for a pod network`);
+    ns.push({ type: 'network', path: input.netnsPath });
+    // own uts: the pod's hostname; host-network pods keep the node's
+    ns.push({ type: 'uts' });
+    spec.hostname = input.hostname;
+  }
+  if (opts.ipc !== 'NODE') ns.push({ type: 'ipc' });
+  if (opts.pid !== 'NODE') ns.push({ type: 'pid' });
+  if (host.cgroupV2) ns.push({ type: 'cgroup' });
+  linux.namespaces = ns;
+
+  const shm =
+    opts.ipc === 'NODE'
+      ? [{ containerPath: '/dev/shm', hostPath: '/dev/shm', readonly: false }]
+      : input.shmPath
+        ? [{ containerPath: '/dev/shm', hostPath: input.shmPath, readonly: true }]
+        : [];
+  spec.mounts = planMounts([], shm, host, privileged).mounts;
+
+  const resources = buildResources(input.resources, host);
+  resources.devices = privileged ? privilegedDeviceCgroupRules() : defaultDeviceCgroupRules();
+  linux.resources = resources;
+  linux.cgroupsPath = cgroupsPathFor(host.cgroupDriver, input.cgroupParent, input.id);
+  if (input.sysctls && Object.keys(input.sysctls).length > 0) linux.sysctl = { ...input.sysctls };
+
+  if (!privileged) {
+    linux.maskedPaths = defaultMaskedPaths();
+    linux.readonlyPaths = defaultReadonlyPaths();
+    const profile = sc.seccomp;
+    if (profile?.profileType === 'RuntimeDefault') {
+      linux.seccomp = runtimeDefaultSeccomp(host.arch ? { capabilities: capabilities.bounding ?? [], arch: host.arch } : { capabilities: capabilities.bounding ?? [] });
+    } else if (profile?.profileType === 'Localhost') {
+      if (!input.localhostSeccomp) throw new InvalidArgumentError(`seccomp profile "${profile.localhostRef ?? ''}" was not loaded`);
+      linux.seccomp = input.localhostSeccomp;
+    }
+    if (host.apparmorEnabled) {
+      const type = sc.apparmor?.profileType ?? 'RuntimeDefault';
+      if (type === 'Localhost') spec.process!.apparmorProfile = (sc.apparmor?.localhostRef ?? '').replace(/^localhost\//, '');
+      else if (type === 'RuntimeDefault' && host.apparmorDefaultProfile) spec.process!.apparmorProfile = host.apparmorDefaultProfile;
+    }
+    if (host.selinuxEnabled) {
+      if (input.selinuxProcessLabel) spec.process!.selinuxLabel = input.selinuxProcessLabel;
+      if (input.selinuxMountLabel) linux.mountLabel = input.selinuxMountLabel;
+    }
+  }
+  return spec;
+}
