@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The `nexcage` command: serve (the daemon), version, health, config.
+// The `nexcage` command: serve (the daemon), version, health, config, agent.
 import { parseArgs } from 'node:util';
+import { runAgent } from '../agent/cli.js';
 import { call, connectCri } from '../cri/client.js';
 import { loadConfig, leaves } from '../daemon/config.js';
 import { serve } from '../daemon/serve.js';
@@ -13,6 +14,7 @@ const COMMANDS: Record<string, string> = {
   version: 'print the client version and, if the daemon answers, the server version',
   health: 'ask the daemon for CRI Status: exit 0 when the runtime is ready, 1 with the reason otherwise',
   config: 'print the effective configuration (defaults < file < NEXCAGE_* env < flags) as JSON',
+  agent: 'the Kubernetes node agent: labels this Node, publishes RuntimeClasses, pre-pulls images',
 };
 
 function usage(command?: string): string {
@@ -40,6 +42,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${nexcageVersion()}\n`);
     return 0;
   }
+  // The agent has its own flags (it talks to a daemon, it does not configure one).
+  if (command === 'agent') return runAgent(rest, process.env);
   if (!(command in COMMANDS)) {
     process.stderr.write(`nexcage: unknown command "${command}"\n\n${usage()}`);
     return 2;

@@ -1,0 +1,52 @@
+// `nexcage agent`: parse options, connect to the API server, run until SIGTERM/SIGINT.
+import { ConfigError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { collectProcessMetrics } from '../metrics.js';
+import { nexcageVersion } from '../version.js';
+import { Agent } from './agent.js';
+import { apiErrorMessage, KubeApi } from './kube-api.js';
+import { agentUsage, parseAgentOptions } from './options.js';
+
+export async function runAgent(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let options;
+  try {
+    options = parseAgentOptions(argv, env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`nexcage agent: ${err.message}\n\n${agentUsage()}`);
+    return 2;
+  }
+  if (!options) {
+    process.stdout.write(agentUsage());
+    return 0;
+  }
+  const log = createLogger({ level: options.logLevel, format: options.logFormat });
+  // An unexpected error in one round must not end the agent: log it and let the loops retry.
+  process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception (agent keeps running)'));
+  process.on('unhandledRejection', (reason) => log.error({ err: apiErrorMessage(reason) }, 'unhandled rejection (agent keeps running)'));
+  collectProcessMetrics();
+  let kube: KubeApi;
+  try {
+    kube = KubeApi.connect(options.kubeconfig);
+  } catch (err) {
+    log.fatal({ err: apiErrorMessage(err), kubeconfig: options.kubeconfig || '(in-cluster)' }, 'cannot load the Kubernetes client configuration');
+    return 1;
+  }
+  const agent = new Agent(options, kube, log);
+  const healthAddress = await agent.start();
+  log.info(
+    { node: options.nodeName, socket: options.socket, healthAddress, runtimeClasses: options.runtimeClasses, prePull: options.prePull, version: nexcageVersion() },
+    'nexcage agent started',
+  );
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      log.info({ signal }, 'agent stopping');
+      resolve();
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  await agent.stop();
+  log.info('agent stopped');
+  return 0;
+}

@@ -1,0 +1,177 @@
+// The node agent (`nexcage agent`) against the REAL daemon over its CRI socket and a stand-in for
+// the Kubernetes API server (test/support/kube-api-standin.ts): no API server can run on this
+// machine, so a small HTTP server implements the few endpoints the agent calls.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KubeApiStandIn } from '../support/kube-api-standin.js';
+import { Daemon, MAIN, NODE, useTestDir, waitFor } from './harness.js';
+
+const t = useTestDir();
+
+class AgentProcess {
+  readonly lines: string[] = [];
+  healthUrl = '';
+  exit: { code: number | null; signal: string | null } | undefined;
+  private proc!: ChildProcess;
+
+  constructor(private readonly args: string[]) {}
+
+  async start(): Promise<void> {
+    this.proc = spawn(NODE, [MAIN, 'agent', ...this.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_NAME: 'node-1' } });
+    let buf = '';
+    const onData = (b: Buffer): void => {
+      buf += b.toString();
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        this.lines.push(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    };
+    this.proc.stdout?.on('data', onData);
+    this.proc.stderr?.on('data', onData);
+    this.proc.on('exit', (code, signal) => (this.exit = { code, signal }));
+    const started = await waitFor('the agent to start', () => {
+      if (this.exit) throw new Error(`agent exited ${JSON.stringify(this.exit)}:\n${this.lines.join('\n')}`);
+      return this.logs().find((l) => l.msg === 'nexcage agent started');
+    });
+    this.healthUrl = `http://${started.healthAddress as string}`;
+  }
+
+  logs(): Record<string, unknown>[] {
+    return this.lines.flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  async stop(): Promise<{ code: number | null; signal: string | null }> {
+    if (!this.exit) this.proc.kill('SIGTERM');
+    return waitFor('the agent to exit', () => this.exit);
+  }
+}
+
+async function metric(url: string, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `) || (labels === '' && l.startsWith(`${name} `)));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
+}
+
+describe('nexcage agent', () => {
+  const api = new KubeApiStandIn();
+  let daemon: Daemon;
+  let agent: AgentProcess;
+
+  beforeAll(async () => {
+    api.addNode('node-1', { 'kubernetes.io/os': 'linux', 'handler.nexcage.io/gone': 'true' });
+    // A foreign RuntimeClass with a name the agent is told to publish: it must be left alone.
+    api.runtimeClasses.set('foreign', { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'foreign', resourceVersion: '1' }, handler: 'runc' });
+    await api.start();
+    api.writeKubeconfig(t.dir().join('kubeconfig'));
+    daemon = t.track(new Daemon(t.dir(), 'agentd', { config: { runtimes: { runc: { path: 'runc' }, kata: { path: 'runc' } } } }));
+    await daemon.start();
+    agent = new AgentProcess([
+      '--socket', daemon.socket,
+      '--kubeconfig', t.dir().join('kubeconfig'),
+      '--runtime-classes', 'runc,kata=nexcage-kata,runc=foreign',
+      '--pre-pull', '127.0.0.1:5999/nexcage-test/prepull:1',
+      '--health-address', '127.0.0.1:0',
+      '--resync-seconds', '1',
+      '--retry-initial-ms', '50',
+      '--retry-max-ms', '400',
+    ]);
+    await agent.start();
+  });
+
+  afterAll(async () => {
+    if (agent) expect(await agent.stop()).toEqual({ code: 0, signal: null });
+    await api.stop();
+  });
+
+  it('labels and annotates its Node from what the daemon reports', async () => {
+    const node = await waitFor('the node labels', () => {
+      const n = api.nodes.get('node-1')!;
+      return n.metadata.labels?.['nexcage.io/ready'] === 'true' ? n : undefined;
+    });
+    expect(node.metadata.labels).toEqual({
+      'kubernetes.io/os': 'linux',
+      'nexcage.io/version': '0.1.0',
+      'nexcage.io/ready': 'true',
+      'handler.nexcage.io/runc': 'true',
+      'handler.nexcage.io/kata': 'true',
+    });
+    expect(node.metadata.annotations).toEqual({ 'nexcage.io/handlers': 'runc,kata', 'nexcage.io/runtime-api-version': 'v1' });
+  });
+
+  it('creates one RuntimeClass per configured handler, scheduling onto nodes that have it', async () => {
+    const rc = await waitFor('the RuntimeClasses', () => api.runtimeClasses.get('nexcage-kata') && api.runtimeClasses.get('runc') && api.runtimeClasses.get('nexcage-kata'));
+    expect(rc).toMatchObject({
+      apiVersion: 'node.k8s.io/v1',
+      kind: 'RuntimeClass',
+      metadata: { name: 'nexcage-kata', labels: { 'app.kubernetes.io/managed-by': 'nexcage-agent' } },
+      handler: 'kata',
+      scheduling: { nodeSelector: { 'handler.nexcage.io/kata': 'true' } },
+    });
+    expect(api.runtimeClasses.get('runc')?.handler).toBe('runc');
+    expect(api.runtimeClasses.get('foreign')).toEqual({ apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'foreign', resourceVersion: '1' }, handler: 'runc' });
+    expect(agent.logs().some((l) => l.runtimeClass === 'foreign' && String(l.msg).includes('not managed by'))).toBe(true);
+  });
+
+  it('puts back a RuntimeClass of its own that someone changed', async () => {
+    const rc = api.runtimeClasses.get('runc')!;
+    api.runtimeClasses.set('runc', { ...rc, scheduling: { nodeSelector: { somewhere: 'else' } } });
+    const fixed = await waitFor('the RuntimeClass update', () => {
+      const now = api.runtimeClasses.get('runc')!;
+      return (now.scheduling as { nodeSelector: Record<string, string> }).nodeSelector['handler.nexcage.io/runc'] === 'true' ? now : undefined;
+    });
+    expect(api.requests).toContain('PUT /apis/node.k8s.io/v1/runtimeclasses/runc');
+    expect(fixed.scheduling).toEqual({ nodeSelector: { 'handler.nexcage.io/runc': 'true' } });
+  });
+
+  it('retries through API errors and an API server that is down, without exiting', async () => {
+    api.failNext(6, 503);
+    api.nodes.get('node-1')!.metadata.labels!['nexcage.io/version'] = 'stale';
+    await waitFor('the injected failures to be used', () => agent.logs().some((l) => l.msg === 'updating the Node failed' && String(l.err).startsWith('HTTP 503')));
+    await waitFor('the label to be restored', () => api.nodes.get('node-1')!.metadata.labels!['nexcage.io/version'] === '0.1.0');
+    await api.stop();
+    api.nodes.get('node-1')!.metadata.labels!['nexcage.io/version'] = 'stale-again';
+    await waitFor('a refused connection to be logged', () => agent.logs().some((l) => l.msg === 'updating the Node failed' && /ECONNREFUSED|refused|fetch failed/i.test(String(l.err))));
+    expect(agent.exit).toBeUndefined();
+    expect((await fetch(`${agent.healthUrl}/healthz`)).status).toBe(200);
+    await waitFor('/readyz to report the failing sync', async () => (await fetch(`${agent.healthUrl}/readyz`)).status === 503);
+    await api.start();
+    await waitFor('the agent to recover', () => api.nodes.get('node-1')!.metadata.labels!['nexcage.io/version'] === '0.1.0');
+    await waitFor('/readyz to be ok again', async () => (await fetch(`${agent.healthUrl}/readyz`)).status === 200);
+    expect(await metric(agent.healthUrl, 'nexcage_agent_api_errors_total', '{operation="node"}')).toBeGreaterThanOrEqual(2);
+  });
+
+  it('marks the Node not ready while the daemon is down and ready again when it is back', async () => {
+    await daemon.stop();
+    const down = await waitFor('nexcage.io/ready=false', () => {
+      const n = api.nodes.get('node-1')!;
+      return n.metadata.labels?.['nexcage.io/ready'] === 'false' ? n : undefined;
+    });
+    expect(down.metadata.annotations?.['nexcage.io/not-ready-reason']).toMatch(/^daemon unreachable: /);
+    expect(down.metadata.labels?.['handler.nexcage.io/runc']).toBe('true');
+    expect(await metric(agent.healthUrl, 'nexcage_agent_daemon_up')).toBe(0);
+    await daemon.start();
+    const up = await waitFor('nexcage.io/ready=true', () => {
+      const n = api.nodes.get('node-1')!;
+      return n.metadata.labels?.['nexcage.io/ready'] === 'true' ? n : undefined;
+    });
+    expect(up.metadata.annotations?.['nexcage.io/not-ready-reason']).toBeUndefined();
+    expect(await metric(agent.healthUrl, 'nexcage_agent_daemon_up')).toBe(1);
+  });
+
+  it('tries to pre-pull the listed images through the daemon and reports progress', async () => {
+    // Until the daemon implements PullImage it answers UNIMPLEMENTED: the agent logs it, counts
+    // it and retries later instead of failing.
+    const line = await waitFor('a pre-pull result', () => agent.logs().find((l) => typeof l.msg === 'string' && l.msg.startsWith('pre-pull progress')));
+    expect(line).toMatchObject({ image: '127.0.0.1:5999/nexcage-test/prepull:1', total: 1 });
+    const pulls = (await (await fetch(`${agent.healthUrl}/metrics`)).text()).split('\n').filter((l) => l.startsWith('nexcage_agent_image_pulls_total{'));
+    expect(pulls.length).toBeGreaterThan(0);
+    expect(agent.exit).toBeUndefined();
+  });
+});
