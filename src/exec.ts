@@ -1,7 +1,9 @@
 // The one helper that runs external commands. Failures become CommandError carrying the
 // command line, exit code and stderr, so callers never parse child_process errors.
 import { spawn } from 'node:child_process';
+import { basename } from 'node:path';
 import { CommandError } from './errors.js';
+import { withSpan } from './tracing.js';
 
 export interface RunOptions {
   /** Written to the child's stdin, then stdin is closed. */
@@ -26,6 +28,12 @@ export interface RunResult {
 const DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024;
 
 export function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  // Each command is a span when tracing is on (runc, conmon, CNI plugins show up in the call's trace).
+  // Only the command and the argument count are recorded: arguments may carry secrets.
+  return withSpan(`exec ${basename(command)}`, { 'process.command': command, 'process.args_count': args.length }, () => spawnAndWait(command, args, options));
+}
+
+function spawnAndWait(command: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
   const max = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {

@@ -1,6 +1,7 @@
 // The daemon's logger: pino JSON on stderr, or pretty text for humans. Ids go in fields, not text.
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import { traceLogFields } from './tracing.js';
 
 export type { Logger };
 
@@ -20,6 +21,8 @@ export function createLogger(options: LogOptions): Logger {
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     onChild: (child: Logger) => void children.add(new WeakRef(child)),
+    // Inside a traced CRI call every line carries its traceId/spanId (nothing when tracing is off).
+    mixin: traceLogFields,
   };
   const log =
     options.format === 'text'

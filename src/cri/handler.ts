@@ -6,10 +6,12 @@ import {
   type handleUnaryCall,
   type ServerUnaryCall,
   type ServerWritableStream,
+  type Metadata,
   type UntypedHandleCall,
 } from '@grpc/grpc-js';
 import type { Logger } from '../log.js';
 import { grpcDuration, grpcRequests } from '../metrics.js';
+import { setCurrentSpanError, tracingEnabled, withServerSpan, type SpanAttributes } from '../tracing.js';
 import { toServiceError } from './status-map.js';
 
 export interface HandlerContext {
@@ -40,22 +42,33 @@ function finish(ctx: HandlerContext, method: string, req: unknown, started: bigi
   else ctx.log.warn({ ...fields, error: (err as Error).message }, 'cri call failed');
 }
 
+/** The call as a server span (child of the caller's W3C traceparent, if sent); free when tracing is off. */
+function traced(method: string, req: unknown, metadata: Metadata, body: () => Promise<void>): Promise<void> {
+  if (!tracingEnabled()) return body();
+  const attrs: SpanAttributes = { 'rpc.system': 'grpc', 'rpc.method': method, ...requestIds(req) };
+  const parent = metadata.get('traceparent')[0];
+  return withServerSpan(`CRI ${method}`, attrs, typeof parent === 'string' ? parent : undefined, body);
+}
+
 export function unary<Req, Res>(ctx: HandlerContext, method: string, impl: (req: Req) => Promise<Res> | Res): handleUnaryCall<Req, Res> {
   return (call: ServerUnaryCall<Req, Res>, callback) => {
     const started = process.hrtime.bigint();
-    Promise.resolve()
-      .then(() => impl(call.request))
-      .then(
-        (res) => {
-          finish(ctx, method, call.request, started, status.OK);
-          callback(null, res);
-        },
-        (err: unknown) => {
-          const se = toServiceError(err);
-          finish(ctx, method, call.request, started, se.code, err);
-          callback(se);
-        },
-      );
+    void traced(method, call.request, call.metadata, () =>
+      Promise.resolve()
+        .then(() => impl(call.request))
+        .then(
+          (res) => {
+            finish(ctx, method, call.request, started, status.OK);
+            callback(null, res);
+          },
+          (err: unknown) => {
+            const se = toServiceError(err);
+            setCurrentSpanError(se.details);
+            finish(ctx, method, call.request, started, se.code, err);
+            callback(se);
+          },
+        ),
+    );
   };
 }
 
@@ -69,19 +82,22 @@ export function serverStream<Req, Res>(
     const started = process.hrtime.bigint();
     const abort = new AbortController();
     call.on('cancelled', () => abort.abort());
-    Promise.resolve()
-      .then(() => impl(call.request, (res) => call.write(res), abort.signal))
-      .then(
-        () => {
-          finish(ctx, method, call.request, started, status.OK);
-          call.end();
-        },
-        (err: unknown) => {
-          const se = toServiceError(err);
-          finish(ctx, method, call.request, started, se.code, err);
-          call.emit('error', se);
-        },
-      );
+    void traced(method, call.request, call.metadata, () =>
+      Promise.resolve()
+        .then(() => impl(call.request, (res) => call.write(res), abort.signal))
+        .then(
+          () => {
+            finish(ctx, method, call.request, started, status.OK);
+            call.end();
+          },
+          (err: unknown) => {
+            const se = toServiceError(err);
+            setCurrentSpanError(se.details);
+            finish(ctx, method, call.request, started, se.code, err);
+            call.emit('error', se);
+          },
+        ),
+    );
   };
 }
 

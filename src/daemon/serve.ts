@@ -10,11 +10,13 @@ import type { Services } from '../cri/services.js';
 import { errorMessage } from '../errors.js';
 import { createImageService } from '../images/setup.js';
 import type { Logger } from '../log.js';
-import { buildInfo, collectProcessMetrics } from '../metrics.js';
+import { buildInfo, collectProcessMetrics, registry } from '../metrics.js';
 import { chooseCgroupDriver, probeCgroupHost } from '../runtime/cgroup-driver.js';
 import { RuntimeHandlers } from '../runtime/handlers.js';
 import { RuntimeInfo } from '../runtime/runtime-info.js';
 import { createStatsService } from '../runtime/stats/create.js';
+import { registerContainerMetrics } from '../runtime/stats/prometheus.js';
+import { startTracing, stopTracing } from '../tracing.js';
 import { nexcageVersion } from '../version.js';
 import type { Config } from './config-schema.js';
 import { startHttpEndpoint } from './http-server.js';
@@ -33,6 +35,10 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
   installCrashGuards(log);
   collectProcessMetrics();
   buildInfo.set({ version: nexcageVersion() }, 1);
+  if (config.tracing.endpoint !== '') {
+    startTracing({ endpoint: config.tracing.endpoint, serviceVersion: nexcageVersion(), log });
+    log.info({ endpoint: config.tracing.endpoint }, 'tracing CRI calls (OTLP/HTTP)');
+  }
 
   await mkdir(config.rootDir, { recursive: true, mode: 0o711 });
   await mkdir(config.stateDir, { recursive: true, mode: 0o711 });
@@ -56,6 +62,7 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
   const stats = await createStatsService({ rootDir: config.rootDir, cgroupDriver, fsUsageRefreshSeconds: config.stats.fsUsageRefreshSeconds, log });
   const services: Services = { runtimeInfo, stats, images: images.manager };
   stats.start();
+  if (config.stats.containerMetrics) registerContainerMetrics(stats, registry);
 
   await claimSocketPath(config.socket);
   const { server, health } = createCriServer(log, services);
@@ -100,6 +107,7 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
           });
         }
         await stats.stop();
+        await stopTracing();
         images.close();
         await unlink(config.socket).catch(() => undefined);
         log.info('stopped');
