@@ -1,0 +1,60 @@
+// Reads the node facts the spec builders need (HostFacts), once at daemon start. The parsers
+// are pure and take file contents; probeHostFacts does the reading (with a root prefix so tests
+// can point it at fixture files).
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { release } from 'node:os';
+import type { HostFacts } from '../container-config.js';
+
+/** The hard RLIMIT_NOFILE from /proc/<pid>/limits text ("Max open files  <soft>  <hard>  files"). */
+export function parseNofileHard(limits: string): number | undefined {
+  const line = limits.split('\n').find((l) => l.startsWith('Max open files'));
+  const m = line?.match(/^Max open files\s+(\S+)\s+(\S+)/);
+  if (!m) return undefined;
+  return m[2] === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(m[2]);
+}
+
+/** Linux 5.12 brought mount_setattr (needed for `rro`); the runtime must also list the option. */
+export function supportsRecursiveReadOnly(kernelRelease: string, runtimeMountOptions: readonly string[] | undefined): boolean {
+  const m = kernelRelease.match(/^(\d+)\.(\d+)/);
+  if (!m) return false;
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  const kernelOk = major > 5 || (major === 5 && minor >= 12);
+  return kernelOk && (runtimeMountOptions ?? []).includes('rro');
+}
+
+export interface HostProbeOptions {
+  cgroupDriver: HostFacts['cgroupDriver'];
+  /** `mountOptions` of the OCI runtime's `features` output (runc 1.1+); undefined = unknown = no rro. */
+  runtimeMountOptions?: readonly string[];
+  /** AppArmor profile name used for RuntimeDefault when AppArmor is on. */
+  apparmorDefaultProfile?: string;
+  /** Filesystem root for the probe, "/" on a real node. */
+  root?: string;
+  kernelRelease?: string;
+}
+
+export async function probeHostFacts(opts: HostProbeOptions): Promise<HostFacts> {
+  const root = (opts.root ?? '/').replace(/\/?$/, '/');
+  const text = async (p: string): Promise<string | undefined> => readFile(root + p, 'utf8').catch(() => undefined);
+
+  const oom = Number((await text('proc/self/oom_score_adj'))?.trim() ?? '0');
+  const nofile = parseNofileHard((await text('proc/self/limits')) ?? '') ?? 1024 * 1024;
+  const lastCap = Number((await text('proc/sys/kernel/cap_last_cap'))?.trim());
+  const apparmorEnabled = (await text('sys/module/apparmor/parameters/enabled'))?.trim() === 'Y';
+  // SELinux is on when selinuxfs is mounted and enforcing or permissive (the file exists either way)
+  const selinuxEnabled = existsSync(`${root}sys/fs/selinux/enforce`);
+
+  const facts: HostFacts = {
+    cgroupDriver: opts.cgroupDriver,
+    cgroupV2: existsSync(`${root}sys/fs/cgroup/cgroup.controllers`),
+    daemonOomScoreAdj: Number.isFinite(oom) ? oom : 0,
+    nofileHardLimit: nofile,
+    apparmorEnabled,
+    selinuxEnabled,
+    supportsRecursiveReadOnly: supportsRecursiveReadOnly(opts.kernelRelease ?? release(), opts.runtimeMountOptions),
+  };
+  if (Number.isInteger(lastCap) && lastCap > 0) facts.capLastCap = lastCap;
+  if (apparmorEnabled && opts.apparmorDefaultProfile) facts.apparmorDefaultProfile = opts.apparmorDefaultProfile;
+  return facts;
+}
