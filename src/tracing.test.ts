@@ -3,6 +3,8 @@
 // tracing off nothing is recorded.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { run } from './exec.js';
 import { silentLogger } from './log.js';
@@ -141,5 +143,30 @@ describe('tracing', () => {
     expect(parseTraceparent('00-00000000000000000000000000000000-00f067aa0ba902b7-01')).toBeUndefined();
     expect(parseTraceparent('garbage')).toBeUndefined();
     expect(parseTraceparent(undefined)).toBeUndefined();
+  });
+});
+
+describe('trace ids in log lines', () => {
+  // The daemon's logger (log.ts) uses traceLogFields as its pino mixin; the e2e test checks that
+  // wiring on the built daemon. Here: the mixin under pino itself, including pino's merge rules.
+  it('lines written inside a span carry its ids, lines outside do not, and fields never leak between lines', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+        cb();
+      },
+    });
+    const log = pino({ level: 'info', mixin: traceLogFields }, sink);
+    const tracer = startTracing({ endpoint, log: silentLogger() });
+    log.info({ a: 1 }, 'outside');
+    await withSpan('inside', {}, async () => log.info({ b: 2 }, 'inside'));
+    log.info({ c: 3 }, 'after');
+    await tracer.flush();
+    expect(lines[0]).not.toHaveProperty('traceId');
+    expect(lines[1]?.traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(lines[1]?.b).toBe(2);
+    expect(lines[2]).not.toHaveProperty('traceId');
+    expect(lines[2]).not.toHaveProperty('b');
   });
 });

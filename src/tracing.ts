@@ -89,13 +89,14 @@ export function setCurrentSpanError(message: string): void {
   storage.getStore()?.setError(message);
 }
 
-const NO_FIELDS: Record<string, never> = Object.freeze({});
-
-/** Log fields of the current span: pino's mixin puts them on every line written inside a call. */
+/**
+ * Log fields of the current span: pino's mixin puts them on every line written inside a call.
+ * Always a fresh object: pino merges the line's own fields into what the mixin returns.
+ */
 export function traceLogFields(): { traceId?: string; spanId?: string } {
-  if (!tracer) return NO_FIELDS;
+  if (!tracer) return {};
   const s = storage.getStore();
-  return s ? { traceId: s.traceId, spanId: s.spanId } : NO_FIELDS;
+  return s ? { traceId: s.traceId, spanId: s.spanId } : {};
 }
 
 export function tracingEnabled(): boolean {
