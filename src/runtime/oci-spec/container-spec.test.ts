@@ -295,6 +295,19 @@ describe('buildContainerSpec: mounts, devices, resources, annotations', () => {
     expect(spec.linux!.cgroupsPath).toBe('/kubepods/besteffort/poduid-1/c1');
   });
 
+  it('applies CDI edits last (env wins over CRI env, device node and rule added)', () => {
+    const { spec } = buildContainerSpec(
+      input({
+        config: config({ envs: [{ key: 'GPU', value: 'cri' }] }),
+        cdiEdits: [{ env: ['GPU=cdi'], deviceNodes: [{ path: '/dev/vgpu0', type: 'c', major: 195, minor: 0, permissions: 'rw' }] }],
+      }),
+    );
+    expect(spec.process!.env).toContain('GPU=cdi');
+    expect(spec.process!.env).not.toContain('GPU=cri');
+    expect(spec.linux!.devices).toEqual([{ path: '/dev/vgpu0', type: 'c', major: 195, minor: 0 }]);
+    expect(spec.linux!.resources!.devices!.at(-1)).toEqual({ allow: true, type: 'c', major: 195, minor: 0, access: 'rw' });
+  });
+
   it('carries the CRI annotations containerd sets', () => {
     expect(buildContainerSpec(input()).spec.annotations).toEqual({
       'io.kubernetes.cri.container-type': 'container',

@@ -4,6 +4,7 @@
 import { FailedPreconditionError, InternalError, InvalidArgumentError } from '../../errors.js';
 import type { ContainerConfig, HostDevice, HostFacts, ImageProcessConfig, NamespaceMode, SandboxFacts, SecurityProfile } from '../container-config.js';
 import { computeCapabilities } from './capabilities.js';
+import { applyCdiEdits, type CdiContainerEdits } from './cdi.js';
 import { defaultDeviceCgroupRules, defaultMaskedPaths, defaultReadonlyPaths, defaultRlimits, privilegedDeviceCgroupRules } from './defaults.js';
 import type { ResolvedDevice } from './device-info.js';
 import { checkContainerPath, planMounts, sandboxMounts } from './mounts.js';
@@ -35,6 +36,8 @@ export interface ContainerSpecInput {
   targetPid?: number;
   /** Daemon-wide pids.max per container; 0/undefined = none. */
   pidsLimit?: number;
+  /** Edits of config.cdiDevices: cdi.ts cdiEditsFor() + cdi-loader.ts completeDeviceNodes(). */
+  cdiEdits?: CdiContainerEdits[];
 }
 
 export interface BuiltContainerSpec {
@@ -122,6 +125,7 @@ export function buildContainerSpec(input: ContainerSpecInput): BuiltContainerSpe
 
   const seccomp = seccompProfile(sc.seccomp, privileged, capabilities.bounding ?? [], input.localhostSeccomp, host.arch);
   if (seccomp) linux.seccomp = seccomp;
+  if (input.cdiEdits && input.cdiEdits.length > 0) applyCdiEdits(spec, input.cdiEdits);
   return { spec, user };
 }
 
