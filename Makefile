@@ -22,8 +22,13 @@ $(GEN_STAMP): cri-api/runtime/v1/api.proto package-lock.json
 gen: deps
 	@$(MAKE) -s $(GEN_STAMP)
 
-build: gen
+build: gen dist/native/nexcage-pty
 	@tsc -p tsconfig.json
+
+# The pty helper for exec with a TTY (Node cannot allocate a terminal itself).
+dist/native/nexcage-pty: native/nexcage-pty.c
+	@mkdir -p dist/native
+	@cc -O2 -Wall -Wextra -o $@ $<
 
 # Starts the daemon in the foreground on its default socket with the embedded defaults.
 run: build

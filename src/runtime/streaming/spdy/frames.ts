@@ -1,0 +1,200 @@
+// SPDY/3 frame layout (SPDY Protocol draft 3, section 2.2 and 2.6), without header compression:
+// splitting a byte stream into frames, and the fixed-size payloads of each control frame.
+// Header blocks travel here as compressed bytes; header-codec.ts owns their (de)compression.
+
+export const SPDY_VERSION = 3;
+/** The 24-bit length field caps a frame's payload. */
+export const MAX_FRAME_PAYLOAD = 0xffffff;
+export const FRAME_HEADER_BYTES = 8;
+
+export const ControlType = {
+  SYN_STREAM: 1,
+  SYN_REPLY: 2,
+  RST_STREAM: 3,
+  SETTINGS: 4,
+  PING: 6,
+  GOAWAY: 7,
+  HEADERS: 8,
+  WINDOW_UPDATE: 9,
+} as const;
+
+export const FLAG_FIN = 0x01;
+export const FLAG_UNIDIRECTIONAL = 0x02;
+export const FLAG_SETTINGS_CLEAR = 0x01;
+
+/** RST_STREAM status codes (section 2.6.3). */
+export const RstStatus = {
+  PROTOCOL_ERROR: 1,
+  INVALID_STREAM: 2,
+  REFUSED_STREAM: 3,
+  UNSUPPORTED_VERSION: 4,
+  CANCEL: 5,
+  INTERNAL_ERROR: 6,
+  FLOW_CONTROL_ERROR: 7,
+  STREAM_IN_USE: 8,
+  STREAM_ALREADY_CLOSED: 9,
+  FRAME_TOO_LARGE: 11,
+} as const;
+
+/** GOAWAY status codes (section 2.6.6). */
+export const GoAwayStatus = { OK: 0, PROTOCOL_ERROR: 1, INTERNAL_ERROR: 2 } as const;
+
+/** SETTINGS ids (section 2.6.4) that matter to us. */
+export const SettingId = { MAX_CONCURRENT_STREAMS: 4, INITIAL_WINDOW_SIZE: 7 } as const;
+
+export interface RawControlFrame {
+  control: true;
+  version: number;
+  type: number;
+  flags: number;
+  payload: Buffer;
+}
+export interface RawDataFrame {
+  control: false;
+  streamId: number;
+  flags: number;
+  payload: Buffer;
+}
+export type RawFrame = RawControlFrame | RawDataFrame;
+
+export class FrameError extends Error {}
+
+/** Cuts frames out of a byte stream as it arrives. */
+export class FrameSplitter {
+  private buf: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): void {
+    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+  }
+
+  /** The next complete frame, or undefined until more bytes arrive. */
+  next(): RawFrame | undefined {
+    if (this.buf.length < FRAME_HEADER_BYTES) return undefined;
+    const first = this.buf.readUInt32BE(0);
+    const second = this.buf.readUInt32BE(4);
+    const flags = second >>> 24;
+    const length = second & 0xffffff;
+    if (this.buf.length < FRAME_HEADER_BYTES + length) return undefined;
+    const payload = this.buf.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length);
+    this.buf = this.buf.subarray(FRAME_HEADER_BYTES + length);
+    if (first & 0x80000000) {
+      return { control: true, version: (first >>> 16) & 0x7fff, type: first & 0xffff, flags, payload };
+    }
+    return { control: false, streamId: first & 0x7fffffff, flags, payload };
+  }
+
+  /** Bytes held that do not yet form a whole frame. */
+  get pending(): number {
+    return this.buf.length;
+  }
+}
+
+export function encodeControl(type: number, flags: number, payload: Buffer): Buffer {
+  if (payload.length > MAX_FRAME_PAYLOAD) throw new FrameError(`control frame payload of ${payload.length} bytes exceeds 24 bits`);
+  const head = Buffer.alloc(FRAME_HEADER_BYTES);
+  head.writeUInt32BE((0x8000 | SPDY_VERSION) * 0x10000 + type, 0);
+  head.writeUInt32BE(flags * 0x1000000 + payload.length, 4);
+  return Buffer.concat([head, payload]);
+}
+
+export function encodeData(streamId: number, flags: number, data: Buffer): Buffer {
+  if (data.length > MAX_FRAME_PAYLOAD) throw new FrameError(`data frame of ${data.length} bytes exceeds 24 bits`);
+  const head = Buffer.alloc(FRAME_HEADER_BYTES);
+  head.writeUInt32BE(streamId & 0x7fffffff, 0);
+  head.writeUInt32BE(flags * 0x1000000 + data.length, 4);
+  return Buffer.concat([head, data]);
+}
+
+// --- control frame payloads (header blocks stay compressed bytes here) ---
+
+export interface SynStream {
+  streamId: number;
+  associatedId: number;
+  priority: number;
+  slot: number;
+  block: Buffer;
+}
+
+export function synStreamPayload(f: SynStream): Buffer {
+  const p = Buffer.alloc(10);
+  p.writeUInt32BE(f.streamId & 0x7fffffff, 0);
+  p.writeUInt32BE(f.associatedId & 0x7fffffff, 4);
+  p.writeUInt8((f.priority & 0x7) << 5, 8);
+  p.writeUInt8(f.slot & 0xff, 9);
+  return Buffer.concat([p, f.block]);
+}
+
+export function parseSynStream(payload: Buffer): SynStream {
+  if (payload.length < 10) throw new FrameError(`SYN_STREAM payload of ${payload.length} bytes is too short`);
+  return {
+    streamId: payload.readUInt32BE(0) & 0x7fffffff,
+    associatedId: payload.readUInt32BE(4) & 0x7fffffff,
+    priority: payload.readUInt8(8) >>> 5,
+    slot: payload.readUInt8(9),
+    block: payload.subarray(10),
+  };
+}
+
+/** SYN_REPLY and HEADERS share a layout: stream id, then the header block. */
+export function streamBlockPayload(streamId: number, block: Buffer): Buffer {
+  const p = Buffer.alloc(4);
+  p.writeUInt32BE(streamId & 0x7fffffff, 0);
+  return Buffer.concat([p, block]);
+}
+
+export function parseStreamBlock(payload: Buffer, what: string): { streamId: number; block: Buffer } {
+  if (payload.length < 4) throw new FrameError(`${what} payload of ${payload.length} bytes is too short`);
+  return { streamId: payload.readUInt32BE(0) & 0x7fffffff, block: payload.subarray(4) };
+}
+
+/** RST_STREAM, GOAWAY and WINDOW_UPDATE are two 32-bit words. */
+export function twoWords(a: number, b: number): Buffer {
+  const p = Buffer.alloc(8);
+  p.writeUInt32BE(a >>> 0, 0);
+  p.writeUInt32BE(b >>> 0, 4);
+  return p;
+}
+
+export function parseTwoWords(payload: Buffer, what: string): [number, number] {
+  if (payload.length !== 8) throw new FrameError(`${what} payload must be 8 bytes, got ${payload.length}`);
+  return [payload.readUInt32BE(0) & 0x7fffffff, payload.readUInt32BE(4)];
+}
+
+export function pingPayload(id: number): Buffer {
+  const p = Buffer.alloc(4);
+  p.writeUInt32BE(id >>> 0, 0);
+  return p;
+}
+
+export function parsePing(payload: Buffer): number {
+  if (payload.length !== 4) throw new FrameError(`PING payload must be 4 bytes, got ${payload.length}`);
+  return payload.readUInt32BE(0);
+}
+
+export interface Setting {
+  flags: number;
+  id: number;
+  value: number;
+}
+
+export function settingsPayload(settings: readonly Setting[]): Buffer {
+  const p = Buffer.alloc(4 + 8 * settings.length);
+  p.writeUInt32BE(settings.length, 0);
+  settings.forEach((s, i) => {
+    p.writeUInt32BE((s.flags & 0xff) * 0x1000000 + (s.id & 0xffffff), 4 + 8 * i);
+    p.writeUInt32BE(s.value >>> 0, 8 + 8 * i);
+  });
+  return p;
+}
+
+export function parseSettings(payload: Buffer): Setting[] {
+  if (payload.length < 4) throw new FrameError('SETTINGS payload is too short');
+  const n = payload.readUInt32BE(0);
+  if (payload.length !== 4 + 8 * n) throw new FrameError(`SETTINGS says ${n} entries but carries ${payload.length - 4} bytes`);
+  const out: Setting[] = [];
+  for (let i = 0; i < n; i++) {
+    const idWord = payload.readUInt32BE(4 + 8 * i);
+    out.push({ flags: idWord >>> 24, id: idWord & 0xffffff, value: payload.readUInt32BE(8 + 8 * i) });
+  }
+  return out;
+}

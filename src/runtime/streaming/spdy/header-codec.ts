@@ -1,0 +1,52 @@
+// Header block compression (SPDY/3 section 2.6.10.1): each direction of a session is ONE zlib
+// stream seeded with the SPDY/3 dictionary; every header block is deflated and ended with a
+// SYNC_FLUSH so the peer can inflate it on its own. The contexts are stateful, so blocks must be
+// compressed and decompressed strictly in frame order (the session serialises both).
+import { constants, createDeflate, createInflate, type Deflate, type Inflate } from 'node:zlib';
+import { SPDY3_DICTIONARY } from './dictionary.js';
+
+abstract class ZlibContext {
+  private chunks: Buffer[] = [];
+  private failure: Error | undefined;
+  constructor(protected readonly z: Deflate | Inflate) {
+    z.on('data', (c: Buffer) => this.chunks.push(c));
+    z.on('error', (err: Error) => {
+      this.failure = err;
+    });
+  }
+
+  protected run(input: Buffer): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      if (this.failure) return reject(this.failure);
+      this.z.write(input);
+      this.z.flush(constants.Z_SYNC_FLUSH, () => {
+        if (this.failure) return reject(this.failure);
+        const out = Buffer.concat(this.chunks);
+        this.chunks = [];
+        resolve(out);
+      });
+    });
+  }
+
+  close(): void {
+    this.z.destroy();
+  }
+}
+
+export class HeaderCompressor extends ZlibContext {
+  constructor() {
+    super(createDeflate({ dictionary: SPDY3_DICTIONARY }));
+  }
+  compress(block: Buffer): Promise<Buffer> {
+    return this.run(block);
+  }
+}
+
+export class HeaderDecompressor extends ZlibContext {
+  constructor() {
+    super(createInflate({ dictionary: SPDY3_DICTIONARY }));
+  }
+  decompress(block: Buffer): Promise<Buffer> {
+    return this.run(block);
+  }
+}

@@ -1,0 +1,458 @@
+// The server end of one SPDY/3.1 session over an upgraded HTTP connection: frame dispatch,
+// streams as Node Duplexes, header compression contexts, PING echo, GOAWAY, idle timeout, and
+// flow control.
+//
+// Flow control: we advertise the default 64 KiB windows and send WINDOW_UPDATE (per stream and,
+// as SPDY/3.1 adds, for the session) as our readers consume data. On the send side we count the
+// peer's windows but only WAIT on them once the peer has shown it speaks flow control (sent a
+// WINDOW_UPDATE or an INITIAL_WINDOW_SIZE setting): Kubernetes' client (moby/spdystream) never
+// sends WINDOW_UPDATE and ignores ours, so honouring the default window against it would stall
+// every transfer after 64 KiB. A receiving stream whose reader is slow pauses the socket instead.
+import { EventEmitter } from 'node:events';
+import { Duplex } from 'node:stream';
+import type { Logger } from '../../../log.js';
+import {
+  ControlType,
+  encodeControl,
+  encodeData,
+  FLAG_FIN,
+  FLAG_UNIDIRECTIONAL,
+  FrameError,
+  FrameSplitter,
+  GoAwayStatus,
+  parsePing,
+  parseSettings,
+  parseStreamBlock,
+  parseSynStream,
+  parseTwoWords,
+  pingPayload,
+  RstStatus,
+  SettingId,
+  SPDY_VERSION,
+  streamBlockPayload,
+  twoWords,
+  type RawControlFrame,
+  type RawFrame,
+} from './frames.js';
+import { HeaderCompressor, HeaderDecompressor } from './header-codec.js';
+import { decodeHeaderBlock, encodeHeaderBlock, type SpdyHeaders } from './header-block.js';
+
+export const DEFAULT_WINDOW = 65536;
+/** Largest DATA frame we send; spdystream accepts any 24-bit length. */
+const MAX_DATA_CHUNK = 32 * 1024;
+const MAX_WINDOW = 0x7fffffff;
+
+export interface SessionOptions {
+  /** Close the session when no frame moves for this long; 0 = never. */
+  idleTimeoutMs: number;
+  log: Logger;
+}
+
+interface SessionEvents {
+  stream: [SpdyStream];
+  close: [];
+}
+
+export class SpdySession extends EventEmitter<SessionEvents> {
+  private readonly splitter = new FrameSplitter();
+  private readonly inflater = new HeaderDecompressor();
+  private readonly deflater = new HeaderCompressor();
+  private readonly streams = new Map<number, SpdyStream>();
+  private readonly blocked = new Set<SpdyStream>();
+  private lastPeerStreamId = 0;
+  private goneAway = false;
+  private closed = false;
+  private readChain: Promise<void> = Promise.resolve();
+  private writeChain: Promise<void> = Promise.resolve();
+  private idleTimer: NodeJS.Timeout | undefined;
+  private windowWaiters: Array<() => void> = [];
+  /** Set once the peer sends WINDOW_UPDATE or INITIAL_WINDOW_SIZE (see the header comment). */
+  peerFlowControl = false;
+  initialSendWindow = DEFAULT_WINDOW;
+  sessionSendWindow = DEFAULT_WINDOW;
+  private sessionRecvUnacked = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+
+  constructor(
+    private readonly socket: Duplex,
+    private readonly options: SessionOptions,
+  ) {
+    super();
+    socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
+    socket.on('error', (err) => options.log.debug({ err }, 'spdy socket error'));
+    socket.on('close', () => this.teardown());
+    socket.on('end', () => this.teardown());
+    this.touch();
+  }
+
+  /** Feed bytes that arrived with the upgrade request before the socket was handed over. */
+  onBytes(chunk: Buffer): void {
+    if (chunk.length === 0 || this.closed) return;
+    this.touch();
+    this.splitter.push(chunk);
+    this.readChain = this.readChain.then(() => this.drainFrames()).catch((err: unknown) => this.fail(err));
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Graceful end: GOAWAY, then close the connection once everything queued is written. */
+  close(): void {
+    if (this.closed) return;
+    if (!this.goneAway) {
+      this.goneAway = true;
+      this.sendControl(ControlType.GOAWAY, 0, twoWords(this.lastPeerStreamId, GoAwayStatus.OK));
+    }
+    void this.writeChain.then(() => {
+      this.socket.end();
+      // A peer that never closes its side must not hold the socket forever.
+      setTimeout(() => this.socket.destroy(), 5000).unref();
+    });
+  }
+
+  /** Abrupt end: drop the connection and every stream. */
+  destroy(): void {
+    this.socket.destroy();
+    this.teardown();
+  }
+
+  private async drainFrames(): Promise<void> {
+    for (let f = this.splitter.next(); f; f = this.splitter.next()) {
+      if (this.closed) return;
+      await this.handle(f);
+    }
+  }
+
+  private async handle(f: RawFrame): Promise<void> {
+    if (!f.control) {
+      this.bytesIn += f.payload.length;
+      this.onDataFrame(f.streamId, f.flags, f.payload);
+      return;
+    }
+    if (f.version !== SPDY_VERSION) throw new FrameError(`control frame of SPDY version ${f.version}, expected ${SPDY_VERSION}`);
+    switch (f.type) {
+      case ControlType.SYN_STREAM:
+        return this.onSynStream(f);
+      case ControlType.SYN_REPLY: {
+        // Only the side that opened a stream gets a reply; we never open streams.
+        const { streamId, block } = parseStreamBlock(f.payload, 'SYN_REPLY');
+        await this.inflater.decompress(block);
+        this.sendRst(streamId, RstStatus.PROTOCOL_ERROR);
+        return;
+      }
+      case ControlType.RST_STREAM: {
+        const [streamId, status] = parseTwoWords(f.payload, 'RST_STREAM');
+        this.streams.get(streamId)?.onReset(status);
+        return;
+      }
+      case ControlType.SETTINGS:
+        for (const s of parseSettings(f.payload)) {
+          if (s.id === SettingId.INITIAL_WINDOW_SIZE) {
+            const delta = s.value - this.initialSendWindow;
+            this.initialSendWindow = s.value;
+            this.peerFlowControl = true;
+            for (const st of this.streams.values()) st.sendWindow += delta;
+            this.wakeWriters();
+          }
+        }
+        return;
+      case ControlType.PING: {
+        const id = parsePing(f.payload);
+        // Odd ids come from the client; even ones would be answers to our own pings (we send none).
+        if (id % 2 === 1) this.sendControl(ControlType.PING, 0, pingPayload(id));
+        return;
+      }
+      case ControlType.GOAWAY:
+        parseTwoWords(f.payload, 'GOAWAY');
+        this.goneAway = true;
+        return;
+      case ControlType.HEADERS: {
+        const { streamId, block } = parseStreamBlock(f.payload, 'HEADERS');
+        const headers = decodeHeaderBlock(await this.inflater.decompress(block));
+        const st = this.streams.get(streamId);
+        if (!st) return this.sendRst(streamId, RstStatus.INVALID_STREAM);
+        Object.assign(st.headers, headers);
+        if (f.flags & FLAG_FIN) st.onRemoteFin();
+        return;
+      }
+      case ControlType.WINDOW_UPDATE: {
+        const [streamId, delta] = parseTwoWords(f.payload, 'WINDOW_UPDATE');
+        const d = delta & 0x7fffffff;
+        this.peerFlowControl = true;
+        if (streamId === 0) this.sessionSendWindow = Math.min(MAX_WINDOW, this.sessionSendWindow + d);
+        else {
+          const st = this.streams.get(streamId);
+          if (st) st.sendWindow = Math.min(MAX_WINDOW, st.sendWindow + d);
+        }
+        this.wakeWriters();
+        return;
+      }
+      default:
+        // Section 2.2.1: a control frame of an unknown type is ignored.
+        return;
+    }
+  }
+
+  private async onSynStream(f: RawControlFrame): Promise<void> {
+    const syn = parseSynStream(f.payload);
+    // Always inflate, even for a refused stream: the zlib context must stay in step.
+    const headers = decodeHeaderBlock(await this.inflater.decompress(syn.block));
+    if (syn.streamId === 0) throw new FrameError('SYN_STREAM with stream id 0');
+    if (syn.streamId <= this.lastPeerStreamId) throw new FrameError(`SYN_STREAM id ${syn.streamId} does not increase (last ${this.lastPeerStreamId})`);
+    this.lastPeerStreamId = syn.streamId;
+    if (syn.streamId % 2 === 0) return this.sendRst(syn.streamId, RstStatus.PROTOCOL_ERROR);
+    if (this.goneAway) return this.sendRst(syn.streamId, RstStatus.REFUSED_STREAM);
+    const st = new SpdyStream(this, syn.streamId, headers, this.initialSendWindow);
+    this.streams.set(syn.streamId, st);
+    if (f.flags & FLAG_UNIDIRECTIONAL) st.onLocalUnidirectional();
+    this.emit('stream', st);
+    if (f.flags & FLAG_FIN) st.onRemoteFin();
+  }
+
+  private onDataFrame(streamId: number, flags: number, payload: Buffer): void {
+    this.sessionRecvUnacked += payload.length;
+    if (this.sessionRecvUnacked >= DEFAULT_WINDOW / 2) {
+      this.sendControl(ControlType.WINDOW_UPDATE, 0, twoWords(0, this.sessionRecvUnacked));
+      this.sessionRecvUnacked = 0;
+    }
+    const st = this.streams.get(streamId);
+    if (!st) {
+      const status = streamId <= this.lastPeerStreamId ? RstStatus.STREAM_ALREADY_CLOSED : RstStatus.INVALID_STREAM;
+      return this.sendRst(streamId, status);
+    }
+    st.onData(payload, (flags & FLAG_FIN) !== 0);
+  }
+
+  // --- writing ---
+
+  private enqueue(produce: () => Promise<Buffer> | Buffer): Promise<void> {
+    const step = this.writeChain.then(async () => {
+      const buf = await produce();
+      if (this.socket.destroyed || this.socket.writableEnded) return;
+      this.touch();
+      if (!this.socket.write(buf)) await waitDrain(this.socket);
+    });
+    this.writeChain = step.catch((err: unknown) => this.options.log.debug({ err }, 'spdy write failed'));
+    return step;
+  }
+
+  sendControl(type: number, flags: number, payload: Buffer): Promise<void> {
+    return this.enqueue(() => encodeControl(type, flags, payload));
+  }
+
+  sendRst(streamId: number, status: number): void {
+    void this.sendControl(ControlType.RST_STREAM, 0, twoWords(streamId, status)).catch(() => undefined);
+  }
+
+  sendReply(streamId: number, headers: SpdyHeaders, fin: boolean): Promise<void> {
+    // Compression happens inside the write chain so blocks hit the wire in compression order.
+    return this.enqueue(async () => {
+      const block = await this.deflater.compress(encodeHeaderBlock(headers));
+      return encodeControl(ControlType.SYN_REPLY, fin ? FLAG_FIN : 0, streamBlockPayload(streamId, block));
+    });
+  }
+
+  sendWindowUpdate(streamId: number, delta: number): void {
+    if (delta > 0 && !this.closed) void this.sendControl(ControlType.WINDOW_UPDATE, 0, twoWords(streamId, delta)).catch(() => undefined);
+  }
+
+  /** Send `data` on a stream in window-sized DATA frames; `fin` marks the last one. */
+  async sendData(st: SpdyStream, data: Buffer, fin: boolean): Promise<void> {
+    let off = 0;
+    do {
+      if (this.closed) throw new Error('spdy session closed');
+      let n = Math.min(data.length - off, MAX_DATA_CHUNK);
+      if (this.peerFlowControl && n > 0) {
+        while (Math.min(st.sendWindow, this.sessionSendWindow) <= 0) {
+          await new Promise<void>((r) => this.windowWaiters.push(r));
+          if (this.closed || st.destroyed) throw new Error('spdy stream closed while waiting for the flow-control window');
+        }
+        n = Math.min(n, st.sendWindow, this.sessionSendWindow);
+      }
+      st.sendWindow -= n;
+      this.sessionSendWindow -= n;
+      const chunk = data.subarray(off, off + n);
+      off += n;
+      const last = fin && off >= data.length;
+      this.bytesOut += chunk.length;
+      await this.enqueue(() => encodeData(st.id, last ? FLAG_FIN : 0, chunk));
+    } while (off < data.length);
+  }
+
+  private wakeWriters(): void {
+    const w = this.windowWaiters;
+    this.windowWaiters = [];
+    for (const r of w) r();
+  }
+
+  // --- bookkeeping used by streams ---
+
+  forget(st: SpdyStream): void {
+    if (this.streams.get(st.id) === st) this.streams.delete(st.id);
+    this.unblock(st);
+  }
+
+  block(st: SpdyStream): void {
+    this.blocked.add(st);
+    this.socket.pause();
+  }
+
+  unblock(st: SpdyStream): void {
+    if (this.blocked.delete(st) && this.blocked.size === 0 && !this.closed) this.socket.resume();
+  }
+
+  private touch(): void {
+    if (this.options.idleTimeoutMs <= 0 || this.closed) return;
+    if (this.idleTimer) this.idleTimer.refresh();
+    else {
+      this.idleTimer = setTimeout(() => {
+        this.options.log.info({ idleTimeoutMs: this.options.idleTimeoutMs }, 'streaming session idle, closing');
+        this.close();
+        setTimeout(() => this.destroy(), 1000).unref();
+      }, this.options.idleTimeoutMs);
+      this.idleTimer.unref();
+    }
+  }
+
+  private fail(err: unknown): void {
+    if (this.closed) return;
+    this.options.log.warn({ err }, 'spdy protocol error, closing session');
+    if (!this.goneAway) {
+      this.goneAway = true;
+      const status = err instanceof FrameError ? GoAwayStatus.PROTOCOL_ERROR : GoAwayStatus.INTERNAL_ERROR;
+      void this.sendControl(ControlType.GOAWAY, 0, twoWords(this.lastPeerStreamId, status)).catch(() => undefined);
+    }
+    void this.writeChain.then(() => this.destroy());
+  }
+
+  private teardown(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.idleTimer);
+    this.wakeWriters();
+    for (const st of [...this.streams.values()]) st.destroy();
+    this.streams.clear();
+    this.inflater.close();
+    this.deflater.close();
+    if (!this.socket.destroyed) this.socket.destroy();
+    this.emit('close');
+  }
+}
+
+function waitDrain(socket: Duplex): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
+}
+
+/** One SPDY stream opened by the client; the server replies, then reads and writes it. */
+export class SpdyStream extends Duplex {
+  private remoteClosed = false;
+  private localClosed = false;
+  private wasReset = false;
+  private recvUnacked = 0;
+  /** The reset status the peer sent, if it reset the stream. */
+  resetStatus: number | undefined;
+
+  constructor(
+    private readonly session: SpdySession,
+    readonly id: number,
+    readonly headers: SpdyHeaders,
+    public sendWindow: number,
+  ) {
+    super({ allowHalfOpen: true });
+  }
+
+  /** Accept the stream (SYN_REPLY). Kubernetes clients wait for it before using the stream. */
+  reply(headers: SpdyHeaders = {}): Promise<void> {
+    return this.session.sendReply(this.id, headers, false);
+  }
+
+  /** Refuse or abort the stream with RST_STREAM. */
+  reset(status: number = RstStatus.CANCEL): void {
+    if (this.wasReset) return;
+    this.wasReset = true;
+    this.session.sendRst(this.id, status);
+    this.destroy();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.localClosed) return cb(new Error(`spdy stream ${this.id} is closed for writing`));
+    this.session.sendData(this, chunk, false).then(() => cb(), cb);
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    if (this.localClosed) return cb();
+    this.localClosed = true;
+    this.session.sendData(this, Buffer.alloc(0), true).then(
+      () => {
+        this.maybeForget();
+        cb();
+      },
+      cb,
+    );
+  }
+
+  override _read(): void {
+    if (this.recvUnacked > 0) {
+      this.session.sendWindowUpdate(this.id, this.recvUnacked);
+      this.recvUnacked = 0;
+    }
+    this.session.unblock(this);
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (!this.wasReset && !(this.localClosed && this.remoteClosed) && !this.session.isClosed) {
+      this.wasReset = true;
+      this.session.sendRst(this.id, RstStatus.CANCEL);
+    }
+    this.session.forget(this);
+    cb(err);
+  }
+
+  onData(payload: Buffer, fin: boolean): void {
+    if (this.remoteClosed) {
+      this.reset(RstStatus.STREAM_ALREADY_CLOSED);
+      return;
+    }
+    if (payload.length > 0) {
+      this.recvUnacked += payload.length;
+      if (this.push(payload)) {
+        if (this.recvUnacked >= DEFAULT_WINDOW / 2) this._read();
+      } else {
+        this.session.block(this);
+      }
+    }
+    if (fin) this.onRemoteFin();
+  }
+
+  onRemoteFin(): void {
+    if (this.remoteClosed) return;
+    this.remoteClosed = true;
+    this.push(null);
+    this.maybeForget();
+  }
+
+  onLocalUnidirectional(): void {
+    this.localClosed = true;
+  }
+
+  onReset(status: number): void {
+    this.resetStatus = status;
+    this.wasReset = true;
+    this.remoteClosed = true;
+    this.destroy();
+  }
+
+  private maybeForget(): void {
+    if (this.localClosed && this.remoteClosed) this.session.forget(this);
+  }
+}

@@ -1,0 +1,349 @@
+// Streaming (issue 6) end to end, in process: the streaming server with its real backends — exec
+// through `runc exec` into a busybox container this file creates with runc, port-forward through
+// nsenter+socat into a network namespace this file creates — driven by independent clients: the
+// SPDY/3.1 client in test/support (speaking like Kubernetes' spdystream) and `ws`. The daemon
+// cannot serve these URLs yet because containers do not exist in it; the CRI wiring waits for them.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { copyFile, mkdir, readFile, readdir, readlink, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../src/errors.js';
+import { run } from '../../src/exec.js';
+import { silentLogger } from '../../src/log.js';
+import { NetnsPortForwarder } from '../../src/runtime/streaming/netns-port-forward.js';
+import { RuncExecBackend } from '../../src/runtime/streaming/runc-exec.js';
+import { StreamingService } from '../../src/runtime/streaming/streaming-service.js';
+import { SpdyClient, type ClientStream } from '../support/spdy-client.js';
+import { useTestDir, waitFor } from './harness.js';
+
+const t = useTestDir();
+const CID = `nexcage-stream-${process.pid}`;
+const NS = `nexcage-stream-${process.pid}`;
+const ECHO_PORT = 7777;
+let runcRoot = '';
+let svc: StreamingService;
+let listener: ChildProcess | undefined;
+const log = silentLogger();
+
+const containers = {
+  async locate(id: string) {
+    if (id === 'stopped') throw new FailedPreconditionError(`container "${id}" is not running`);
+    if (id !== CID) throw new NotFoundError(`container "${id}" not found`);
+    return { runtimePath: 'runc', runtimeRoot: runcRoot };
+  },
+};
+const sandboxes = {
+  async netnsPath(id: string): Promise<string | null> {
+    if (id === 'pod') return `/run/netns/${NS}`;
+    if (id === 'hostpod') return null;
+    throw new NotFoundError(`pod sandbox "${id}" not found`);
+  },
+};
+
+function service(extra: Partial<ConstructorParameters<typeof StreamingService>[0]> = {}): StreamingService {
+  return new StreamingService(
+    { address: '127.0.0.1', port: 0, tlsCert: '', tlsKey: '', idleTimeoutMs: 60_000, ...extra },
+    {
+      exec: new RuncExecBackend(containers, { workDir: t.dir().join('exec'), log }),
+      portForward: new NetnsPortForwarder(sandboxes, { log }),
+    },
+    log,
+  );
+}
+
+async function openFds(): Promise<string[]> {
+  const out: string[] = [];
+  for (const fd of await readdir('/proc/self/fd')) out.push(await readlink(`/proc/self/fd/${fd}`).catch(() => 'gone'));
+  return out.filter((l) => l.startsWith('socket:') || l.startsWith('pipe:')).sort();
+}
+let fdsBefore: string[] = [];
+
+beforeAll(async () => {
+  const dir = t.dir();
+  runcRoot = dir.join('runc');
+  const bundle = dir.join('bundle');
+  await mkdir(join(bundle, 'rootfs/bin'), { recursive: true });
+  for (const d of ['proc', 'dev', 'sys', 'tmp', 'etc']) await mkdir(join(bundle, 'rootfs', d), { recursive: true });
+  await copyFile('/bin/busybox', join(bundle, 'rootfs/bin/busybox'));
+  for (const applet of (await run('/bin/busybox', ['--list'])).stdout.split('\n')) {
+    if (applet !== '' && applet !== 'busybox') await symlink('busybox', join(bundle, 'rootfs/bin', applet));
+  }
+  await run('runc', ['spec', '--bundle', bundle]);
+  const spec = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as { process: { args: string[]; terminal: boolean }; root: { readonly: boolean } };
+  spec.process.args = ['sleep', '3600'];
+  spec.process.terminal = false;
+  spec.root.readonly = false;
+  await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+  // Not run(): the detached container keeps runc's stdio open, so no pipes for it.
+  const runc = spawn('runc', ['--root', runcRoot, 'run', '--detach', '--bundle', bundle, CID], { stdio: 'ignore' });
+  const code = await new Promise<number | null>((r) => runc.on('exit', r));
+  if (code !== 0) throw new Error(`runc run exited with ${code}`);
+  await run('ip', ['netns', 'add', NS]);
+  await run('ip', ['netns', 'exec', NS, 'ip', 'link', 'set', 'lo', 'up']);
+  listener = spawn('ip', ['netns', 'exec', NS, 'socat', `TCP-LISTEN:${ECHO_PORT},fork,reuseaddr`, 'EXEC:cat'], { stdio: 'ignore' });
+  await waitFor('the echo server in the namespace', async () => (await run('ip', ['netns', 'exec', NS, 'ss', '-ltn'])).stdout.includes(`:${ECHO_PORT}`));
+  fdsBefore = await openFds();
+  svc = service();
+  await svc.start();
+});
+
+afterAll(async () => {
+  await svc?.stop();
+  listener?.kill('SIGKILL');
+  await run('runc', ['--root', runcRoot, 'delete', '--force', CID], { allowFailure: true });
+  await run('ip', ['netns', 'del', NS], { allowFailure: true });
+});
+
+interface Exec {
+  stdout: string;
+  stderr: string;
+  status: Record<string, unknown>;
+}
+
+/** Exec as client-go's v4 executor does: error stream first, then stdin/stdout/stderr/resize. */
+async function spdyExec(url: string, o: { stdin?: string; tty?: boolean; stderr?: boolean }): Promise<Exec> {
+  const c = await SpdyClient.connect(url, { protocols: ['v4.channel.k8s.io', 'v3.channel.k8s.io'] });
+  expect(c.protocol).toBe('v4.channel.k8s.io');
+  const error = await c.createStream({ streamType: 'error' });
+  const stdin = o.stdin !== undefined ? await c.createStream({ streamType: 'stdin' }) : undefined;
+  const stdout = await c.createStream({ streamType: 'stdout' });
+  const stderr = o.stderr !== false && !o.tty ? await c.createStream({ streamType: 'stderr' }) : undefined;
+  if (stdin) {
+    await stdin.write(o.stdin ?? '');
+    await stdin.end();
+  }
+  const [out, err, status] = await Promise.all([stdout.all(), stderr?.all(), error.all()]);
+  c.close();
+  return { stdout: out.toString(), stderr: err?.toString() ?? '', status: JSON.parse(status.toString()) as Record<string, unknown> };
+}
+
+describe('exec over SPDY/3.1 (v4.channel.k8s.io)', () => {
+  it('separates stdout and stderr and reports exit code 0 as Success', async () => {
+    const url = await svc.exec({ containerId: CID, cmd: ['sh', '-c', 'echo out; echo err >&2'], tty: false, stdin: false, stdout: true, stderr: true });
+    const r = await spdyExec(url, {});
+    expect(r.stdout).toBe('out\n');
+    expect(r.stderr).toBe('err\n');
+    expect(r.status).toEqual({ metadata: {}, status: 'Success' });
+  });
+
+  it('reports a non-zero exit code as a NonZeroExitCode Status with an ExitCode cause', async () => {
+    const url = await svc.exec({ containerId: CID, cmd: ['sh', '-c', 'echo partial; exit 3'], tty: false, stdin: false, stdout: true, stderr: true });
+    const r = await spdyExec(url, {});
+    expect(r.stdout).toBe('partial\n');
+    expect(r.status).toMatchObject({ status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '3' }] } });
+  });
+
+  it('pipes stdin to cat and ends it when the client half-closes', async () => {
+    const url = await svc.exec({ containerId: CID, cmd: ['cat'], tty: false, stdin: true, stdout: true, stderr: false });
+    const text = 'hello from stdin\n'.repeat(5000);
+    const r = await spdyExec(url, { stdin: text, stderr: false });
+    expect(r.stdout).toBe(text);
+    expect(r.status.status).toBe('Success');
+  });
+
+  it('runs with a tty, applies resize events (stty size) and delivers the exit code', async () => {
+    const url = await svc.exec({ containerId: CID, cmd: ['sh'], tty: true, stdin: true, stdout: true, stderr: false });
+    const c = await SpdyClient.connect(url, { protocols: ['v4.channel.k8s.io'] });
+    const error = await c.createStream({ streamType: 'error' });
+    const stdin = await c.createStream({ streamType: 'stdin' });
+    const stdout = await c.createStream({ streamType: 'stdout' });
+    const resize = await c.createStream({ streamType: 'resize' });
+    await resize.write(JSON.stringify({ Width: 100, Height: 30 }) + '\n');
+    await stdin.write('stty size\n');
+    const seen = (what: string) => () => stdout.text().includes(what) || (stdout.remoteFin && Promise.reject(new Error(`stdout ended: ${stdout.text()} / ${error.text()}`)));
+    await waitFor('stty to show 30 100', seen('30 100'), 10_000).catch((e: Error) => {
+      throw new Error(`${e.message}; stdout so far: ${JSON.stringify(stdout.text())}; error: ${error.text()}`);
+    });
+    await resize.write(JSON.stringify({ Width: 132, Height: 43 }) + '\n');
+    await stdin.write('stty size\n');
+    await waitFor('stty to show 43 132', seen('43 132'), 10_000);
+    await stdin.write('exit 5\n');
+    const status = JSON.parse((await error.all()).toString()) as Record<string, unknown>;
+    expect(status).toMatchObject({ reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '5' }] } });
+    c.close();
+  });
+
+  it('runs several execs into one container at once', async () => {
+    const urls = await Promise.all([1, 2, 3].map((i) => svc.exec({ containerId: CID, cmd: ['sh', '-c', `sleep 0.3; echo ${i}`], tty: false, stdin: false, stdout: true, stderr: true })));
+    const results = await Promise.all(urls.map((u) => spdyExec(u, {})));
+    expect(results.map((r) => r.stdout)).toEqual(['1\n', '2\n', '3\n']);
+  });
+
+  it('kills the exec process when the client goes away', async () => {
+    const marker = `${40000 + (process.pid % 1000)}`;
+    const url = await svc.exec({ containerId: CID, cmd: ['sleep', marker], tty: false, stdin: false, stdout: true, stderr: true });
+    const c = await SpdyClient.connect(url, { protocols: ['v4.channel.k8s.io'] });
+    await c.createStream({ streamType: 'error' });
+    await c.createStream({ streamType: 'stdout' });
+    await c.createStream({ streamType: 'stderr' });
+    const running = async (): Promise<boolean> => (await run('runc', ['--root', runcRoot, 'exec', CID, 'ps'])).stdout.includes(`sleep ${marker}`);
+    await waitFor('the exec process to start', running);
+    c.socket.destroy();
+    await waitFor('the exec process to be killed', async () => !(await running()));
+  });
+
+  it('negotiates v2 for old clients and sends only the message text on failure', async () => {
+    const url = await svc.exec({ containerId: CID, cmd: ['sh', '-c', 'exit 7'], tty: false, stdin: false, stdout: true, stderr: true });
+    const c = await SpdyClient.connect(url, { protocols: ['v2.channel.k8s.io'] });
+    expect(c.protocol).toBe('v2.channel.k8s.io');
+    const error = await c.createStream({ streamType: 'error' });
+    await c.createStream({ streamType: 'stdout' });
+    await c.createStream({ streamType: 'stderr' });
+    expect((await error.all()).toString()).toMatch(/non-zero exit code.*7/);
+    c.close();
+  });
+
+  it('refuses a protocol it does not speak with 403', async () => {
+    const url = await svc.exec({ containerId: CID, cmd: ['true'], tty: false, stdin: false, stdout: true, stderr: false });
+    await expect(SpdyClient.connect(url, { protocols: ['v9.channel.k8s.io'] })).rejects.toMatchObject({ status: 403 });
+  });
+});
+
+describe('exec over WebSocket', () => {
+  function wsOpen(url: string, protocol: string): Promise<{ ws: WebSocket; frames: Buffer[]; closed: Promise<void> }> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url.replace(/^http/, 'ws'), [protocol]);
+      const frames: Buffer[] = [];
+      const closed = new Promise<void>((r) => ws.on('close', () => r()));
+      ws.on('message', (d: Buffer, binary: boolean) => frames.push(binary ? d : Buffer.from(d.toString())));
+      ws.on('open', () => resolve({ ws, frames, closed }));
+      ws.on('error', reject);
+    });
+  }
+  const channel = (frames: Buffer[], ch: number): string =>
+    Buffer.concat(frames.filter((f) => f[0] === ch).map((f) => f.subarray(1))).toString();
+
+  it('v5.channel.k8s.io: stdout/stderr channels, exit status, and the stdin close signal', async () => {
+    const url = await svc.exec({ containerId: CID, cmd: ['sh', '-c', 'cat; echo done >&2; exit 2'], tty: false, stdin: true, stdout: true, stderr: true });
+    const { ws, frames, closed } = await wsOpen(url, 'v5.channel.k8s.io');
+    expect(ws.protocol).toBe('v5.channel.k8s.io');
+    ws.send(Buffer.concat([Buffer.from([0]), Buffer.from('piped\n')]));
+    ws.send(Buffer.from([255, 0]));
+    await closed;
+    expect(channel(frames, 1)).toBe('piped\n');
+    expect(channel(frames, 2)).toBe('done\n');
+    expect(JSON.parse(channel(frames, 3))).toMatchObject({ reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '2' }] } });
+  });
+
+  it('v4.base64.channel.k8s.io: text frames with a channel digit and base64 data', async () => {
+    const url = await svc.exec({ containerId: CID, cmd: ['echo', 'b64'], tty: false, stdin: false, stdout: true, stderr: true });
+    const { frames, closed } = await wsOpen(url, 'v4.base64.channel.k8s.io');
+    await closed;
+    const out = frames.filter((f) => f.toString()[0] === '1').map((f) => Buffer.from(f.subarray(1).toString(), 'base64').toString()).join('');
+    expect(out).toBe('b64\n');
+    const status = frames.filter((f) => f.toString()[0] === '3').map((f) => Buffer.from(f.subarray(1).toString(), 'base64').toString()).join('');
+    expect(JSON.parse(status)).toEqual({ metadata: {}, status: 'Success' });
+  });
+});
+
+async function portForwardPair(c: SpdyClient, requestID: string, port: number): Promise<{ data: ClientStream; error: ClientStream }> {
+  const error = await c.createStream({ streamType: 'error', port: String(port), requestID });
+  await error.end(); // kubectl closes its side of the error stream at once
+  const data = await c.createStream({ streamType: 'data', port: String(port), requestID });
+  return { data, error };
+}
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+describe('port-forward over SPDY/3.1 (portforward.k8s.io)', () => {
+  it.each([false, true])('moves 10 MB both ways intact through a server in the pod (strict flow control: %s)', async (flowControl) => {
+    const url = await svc.portForward({ sandboxId: 'pod', ports: [ECHO_PORT] });
+    const c = await SpdyClient.connect(url, { protocols: ['portforward.k8s.io'], flowControl });
+    expect(c.protocol).toBe('portforward.k8s.io');
+    const { data, error } = await portForwardPair(c, '0', ECHO_PORT);
+    const payload = randomBytes(10 * 1024 * 1024);
+    await data.write(payload);
+    await data.end();
+    const back = await data.all();
+    expect(back.length).toBe(payload.length);
+    expect(sha(back)).toBe(sha(payload));
+    expect((await error.all()).toString()).toBe('');
+    c.close();
+    await c.waitClosed();
+  });
+
+  it('runs two connections at once on one session', async () => {
+    const url = await svc.portForward({ sandboxId: 'pod', ports: [ECHO_PORT] });
+    const c = await SpdyClient.connect(url, { protocols: ['portforward.k8s.io'] });
+    const pairs = await Promise.all([portForwardPair(c, '1', ECHO_PORT), portForwardPair(c, '2', ECHO_PORT)]);
+    const payloads = [randomBytes(3 * 1024 * 1024), randomBytes(3 * 1024 * 1024)];
+    await Promise.all(pairs.map(async (p, i) => {
+      await p.data.write(payloads[i] as Buffer);
+      await p.data.end();
+    }));
+    const backs = await Promise.all(pairs.map((p) => p.data.all()));
+    expect(backs.map(sha)).toEqual(payloads.map(sha));
+    c.close();
+  });
+
+  it('reports a clean error on the error stream when nothing listens on the port', async () => {
+    const url = await svc.portForward({ sandboxId: 'pod', ports: [] });
+    const c = await SpdyClient.connect(url, { protocols: ['portforward.k8s.io'] });
+    const { data, error } = await portForwardPair(c, '0', 1);
+    const msg = (await error.all()).toString();
+    expect(msg).toMatch(/^error forwarding port 1 to pod pod: .*Connection refused/);
+    await data.all();
+    c.close();
+  });
+});
+
+describe('port-forward over WebSocket', () => {
+  it('v4.channel.k8s.io: port prefix on both channels, then data through the pod', async () => {
+    const url = await svc.portForward({ sandboxId: 'pod', ports: [] });
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}?port=${ECHO_PORT}`, ['v4.channel.k8s.io']);
+    const frames: Buffer[] = [];
+    ws.on('message', (d: Buffer) => frames.push(d));
+    await new Promise((r, j) => {
+      ws.on('open', r);
+      ws.on('error', j);
+    });
+    const le = Buffer.alloc(2);
+    le.writeUInt16LE(ECHO_PORT);
+    await waitFor('the port prefixes', () => frames.length >= 2);
+    expect(frames[0]).toEqual(Buffer.concat([Buffer.from([0]), le]));
+    expect(frames[1]).toEqual(Buffer.concat([Buffer.from([1]), le]));
+    ws.send(Buffer.concat([Buffer.from([0]), Buffer.from('ping over ws\n')]));
+    await waitFor('the echo', () => Buffer.concat(frames.slice(2).filter((f) => f[0] === 0).map((f) => f.subarray(1))).toString() === 'ping over ws\n');
+    ws.close();
+  });
+});
+
+describe('tokens and validation', () => {
+  it('refuses a reused token and an unknown one with 404, and runs nothing', async () => {
+    const url = await svc.exec({ containerId: CID, cmd: ['true'], tty: false, stdin: false, stdout: true, stderr: true });
+    await spdyExec(url, {});
+    await expect(SpdyClient.connect(url, { protocols: ['v4.channel.k8s.io'] })).rejects.toMatchObject({ status: 404 });
+    await expect(SpdyClient.connect(url.replace(/[^/]+$/, 'bm90LWEtdG9rZW4'), { protocols: ['v4.channel.k8s.io'] })).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('refuses a token used after its TTL (shortened here to 300 ms)', async () => {
+    const short = service({ tokenTtlMs: 300 });
+    await short.start();
+    try {
+      const url = await short.exec({ containerId: CID, cmd: ['true'], tty: false, stdin: false, stdout: true, stderr: true });
+      await new Promise((r) => setTimeout(r, 400)); // the expiry itself is what is tested
+      await expect(SpdyClient.connect(url, { protocols: ['v4.channel.k8s.io'] })).rejects.toMatchObject({ status: 404 });
+    } finally {
+      await short.stop();
+    }
+  });
+
+  it('validates requests like the CRI says and looks the container up', async () => {
+    await expect(svc.exec({ containerId: CID, cmd: ['sh'], tty: true, stdin: true, stdout: true, stderr: true })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(svc.exec({ containerId: CID, cmd: ['sh'], tty: false, stdin: false, stdout: false, stderr: false })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(svc.exec({ containerId: 'nope', cmd: ['sh'], tty: false, stdin: false, stdout: true, stderr: false })).rejects.toBeInstanceOf(NotFoundError);
+    await expect(svc.exec({ containerId: 'stopped', cmd: ['sh'], tty: false, stdin: false, stdout: true, stderr: false })).rejects.toBeInstanceOf(FailedPreconditionError);
+    await expect(svc.portForward({ sandboxId: 'nope', ports: [80] })).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('leaves no socket, pipe or exec pid file behind', async () => {
+    await waitFor('sockets and pipes back to where they were', async () => {
+      const now = await openFds();
+      // the listening socket of the service is the one expected extra
+      return now.length <= fdsBefore.length + 1;
+    });
+    expect(await readdir(t.dir().join('exec'))).toEqual([]);
+  });
+});
