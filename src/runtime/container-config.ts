@@ -213,6 +213,12 @@ export interface HostFacts {
   supportsRecursiveReadOnly: boolean;
   /** /proc/sys/kernel/cap_last_cap; privileged containers get every capability up to it. */
   capLastCap?: number;
+  /**
+   * The daemon's own effective capabilities (CAP_ names). runc cannot grant what it does not hold
+   * (here root lacks CAP_SYS_RESOURCE), so privileged/ALL are cut to these and an explicit add of
+   * a missing one is refused. Undefined = every capability up to capLastCap.
+   */
+  daemonCapabilities?: string[];
   /** Seccomp architectures of the node; default from the daemon's process.arch. */
   arch?: string;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../errors.js';
-import { computeCapabilities } from './capabilities.js';
+import { FailedPreconditionError, InvalidArgumentError } from '../../errors.js';
+import { availableCapabilities, computeCapabilities } from './capabilities.js';
 import { allCapabilities, defaultCapabilities } from './defaults.js';
 
 describe('capabilities', () => {
@@ -34,9 +34,22 @@ describe('capabilities', () => {
     expect(c.bounding).toContain('CAP_SYS_MODULE');
   });
 
-  it('add ALL is cut to the kernel last cap', () => {
-    expect(computeCapabilities({ addCapabilities: ['ALL'] }, false, 37).bounding).toHaveLength(38);
-    expect(computeCapabilities({ addCapabilities: ['BPF'] }, false, 37).bounding).not.toContain('CAP_BPF');
+  it('add ALL is cut to what the node can give (kernel last cap, the daemon own capabilities)', () => {
+    expect(computeCapabilities({ addCapabilities: ['ALL'] }, false, allCapabilities(37)).bounding).toHaveLength(38);
+    const noResource = availableCapabilities({ daemonCapabilities: allCapabilities().filter((c) => c !== 'CAP_SYS_RESOURCE') });
+    expect(noResource).toHaveLength(40);
+    expect(computeCapabilities({ addCapabilities: ['ALL'] }, false, noResource).bounding).not.toContain('CAP_SYS_RESOURCE');
+    expect(computeCapabilities(undefined, true, noResource).bounding).not.toContain('CAP_SYS_RESOURCE');
+    expect(availableCapabilities({ capLastCap: 37, daemonCapabilities: ['CAP_CHOWN', 'CAP_BPF'] })).toEqual(['CAP_CHOWN']);
+  });
+
+  it('an explicit add of a capability the daemon lacks is FailedPrecondition naming it', () => {
+    const noResource = availableCapabilities({ daemonCapabilities: allCapabilities().filter((c) => c !== 'CAP_SYS_RESOURCE') });
+    expect(() => computeCapabilities({ addCapabilities: ['SYS_RESOURCE'] }, false, noResource)).toThrow(FailedPreconditionError);
+    expect(() => computeCapabilities({ addAmbientCapabilities: ['SYS_RESOURCE'] }, false, noResource)).toThrow(
+      'add_ambient_capabilities: CAP_SYS_RESOURCE cannot be granted on this node',
+    );
+    expect(() => computeCapabilities({ addCapabilities: ['BPF'] }, false, allCapabilities(37))).toThrow(FailedPreconditionError);
   });
 
   it('privileged gets every capability and ignores drops', () => {

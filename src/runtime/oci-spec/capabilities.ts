@@ -1,8 +1,8 @@
 // The capability sets of a container process from CRI's add/drop lists, as containerd computes
 // them: start from the default set (all of them if privileged), "ALL" in add/drop applies first so
 // individual names still work after it ("drop ALL, add NET_BIND_SERVICE").
-import { InvalidArgumentError } from '../../errors.js';
-import type { Capability } from '../container-config.js';
+import { FailedPreconditionError, InvalidArgumentError } from '../../errors.js';
+import type { Capability, HostFacts } from '../container-config.js';
 import { allCapabilities, defaultCapabilities, isKnownCapability } from './defaults.js';
 import type { Capabilities } from './types.js';
 
@@ -14,9 +14,21 @@ export function normalizeCapability(name: string, field: string): string {
   return full;
 }
 
-export function computeCapabilities(cap: Capability | undefined, privileged: boolean, lastCap?: number): Capabilities {
-  const all = allCapabilities(lastCap);
+/** What a container may be given on this node: the kernel's capabilities the daemon itself holds. */
+export function availableCapabilities(host: Pick<HostFacts, 'capLastCap' | 'daemonCapabilities'>): string[] {
+  const known = allCapabilities(host.capLastCap);
+  return host.daemonCapabilities ? known.filter((c) => host.daemonCapabilities!.includes(c)) : known;
+}
+
+/** `available`: availableCapabilities(host); privileged and "ALL" mean all of these. */
+export function computeCapabilities(cap: Capability | undefined, privileged: boolean, available: readonly string[] = allCapabilities()): Capabilities {
+  const all = [...available];
   if (privileged) return { bounding: [...all], effective: [...all], permitted: [...all] };
+  const refuseMissing = (n: string, field: string): void => {
+    if (!all.includes(n)) {
+      throw new FailedPreconditionError(`${field}: ${n} cannot be granted on this node (the runtime does not hold it)`);
+    }
+  };
 
   const add = cap?.addCapabilities ?? [];
   const drop = cap?.dropCapabilities ?? [];
@@ -27,6 +39,7 @@ export function computeCapabilities(cap: Capability | undefined, privileged: boo
   for (const c of add) {
     if (isAll(c)) continue;
     const n = normalizeCapability(c, 'add_capabilities');
+    refuseMissing(n, 'add_capabilities');
     if (!set.includes(n)) set.push(n);
   }
   for (const c of drop) {
@@ -34,12 +47,13 @@ export function computeCapabilities(cap: Capability | undefined, privileged: boo
     const n = normalizeCapability(c, 'drop_capabilities');
     set = set.filter((x) => x !== n);
   }
-  // only what the running kernel knows (runc refuses the rest)
+  // defaults the node cannot give are left out rather than failing every container
   set = set.filter((c) => all.includes(c));
 
   const ambient: string[] = [];
   for (const c of cap?.addAmbientCapabilities ?? []) {
     const n = normalizeCapability(c, 'add_ambient_capabilities');
+    refuseMissing(n, 'add_ambient_capabilities');
     // an ambient capability must also be permitted and inheritable
     if (!set.includes(n)) set.push(n);
     if (!ambient.includes(n)) ambient.push(n);

@@ -3,7 +3,7 @@
 // contents, device nodes, a Localhost seccomp profile) is passed in by the caller.
 import { FailedPreconditionError, InternalError, InvalidArgumentError } from '../../errors.js';
 import type { ContainerConfig, HostDevice, HostFacts, ImageProcessConfig, NamespaceMode, SandboxFacts, SecurityProfile } from '../container-config.js';
-import { computeCapabilities } from './capabilities.js';
+import { availableCapabilities, computeCapabilities } from './capabilities.js';
 import { applyCdiEdits, type CdiContainerEdits } from './cdi.js';
 import { defaultDeviceCgroupRules, defaultMaskedPaths, defaultReadonlyPaths, defaultRlimits, privilegedDeviceCgroupRules } from './defaults.js';
 import type { ResolvedDevice } from './device-info.js';
@@ -70,7 +70,7 @@ export function buildContainerSpec(input: ContainerSpecInput): BuiltContainerSpe
     },
     input.userFiles ?? {},
   );
-  const capabilities = computeCapabilities(sc.capabilities, privileged, host.capLastCap);
+  const capabilities = computeCapabilities(sc.capabilities, privileged, availableCapabilities(host));
 
   const spec: Spec = {
     ociVersion: OCI_VERSION,

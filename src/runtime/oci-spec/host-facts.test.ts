@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseNofileHard, probeHostFacts, supportsRecursiveReadOnly } from './host-facts.js';
+import { capabilitiesFromStatus, parseNofileHard, probeHostFacts, supportsRecursiveReadOnly } from './host-facts.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nexcage-hostfacts-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -17,6 +17,14 @@ describe('host facts', () => {
     expect(parseNofileHard(limits)).toBe(524288);
     expect(parseNofileHard('Max open files  unlimited unlimited files')).toBe(Number.MAX_SAFE_INTEGER);
     expect(parseNofileHard('')).toBeUndefined();
+  });
+
+  it('reads the daemon capabilities from CapEff', () => {
+    const caps = capabilitiesFromStatus('Name:\tnode\nCapEff:\t000001fffeffffff\n')!;
+    expect(caps).toHaveLength(40);
+    expect(caps).not.toContain('CAP_SYS_RESOURCE');
+    expect(capabilitiesFromStatus('CapEff:\t0000000000000003\n')).toEqual(['CAP_CHOWN', 'CAP_DAC_OVERRIDE']);
+    expect(capabilitiesFromStatus('')).toBeUndefined();
   });
 
   it('rro needs Linux 5.12+ and a runtime that lists it', () => {
@@ -34,6 +42,7 @@ describe('host facts', () => {
     put('sys/module/apparmor/parameters/enabled', 'Y\n');
     put('sys/fs/selinux/enforce', '1');
     put('sys/fs/cgroup/cgroup.controllers', 'cpu memory pids\n');
+    put('proc/self/status', 'CapEff:\t00000000a80425fb\n');
     expect(
       await probeHostFacts({ cgroupDriver: 'systemd', root: dir, kernelRelease: '6.8.0', runtimeMountOptions: ['rro'], apparmorDefaultProfile: 'nexcage-default' }),
     ).toEqual({
@@ -46,6 +55,7 @@ describe('host facts', () => {
       selinuxEnabled: true,
       supportsRecursiveReadOnly: true,
       capLastCap: 40,
+      daemonCapabilities: expect.arrayContaining(['CAP_CHOWN', 'CAP_KILL', 'CAP_NET_BIND_SERVICE']),
     });
   });
 
@@ -56,5 +66,6 @@ describe('host facts', () => {
     expect(facts.nofileHardLimit).toBeGreaterThan(0);
     expect(facts.capLastCap).toBeGreaterThanOrEqual(37);
     expect(facts.supportsRecursiveReadOnly).toBe(false); // runtime features not given
+    expect(facts.daemonCapabilities).toContain('CAP_SYS_ADMIN');
   });
 });

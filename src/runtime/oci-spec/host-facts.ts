@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { release } from 'node:os';
 import type { HostFacts } from '../container-config.js';
+import { allCapabilities } from './defaults.js';
 
 /** The hard RLIMIT_NOFILE from /proc/<pid>/limits text ("Max open files  <soft>  <hard>  files"). */
 export function parseNofileHard(limits: string): number | undefined {
@@ -12,6 +13,14 @@ export function parseNofileHard(limits: string): number | undefined {
   const m = line?.match(/^Max open files\s+(\S+)\s+(\S+)/);
   if (!m) return undefined;
   return m[2] === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(m[2]);
+}
+
+/** The capability names of a CapEff/CapBnd line of /proc/<pid>/status (hex bit mask). */
+export function capabilitiesFromStatus(status: string, field = 'CapEff'): string[] | undefined {
+  const m = status.match(new RegExp(`^${field}:\\s*([0-9a-fA-F]+)\\s*$`, 'm'));
+  if (!m) return undefined;
+  const mask = BigInt(`0x${m[1]}`);
+  return allCapabilities().filter((_, bit) => (mask >> BigInt(bit)) & 1n);
 }
 
 /** Linux 5.12 brought mount_setattr (needed for `rro`); the runtime must also list the option. */
@@ -55,6 +64,8 @@ export async function probeHostFacts(opts: HostProbeOptions): Promise<HostFacts>
     supportsRecursiveReadOnly: supportsRecursiveReadOnly(opts.kernelRelease ?? release(), opts.runtimeMountOptions),
   };
   if (Number.isInteger(lastCap) && lastCap > 0) facts.capLastCap = lastCap;
+  const own = capabilitiesFromStatus((await text('proc/self/status')) ?? '');
+  if (own) facts.daemonCapabilities = own;
   if (apparmorEnabled && opts.apparmorDefaultProfile) facts.apparmorDefaultProfile = opts.apparmorDefaultProfile;
   return facts;
 }

@@ -4,7 +4,7 @@
 // buildContainerSpec, and built from the same defaults.
 import { InvalidArgumentError } from '../../errors.js';
 import type { HostFacts, LinuxContainerResources, NamespaceMode, SecurityProfile, SelinuxOption } from '../container-config.js';
-import { computeCapabilities } from './capabilities.js';
+import { availableCapabilities, computeCapabilities } from './capabilities.js';
 import { clampRlimits } from './container-spec.js';
 import { DEFAULT_PATH_ENV, defaultDeviceCgroupRules, defaultMaskedPaths, defaultReadonlyPaths, defaultRlimits, privilegedDeviceCgroupRules } from './defaults.js';
 import { planMounts } from './mounts.js';
@@ -64,7 +64,7 @@ export function buildSandboxSpec(input: SandboxSpecInput): Spec {
   if (input.args.length === 0) throw new InvalidArgumentError(`pod sandbox "${input.id}": no infra command`);
   const gid = sc.runAsGroup ?? 0;
   const additionalGids = [gid, ...(sc.supplementalGroups ?? []).filter((g) => g !== gid)];
-  const capabilities = computeCapabilities(undefined, privileged, host.capLastCap);
+  const capabilities = computeCapabilities(undefined, privileged, availableCapabilities(host));
 
   const spec: Spec = {
     ociVersion: OCI_VERSION,

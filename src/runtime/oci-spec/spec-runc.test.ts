@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findExecutable } from '../../fsutil.js';
 import { run } from '../../exec.js';
 import type { ContainerConfig, HostFacts, SandboxFacts } from '../container-config.js';
-import { buildContainerSpec } from './container-spec.js';
+import { buildContainerSpec, type ContainerSpecInput } from './container-spec.js';
+import { resolveDevices } from './device-info.js';
+import { capabilitiesFromStatus } from './host-facts.js';
 import { buildSandboxSpec } from './sandbox-spec.js';
 import type { Spec } from './types.js';
 
@@ -26,7 +28,9 @@ const host: HostFacts = {
   apparmorEnabled: false,
   selinuxEnabled: false,
   supportsRecursiveReadOnly: true,
-  capLastCap: 40,
+  capLastCap: Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8')),
+  // root here lacks CAP_SYS_RESOURCE: privileged containers must not ask runc for it
+  daemonCapabilities: capabilitiesFromStatus(readFileSync('/proc/self/status', 'utf8')),
 };
 
 function makeRootfs(): string {
@@ -116,12 +120,18 @@ describe.skipIf(!runc || process.getuid?.() !== 0)('specs under the real runc', 
     privileged: false,
   });
 
-  async function runApp(id: string, config: ContainerConfig, image = { User: 'app' }): Promise<{ stdout: string; stderr: string; exitCode: number | null }> {
+  async function runApp(
+    id: string,
+    config: ContainerConfig,
+    image = { User: 'app' },
+    extra: Partial<ContainerSpecInput> = {},
+  ): Promise<{ stdout: string; stderr: string; exitCode: number | null }> {
     const { spec } = buildContainerSpec({
       id,
       config,
       image,
       sandbox: sandbox(),
+      ...extra,
       host,
       rootfsPath: rootfs,
       userFiles: { passwd: 'root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n', group: 'root:x:0:\napp:x:1000:\nvideo:x:44:app\n' },
@@ -177,14 +187,47 @@ describe.skipIf(!runc || process.getuid?.() !== 0)('specs under the real runc', 
     expect(readFileSync(join(dir, 'termlog'), 'utf8')).toBe('done\n');
   });
 
-  it('run_as_user 0 with SYS_ADMIN added and Unconfined seccomp may unshare', async () => {
+  it('run_as_user 0 with SYS_ADMIN added and Unconfined seccomp may unshare; a missing working dir is created', async () => {
     const r = await runApp(`nexcage-spectest-b-${process.pid}`, {
       metadata: { name: 'b', attempt: 0 },
       image: { image: 'x' },
-      command: ['/bin/sh', '-c', 'id -u; unshare -n true && echo UNSHARE-OK'],
+      workingDir: '/made/by/runc',
+      command: ['/bin/sh', '-c', 'id -u; unshare -n true && echo UNSHARE-OK; pwd'],
       linux: { securityContext: { runAsUser: 0, capabilities: { addCapabilities: ['SYS_ADMIN'] }, seccomp: { profileType: 'Unconfined' } } },
     });
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout.trim().split('\n')).toEqual(['0', 'UNSHARE-OK']);
+    expect(r.stdout.trim().split('\n')).toEqual(['0', 'UNSHARE-OK', '/made/by/runc']);
+  });
+
+  it('a device is reachable at its container path; privileged gets all caps and a writable /sys', async () => {
+    const devices = await resolveDevices([{ hostPath: '/dev/null', containerPath: '/dev/xnull', permissions: 'rw' }]);
+    const dev = await runApp(
+      `nexcage-spectest-c-${process.pid}`,
+      {
+        metadata: { name: 'c', attempt: 0 },
+        image: { image: 'x' },
+        command: ['/bin/sh', '-c', 'echo hi > /dev/xnull && echo DEV-OK'],
+        linux: { securityContext: { runAsUser: 0 } },
+      },
+      { User: 'app' },
+      { devices },
+    );
+    expect(dev.exitCode, dev.stderr).toBe(0);
+    expect(dev.stdout.trim()).toBe('DEV-OK');
+
+    const priv = await runApp(
+      `nexcage-spectest-d-${process.pid}`,
+      {
+        metadata: { name: 'd', attempt: 0 },
+        image: { image: 'x' },
+        command: ['/bin/sh', '-c', 'grep CapBnd /proc/self/status; grep " /sys " /proc/self/mounts | cut -d" " -f4 | cut -d, -f1'],
+        linux: { securityContext: { privileged: true, runAsUser: 0 } },
+      },
+      { User: 'app' },
+      { sandbox: { ...sandbox(), privileged: true }, hostDevices: [] },
+    );
+    expect(priv.exitCode, priv.stderr).toBe(0);
+    const ownBounding = readFileSync('/proc/self/status', 'utf8').match(/^CapEff:\s*(\S+)/m)![1];
+    expect(priv.stdout.trim().split('\n')).toEqual([`CapBnd:\t${ownBounding}`, 'rw']);
   });
 });
