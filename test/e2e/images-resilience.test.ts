@@ -1,0 +1,82 @@
+// Pulls that go wrong half way: the daemon killed -9 mid-download, and a registry that stops
+// sending (the no-progress timeout). The store must come back clean and the next pull succeed.
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call } from '../../src/cri/client.js';
+import { buildImage, layer, pushImage, type BuiltImage } from '../support/image-builder.js';
+import { RegistryProxy } from '../support/registry-proxy.js';
+import { TestRegistry } from '../support/registry.js';
+import { Daemon, useTestDir, waitFor } from './harness.js';
+
+const t = useTestDir();
+let registry: TestRegistry;
+let proxy: RegistryProxy;
+let big: BuiltImage;
+
+const hex = (digest: string): string => digest.slice('sha256:'.length);
+
+beforeAll(async () => {
+  registry = await TestRegistry.start({ parent: t.dir().path });
+  proxy = await RegistryProxy.start({ upstream: registry.url });
+  // Random bytes do not compress: the blob is really 24 MB on the wire.
+  const l = await layer([{ path: 'blob.bin', content: randomBytes(24 * 1024 * 1024) }], 'gzip');
+  const small = await layer([{ path: 'small.txt', content: 'small\n' }], 'zstd');
+  big = buildImage({ layers: [small, l] });
+  await pushImage(registry.pushTarget, 'test/big', ['latest'], big);
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await registry?.stop();
+});
+
+describe('a pull interrupted by kill -9 of the daemon', () => {
+  it('restarts, pulls again successfully (resuming the partial blob) and leaves no partial or temp snapshot', async () => {
+    const d = t.track(new Daemon(t.dir(), 'crash'));
+    await d.start();
+    const layerDigest = big.layers[1]?.digest as string;
+    const fault = { match: new RegExp(`^GET /v2/test/big/blobs/${layerDigest}`), times: 1, action: { kind: 'stall-after' as const, bytes: 8 * 1024 * 1024 } };
+    proxy.addFault(fault);
+    const ref = `${proxy.host}/test/big:latest`;
+    const first = call(d.client.image, 'PullImage', { image: { image: ref } }, 120_000).catch((e: unknown) => e);
+    const partial = join(d.config().rootDir as string, 'content/ingest', hex(layerDigest));
+    await waitFor('8 MB of the layer in the ingest file', () => existsSync(partial) && statSync(partial).size >= 8 * 1024 * 1024, 30_000);
+    expect(await d.stop('SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
+    await first;
+
+    await d.start();
+    const id = (await call(d.client.image, 'PullImage', { image: { image: ref } }, 120_000)).image_ref;
+    expect(id).toBe(big.configDigest);
+    const root = d.config().rootDir as string;
+    expect(readdirSync(join(root, 'content/ingest'))).toEqual([]);
+    expect(readdirSync(join(root, 'snapshots')).filter((n) => n.startsWith('.tmp'))).toEqual([]);
+    // The committed blob is the real one, and the second download continued from the partial.
+    const blob = readFileSync(join(root, 'content/blobs/sha256', hex(layerDigest)));
+    expect(`sha256:${createHash('sha256').update(blob).digest('hex')}`).toBe(layerDigest);
+    const ranges = proxy.requests.filter((r) => r.path.endsWith(layerDigest)).map((r) => r.range);
+    expect(ranges[0]).toBeUndefined();
+    expect(ranges[1]).toMatch(/^bytes=(\d+)-/);
+    expect(Number(/^bytes=(\d+)-/.exec(ranges[1] ?? '')?.[1])).toBeGreaterThanOrEqual(8 * 1024 * 1024);
+    const st = await call(d.client.image, 'ImageStatus', { image: { image: ref } });
+    expect(st.image?.id).toBe(big.configDigest);
+    await d.stop();
+  });
+});
+
+describe('the no-progress timeout', () => {
+  it('gives up on a connection that stops sending and resumes the blob on a new one', async () => {
+    const d = t.track(new Daemon(t.dir(), 'stall', { config: { registry: { noProgressTimeoutSeconds: 1 } } }));
+    await d.start();
+    const layerDigest = big.layers[1]?.digest as string;
+    proxy.requests.length = 0;
+    proxy.addFault({ match: new RegExp(`^GET /v2/test/big/blobs/${layerDigest}`), times: 1, action: { kind: 'stall-after', bytes: 4 * 1024 * 1024 } });
+    const id = (await call(d.client.image, 'PullImage', { image: { image: `${proxy.host}/test/big:latest` } }, 120_000)).image_ref;
+    expect(id).toBe(big.configDigest);
+    const ranges = proxy.requests.filter((r) => r.path.endsWith(layerDigest)).map((r) => r.range);
+    expect(ranges).toHaveLength(2);
+    expect(Number(/^bytes=(\d+)-/.exec(ranges[1] ?? '')?.[1])).toBeGreaterThan(0);
+    await d.stop();
+  });
+});
