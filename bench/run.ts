@@ -3,7 +3,9 @@
 import { printTable, writeResult, type Suite } from './lib.js';
 
 // Each suite registers here as it lands: { name, load: () => import('./x.js') }.
-const SUITES: { name: string; load: () => Promise<{ suite: Suite }> }[] = [];
+const SUITES: { name: string; load: () => Promise<{ suite: Suite }> }[] = [
+  { name: 'pull', load: () => import('./pull.js') },
+];
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);

@@ -31,7 +31,7 @@ const containers = {
   async locate(id: string) {
     if (id === 'stopped') throw new FailedPreconditionError(`container "${id}" is not running`);
     if (id !== CID) throw new NotFoundError(`container "${id}" not found`);
-    return { runtimePath: 'runc', runtimeRoot: runcRoot };
+    return { runtimePath: 'runc', runtimeArgs: ['--root', runcRoot] };
   },
 };
 const sandboxes = {

@@ -14,10 +14,11 @@ import { InternalError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { ExecBackend, StreamIO } from './backend.js';
 
-/** Where a container runs: the OCI runtime binary and its --root. */
+/** Where a container runs: the OCI runtime binary and its global flags (--root, --systemd-cgroup...). */
 export interface ExecTarget {
   runtimePath: string;
-  runtimeRoot: string;
+  /** Global flags before the `exec` subcommand; OciRuntime.globalArgs() gives them. */
+  runtimeArgs: string[];
 }
 
 /** The container store's side of exec: which runtime runs a container, and whether it can exec now. */
@@ -61,7 +62,7 @@ export class RuncExecBackend implements ExecBackend {
       const size = io.resize?.latest;
       // A foreground runc would put pipes between itself and the process; a detached one hands
       // the process its own stdio (the pty). The helper reaps it and reports its exit code.
-      const runcArgs = ['--root', target.runtimeRoot, 'exec', '--detach', '--pid-file', pidFile, containerId, ...cmd];
+      const runcArgs = [...target.runtimeArgs, 'exec', '--detach', '--pid-file', pidFile, containerId, ...cmd];
       child = spawn(this.ptyHelper, ['-p', pidFile, String(size?.width ?? 0), String(size?.height ?? 0), target.runtimePath, ...runcArgs], {
         stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
       });
@@ -69,7 +70,7 @@ export class RuncExecBackend implements ExecBackend {
       ctl.on('error', () => undefined);
       if (io.resize) unsubscribe = io.resize.subscribe((s) => ctl.write(`${s.width} ${s.height}\n`));
     } else {
-      const runcArgs = ['--root', target.runtimeRoot, 'exec', '--pid-file', pidFile, containerId, ...cmd];
+      const runcArgs = [...target.runtimeArgs, 'exec', '--pid-file', pidFile, containerId, ...cmd];
       child = spawn(target.runtimePath, runcArgs, { stdio: ['pipe', 'pipe', 'pipe'] });
     }
     const log = this.options.log.child({ containerId, execPid: child.pid });

@@ -1,0 +1,140 @@
+import { constants, createInflate, inflateSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { SPDY3_DICTIONARY } from './dictionary.js';
+import {
+  ControlType,
+  encodeControl,
+  encodeData,
+  FLAG_FIN,
+  FrameError,
+  FrameSplitter,
+  parseSettings,
+  parseSynStream,
+  settingsPayload,
+  streamBlockPayload,
+  synStreamPayload,
+  twoWords,
+} from './frames.js';
+import { decodeHeaderBlock, encodeHeaderBlock } from './header-block.js';
+import { HeaderCompressor, HeaderDecompressor } from './header-codec.js';
+
+/** adler32 (RFC 1950): the DICTID a zlib stream names its preset dictionary by. */
+function adler32(b: Buffer): number {
+  let a = 1;
+  let s = 0;
+  for (const byte of b) {
+    a = (a + byte) % 65521;
+    s = (s + a) % 65521;
+  }
+  return ((s << 16) | a) >>> 0;
+}
+
+describe('SPDY/3 dictionary', () => {
+  it('is the 1423 bytes whose adler32 is the spec DICTID 0xe3c6a7c2', () => {
+    expect(SPDY3_DICTIONARY.length).toBe(1423);
+    expect(adler32(SPDY3_DICTIONARY)).toBe(0xe3c6a7c2);
+    expect(SPDY3_DICTIONARY.subarray(0, 11)).toEqual(Buffer.from([0, 0, 0, 7, ...Buffer.from('options')]));
+    expect(SPDY3_DICTIONARY.subarray(-6).toString()).toBe('enq=0.');
+  });
+});
+
+describe('frame layout (draft 3 section 2.2)', () => {
+  it('writes a control frame header: C bit, version 3, type, flags, 24-bit length', () => {
+    const f = encodeControl(ControlType.RST_STREAM, 0, twoWords(5, 3));
+    expect(f.toString('hex')).toBe('80030003' + '00000008' + '00000005' + '00000003');
+  });
+
+  it('writes a data frame: stream id without the C bit, flags, length', () => {
+    const f = encodeData(7, FLAG_FIN, Buffer.from('hi'));
+    expect(f.toString('hex')).toBe('00000007' + '01000002' + '6869');
+  });
+
+  it('lays out SYN_STREAM as id, associated id, 3-bit priority, slot, header block', () => {
+    const p = synStreamPayload({ streamId: 1, associatedId: 0, priority: 3, slot: 0, block: Buffer.from([0xaa]) });
+    expect(p.toString('hex')).toBe('00000001' + '00000000' + '60' + '00' + 'aa');
+    expect(parseSynStream(p)).toEqual({ streamId: 1, associatedId: 0, priority: 3, slot: 0, block: Buffer.from([0xaa]) });
+  });
+
+  it('lays out SYN_REPLY as the stream id then the header block (no v2 padding)', () => {
+    expect(streamBlockPayload(3, Buffer.from([1, 2])).toString('hex')).toBe('00000003' + '0102');
+  });
+
+  it('encodes SETTINGS entries as 8-bit flags + 24-bit id, then a 32-bit value', () => {
+    const p = settingsPayload([{ flags: 1, id: 7, value: 65536 }]);
+    expect(p.toString('hex')).toBe('00000001' + '01000007' + '00010000');
+    expect(parseSettings(p)).toEqual([{ flags: 1, id: 7, value: 65536 }]);
+  });
+
+  it('cuts frames out of a byte stream however it is split', () => {
+    const wire = Buffer.concat([encodeData(1, 0, Buffer.from('abc')), encodeControl(ControlType.PING, 0, Buffer.from([0, 0, 0, 1]))]);
+    for (let cut = 0; cut <= wire.length; cut++) {
+      const s = new FrameSplitter();
+      s.push(wire.subarray(0, cut));
+      const got = [];
+      for (let f = s.next(); f; f = s.next()) got.push(f);
+      s.push(wire.subarray(cut));
+      for (let f = s.next(); f; f = s.next()) got.push(f);
+      expect(got).toHaveLength(2);
+      expect(got[0]).toMatchObject({ control: false, streamId: 1, payload: Buffer.from('abc') });
+      expect(got[1]).toMatchObject({ control: true, version: 3, type: ControlType.PING });
+    }
+  });
+});
+
+describe('header blocks (section 2.6.10)', () => {
+  it('encodes 32-bit counts and lengths, NUL-joined values', () => {
+    const b = encodeHeaderBlock({ streamtype: ['error'], multi: ['a', 'b'] });
+    expect(b.toString('hex')).toBe(
+      '00000002' + '0000000a' + Buffer.from('streamtype').toString('hex') + '00000005' + Buffer.from('error').toString('hex') +
+        '00000005' + Buffer.from('multi').toString('hex') + '00000003' + '610062',
+    );
+    expect(decodeHeaderBlock(b)).toEqual({ streamtype: ['error'], multi: ['a', 'b'] });
+  });
+
+  it('rejects uppercase names, duplicates and truncation', () => {
+    const upper = Buffer.concat([Buffer.from('00000001' + '00000001', 'hex'), Buffer.from('A'), Buffer.from('00000000', 'hex')]);
+    expect(() => decodeHeaderBlock(upper)).toThrow(FrameError);
+    const one = encodeHeaderBlock({ a: ['1'] });
+    const dup = Buffer.concat([Buffer.from('00000002', 'hex'), one.subarray(4), one.subarray(4)]);
+    expect(() => decodeHeaderBlock(dup)).toThrow(/twice/);
+    expect(() => decodeHeaderBlock(one.subarray(0, one.length - 1))).toThrow(/truncated/);
+  });
+});
+
+describe('header compression (section 2.6.10.1)', () => {
+  it('starts a zlib stream whose header names the SPDY/3 dictionary, readable by a plain inflate', async () => {
+    const c = new HeaderCompressor();
+    const block = encodeHeaderBlock({ streamtype: ['stdout'] });
+    const z = await c.compress(block);
+    // zlib header with FDICT set, then DICTID = adler32(dictionary)
+    expect(z[1]! & 0x20).toBe(0x20);
+    expect(z.readUInt32BE(2)).toBe(0xe3c6a7c2);
+    // A SYNC_FLUSH ends the block on a byte boundary: an independent one-shot inflate reads it.
+    expect(inflateSync(z, { dictionary: SPDY3_DICTIONARY, finishFlush: constants.Z_SYNC_FLUSH })).toEqual(block);
+    c.close();
+  });
+
+  it('keeps one context per direction: later blocks only decode in sequence', async () => {
+    const c = new HeaderCompressor();
+    const d = new HeaderDecompressor();
+    const blocks = Array.from({ length: 50 }, (_, i) => encodeHeaderBlock({ streamtype: ['data'], port: [String(8000 + i)], requestid: [String(i)] }));
+    const wire = [];
+    for (const b of blocks) wire.push(await c.compress(b));
+    // Repetition compresses against the shared window: later blocks are much smaller.
+    expect(wire[49]!.length).toBeLessThan(wire[0]!.length);
+    for (let i = 0; i < blocks.length; i++) expect(await d.decompress(wire[i]!)).toEqual(blocks[i]);
+    // Decoding block 2 without blocks 0 and 1 in the context fails or gives something else.
+    const fresh = createInflate({ dictionary: SPDY3_DICTIONARY });
+    const out = await new Promise<Buffer | Error>((resolve) => {
+      const chunks: Buffer[] = [];
+      fresh.on('data', (x: Buffer) => chunks.push(x));
+      fresh.on('error', (e) => resolve(e));
+      fresh.write(wire[2]!);
+      fresh.flush(constants.Z_SYNC_FLUSH, () => resolve(Buffer.concat(chunks)));
+    });
+    expect(out).not.toEqual(blocks[2]);
+    fresh.destroy();
+    c.close();
+    d.close();
+  });
+});

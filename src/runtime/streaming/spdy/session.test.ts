@@ -1,0 +1,181 @@
+import { once } from 'node:events';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../../log.js';
+import { ControlType, encodeControl, encodeData, FLAG_FIN, FrameSplitter, GoAwayStatus, pingPayload, RstStatus, settingsPayload, SettingId, synStreamPayload, twoWords, type RawFrame } from './frames.js';
+import { encodeHeaderBlock } from './header-block.js';
+import { HeaderCompressor } from './header-codec.js';
+import { SpdySession, type SpdyStream } from './session.js';
+
+// A SpdySession on one end of a loopback TCP connection; the test plays the client with raw frames.
+interface Rig {
+  session: SpdySession;
+  client: Socket;
+  frames: RawFrame[];
+  streams: SpdyStream[];
+  send(b: Buffer): void;
+  syn(id: number, headers: Record<string, string[]>, flags?: number): Promise<void>;
+  waitFrame(match: (f: RawFrame) => boolean): Promise<RawFrame>;
+}
+
+const servers: Server[] = [];
+afterEach(() => {
+  for (const s of servers.splice(0)) s.close();
+});
+
+async function rig(idleTimeoutMs = 0): Promise<Rig> {
+  const server = createServer();
+  servers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  const client = connect(port, '127.0.0.1');
+  const [serverSock] = (await once(server, 'connection')) as [Socket];
+  const session = new SpdySession(serverSock, { idleTimeoutMs, log: silentLogger() });
+  const frames: RawFrame[] = [];
+  const streams: SpdyStream[] = [];
+  session.on('stream', (s) => streams.push(s));
+  const splitter = new FrameSplitter();
+  let waiters: Array<() => void> = [];
+  client.on('data', (b: Buffer) => {
+    splitter.push(b);
+    for (let f = splitter.next(); f; f = splitter.next()) frames.push(f);
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  });
+  const deflate = new HeaderCompressor();
+  const r: Rig = {
+    session,
+    client,
+    frames,
+    streams,
+    send: (b) => client.write(b),
+    syn: async (id, headers, flags = 0) => {
+      const block = await deflate.compress(encodeHeaderBlock(headers));
+      client.write(encodeControl(ControlType.SYN_STREAM, flags, synStreamPayload({ streamId: id, associatedId: 0, priority: 0, slot: 0, block })));
+    },
+    waitFrame: (match) =>
+      new Promise((resolve) => {
+        const timer = setInterval(check, 10);
+        function check(): void {
+          const f = frames.find(match);
+          if (f) {
+            clearInterval(timer);
+            resolve(f);
+          } else waiters.push(check);
+        }
+        check();
+      }),
+  };
+  return r;
+}
+
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((res) => setTimeout(res, 5));
+}
+
+const isControl = (type: number) => (f: RawFrame) => f.control && f.type === type;
+
+describe('SpdySession', () => {
+  it('echoes a client PING (odd id) and ignores control frames of unknown type', async () => {
+    const r = await rig();
+    r.send(encodeControl(0x55, 0, Buffer.from('whatever')));
+    r.send(encodeControl(ControlType.PING, 0, pingPayload(7)));
+    const pong = await r.waitFrame(isControl(ControlType.PING));
+    expect(pong.payload.readUInt32BE(0)).toBe(7);
+    r.client.destroy();
+  });
+
+  it('hands a SYN_STREAM to the server with its headers, and carries data both ways with FIN', async () => {
+    const r = await rig();
+    await r.syn(1, { streamtype: ['stdin'] });
+    await until(() => r.streams.length === 1);
+    const st = r.streams[0]!;
+    expect(st.headers.streamtype).toEqual(['stdin']);
+    await st.reply();
+    await r.waitFrame(isControl(ControlType.SYN_REPLY));
+    r.send(encodeData(1, FLAG_FIN, Buffer.from('in')));
+    const chunks: Buffer[] = [];
+    st.on('data', (b: Buffer) => chunks.push(b));
+    await once(st, 'end');
+    expect(Buffer.concat(chunks).toString()).toBe('in');
+    st.end('out');
+    const fin = await r.waitFrame((f) => !f.control && (f.flags & FLAG_FIN) !== 0);
+    const data = r.frames.filter((f) => !f.control).map((f) => f.payload.toString()).join('');
+    expect(data).toBe('out');
+    expect(fin.control).toBe(false);
+    r.client.destroy();
+  });
+
+  it('answers DATA for a stream that does not exist with RST_STREAM INVALID_STREAM', async () => {
+    const r = await rig();
+    r.send(encodeData(9, 0, Buffer.from('x')));
+    const rst = await r.waitFrame(isControl(ControlType.RST_STREAM));
+    expect(rst.payload).toEqual(twoWords(9, RstStatus.INVALID_STREAM));
+    r.client.destroy();
+  });
+
+  it('refuses a server-style (even) stream id with RST_STREAM PROTOCOL_ERROR', async () => {
+    const r = await rig();
+    await r.syn(2, { a: ['b'] });
+    const rst = await r.waitFrame(isControl(ControlType.RST_STREAM));
+    expect(rst.payload).toEqual(twoWords(2, RstStatus.PROTOCOL_ERROR));
+    r.client.destroy();
+  });
+
+  it('ends the session with GOAWAY PROTOCOL_ERROR when stream ids go backwards', async () => {
+    const r = await rig();
+    await r.syn(5, { a: ['1'] });
+    await r.syn(3, { a: ['2'] });
+    const ga = await r.waitFrame(isControl(ControlType.GOAWAY));
+    expect(ga.payload).toEqual(twoWords(5, GoAwayStatus.PROTOCOL_ERROR));
+    await until(() => r.session.isClosed);
+  });
+
+  it('sends WINDOW_UPDATE for data it has consumed (stream and session)', async () => {
+    const r = await rig();
+    await r.syn(1, { streamtype: ['stdin'] });
+    await until(() => r.streams.length === 1);
+    const st = r.streams[0]!;
+    st.resume();
+    r.send(encodeData(1, 0, Buffer.alloc(40000)));
+    const wu = await r.waitFrame((f) => f.control && f.type === ControlType.WINDOW_UPDATE && f.payload.readUInt32BE(0) === 1);
+    expect(wu.payload.readUInt32BE(4)).toBe(40000);
+    await r.waitFrame((f) => f.control && f.type === ControlType.WINDOW_UPDATE && f.payload.readUInt32BE(0) === 0);
+    r.client.destroy();
+  });
+
+  it('with a flow-controlling peer, sends no more than the window until WINDOW_UPDATE arrives', async () => {
+    const r = await rig();
+    r.send(encodeControl(ControlType.SETTINGS, 0, settingsPayload([{ flags: 0, id: SettingId.INITIAL_WINDOW_SIZE, value: 1000 }])));
+    await r.syn(1, { streamtype: ['stdout'] });
+    await until(() => r.streams.length === 1);
+    const st = r.streams[0]!;
+    st.write(Buffer.alloc(3000, 1));
+    await r.waitFrame((f) => !f.control);
+    await new Promise((res) => setTimeout(res, 100));
+    const sent = (): number => r.frames.filter((f) => !f.control).reduce((n, f) => n + f.payload.length, 0);
+    expect(sent()).toBe(1000);
+    r.send(encodeControl(ControlType.WINDOW_UPDATE, 0, twoWords(1, 5000)));
+    await until(() => sent() === 3000);
+    r.client.destroy();
+  });
+
+  it('without flow control from the peer (as moby/spdystream), does not stall past 64 KiB', async () => {
+    const r = await rig();
+    await r.syn(1, { streamtype: ['stdout'] });
+    await until(() => r.streams.length === 1);
+    r.streams[0]!.end(Buffer.alloc(300_000, 2));
+    await r.waitFrame((f) => !f.control && (f.flags & FLAG_FIN) !== 0);
+    expect(r.frames.filter((f) => !f.control).reduce((n, f) => n + f.payload.length, 0)).toBe(300_000);
+    r.client.destroy();
+  });
+
+  it('closes an idle session after the idle timeout with GOAWAY', async () => {
+    const r = await rig(200);
+    const ga = await r.waitFrame(isControl(ControlType.GOAWAY));
+    expect(ga.payload.readUInt32BE(4)).toBe(GoAwayStatus.OK);
+    await until(() => r.session.isClosed);
+  });
+});
