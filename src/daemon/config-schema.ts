@@ -98,6 +98,7 @@ export const configSchema = {
         port: { kind: 'int', doc: 'Listen port; 0 = random.', min: 0, max: 65535 },
         tlsCert: { kind: 'string', doc: 'PEM certificate; empty = plain HTTP.', check: optionalAbsolutePath },
         tlsKey: { kind: 'string', doc: 'PEM key for tlsCert.', check: optionalAbsolutePath },
+        idleTimeoutSeconds: { kind: 'int', doc: 'Close an exec/attach/port-forward session that moves nothing for this long; 0 = never.', min: 0, max: 604800 },
       },
     },
     stats: {
@@ -145,7 +146,7 @@ export interface Config {
     maxConcurrentDownloads: number;
     noProgressTimeoutSeconds: number;
   };
-  streaming: { address: string; port: number; tlsCert: string; tlsKey: string };
+  streaming: { address: string; port: number; tlsCert: string; tlsKey: string; idleTimeoutSeconds: number };
   stats: { fsUsageRefreshSeconds: number; containerMetrics: boolean };
   tracing: { endpoint: string };
 }
@@ -173,7 +174,7 @@ export function defaultConfig(): Config {
       maxConcurrentDownloads: 3,
       noProgressTimeoutSeconds: 300,
     },
-    streaming: { address: '127.0.0.1', port: 0, tlsCert: '', tlsKey: '' },
+    streaming: { address: '127.0.0.1', port: 0, tlsCert: '', tlsKey: '', idleTimeoutSeconds: 14400 },
     stats: { fsUsageRefreshSeconds: 60, containerMetrics: false },
     tracing: { endpoint: '' },
   };
