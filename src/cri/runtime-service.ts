@@ -6,6 +6,7 @@ import { runtimeStatus } from './runtime-status.js';
 import { runtimeVersion } from './runtime-version.js';
 import type { Services } from './services.js';
 import { statsHandlers } from './stats-handlers.js';
+import { streamingHandlers } from './streaming-handlers.js';
 
 export function runtimeServiceHandlers(ctx: HandlerContext, s: Services): UntypedServiceImplementation {
   return {
@@ -14,5 +15,6 @@ export function runtimeServiceHandlers(ctx: HandlerContext, s: Services): Untype
     RuntimeConfig: unary(ctx, 'RuntimeConfig', runtimeConfig(s)),
     UpdateRuntimeConfig: unary(ctx, 'UpdateRuntimeConfig', runtimeConfigUpdate(s)),
     ...statsHandlers(ctx, s),
+    ...streamingHandlers(ctx, s),
   };
 }

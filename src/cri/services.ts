@@ -2,6 +2,7 @@
 import type { ImageManager } from '../images/image-manager.js';
 import type { RuntimeInfo } from '../runtime/runtime-info.js';
 import type { StatsService } from '../runtime/stats/stats-service.js';
+import type { StreamingService } from '../runtime/streaming/streaming-service.js';
 
 export interface Services {
   runtimeInfo: RuntimeInfo;
@@ -9,4 +10,6 @@ export interface Services {
   images: ImageManager;
   /** Container/pod stats and CRI metrics; its RPCs are wired as far as its sources exist. */
   stats?: StatsService;
+  /** Exec/Attach/PortForward URLs; each RPC is wired once its backend exists (src/runtime/streaming). */
+  streaming?: StreamingService;
 }

@@ -118,7 +118,7 @@ describe('header compression (section 2.6.10.1)', () => {
     const c = new HeaderCompressor();
     const d = new HeaderDecompressor();
     const blocks = Array.from({ length: 50 }, (_, i) => encodeHeaderBlock({ streamtype: ['data'], port: [String(8000 + i)], requestid: [String(i)] }));
-    const wire = [];
+    const wire: Buffer[] = [];
     for (const b of blocks) wire.push(await c.compress(b));
     // Repetition compresses against the shared window: later blocks are much smaller.
     expect(wire[49]!.length).toBeLessThan(wire[0]!.length);
