@@ -2,9 +2,9 @@
 // memory (usage, limit, stat, failcnt, memsw, oom_control), pids, blkio (throttle counters, which
 // count every device I/O whatever the scheduler) and hugetlb. A controller that is not mounted or a
 // cgroup missing in it reads as zeros; missing in every controller means the cgroup is gone.
-import { readdir } from 'node:fs/promises';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { NotFoundError, isErrno } from '../../errors.js';
+import { NotFoundError } from '../../errors.js';
 import { parseKeyValues, parseLimit, parseSingle, readText, workingSet } from './cgroup-files.js';
 import { v1Dir, type CgroupLayout, type V1Controller } from './cgroup-paths.js';
 import type { CgroupStats, CpuStats, HugetlbStats, IoDeviceStats, IoStats, MemoryStats, PidsStats } from './types.js';
@@ -15,23 +15,16 @@ const NS_PER_TICK = 1e9 / 100;
 export async function readCgroupV1(layout: CgroupLayout, cgroup: string, nowNs: number = Date.now() * 1e6): Promise<CgroupStats> {
   const dirs = new Map<V1Controller, string>();
   let found = 0;
-  await Promise.all(
-    (['cpu', 'cpuacct', 'memory', 'pids', 'blkio', 'hugetlb'] as const).map(async (c) => {
-      const d = v1Dir(layout, c, cgroup);
-      if (d === undefined) return;
-      try {
-        dirs.set(c, d);
-        await readdir(d).then(() => found++);
-      } catch (err) {
-        if (!isErrno(err, 'ENOENT')) throw err;
-        dirs.delete(c);
-      }
-    }),
-  );
+  for (const c of ['cpu', 'cpuacct', 'memory', 'pids', 'blkio', 'hugetlb'] as const) {
+    const d = v1Dir(layout, c, cgroup);
+    if (d === undefined || !existsSync(d)) continue;
+    dirs.set(c, d);
+    found++;
+  }
   if (found === 0) throw new NotFoundError(`cgroup ${cgroup} does not exist in any cgroup v1 controller`);
   const file = (c: V1Controller, name: string): Promise<string | undefined> => {
     const d = dirs.get(c);
-    return d === undefined ? Promise.resolve(undefined) : readText(join(d, name));
+    return Promise.resolve(d === undefined ? undefined : readText(join(d, name)));
   };
   const [cpu, memory, pids, io, hugetlb] = await Promise.all([readCpu(file), readMemory(file), readPids(file), readIo(file), readHugetlb(dirs.get('hugetlb'), file)]);
   return { version: 1, timestampNs: nowNs, cpu, memory, pids, io, hugetlb };
@@ -124,7 +117,12 @@ async function readIo(file: FileReader): Promise<IoStats> {
 
 async function readHugetlb(dir: string | undefined, file: FileReader): Promise<HugetlbStats[]> {
   if (dir === undefined) return [];
-  const names = await readdir(dir).catch(() => [] as string[]);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return []; // removed meanwhile
+  }
   const sizes = names.flatMap((n) => {
     const m = /^hugetlb\.([0-9]+[KMG]B)\.usage_in_bytes$/.exec(n);
     return m ? [m[1] as string] : [];

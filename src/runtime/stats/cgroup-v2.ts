@@ -1,6 +1,6 @@
 // Reads one cgroup v2 directory: cpu.stat, memory.current/max/peak/stat/events, memory.swap.*,
 // pids.current/max, io.stat, hugetlb.<size>.*, and cpu/memory/io.pressure where the kernel has PSI.
-import { readdir } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { NotFoundError, isErrno } from '../../errors.js';
 import { parseKeyValues, parseLimit, parseNestedKeyed, parsePsi, parseSingle, readText, workingSet } from './cgroup-files.js';
@@ -9,12 +9,13 @@ import type { CgroupStats, CpuStats, HugetlbStats, IoStats, MemoryStats, PidsSta
 export async function readCgroupV2(dir: string, nowNs: number = Date.now() * 1e6): Promise<CgroupStats> {
   let names: string[];
   try {
-    names = await readdir(dir);
+    names = readdirSync(dir);
   } catch (err) {
     if (isErrno(err, 'ENOENT')) throw new NotFoundError(`cgroup ${dir} does not exist`);
     throw err;
   }
-  const file = (name: string): Promise<string | undefined> => (names.includes(name) ? readText(join(dir, name)) : Promise.resolve(undefined));
+  const present = new Set(names);
+  const file = (name: string): Promise<string | undefined> => Promise.resolve(present.has(name) ? readText(join(dir, name)) : undefined);
   const [cpu, memory, pids, io, hugetlb] = await Promise.all([readCpu(file), readMemory(file), readPids(file), readIo(file), readHugetlb(names, file)]);
   return { version: 2, timestampNs: nowNs, cpu, memory, pids, io, hugetlb };
 }

@@ -3,6 +3,7 @@
 // background disk walk. Every call reads cgroupfs/procfs only (cheap files); nothing walks a tree
 // or waits on a child process on the RPC path except the nsenter fallback for a pod whose infra
 // process is gone.
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { FailedPreconditionError, NotFoundError, errorMessage } from '../../errors.js';
 import type { DiskUsageCache } from '../../disk-usage.js';
 import type { Logger } from '../../log.js';
@@ -95,7 +96,7 @@ export class StatsService {
     const all = this.containerSource()
       .listContainers()
       .filter((c) => LIVE_STATES.has(c.state) && matchContainer(c, filter));
-    const out = await Promise.all(all.map((c) => this.readContainer(c, false)));
+    const out = await eachYielding(all, (c) => this.readContainer(c, false));
     // A container whose cgroup vanished between list and read has stopped: leave it out.
     return out.filter((r) => r.cgroup !== undefined);
   }
@@ -111,7 +112,7 @@ export class StatsService {
     const pods = this.sandboxSource()
       .listSandboxes()
       .filter((p) => p.ready && matchPod(p, filter));
-    const out = await Promise.all(pods.map((p) => this.readPod(p, false).catch((err: unknown) => this.skip('pod sandbox', p.id, err))));
+    const out = await eachYielding(pods, (p) => this.readPod(p, false).catch((err: unknown) => this.skip('pod sandbox', p.id, err)));
     return out.filter((r): r is PodStatsRecord => r !== undefined && r.cgroup !== undefined);
   }
 
@@ -172,12 +173,12 @@ export class StatsService {
         for (const gone of watched) this.o.diskUsage.unwatch(gone);
         const live = list.filter((c) => LIVE_STATES.has(c.state));
         for (const c of live) alive.add(c.id);
-        await Promise.all(live.map((c) => this.readContainer(c, false)));
+        await eachYielding(live, (c) => this.readContainer(c, false));
       }
       if (this.sandboxes) {
         const pods = this.sandboxes.listSandboxes().filter((p) => p.ready);
         for (const p of pods) alive.add(podKey(p.id));
-        await Promise.all(pods.map((p) => this.readPodCgroup(p).catch(() => undefined)));
+        await eachYielding(pods, (p) => this.readPodCgroup(p).catch(() => undefined));
       }
       this.rates.retain(alive);
     } catch (err) {
@@ -204,11 +205,9 @@ export class StatsService {
 
   private async readPod(info: StatsSandboxInfo, strict: boolean): Promise<PodStatsRecord> {
     const containers = this.containers
-      ? await Promise.all(
-          this.containers
-            .listContainers()
-            .filter((c) => c.podSandboxId === info.id && LIVE_STATES.has(c.state))
-            .map((c) => this.readContainer(c, false)),
+      ? await eachYielding(
+          this.containers.listContainers().filter((c) => c.podSandboxId === info.id && LIVE_STATES.has(c.state)),
+          (c) => this.readContainer(c, false),
         )
       : [];
     const rec: PodStatsRecord = { info, containers: containers.filter((c) => c.cgroup !== undefined) };
@@ -271,6 +270,19 @@ export class StatsService {
     if (!this.sandboxes) throw new FailedPreconditionError('pod sandbox stats: no sandbox service is running');
     return this.sandboxes;
   }
+}
+
+/**
+ * One item after the other, giving the event loop a turn between items: cgroup files are read
+ * synchronously (fast, see cgroup-files.ts), and 100 containers must not hold the loop at once.
+ */
+async function eachYielding<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (const item of items) {
+    out.push(await fn(item));
+    await nextTurn();
+  }
+  return out;
 }
 
 function podKey(id: string): string {
