@@ -16,7 +16,7 @@ import { NetnsPortForwarder } from '../../src/runtime/streaming/netns-port-forwa
 import { RuncExecBackend } from '../../src/runtime/streaming/runc-exec.js';
 import { StreamingService } from '../../src/runtime/streaming/streaming-service.js';
 import { SpdyClient, type ClientStream } from '../support/spdy-client.js';
-import { useTestDir, waitFor } from './harness.js';
+import { REPO, useTestDir, waitFor } from './harness.js';
 
 const t = useTestDir();
 const CID = `nexcage-stream-${process.pid}`;
@@ -345,5 +345,36 @@ describe('tokens and validation', () => {
       return now.length <= fdsBefore.length + 1;
     });
     expect(await readdir(t.dir().join('exec'))).toEqual([]);
+  });
+});
+
+// The real Kubernetes SPDY client library (moby/spdystream, Debian's
+// golang-github-docker-spdystream-dev) driving this server the way client-go does.
+describe('interop with moby/spdystream, the SPDY library of kubelet and client-go', () => {
+  let bin = '';
+  beforeAll(async () => {
+    bin = t.dir().join('spdystream-interop');
+    await run('go', ['build', '-o', bin, join(REPO, 'test/interop/spdystream/main.go')], {
+      env: { ...process.env, GO111MODULE: 'off', GOPATH: '/usr/share/gocode', GOFLAGS: '' },
+      timeoutMs: 240_000,
+    });
+  }, 300_000);
+
+  it('exec v4: stdin, separated stdout/stderr, exit code in the Status', async () => {
+    const url = await svc.exec({ containerId: CID, cmd: ['sh', '-c', 'cat; echo err >&2; exit 4'], tty: false, stdin: true, stdout: true, stderr: true });
+    const out = JSON.parse((await run(bin, ['exec', url, 'from go\n'], { timeoutMs: 30_000 })).stdout) as Record<string, string>;
+    expect(out.protocol).toBe('v4.channel.k8s.io');
+    expect(out.stdout).toBe('from go\n');
+    expect(out.stderr).toBe('err\n');
+    expect(JSON.parse(out.status ?? '')).toMatchObject({ status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '4' }] } });
+  });
+
+  it('port-forward: 10 MB both ways intact', async () => {
+    const url = await svc.portForward({ sandboxId: 'pod', ports: [ECHO_PORT] });
+    const out = JSON.parse((await run(bin, ['portforward', url, String(ECHO_PORT), String(10 * 1024 * 1024)], { timeoutMs: 60_000 })).stdout) as Record<string, string>;
+    expect(out.protocol).toBe('portforward.k8s.io');
+    expect(out.receivedBytes).toBe(String(10 * 1024 * 1024));
+    expect(out.received).toBe(out.sent);
+    expect(out.error).toBe('');
   });
 });
