@@ -22,11 +22,16 @@ $(GEN_STAMP): cri-api/runtime/v1/api.proto package-lock.json
 gen: deps
 	@$(MAKE) -s $(GEN_STAMP)
 
-build: gen dist/native/nexcage-pty
+build: gen dist/native/nexcage-pty dist/native/nexcage-attach
 	@tsc -p tsconfig.json
 
 # The pty helper for exec with a TTY (Node cannot allocate a terminal itself).
 dist/native/nexcage-pty: native/nexcage-pty.c
+	@mkdir -p dist/native
+	@cc -O2 -Wall -Wextra -o $@ $<
+
+# The attach bridge: conmon's attach socket is SOCK_SEQPACKET, which Node cannot open.
+dist/native/nexcage-attach: native/nexcage-attach.c
 	@mkdir -p dist/native
 	@cc -O2 -Wall -Wextra -o $@ $<
 

@@ -1,6 +1,7 @@
 import type { ImageFsInfoRequest__Output } from './generated/runtime/v1/ImageFsInfoRequest.js';
 import type { ImageFsInfoResponse } from './generated/runtime/v1/ImageFsInfoResponse.js';
 import type { Services } from './services.js';
+import { fsUsage } from './stats-mapping.js';
 
 export function imageFsInfo(s: Services) {
   return async (_req: ImageFsInfoRequest__Output): Promise<ImageFsInfoResponse> => {
@@ -14,8 +15,9 @@ export function imageFsInfo(s: Services) {
           inodes_used: { value: String(u.inodesUsed) },
         },
       ],
-      // Container writable layers are reported here once containers exist (issue 5).
-      container_filesystems: [],
+      // The writable layers' filesystem (bytes/inodes from the background walk), once a container
+      // service feeds the stats service; empty before, which the kubelet reads as "same as images".
+      container_filesystems: s.stats?.servesContainers ? s.stats.containerFilesystems().map(fsUsage) : [],
     };
   };
 }

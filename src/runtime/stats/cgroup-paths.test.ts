@@ -52,3 +52,19 @@ describe('cgroup paths', () => {
     expect(v1Dir(layout, 'memory', '/x')).toBe('/sys/fs/cgroup/memory/x');
   });
 });
+
+describe('agreement with the OCI spec builder', () => {
+  it('reads exactly the cgroup runc makes from the cgroupsPath the builder writes, and the pod cgroup is its parent', async () => {
+    const { cgroupsPathFor } = await import('../oci-spec/resources.js');
+    const sys = cgroupsPathFor('systemd', 'kubepods-burstable-pod12.slice', 'abc');
+    expect(containerCgroup('systemd', sys)).toBe('/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod12.slice/cri-nexcage-abc.scope');
+    expect(podCgroup('systemd', 'kubepods-burstable-pod12.slice')).toBe('/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod12.slice');
+    // a parent given as a full slice path: the builder keeps its last slice, the pod cgroup is the path
+    const full = '/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod9.slice';
+    expect(containerCgroup('systemd', cgroupsPathFor('systemd', full, 'x'))).toBe(`${full}/cri-nexcage-x.scope`);
+    expect(podCgroup('systemd', full)).toBe(full);
+    const fs = cgroupsPathFor('cgroupfs', '/kubepods/burstable/pod12', 'abc');
+    expect(containerCgroup('cgroupfs', fs)).toBe('/kubepods/burstable/pod12/abc');
+    expect(podCgroup('cgroupfs', '/kubepods/burstable/pod12')).toBe('/kubepods/burstable/pod12');
+  });
+});
