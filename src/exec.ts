@@ -1,7 +1,11 @@
 // The one helper that runs external commands. Failures become CommandError carrying the
 // command line, exit code and stderr, so callers never parse child_process errors.
 import { spawn } from 'node:child_process';
-import { basename } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { CommandError } from './errors.js';
 import { withSpan } from './tracing.js';
 
@@ -16,6 +20,14 @@ export interface RunOptions {
   maxOutputBytes?: number;
   /** Do not throw on a non-zero exit; the caller inspects exitCode. */
   allowFailure?: boolean;
+  /**
+   * For programs that daemonize and report through a pipe (conmon's _OCI_SYNCPIPE): the child gets
+   * a pipe on fd 3 named by `env`, runs in its own session, and the call settles once the child
+   * exited and `lines` newline-terminated messages arrived on the pipe (or it closed). stdout and
+   * stderr then go to a temp file instead of pipes, so a surviving grandchild never writes into a
+   * pipe nobody reads. The messages are in RunResult.sync.
+   */
+  syncPipe?: { env: string; lines: number };
 }
 
 export interface RunResult {
@@ -23,6 +35,8 @@ export interface RunResult {
   stderr: string;
   exitCode: number | null;
   signal: NodeJS.Signals | null;
+  /** The messages read from the sync pipe (syncPipe mode only). */
+  sync?: string[];
 }
 
 const DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024;
@@ -30,7 +44,84 @@ const DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024;
 export function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   // Each command is a span when tracing is on (runc, conmon, CNI plugins show up in the call's trace).
   // Only the command and the argument count are recorded: arguments may carry secrets.
-  return withSpan(`exec ${basename(command)}`, { 'process.command': command, 'process.args_count': args.length }, () => spawnAndWait(command, args, options));
+  return withSpan(`exec ${basename(command)}`, { 'process.command': command, 'process.args_count': args.length }, () =>
+    options.syncPipe ? spawnWithSyncPipe(command, args, options, options.syncPipe) : spawnAndWait(command, args, options),
+  );
+}
+
+async function spawnWithSyncPipe(command: string, args: readonly string[], options: RunOptions, sync: { env: string; lines: number }): Promise<RunResult> {
+  const outPath = join(tmpdir(), `nexcage-run-${randomBytes(6).toString('hex')}.out`);
+  const outFd = openSync(outPath, 'w+', 0o600);
+  try {
+    const res = await new Promise<RunResult>((resolve, reject) => {
+      const child = spawn(command, args, {
+        cwd: options.cwd,
+        env: { ...(options.env ?? process.env), [sync.env]: '3' },
+        stdio: ['ignore', outFd, outFd, 'pipe'],
+        detached: true,
+      });
+      const pipe = child.stdio[3] as Readable | null;
+      let buf = '';
+      const messages: string[] = [];
+      let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+      let pipeDone = false;
+      let settled = false;
+      const timer =
+        options.timeoutMs !== undefined
+          ? setTimeout(() => {
+              settled = true;
+              child.kill('SIGKILL');
+              pipe?.destroy();
+              child.unref();
+              reject(new CommandError(command, args, null, null, readFileSync(outPath, 'utf8'), `timed out after ${options.timeoutMs} ms`));
+            }, options.timeoutMs)
+          : undefined;
+      const settle = (): void => {
+        if (settled || !exit || !pipeDone) return;
+        settled = true;
+        clearTimeout(timer);
+        pipe?.destroy();
+        child.unref();
+        resolve({ stdout: '', stderr: '', exitCode: exit.code, signal: exit.signal, sync: messages });
+      };
+      pipe?.on('data', (b: Buffer) => {
+        buf += b.toString('utf8');
+        let i;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          messages.push(buf.slice(0, i));
+          buf = buf.slice(i + 1);
+        }
+        if (messages.length >= sync.lines) {
+          pipeDone = true;
+          settle();
+        }
+      });
+      pipe?.on('close', () => {
+        if (buf.trim() !== '') messages.push(buf);
+        buf = '';
+        pipeDone = true;
+        settle();
+      });
+      pipe?.on('error', () => undefined);
+      child.on('error', (e: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        settled = true;
+        reject(new CommandError(command, args, null, null, '', e.code === 'ENOENT' ? 'not found' : e.message));
+      });
+      child.on('exit', (code, signal) => {
+        exit = { code, signal };
+        settle();
+      });
+    });
+    const text = readFileSync(outPath, 'utf8');
+    res.stdout = text;
+    res.stderr = text;
+    if (res.exitCode !== 0 && !options.allowFailure) throw new CommandError(command, args, res.exitCode, res.signal, text);
+    return res;
+  } finally {
+    closeSync(outFd);
+    rmSync(outPath, { force: true });
+  }
 }
 
 function spawnAndWait(command: string, args: readonly string[], options: RunOptions): Promise<RunResult> {

@@ -1,9 +1,15 @@
 // RuntimeService: the RPCs built so far. server.ts answers every other one with UNIMPLEMENTED.
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
-import { unary, type HandlerContext } from './handler.js';
+import { serverStream, unary, type HandlerContext } from './handler.js';
 import { runtimeConfig, runtimeConfigUpdate } from './runtime-config.js';
 import { runtimeStatus } from './runtime-status.js';
 import { runtimeVersion } from './runtime-version.js';
+import { listPodSandbox, streamPodSandboxes } from './sandbox-list.js';
+import { removePodSandbox } from './sandbox-remove.js';
+import { runPodSandbox } from './sandbox-run.js';
+import { podSandboxStatus } from './sandbox-status.js';
+import { stopPodSandbox } from './sandbox-stop.js';
+import { updatePodSandboxResources } from './sandbox-update.js';
 import type { Services } from './services.js';
 import { statsHandlers } from './stats-handlers.js';
 import { streamingHandlers } from './streaming-handlers.js';
@@ -14,6 +20,13 @@ export function runtimeServiceHandlers(ctx: HandlerContext, s: Services): Untype
     Status: unary(ctx, 'Status', runtimeStatus(s)),
     RuntimeConfig: unary(ctx, 'RuntimeConfig', runtimeConfig(s)),
     UpdateRuntimeConfig: unary(ctx, 'UpdateRuntimeConfig', runtimeConfigUpdate(s)),
+    RunPodSandbox: unary(ctx, 'RunPodSandbox', runPodSandbox(s)),
+    StopPodSandbox: unary(ctx, 'StopPodSandbox', stopPodSandbox(s)),
+    RemovePodSandbox: unary(ctx, 'RemovePodSandbox', removePodSandbox(s)),
+    PodSandboxStatus: unary(ctx, 'PodSandboxStatus', podSandboxStatus(s)),
+    ListPodSandbox: unary(ctx, 'ListPodSandbox', listPodSandbox(s)),
+    StreamPodSandboxes: serverStream(ctx, 'StreamPodSandboxes', streamPodSandboxes(s)),
+    UpdatePodSandboxResources: unary(ctx, 'UpdatePodSandboxResources', updatePodSandboxResources(s)),
     ...statsHandlers(ctx, s),
     ...streamingHandlers(ctx, s),
   };

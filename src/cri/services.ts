@@ -1,11 +1,14 @@
 // The domain services the gRPC layer calls into. Each later issue adds its service here.
 import type { ImageManager } from '../images/image-manager.js';
 import type { RuntimeInfo } from '../runtime/runtime-info.js';
+import type { SandboxManager } from '../runtime/sandbox-manager.js';
 import type { StatsService } from '../runtime/stats/stats-service.js';
 import type { StreamingService } from '../runtime/streaming/streaming-service.js';
 
 export interface Services {
   runtimeInfo: RuntimeInfo;
+  /** Pod sandboxes: run/stop/remove/status/list (src/runtime/sandbox-manager.ts). */
+  sandboxes: SandboxManager;
   /** Images: pull, list, status, remove, fs usage (src/images). */
   images: ImageManager;
   /** Container/pod stats and CRI metrics; its RPCs are wired as far as its sources exist. */

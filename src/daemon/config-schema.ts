@@ -36,6 +36,10 @@ function cidr(v: string): string | undefined {
   return undefined;
 }
 
+function ifName(v: string): string | undefined {
+  return /^[A-Za-z0-9_.-]{1,15}$/.test(v) ? undefined : 'must be a network interface name (1-15 letters, digits, _ . -)';
+}
+
 const runtimeHandler: Spec = {
   kind: 'object',
   doc: 'An OCI runtime with the runc CLI contract, published as a RuntimeClass handler.',
@@ -72,6 +76,7 @@ export const configSchema = {
         confDirs: { kind: 'strings', doc: 'Where CNI network configs are read from.', check: absolutePath },
         binDirs: { kind: 'strings', doc: 'Where CNI plugin binaries are found.', check: absolutePath },
         defaultSubnet: { kind: 'string', doc: 'Subnet of the built-in bridge network used when no CNI config exists.', check: cidr },
+        defaultBridge: { kind: 'string', doc: 'Bridge device of the built-in default network (at most 15 characters).', check: ifName },
       },
     },
     registry: {
@@ -137,7 +142,7 @@ export interface Config {
   runtimes: Record<string, RuntimeHandlerConfig>;
   shutdownTimeoutSeconds: number;
   pauseImage: string;
-  cni: { confDirs: string[]; binDirs: string[]; defaultSubnet: string };
+  cni: { confDirs: string[]; binDirs: string[]; defaultSubnet: string; defaultBridge: string };
   registry: {
     mirrors: Record<string, string[]>;
     insecure: string[];
@@ -165,7 +170,7 @@ export function defaultConfig(): Config {
     runtimes: { runc: { path: 'runc', root: '', systemdCgroup: false } },
     shutdownTimeoutSeconds: 10,
     pauseImage: '',
-    cni: { confDirs: ['/etc/cni/net.d'], binDirs: ['/opt/cni/bin', '/usr/lib/cni'], defaultSubnet: '10.88.0.0/16' },
+    cni: { confDirs: ['/etc/cni/net.d'], binDirs: ['/opt/cni/bin', '/usr/lib/cni'], defaultSubnet: '10.88.0.0/16', defaultBridge: 'nexcage0' },
     registry: {
       mirrors: {},
       insecure: [],

@@ -14,6 +14,7 @@ import { buildInfo, collectProcessMetrics, registry } from '../metrics.js';
 import { chooseCgroupDriver, probeCgroupHost } from '../runtime/cgroup-driver.js';
 import { RuntimeHandlers } from '../runtime/handlers.js';
 import { RuntimeInfo } from '../runtime/runtime-info.js';
+import { createSandboxService } from '../runtime/sandbox-setup.js';
 import { createStatsService } from '../runtime/stats/create.js';
 import { registerContainerMetrics } from '../runtime/stats/prometheus.js';
 import { startTracing, stopTracing } from '../tracing.js';
@@ -60,7 +61,10 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
   // Image store recovered (temp snapshots dropped, orphans collected) before the socket is bound.
   const images = await createImageService(config, log);
   const stats = await createStatsService({ rootDir: config.rootDir, cgroupDriver, fsUsageRefreshSeconds: config.stats.fsUsageRefreshSeconds, log });
-  const services: Services = { runtimeInfo, stats, images: images.manager };
+  // Pod sandboxes recovered (READY/NOTREADY, orphans cleaned) before the socket is bound.
+  const sandboxes = await createSandboxService(config, handlers, cgroupDriver, log);
+  stats.setSandboxSource(sandboxes.manager);
+  const services: Services = { runtimeInfo, stats, images: images.manager, sandboxes: sandboxes.manager };
   stats.start();
   if (config.stats.containerMetrics) registerContainerMetrics(stats, registry);
 
@@ -107,6 +111,7 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
           });
         }
         await stats.stop();
+        await sandboxes.close();
         await stopTracing();
         images.close();
         await unlink(config.socket).catch(() => undefined);

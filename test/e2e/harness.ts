@@ -3,7 +3,7 @@
 // process, mount or socket of the test was left behind.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { connectCri, type CriClient } from '../../src/cri/client.js';
@@ -45,6 +45,20 @@ export class TestDir {
   join(...parts: string[]): string {
     return join(this.path, ...parts);
   }
+  /** A per-file tag (from the temp dir name) for names on the node: bridge, subnet, cgroup parent. */
+  get tag(): string {
+    return this.path.slice(-6);
+  }
+  /** Pods' cgroup parent for this file (cgroupfs): the leak check looks for cgroups left under it. */
+  get cgroupParent(): string {
+    return `/nexcage-e2e-${this.tag}`;
+  }
+  /** Built-in network of this file's daemons: its own bridge and /24, so parallel files never clash. */
+  get podNetwork(): { defaultBridge: string; defaultSubnet: string } {
+    let h = 0;
+    for (const c of this.tag) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+    return { defaultBridge: `nxe${this.tag}`, defaultSubnet: `10.${100 + (h % 100)}.${(h >>> 8) % 256}.0/24` };
+  }
 }
 
 export class Daemon {
@@ -79,6 +93,7 @@ export class Daemon {
       metricsAddress: '127.0.0.1:0',
       logLevel: 'debug',
       shutdownTimeoutSeconds: 5,
+      cni: { confDirs: [this.dir.join('cni-conf')], ...this.dir.podNetwork },
       ...this.options.config,
     };
   }
@@ -177,7 +192,69 @@ export function leftovers(dir: string): string[] {
     const mountPoint = line.split(' ')[4];
     if (mountPoint?.startsWith(dir)) found.push(`mount ${mountPoint}`);
   }
+  return [...found, ...podLeftovers(dir)];
+}
+
+/** Subdirectories of `path` ([] when it does not exist). */
+function subdirs(path: string): string[] {
+  try {
+    return readdirSync(path, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
+
+function files(path: string): string[] {
+  try {
+    return readdirSync(path).filter((n) => !n.startsWith('.'));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Pod-level leaks of every daemon that ran in `dir` (<dir>/<daemon>/state): netns pins, runc
+ * containers still known to a runtime root, host-local IP reservations of the built-in network,
+ * and cgroups left under this file's cgroup parent.
+ */
+export function podLeftovers(dir: string): string[] {
+  const found: string[] = [];
+  for (const daemon of subdirs(dir)) {
+    const state = join(dir, daemon, 'state');
+    if (!existsSync(state)) continue;
+    for (const pin of files(join(state, 'netns'))) found.push(`netns pin ${join(state, 'netns', pin)}`);
+    for (const root of subdirs(state)) {
+      // A runtime root holds one dir per container runc still knows (plus our .logs).
+      if (!existsSync(join(state, root))) continue;
+      for (const c of subdirs(join(state, root))) {
+        if (existsSync(join(state, root, c, 'state.json'))) found.push(`runc container ${c} (root ${join(state, root)})`);
+      }
+    }
+    const networks = join(state, 'cni', 'networks');
+    for (const net of subdirs(networks)) {
+      for (const f of files(join(networks, net))) {
+        if (/^[0-9.]+$|:/.test(f)) found.push(`host-local IP ${f} (network ${net})`);
+      }
+    }
+  }
+  const parent = `/nexcage-e2e-${dir.slice(-6)}`;
+  for (const ctrl of subdirs('/sys/fs/cgroup')) {
+    for (const cg of subdirs(join('/sys/fs/cgroup', ctrl, parent))) found.push(`cgroup ${join('/sys/fs/cgroup', ctrl, parent, cg)}`);
+  }
   return found;
+}
+
+/** After a clean check: remove this file's (empty) cgroup parents and its bridge. */
+async function removeNodeLeftovers(dir: TestDir): Promise<void> {
+  for (const ctrl of subdirs('/sys/fs/cgroup')) {
+    const path = join('/sys/fs/cgroup', ctrl, dir.cgroupParent);
+    if (existsSync(path)) await rmdir(path).catch(() => undefined);
+  }
+  await new Promise<void>((r) => {
+    const p = spawn('ip', ['link', 'del', dir.podNetwork.defaultBridge], { stdio: 'ignore' });
+    p.on('exit', () => r());
+    p.on('error', () => r());
+  });
 }
 
 /**
@@ -203,7 +280,10 @@ export function useTestDir(): { dir: () => TestDir; track: (d: Daemon) => Daemon
     } catch {
       left = leftovers(dir.path);
     }
-    if (left.length === 0 && sockets.length === 0) await rm(dir.path, { recursive: true, force: true });
+    if (left.length === 0 && sockets.length === 0) {
+      await removeNodeLeftovers(dir);
+      await rm(dir.path, { recursive: true, force: true });
+    }
     const problems = [...left, ...sockets.map((s) => `socket ${s}`)];
     if (problems.length > 0) throw new Error(`leak check failed, left behind:\n${problems.join('\n')}`);
   });

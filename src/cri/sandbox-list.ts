@@ -1,0 +1,23 @@
+import type { ListPodSandboxRequest__Output } from './generated/runtime/v1/ListPodSandboxRequest.js';
+import type { ListPodSandboxResponse } from './generated/runtime/v1/ListPodSandboxResponse.js';
+import type { StreamPodSandboxesRequest__Output } from './generated/runtime/v1/StreamPodSandboxesRequest.js';
+import type { StreamPodSandboxesResponse } from './generated/runtime/v1/StreamPodSandboxesResponse.js';
+import { podSandboxToProto, sandboxFilterFromProto } from './sandbox-mapping.js';
+import type { Services } from './services.js';
+
+/** Answered from memory: the kubelet polls this every second. */
+export function listPodSandbox(s: Services) {
+  return (req: ListPodSandboxRequest__Output): ListPodSandboxResponse => ({
+    items: s.sandboxes.list(sandboxFilterFromProto(req.filter)).map(podSandboxToProto),
+  });
+}
+
+/** The same list as a stream, in pages, so a node with thousands of pods never hits the message cap. */
+export function streamPodSandboxes(s: Services) {
+  return async (req: StreamPodSandboxesRequest__Output, send: (res: StreamPodSandboxesResponse) => void): Promise<void> => {
+    const items = s.sandboxes.list(sandboxFilterFromProto(req.filter)).map(podSandboxToProto);
+    const PAGE = 500;
+    for (let i = 0; i < items.length; i += PAGE) send({ pod_sandboxes: items.slice(i, i + PAGE) });
+    if (items.length === 0) send({ pod_sandboxes: [] });
+  };
+}
