@@ -171,14 +171,14 @@ export class StatsService {
           }
         }
         for (const gone of watched) this.o.diskUsage.unwatch(gone);
-        const live = list.filter((c) => LIVE_STATES.has(c.state));
-        for (const c of live) alive.add(c.id);
-        await eachYielding(live, (c) => this.readContainer(c, false));
+        for (const c of list) if (LIVE_STATES.has(c.state)) alive.add(c.id);
+        await this.listContainerStats();
       }
       if (this.sandboxes) {
-        const pods = this.sandboxes.listSandboxes().filter((p) => p.ready);
-        for (const p of pods) alive.add(podKey(p.id));
-        await eachYielding(pods, (p) => this.readPodCgroup(p).catch(() => undefined));
+        for (const p of this.sandboxes.listSandboxes()) if (p.ready) alive.add(podKey(p.id));
+        // The same read as the RPC (a pod without a parent cgroup sums its containers), so the
+        // rate's counter means the same thing in every sample.
+        await this.listPodSandboxStats();
       }
       this.rates.retain(alive);
     } catch (err) {
