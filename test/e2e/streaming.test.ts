@@ -5,13 +5,15 @@
 // cannot serve these URLs yet because containers do not exist in it; the CRI wiring waits for them.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFile, mkdir, readFile, readdir, readlink, symlink, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { copyFile, mkdir, open, readFile, readdir, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../src/errors.js';
 import { run } from '../../src/exec.js';
 import { silentLogger } from '../../src/log.js';
+import { ConmonAttachBackend } from '../../src/runtime/streaming/conmon-attach.js';
 import { NetnsPortForwarder } from '../../src/runtime/streaming/netns-port-forward.js';
 import { RuncExecBackend } from '../../src/runtime/streaming/runc-exec.js';
 import { StreamingService } from '../../src/runtime/streaming/streaming-service.js';
@@ -34,6 +36,22 @@ const containers = {
     return { runtimePath: 'runc', runtimeArgs: ['--root', runcRoot] };
   },
 };
+const ACID = `nexcage-attach-${process.pid}`;
+const TCID = `nexcage-attach-tty-${process.pid}`;
+const attachable = {
+  async locateAttach(id: string) {
+    if (id !== ACID && id !== TCID) throw new NotFoundError(`container "${id}" not found`);
+    return {
+      attachSocket: t.dir().join('sock', id, 'attach'),
+      // conmon's ctl FIFO, as the container monitor writes it: `1 <height> <width>`
+      resize: async (width: number, height: number) => {
+        const fh = await open(t.dir().join(`bundle-${id}`, 'ctl'), constants.O_WRONLY | constants.O_NONBLOCK);
+        await fh.write(`1 ${height} ${width}\n`);
+        await fh.close();
+      },
+    };
+  },
+};
 const sandboxes = {
   async netnsPath(id: string): Promise<string | null> {
     if (id === 'pod') return `/run/netns/${NS}`;
@@ -48,6 +66,7 @@ function service(extra: Partial<ConstructorParameters<typeof StreamingService>[0
     {
       exec: new RuncExecBackend(containers, { workDir: t.dir().join('exec'), log }),
       portForward: new NetnsPortForwarder(sandboxes, { log }),
+      attach: new ConmonAttachBackend(attachable, { log }),
     },
     log,
   );
@@ -94,6 +113,7 @@ afterAll(async () => {
   listener?.kill('SIGKILL');
   await run('runc', ['--root', runcRoot, 'delete', '--force', CID], { allowFailure: true });
   await run('ip', ['netns', 'del', NS], { allowFailure: true });
+  for (const id of [ACID, TCID]) await run('runc', ['--root', runcRoot, 'delete', '--force', id], { allowFailure: true });
 });
 
 interface Exec {
@@ -376,5 +396,70 @@ describe('interop with moby/spdystream, the SPDY library of kubelet and client-g
     expect(out.receivedBytes).toBe(String(10 * 1024 * 1024));
     expect(out.received).toBe(out.sent);
     expect(out.error).toBe('');
+  });
+});
+
+// Attach to a container whose stdio conmon holds, as the container engineer's monitor runs it.
+describe('attach through conmon\'s attach socket', () => {
+  async function conmonContainer(id: string, args: string[], terminal: boolean): Promise<void> {
+    const dir = t.dir();
+    const bundle = dir.join(`bundle-${id}`);
+    await mkdir(bundle, { recursive: true });
+    const spec = JSON.parse(await readFile(dir.join('bundle', 'config.json'), 'utf8')) as { process: { args: string[]; terminal: boolean }; root: { path: string } };
+    spec.process.args = args;
+    spec.process.terminal = terminal;
+    spec.root.path = dir.join('bundle', 'rootfs');
+    await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+    await mkdir(dir.join('sock'), { recursive: true });
+    await mkdir(dir.join('exits'), { recursive: true });
+    const conmonArgs = ['--api-version', '1', '--cid', id, '--cuuid', id, '--name', id, '--runtime', '/usr/sbin/runc', '--bundle', bundle,
+      '--container-pidfile', join(bundle, 'pid'), '--conmon-pidfile', join(bundle, 'conmon.pid'), '--log-path', `k8s-file:${join(bundle, 'log')}`,
+      '--exit-dir', dir.join('exits'), '--socket-dir-path', dir.join('sock'), '--log-level', 'error', '--stdin',
+      '--runtime-arg', '--root', '--runtime-arg', runcRoot, ...(terminal ? ['--terminal'] : [])];
+    const conmon = spawn('conmon', conmonArgs, { stdio: 'ignore' });
+    await new Promise((r) => conmon.on('exit', r));
+    await waitFor('conmon to create the container', async () => (await run('runc', ['--root', runcRoot, 'state', id], { allowFailure: true })).stdout.includes('"created"'));
+    await run('runc', ['--root', runcRoot, 'start', id]);
+  }
+  const stopped = async (id: string): Promise<boolean> => (await run('runc', ['--root', runcRoot, 'state', id], { allowFailure: true })).stdout.includes('"stopped"');
+
+  beforeAll(async () => {
+    await conmonContainer(ACID, ['sh', '-c', 'while read l; do echo "got $l"; echo "err $l" >&2; done; echo bye'], false);
+    await conmonContainer(TCID, ['sh'], true);
+  });
+
+  it('streams stdout and stderr, feeds stdin, closes stdin on half-close (stdin_once), reports Success on exit', async () => {
+    const url = await svc.attach({ containerId: ACID, tty: false, stdin: true, stdout: true, stderr: true });
+    const c = await SpdyClient.connect(url, { protocols: ['v4.channel.k8s.io'] });
+    const error = await c.createStream({ streamType: 'error' });
+    const stdin = await c.createStream({ streamType: 'stdin' });
+    const stdout = await c.createStream({ streamType: 'stdout' });
+    const stderr = await c.createStream({ streamType: 'stderr' });
+    await stdin.write('one\n');
+    await waitFor('the container to answer on stdout and stderr', () => stdout.text() === 'got one\n' && stderr.text() === 'err one\n');
+    await stdin.end();
+    expect((await stdout.all()).toString()).toBe('got one\nbye\n');
+    expect(JSON.parse((await error.all()).toString())).toEqual({ metadata: {}, status: 'Success' });
+    c.close();
+    await waitFor('the container to exit', () => stopped(ACID));
+  });
+
+  it('with a tty: resizes through the ctl FIFO (stty size) and ends when the container exits', async () => {
+    const url = await svc.attach({ containerId: TCID, tty: true, stdin: true, stdout: true, stderr: false });
+    const c = await SpdyClient.connect(url, { protocols: ['v4.channel.k8s.io'] });
+    const error = await c.createStream({ streamType: 'error' });
+    const stdin = await c.createStream({ streamType: 'stdin' });
+    const stdout = await c.createStream({ streamType: 'stdout' });
+    const resize = await c.createStream({ streamType: 'resize' });
+    await resize.write(JSON.stringify({ Width: 111, Height: 33 }) + '\n');
+    await waitFor('the resize to reach the terminal', async () => {
+      await stdin.write('stty size\n');
+      await new Promise((r) => setTimeout(r, 100));
+      return stdout.text().includes('33 111');
+    });
+    await stdin.write('exit 3\n');
+    expect(JSON.parse((await error.all()).toString())).toEqual({ metadata: {}, status: 'Success' });
+    c.close();
+    await waitFor('the container to exit', () => stopped(TCID));
   });
 });

@@ -7,12 +7,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { InternalError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { ExecBackend, StreamIO } from './backend.js';
+import { findNativeHelper } from './native-helpers.js';
 
 /** Where a container runs: the OCI runtime binary and its global flags (--root, --systemd-cgroup...). */
 export interface ExecTarget {
@@ -44,7 +44,7 @@ export class RuncExecBackend implements ExecBackend {
     private readonly containers: ContainerLocator,
     private readonly options: RuncExecOptions,
   ) {
-    this.ptyHelper = options.ptyHelper ?? findPtyHelper();
+    this.ptyHelper = options.ptyHelper ?? findNativeHelper('nexcage-pty');
   }
 
   async checkExec(containerId: string): Promise<void> {
@@ -133,11 +133,4 @@ async function killExecProcess(pidFile: string, child: ChildProcess): Promise<vo
 function signalNumber(sig: NodeJS.Signals | null): number {
   const numbers: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGPIPE: 13 };
   return sig ? (numbers[sig] ?? 0) : 0;
-}
-
-/** dist/native/nexcage-pty, found from either dist/src/... (built) or src/... (tests from source). */
-export function findPtyHelper(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [resolve(here, '../../../native/nexcage-pty'), resolve(here, '../../../dist/native/nexcage-pty')];
-  return candidates.find((c) => existsSync(c)) ?? (candidates[0] as string);
 }
