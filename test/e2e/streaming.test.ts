@@ -13,6 +13,7 @@ import WebSocket from 'ws';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../src/errors.js';
 import { run } from '../../src/exec.js';
 import { silentLogger } from '../../src/log.js';
+import { registry } from '../../src/metrics.js';
 import { ConmonAttachBackend } from '../../src/runtime/streaming/conmon-attach.js';
 import { NetnsPortForwarder } from '../../src/runtime/streaming/netns-port-forward.js';
 import { RuncExecBackend } from '../../src/runtime/streaming/runc-exec.js';
@@ -356,6 +357,21 @@ describe('tokens and validation', () => {
     await expect(svc.exec({ containerId: 'nope', cmd: ['sh'], tty: false, stdin: false, stdout: true, stderr: false })).rejects.toBeInstanceOf(NotFoundError);
     await expect(svc.exec({ containerId: 'stopped', cmd: ['sh'], tty: false, stdin: false, stdout: true, stderr: false })).rejects.toBeInstanceOf(FailedPreconditionError);
     await expect(svc.portForward({ sandboxId: 'nope', ports: [80] })).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('counts sessions by kind and result, open sessions, and bytes', async () => {
+    const metric = async (name: string, labels: Record<string, string>): Promise<number> => {
+      const m = (await registry.getSingleMetric(name)?.get())?.values ?? [];
+      return m.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((n, v) => n + v.value, 0);
+    };
+    expect(await metric('nexcage_streaming_sessions_total', { kind: 'exec', transport: 'spdy', result: 'success' })).toBeGreaterThan(0);
+    expect(await metric('nexcage_streaming_sessions_total', { kind: 'exec', transport: 'spdy', result: 'exit_nonzero' })).toBeGreaterThan(0);
+    expect(await metric('nexcage_streaming_sessions_total', { kind: 'exec', transport: 'websocket', result: 'exit_nonzero' })).toBeGreaterThan(0);
+    expect(await metric('nexcage_streaming_sessions_total', { kind: 'exec', result: 'rejected' })).toBeGreaterThanOrEqual(3);
+    expect(await metric('nexcage_streaming_sessions_total', { kind: 'portforward', transport: 'spdy', result: 'error' })).toBeGreaterThan(0);
+    expect(await metric('nexcage_streaming_bytes_total', { kind: 'portforward', direction: 'in' })).toBeGreaterThan(10 * 1024 * 1024);
+    expect(await metric('nexcage_streaming_bytes_total', { kind: 'portforward', direction: 'out' })).toBeGreaterThan(10 * 1024 * 1024);
+    await waitFor('no session open', async () => (await metric('nexcage_streaming_active_sessions', {})) === 0);
   });
 
   it('leaves no socket, pipe or exec pid file behind', async () => {
