@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, rmdirSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,8 +39,8 @@ async function startContainer(name: string, script: string): Promise<StatsContai
   await copyFile('/bin/busybox', join(rootfs, 'bin/busybox'));
   await symlink('busybox', join(rootfs, 'bin/sh'));
   for (const d of ['proc', 'dev', 'tmp', 'data']) await mkdir(join(rootfs, d));
-  await run('runc', ['spec', '--rootless=false'], { cwd: bundle }).catch(() => run('runc', ['spec'], { cwd: bundle }));
-  const spec = JSON.parse(await (await import('node:fs/promises')).readFile(join(bundle, 'config.json'), 'utf8')) as {
+  await run('runc', ['spec'], { cwd: bundle });
+  const spec = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as {
     process: { terminal: boolean; args: string[] };
     root: { readonly: boolean };
     linux: { cgroupsPath?: string };
