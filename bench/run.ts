@@ -5,6 +5,7 @@ import { printTable, writeResult, type Suite } from './lib.js';
 // Each suite registers here as it lands: { name, load: () => import('./x.js') }.
 const SUITES: { name: string; load: () => Promise<{ suite: Suite }> }[] = [
   { name: 'stats', load: () => import('./stats.js') },
+  { name: 'streaming', load: () => import('./streaming.js') },
   { name: 'pull', load: () => import('./pull.js') },
 ];
 
