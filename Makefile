@@ -57,3 +57,21 @@ bench: build
 
 clean:
 	rm -rf dist src/cri/generated coverage
+
+# Shipping: the .deb from the current dist/ (build/deb/, lintian-checked), its install test in a
+# fresh Debian root (slow, not part of `make test`), the Helm chart archive, a local install.
+.PHONY: deb test-deb helm-package install
+PREFIX ?= /usr/local
+
+deb: build
+	@scripts/build-deb.sh
+
+test-deb: deb
+	@scripts/test-deb.sh
+
+helm-package: deps
+	@vitest run --project unit test/deploy
+	@scripts/helm-package.sh
+
+install: build
+	@DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" scripts/install.sh
