@@ -1,5 +1,15 @@
 // RuntimeService: the RPCs built so far. server.ts answers every other one with UNIMPLEMENTED.
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import { createContainer } from './container-create.js';
+import { getContainerEvents } from './container-events.js';
+import { execSync } from './container-exec-sync.js';
+import { listContainers, streamContainers } from './container-list.js';
+import { removeContainer } from './container-remove.js';
+import { reopenContainerLog } from './container-reopen-log.js';
+import { startContainer } from './container-start.js';
+import { containerStatus } from './container-status.js';
+import { stopContainer } from './container-stop.js';
+import { updateContainerResources } from './container-update.js';
 import { serverStream, unary, type HandlerContext } from './handler.js';
 import { runtimeConfig, runtimeConfigUpdate } from './runtime-config.js';
 import { runtimeStatus } from './runtime-status.js';
@@ -27,6 +37,17 @@ export function runtimeServiceHandlers(ctx: HandlerContext, s: Services): Untype
     ListPodSandbox: unary(ctx, 'ListPodSandbox', listPodSandbox(s)),
     StreamPodSandboxes: serverStream(ctx, 'StreamPodSandboxes', streamPodSandboxes(s)),
     UpdatePodSandboxResources: unary(ctx, 'UpdatePodSandboxResources', updatePodSandboxResources(s)),
+    CreateContainer: unary(ctx, 'CreateContainer', createContainer(s)),
+    StartContainer: unary(ctx, 'StartContainer', startContainer(s)),
+    StopContainer: unary(ctx, 'StopContainer', stopContainer(s)),
+    RemoveContainer: unary(ctx, 'RemoveContainer', removeContainer(s)),
+    ListContainers: unary(ctx, 'ListContainers', listContainers(s)),
+    StreamContainers: serverStream(ctx, 'StreamContainers', streamContainers(s)),
+    ContainerStatus: unary(ctx, 'ContainerStatus', containerStatus(s)),
+    UpdateContainerResources: unary(ctx, 'UpdateContainerResources', updateContainerResources(s)),
+    ReopenContainerLog: unary(ctx, 'ReopenContainerLog', reopenContainerLog(s)),
+    ExecSync: unary(ctx, 'ExecSync', execSync(s)),
+    GetContainerEvents: serverStream(ctx, 'GetContainerEvents', getContainerEvents(s)),
     ...statsHandlers(ctx, s),
     ...streamingHandlers(ctx, s),
   };

@@ -1,5 +1,7 @@
 // The domain services the gRPC layer calls into. Each later issue adds its service here.
 import type { ImageManager } from '../images/image-manager.js';
+import type { ContainerEventBus } from '../runtime/container-events.js';
+import type { ContainerManager } from '../runtime/container-manager.js';
 import type { RuntimeInfo } from '../runtime/runtime-info.js';
 import type { SandboxManager } from '../runtime/sandbox-manager.js';
 import type { StatsService } from '../runtime/stats/stats-service.js';
@@ -9,6 +11,10 @@ export interface Services {
   runtimeInfo: RuntimeInfo;
   /** Pod sandboxes: run/stop/remove/status/list (src/runtime/sandbox-manager.ts). */
   sandboxes: SandboxManager;
+  /** Containers: create/start/stop/remove/status/list/update/reopen log/exec sync (src/runtime/container-manager.ts). */
+  containers: ContainerManager;
+  /** Container lifecycle events for GetContainerEvents. */
+  containerEvents: ContainerEventBus;
   /** Images: pull, list, status, remove, fs usage (src/images). */
   images: ImageManager;
   /** Container/pod stats and CRI metrics; its RPCs are wired as far as its sources exist. */

@@ -14,6 +14,7 @@ import { buildInfo, collectProcessMetrics, registry } from '../metrics.js';
 import { chooseCgroupDriver, probeCgroupHost } from '../runtime/cgroup-driver.js';
 import { RuntimeHandlers } from '../runtime/handlers.js';
 import { RuntimeInfo } from '../runtime/runtime-info.js';
+import { createContainerService } from '../runtime/container-setup.js';
 import { createSandboxService } from '../runtime/sandbox-setup.js';
 import { createStatsService } from '../runtime/stats/create.js';
 import { registerContainerMetrics } from '../runtime/stats/prometheus.js';
@@ -64,7 +65,17 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
   // Pod sandboxes recovered (READY/NOTREADY, orphans cleaned) before the socket is bound.
   const sandboxes = await createSandboxService(config, handlers, cgroupDriver, log);
   stats.setSandboxSource(sandboxes.manager);
-  const services: Services = { runtimeInfo, stats, images: images.manager, sandboxes: sandboxes.manager };
+  // Containers recovered (running keep their pid, exits from conmon's exit files) before the socket is bound.
+  const containers = await createContainerService(config, handlers, cgroupDriver, sandboxes, images.manager, log);
+  stats.setContainerSource(containers.manager);
+  const services: Services = {
+    runtimeInfo,
+    stats,
+    images: images.manager,
+    sandboxes: sandboxes.manager,
+    containers: containers.manager,
+    containerEvents: containers.events,
+  };
   stats.start();
   if (config.stats.containerMetrics) registerContainerMetrics(stats, registry);
 
@@ -111,6 +122,7 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
           });
         }
         await stats.stop();
+        containers.close();
         await sandboxes.close();
         await stopTracing();
         images.close();

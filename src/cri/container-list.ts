@@ -1,0 +1,23 @@
+import type { ListContainersRequest__Output } from './generated/runtime/v1/ListContainersRequest.js';
+import type { ListContainersResponse } from './generated/runtime/v1/ListContainersResponse.js';
+import type { StreamContainersRequest__Output } from './generated/runtime/v1/StreamContainersRequest.js';
+import type { StreamContainersResponse } from './generated/runtime/v1/StreamContainersResponse.js';
+import { containerFilterFromProto, containerToProto } from './container-mapping.js';
+import type { Services } from './services.js';
+
+/** Answered from memory: the kubelet polls this every second. */
+export function listContainers(s: Services) {
+  return (req: ListContainersRequest__Output): ListContainersResponse => ({
+    containers: s.containers.list(containerFilterFromProto(req.filter)).map(containerToProto),
+  });
+}
+
+/** The same list in pages, so a node with thousands of containers never hits the message cap. */
+export function streamContainers(s: Services) {
+  return async (req: StreamContainersRequest__Output, send: (res: StreamContainersResponse) => void): Promise<void> => {
+    const items = s.containers.list(containerFilterFromProto(req.filter)).map(containerToProto);
+    const PAGE = 500;
+    for (let i = 0; i < items.length; i += PAGE) send({ containers: items.slice(i, i + PAGE) });
+    if (items.length === 0) send({ containers: [] });
+  };
+}
