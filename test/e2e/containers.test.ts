@@ -237,7 +237,7 @@ describe('users and rootfs', () => {
     expect(st.user?.linux?.supplemental_groups).toContain('4242');
   });
 
-  it('a read-only rootfs rejects writes (but /tmp-less writes fail, volumes still work)', async () => {
+  it('a read-only rootfs rejects writes; a writable one takes them', async () => {
     const out = await output(images.busybox, ['/bin/sh', '-c', 'touch /newfile 2>&1 || echo refused'], { readonly_rootfs: true });
     expect(out.at(-1)).toBe('refused');
     expect(out.join(' ')).toMatch(/read-only/i);

@@ -1,0 +1,124 @@
+// Recovery after kill -9 of the daemon: 20 running containers keep running (same pid, same
+// started_at) and keep logging without a gap; a container that exits while the daemon is down
+// shows EXITED with its real exit code (from conmon's exit file); a created one is still startable.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call } from '../../src/cri/client.js';
+import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
+import { createCtr, ctrConfig, parseCriLog, podConfig, pull, pushContainerImages, runCtr, runPod, status, type ContainerImages } from '../support/containers.js';
+import { TestRegistry } from '../support/registry.js';
+import { Daemon, useTestDir, waitFor } from './harness.js';
+
+const t = useTestDir();
+let registry: TestRegistry;
+let images: ContainerImages;
+let d: Daemon;
+let pod: PodSandboxConfig;
+let podId: string;
+
+const RUNNING = 20;
+
+function ticks(path: string): number[] {
+  return parseCriLog(readFileSync(path, 'utf8'))
+    .map((l) => /^tick (\d+)$/.exec(l.text))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+beforeAll(async () => {
+  registry = await TestRegistry.start({ parent: t.dir().path });
+  images = await pushContainerImages(registry);
+  d = t.track(new Daemon(t.dir(), 'restart'));
+  await d.start();
+  await pull(d, images.busybox);
+  pod = podConfig(t.dir());
+  podId = await runPod(d, pod);
+}, 120_000);
+
+afterAll(async () => {
+  if (podId) await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: podId }, 120_000).catch(() => undefined);
+  await d?.stop();
+  await registry?.stop();
+});
+
+describe('daemon restart after kill -9', () => {
+  it(`keeps ${RUNNING} running containers, records an exit that happened while down, and can start a created one`, async () => {
+    const signalDir = t.dir().join('signal');
+    mkdirSync(signalDir, { recursive: true });
+    const running: string[] = [];
+    for (let i = 0; i < RUNNING; i++) {
+      running.push(await runCtr(d, podId, pod, ctrConfig(images.busybox, ['/bin/sh', '-c', 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done'])));
+    }
+    const exiting = await runCtr(
+      d,
+      podId,
+      pod,
+      ctrConfig(images.busybox, ['/bin/sh', '-c', 'while [ ! -f /signal/go ]; do sleep 0.05; done; exit 42'], {
+        mounts: [{ container_path: '/signal', host_path: signalDir }],
+      }),
+    );
+    const created = await createCtr(d, podId, pod, ctrConfig(images.busybox, ['/bin/sh', '-c', 'echo late start; sleep 1000']));
+
+    const before = new Map<string, { pid: number; startedAt: string; logPath: string }>();
+    for (const id of [...running, exiting]) {
+      const st = await status(d, id, true);
+      const info = JSON.parse(st.info.info ?? '{}') as { pid: number };
+      expect(st.status?.state).toBe('CONTAINER_RUNNING');
+      before.set(id, { pid: info.pid, startedAt: st.status!.started_at, logPath: st.status!.log_path });
+    }
+    await waitFor('every container to log', () => running.every((id) => ticks(before.get(id)!.logPath).length > 2));
+
+    await d.stop('SIGKILL');
+    const killedAt = BigInt(Date.now()) * 1_000_000n;
+    writeFileSync(`${signalDir}/go`, '');
+    await waitFor('the exiting container to end while the daemon is down', () => !alive(before.get(exiting)!.pid));
+    const ticksWhileDown = new Map(running.map((id) => [id, ticks(before.get(id)!.logPath).length]));
+    await waitFor('the containers to keep logging while the daemon is down', () => running.every((id) => ticks(before.get(id)!.logPath).length > ticksWhileDown.get(id)! + 2));
+
+    await d.start();
+    for (const id of running) {
+      const st = await status(d, id, true);
+      const info = JSON.parse(st.info.info ?? '{}') as { pid: number };
+      expect(st.status?.state).toBe('CONTAINER_RUNNING');
+      expect(info.pid).toBe(before.get(id)!.pid);
+      expect(st.status?.started_at).toBe(before.get(id)!.startedAt);
+    }
+    const ex = (await status(d, exiting)).status!;
+    expect(ex.state).toBe('CONTAINER_EXITED');
+    expect(ex.exit_code).toBe(42);
+    expect(ex.reason).toBe('Error');
+    expect(BigInt(ex.finished_at)).toBeGreaterThanOrEqual(killedAt - 1_000_000_000n);
+    expect(BigInt(ex.finished_at)).toBeLessThanOrEqual(BigInt(Date.now()) * 1_000_000n);
+
+    // Logs continue with no line lost across the restart.
+    const counts = new Map(running.map((id) => [id, ticks(before.get(id)!.logPath).length]));
+    await waitFor('logging to go on after the restart', () => running.every((id) => ticks(before.get(id)!.logPath).length > counts.get(id)! + 2));
+    for (const id of running) {
+      const seq = ticks(before.get(id)!.logPath);
+      expect(seq).toEqual(seq.map((_, i) => i));
+    }
+
+    // Recovered containers take exec and stop as before.
+    const r = await call(d.client.runtime, 'ExecSync', { container_id: running[0]!, cmd: ['echo', 'still here'], timeout: 10 });
+    expect(r.stdout.toString()).toBe('still here\n');
+
+    expect((await status(d, created)).status?.state).toBe('CONTAINER_CREATED');
+    await call(d.client.runtime, 'StartContainer', { container_id: created });
+    expect((await status(d, created)).status?.state).toBe('CONTAINER_RUNNING');
+
+    const list = await call(d.client.runtime, 'ListContainers', { filter: { pod_sandbox_id: podId, state: { state: 'CONTAINER_RUNNING' } } });
+    expect(list.containers.length).toBe(RUNNING + 1);
+
+    await call(d.client.runtime, 'StopPodSandbox', { pod_sandbox_id: podId }, 120_000);
+    for (const id of running) expect(alive(before.get(id)!.pid)).toBe(false);
+  }, 180_000);
+});
