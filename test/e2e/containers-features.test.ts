@@ -1,0 +1,201 @@
+// Containers end to end, the rest of the CRI surface: hostPath mounts with propagation, resource
+// updates visible in the cgroup, log reopening after the kubelet's rename, the event stream, the
+// streamed list and the metrics. Real runc, conmon, overlayfs and a local registry.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call } from '../../src/cri/client.js';
+import type { ContainerEventResponse__Output } from '../../src/cri/generated/runtime/v1/ContainerEventResponse.js';
+import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
+import { createCtr, ctrConfig, failure, parseCriLog, podConfig, pull, pushContainerImages, runCtr, runPod, status, type ContainerImages } from '../support/containers.js';
+import { TestRegistry } from '../support/registry.js';
+import { Daemon, useTestDir, waitFor } from './harness.js';
+
+const t = useTestDir();
+let registry: TestRegistry;
+let images: ContainerImages;
+let d: Daemon;
+let pod: PodSandboxConfig;
+let podId: string;
+const hostMounts: string[] = [];
+
+async function execSync(id: string, cmd: string[]) {
+  return call(d.client.runtime, 'ExecSync', { container_id: id, cmd, timeout: 10 });
+}
+
+beforeAll(async () => {
+  registry = await TestRegistry.start({ parent: t.dir().path });
+  images = await pushContainerImages(registry);
+  d = t.track(new Daemon(t.dir(), 'feat'));
+  await d.start();
+  await pull(d, images.busybox);
+  pod = podConfig(t.dir());
+  podId = await runPod(d, pod);
+}, 120_000);
+
+afterAll(async () => {
+  if (podId) await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: podId }, 60_000).catch(() => undefined);
+  for (const m of hostMounts.reverse()) execFileSync('umount', ['-l', m], { stdio: 'ignore' });
+  await d?.stop();
+  await registry?.stop();
+});
+
+describe('mounts', () => {
+  it('a hostPath mount with HOST_TO_CONTAINER propagation sees a mount made on the host after start', async () => {
+    const vol = t.dir().join('shared-vol');
+    mkdirSync(vol, { recursive: true });
+    writeFileSync(join(vol, 'before.txt'), 'before\n');
+    // The test's own shared mount point (the host's / is private on this machine).
+    execFileSync('mount', ['--bind', vol, vol]);
+    hostMounts.push(vol);
+    execFileSync('mount', ['--make-shared', vol]);
+    const id = await runCtr(d, podId, pod, ctrConfig(images.busybox, ['sleep', '1000'], { mounts: [{ container_path: '/vol', host_path: vol, propagation: 'PROPAGATION_HOST_TO_CONTAINER' }] }));
+    expect((await execSync(id, ['cat', '/vol/before.txt'])).stdout.toString()).toBe('before\n');
+    const sub = join(vol, 'sub');
+    mkdirSync(sub);
+    execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', sub]);
+    hostMounts.push(sub);
+    writeFileSync(join(sub, 'late.txt'), 'propagated\n');
+    expect((await execSync(id, ['cat', '/vol/sub/late.txt'])).stdout.toString()).toBe('propagated\n');
+    const st = (await status(d, id)).status!;
+    expect(st.mounts).toEqual([expect.objectContaining({ container_path: '/vol', host_path: vol, propagation: 'PROPAGATION_HOST_TO_CONTAINER' })]);
+    await call(d.client.runtime, 'RemoveContainer', { container_id: id });
+    execFileSync('umount', [sub]);
+    execFileSync('umount', [vol]);
+    hostMounts.length = 0;
+  });
+
+  it('refuses HOST_TO_CONTAINER propagation from a private host mount, naming the path', async () => {
+    const vol = t.dir().join('private-vol');
+    mkdirSync(vol, { recursive: true });
+    const err = await failure(createCtr(d, podId, pod, ctrConfig(images.busybox, ['true'], { mounts: [{ container_path: '/vol', host_path: vol, propagation: 'PROPAGATION_HOST_TO_CONTAINER' }] })));
+    expect(err.code).toBe(9);
+    expect(err.details).toContain(vol);
+  });
+
+  it('a read-only hostPath mount is read-only; a missing host path is created as a directory', async () => {
+    const vol = t.dir().join('ro-vol');
+    const fresh = t.dir().join('made-by-runtime');
+    mkdirSync(vol, { recursive: true });
+    const id = await runCtr(
+      d,
+      podId,
+      pod,
+      ctrConfig(images.busybox, ['sleep', '1000'], {
+        mounts: [
+          { container_path: '/ro', host_path: vol, readonly: true },
+          { container_path: '/fresh', host_path: fresh },
+        ],
+      }),
+    );
+    const r = await execSync(id, ['/bin/sh', '-c', 'touch /ro/x 2>&1; echo rc=$?; touch /fresh/y && echo ok']);
+    expect(r.stdout.toString()).toMatch(/Read-only file system[\s\S]*rc=1\nok\n$/);
+    expect(existsSync(join(fresh, 'y'))).toBe(true);
+    await call(d.client.runtime, 'RemoveContainer', { container_id: id });
+  });
+});
+
+describe('UpdateContainerResources', () => {
+  it('applies new limits through the runtime: visible in the cgroup and in ContainerStatus', async () => {
+    const id = await runCtr(d, podId, pod, ctrConfig(images.busybox, ['sleep', '1000'], { linux: { resources: { memory_limit_in_bytes: 128 * 1024 * 1024 } } }));
+    const info = JSON.parse((await status(d, id, true)).info.info ?? '{}') as { cgroupsPath: string };
+    const memFile = join('/sys/fs/cgroup/memory', info.cgroupsPath, 'memory.limit_in_bytes');
+    const quotaFile = join('/sys/fs/cgroup/cpu', info.cgroupsPath, 'cpu.cfs_quota_us');
+    const sharesFile = join('/sys/fs/cgroup/cpu', info.cgroupsPath, 'cpu.shares');
+    expect(readFileSync(memFile, 'utf8').trim()).toBe(String(128 * 1024 * 1024));
+    await call(d.client.runtime, 'UpdateContainerResources', {
+      container_id: id,
+      linux: { memory_limit_in_bytes: 64 * 1024 * 1024, cpu_period: 100000, cpu_quota: 50000, cpu_shares: 512 },
+    });
+    expect(readFileSync(memFile, 'utf8').trim()).toBe(String(64 * 1024 * 1024));
+    expect(readFileSync(quotaFile, 'utf8').trim()).toBe('50000');
+    expect(readFileSync(sharesFile, 'utf8').trim()).toBe('512');
+    const res = (await status(d, id)).status!.resources!.linux!;
+    expect(res.memory_limit_in_bytes).toBe(String(64 * 1024 * 1024));
+    expect(res.cpu_quota).toBe('50000');
+    expect(res.cpu_shares).toBe('512');
+    await call(d.client.runtime, 'StopContainer', { container_id: id, timeout: 0 });
+    const err = await failure(call(d.client.runtime, 'UpdateContainerResources', { container_id: id, linux: { memory_limit_in_bytes: 1 << 26 } }));
+    expect(err.code).toBe(9);
+  });
+});
+
+describe('ReopenContainerLog', () => {
+  it('after the kubelet renamed the log, the monitor writes a new file at the same path and no line is lost', async () => {
+    const id = await runCtr(d, podId, pod, ctrConfig(images.busybox, ['/bin/sh', '-c', 'i=0; while true; do echo line $i; i=$((i+1)); sleep 0.05; done']));
+    const logPath = (await status(d, id)).status!.log_path;
+    await waitFor('some lines', () => existsSync(logPath) && parseCriLog(readFileSync(logPath, 'utf8')).length > 3);
+    renameSync(logPath, `${logPath}.1`);
+    await call(d.client.runtime, 'ReopenContainerLog', { container_id: id });
+    await waitFor('the new log file to fill', () => existsSync(logPath) && parseCriLog(readFileSync(logPath, 'utf8')).length > 3);
+    await call(d.client.runtime, 'StopContainer', { container_id: id, timeout: 0 });
+    const nums = (p: string) => parseCriLog(readFileSync(p, 'utf8')).map((l) => Number(/^line (\d+)$/.exec(l.text)?.[1]));
+    const all = [...nums(`${logPath}.1`), ...nums(logPath)];
+    expect(all).toEqual(all.map((_, i) => i));
+    expect(nums(logPath)[0]).toBeGreaterThan(0);
+    expect((await failure(call(d.client.runtime, 'ReopenContainerLog', { container_id: id }))).code).toBe(9);
+  });
+});
+
+describe('GetContainerEvents', () => {
+  it('streams CREATED, STARTED, STOPPED, DELETED in order to every subscriber, with pod and container statuses', async () => {
+    const subscribe = () => {
+      const events: ContainerEventResponse__Output[] = [];
+      const stream = d.client.runtime.GetContainerEvents({});
+      stream.on('data', (e: ContainerEventResponse__Output) => events.push(e));
+      stream.on('error', () => undefined);
+      return { events, stream };
+    };
+    const a = subscribe();
+    const b = subscribe();
+    // Both subscriptions are live once each has seen an event of a throwaway container.
+    await waitFor('both subscriptions to be live', async () => {
+      const warm = await createCtr(d, podId, pod, ctrConfig(images.busybox, ['true']));
+      await call(d.client.runtime, 'RemoveContainer', { container_id: warm });
+      return a.events.length > 0 && b.events.length > 0;
+    });
+    const id = await runCtr(d, podId, pod, ctrConfig(images.busybox, ['sleep', '1000']));
+    await call(d.client.runtime, 'StopContainer', { container_id: id, timeout: 0 });
+    await call(d.client.runtime, 'RemoveContainer', { container_id: id });
+    for (const s of [a, b]) {
+      const mine = await waitFor('four events', () => {
+        const m = s.events.filter((e) => e.container_id === id);
+        return m.length >= 4 ? m : undefined;
+      });
+      expect(mine.map((e) => e.container_event_type)).toEqual(['CONTAINER_CREATED_EVENT', 'CONTAINER_STARTED_EVENT', 'CONTAINER_STOPPED_EVENT', 'CONTAINER_DELETED_EVENT']);
+      expect(mine.map((e) => e.containers_statuses.find((c) => c.id === id)?.state)).toEqual(['CONTAINER_CREATED', 'CONTAINER_RUNNING', 'CONTAINER_EXITED', 'CONTAINER_EXITED']);
+      for (const e of mine) {
+        expect(e.pod_sandbox_status?.id).toBe(podId);
+        expect(BigInt(e.created_at)).toBeGreaterThan(0n);
+      }
+      s.stream.cancel();
+    }
+  });
+});
+
+describe('lists and metrics', () => {
+  it('StreamContainers returns what ListContainers does', async () => {
+    const id = await runCtr(d, podId, pod, ctrConfig(images.busybox, ['sleep', '1000']));
+    const listed = (await call(d.client.runtime, 'ListContainers', {})).containers.map((c) => c.id).sort();
+    const streamed: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const s = d.client.runtime.StreamContainers({});
+      s.on('data', (r: { containers: { id: string }[] }) => streamed.push(...r.containers.map((c) => c.id)));
+      s.on('end', resolve);
+      s.on('error', reject);
+    });
+    expect(streamed.sort()).toEqual(listed);
+    expect(listed).toContain(id);
+  });
+
+  it('exports containers by state and ExecSync metrics', async () => {
+    const id = await runCtr(d, podId, pod, ctrConfig(images.busybox, ['sleep', '1000']));
+    await execSync(id, ['true']);
+    const text = await (await fetch(`${d.metricsUrl}/metrics`)).text();
+    const running = Number(/^nexcage_containers\{state="running"\} (\d+)$/m.exec(text)?.[1]);
+    expect(running).toBeGreaterThanOrEqual(1);
+    expect(text).toMatch(/^nexcage_exec_sync_duration_seconds_count \d+$/m);
+    expect(text).toMatch(/^nexcage_container_operation_duration_seconds_count\{operation="create"\} \d+$/m);
+  });
+});
