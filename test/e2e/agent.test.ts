@@ -3,7 +3,10 @@
 // machine, so a small HTTP server implements the few endpoints the agent calls.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call } from '../../src/cri/client.js';
+import { buildTestImages, pushImage } from '../support/image-builder.js';
 import { KubeApiStandIn } from '../support/kube-api-standin.js';
+import { TestRegistry } from '../support/registry.js';
 import { Daemon, MAIN, NODE, useTestDir, waitFor } from './harness.js';
 
 const t = useTestDir();
@@ -63,8 +66,16 @@ describe('nexcage agent', () => {
   const api = new KubeApiStandIn();
   let daemon: Daemon;
   let agent: AgentProcess;
+  let registry: TestRegistry;
+  let prePull: string[];
 
   beforeAll(async () => {
+    // A real registry with two small test images, and one reference that does not exist.
+    registry = await TestRegistry.start({ parent: t.dir().path });
+    const images = await buildTestImages();
+    await pushImage(registry.pushTarget, 'test/busybox', ['latest'], images.busybox);
+    await pushImage(registry.pushTarget, 'test/user', ['latest'], images.user);
+    prePull = [`${registry.host}/test/busybox:latest`, `${registry.host}/test/missing:1`, `${registry.host}/test/user:latest`];
     api.addNode('node-1', { 'kubernetes.io/os': 'linux', 'handler.nexcage.io/gone': 'true' });
     // A foreign RuntimeClass with a name the agent is told to publish: it must be left alone.
     api.runtimeClasses.set('foreign', { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'foreign', resourceVersion: '1' }, handler: 'runc' });
@@ -76,7 +87,7 @@ describe('nexcage agent', () => {
       '--socket', daemon.socket,
       '--kubeconfig', t.dir().join('kubeconfig'),
       '--runtime-classes', 'runc,kata=nexcage-kata,runc=foreign',
-      '--pre-pull', '127.0.0.1:5999/nexcage-test/prepull:1',
+      '--pre-pull', prePull.join(','),
       '--health-address', '127.0.0.1:0',
       '--resync-seconds', '1',
       '--retry-initial-ms', '50',
@@ -88,6 +99,7 @@ describe('nexcage agent', () => {
   afterAll(async () => {
     if (agent) expect(await agent.stop()).toEqual({ code: 0, signal: null });
     await api.stop();
+    await registry?.stop();
   });
 
   it('labels and annotates its Node from what the daemon reports', async () => {
@@ -106,7 +118,7 @@ describe('nexcage agent', () => {
   });
 
   it('creates one RuntimeClass per configured handler, scheduling onto nodes that have it', async () => {
-    const rc = await waitFor('the RuntimeClasses', () => api.runtimeClasses.get('nexcage-kata') && api.runtimeClasses.get('runc') && api.runtimeClasses.get('nexcage-kata'));
+    const rc = await waitFor('the RuntimeClasses', () => api.runtimeClasses.get('runc') && api.runtimeClasses.get('nexcage-kata'));
     expect(rc).toMatchObject({
       apiVersion: 'node.k8s.io/v1',
       kind: 'RuntimeClass',
@@ -116,7 +128,8 @@ describe('nexcage agent', () => {
     });
     expect(api.runtimeClasses.get('runc')?.handler).toBe('runc');
     expect(api.runtimeClasses.get('foreign')).toEqual({ apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'foreign', resourceVersion: '1' }, handler: 'runc' });
-    expect(agent.logs().some((l) => l.runtimeClass === 'foreign' && String(l.msg).includes('not managed by'))).toBe(true);
+    await waitFor('the foreign RuntimeClass to be left alone', () => agent.logs().some((l) => l.runtimeClass === 'foreign' && String(l.msg).includes('not managed by')));
+    expect(api.requests).not.toContain('PUT /apis/node.k8s.io/v1/runtimeclasses/foreign');
   });
 
   it('puts back a RuntimeClass of its own that someone changed', async () => {
@@ -165,13 +178,25 @@ describe('nexcage agent', () => {
     expect(await metric(agent.healthUrl, 'nexcage_agent_daemon_up')).toBe(1);
   });
 
-  it('tries to pre-pull the listed images through the daemon and reports progress', async () => {
-    // Until the daemon implements PullImage it answers UNIMPLEMENTED: the agent logs it, counts
-    // it and retries later instead of failing.
-    const line = await waitFor('a pre-pull result', () => agent.logs().find((l) => typeof l.msg === 'string' && l.msg.startsWith('pre-pull progress')));
-    expect(line).toMatchObject({ image: '127.0.0.1:5999/nexcage-test/prepull:1', total: 1 });
-    const pulls = (await (await fetch(`${agent.healthUrl}/metrics`)).text()).split('\n').filter((l) => l.startsWith('nexcage_agent_image_pulls_total{'));
-    expect(pulls.length).toBeGreaterThan(0);
+  it('pre-pulls the listed images through the daemon, with progress in logs and metrics, retrying failures', async () => {
+    const [busybox, missing, user] = prePull as [string, string, string];
+    await waitFor('both images pulled', () => {
+      const pulled = agent.logs().filter((l) => l.msg === 'pre-pull: pulled' || (typeof l.msg === 'string' && l.msg.startsWith('pre-pull progress') && l.result === 'present'));
+      return new Set(pulled.map((l) => l.image)).size === 2;
+    }, 60_000);
+    for (const ref of [busybox, user]) {
+      const st = await call(daemon.client.image, 'ImageStatus', { image: { image: ref }, verbose: false });
+      expect(st.image?.repo_tags, ref).toContain(ref);
+    }
+    const progress = agent.logs().filter((l) => typeof l.msg === 'string' && l.msg.startsWith('pre-pull progress'));
+    expect(progress.find((l) => l.image === busybox)).toMatchObject({ total: 3, done: 1, msg: 'pre-pull progress 1/3' });
+    expect(progress.find((l) => l.image === missing)).toMatchObject({ result: 'failed' });
+    // The missing image is retried with backoff; the others are not pulled twice.
+    await waitFor('a retry of the missing image', () => agent.logs().filter((l) => l.image === missing && l.msg === 'pre-pull: pull failed; will retry').length >= 2);
+    expect(await metric(agent.healthUrl, 'nexcage_agent_prepull_images', '{state="done"}')).toBe(2);
+    expect(await metric(agent.healthUrl, 'nexcage_agent_prepull_images', '{state="failed"}')).toBe(1);
+    expect(await metric(agent.healthUrl, 'nexcage_agent_image_pulls_total', '{result="pulled"}')).toBe(2);
+    expect(await metric(agent.healthUrl, 'nexcage_agent_image_pulls_total', '{result="failed"}')).toBeGreaterThanOrEqual(2);
     expect(agent.exit).toBeUndefined();
   });
 });
