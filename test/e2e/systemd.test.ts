@@ -5,7 +5,9 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../src/cri/client.js';
+import { buildTestImages, pushImage } from '../support/image-builder.js';
 import { notifyReceiver, type NotifyReceiver } from '../support/notify-receiver.js';
+import { TestRegistry } from '../support/registry.js';
 import { Daemon, useTestDir, waitFor } from './harness.js';
 
 const t = useTestDir();
@@ -45,6 +47,26 @@ describe('the daemon under systemd', () => {
     expect(d.pid).toBe(pid);
     const st = await call(d.client.runtime, 'Status', { verbose: true });
     expect(JSON.parse(st.info.config ?? '{}').registry.insecure).toEqual(['127.0.0.1:5000']);
+  });
+
+  it('applies new registry mirrors on SIGHUP to the next pull', async () => {
+    const registry = await TestRegistry.start({ parent: t.dir().path });
+    try {
+      const images = await buildTestImages();
+      await pushImage(registry.pushTarget, 'test/busybox', ['latest'], images.user);
+      // A registry name that resolves nowhere: only a mirror can serve it.
+      const ref = 'mirror-only.invalid/test/busybox:latest';
+      await expect(call(d.client.image, 'PullImage', { image: { image: ref } }, 60_000)).rejects.toThrow();
+      writeFileSync(d.configPath, JSON.stringify({ ...d.config(), logLevel: 'debug', registry: { mirrors: { 'mirror-only.invalid': [registry.url] } } }));
+      const before = d.logs().filter((l) => l.msg === 'configuration reloaded').length;
+      process.kill(d.pid!, 'SIGHUP');
+      const done = await waitFor('the reload', () => d.logs().filter((l) => l.msg === 'configuration reloaded')[before]);
+      expect(done.applied).toContain('registry.mirrors');
+      const res = await call(d.client.image, 'PullImage', { image: { image: ref } }, 60_000);
+      expect(res.image_ref).toBe(images.user.configDigest);
+    } finally {
+      await registry.stop();
+    }
   });
 
   it('reports keys that need a restart and keeps their running value', async () => {
