@@ -284,9 +284,11 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator 
 
   // ---- StopContainer ----
 
-  /** Signal (StopSignal, then SIGKILL after `timeoutSec`) and wait for the exit. Idempotent. */
+  /** Signal (StopSignal, then SIGKILL after `timeoutSec`) and wait for the exit. Idempotent, also for unknown ids. */
   async stop(idOrPrefix: string, timeoutSec: number): Promise<void> {
-    const c = this.get(idOrPrefix);
+    // As critest's idempotence checks expect: stopping an unknown (e.g. already removed) container is success.
+    const c = this.store.find(idOrPrefix);
+    if (!c) return;
     const running = this.stopping.get(c.id);
     if (running) return running;
     const p = this.doStop(c.id, timeoutSec).finally(() => this.stopping.delete(c.id));
