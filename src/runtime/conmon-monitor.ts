@@ -57,7 +57,8 @@ export class ConmonMonitor implements Monitor {
     if (s.leaveStdinOpen) args.push('--leave-stdin-open');
     if (s.logSizeMax && s.logSizeMax > 0) args.push('--log-size-max', String(s.logSizeMax));
 
-    const res = await run(this.o.binary, args, { syncPipe: { env: '_OCI_SYNCPIPE', lines: 1 }, timeoutMs: s.timeoutMs ?? 60_000, allowFailure: true });
+    // cwd = bundle: conmon writes its `oom` marker file into its working directory.
+    const res = await run(this.o.binary, args, { cwd: s.bundle, syncPipe: { env: '_OCI_SYNCPIPE', lines: 1 }, timeoutMs: s.timeoutMs ?? 60_000, allowFailure: true });
     const first = res.sync?.[0];
     let msg: SyncMessage | undefined;
     try {
