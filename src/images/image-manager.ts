@@ -164,19 +164,16 @@ export class ImageManager {
     const chains = computeChainIds(diffIds);
     for (const c of chains) guard.chainIds.add(c);
 
-    let fetched = 0;
-    let reused = 0;
-    const queue = new PQueue({ concurrency: this.o.maxConcurrentDownloads() });
-    const jobs = manifest.layers.map((layer, i) =>
-      queue.add(async () => {
-        const chainId = chains[i] as string;
-        if (this.o.snapshots.get(chainId)) {
-          reused++;
-          imageLayers.inc({ source: 'reused' });
-          return;
-        }
-        await this.fetchBlob(repo, layer, countBytes);
-        await this.o.snapshots.create(chainId, diffIds[i] as string, i > 0 ? chains[i - 1] : undefined, async (dir) => {
+    // Download every missing layer first, then unpack: a blob's fsync at commit then never has to
+    // push out the pages other layers' unpacking is writing at the same moment (ext4 ordered mode).
+    const missing = manifest.layers.map((layer, i) => ({ layer, i })).filter(({ i }) => !this.o.snapshots.get(chains[i] as string));
+    const reused = manifest.layers.length - missing.length;
+    imageLayers.inc({ source: 'reused' }, reused);
+    const concurrency = this.o.maxConcurrentDownloads();
+    await settleAll(missing.map(({ layer }) => () => this.fetchBlob(repo, layer, countBytes)), concurrency);
+    await settleAll(
+      missing.map(({ layer, i }) => async () => {
+        await this.o.snapshots.create(chains[i] as string, diffIds[i] as string, i > 0 ? chains[i - 1] : undefined, async (dir) => {
           const r = await unpackLayer(this.o.content.path(layer.digest), dir);
           if (r.diffId !== diffIds[i]) {
             throw new FailedPreconditionError(
@@ -185,13 +182,11 @@ export class ImageManager {
           }
           return { usedBytes: r.usedBytes, inodes: r.inodes };
         });
-        fetched++;
         imageLayers.inc({ source: 'fetched' });
       }),
+      concurrency,
     );
-    const results = await Promise.allSettled(jobs);
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+    const fetched = missing.length;
 
     // Manifest and index are kept too: they are what the repo digest names.
     await this.o.content.put(manifestDigest, manifestBytes);
@@ -398,6 +393,14 @@ export class ImageManager {
     }
     return { mountpoint: this.o.root, usedBytes, inodesUsed, timestampMs: Date.now() };
   }
+}
+
+/** Run the jobs `concurrency` at a time; after all have settled, throw the first failure. */
+async function settleAll(jobs: (() => Promise<unknown>)[], concurrency: number): Promise<void> {
+  const queue = new PQueue({ concurrency });
+  const results = await Promise.allSettled(jobs.map((j) => queue.add(j)));
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
 }
 
 /** Config `User` -> uid (numeric user part) or username, as the CRI Image message wants. */
