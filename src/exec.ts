@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { CommandError } from './errors.js';
-import { withSpan } from './tracing.js';
+import { tracingEnabled, withSpan } from './tracing.js';
 
 export interface RunOptions {
   /** Written to the child's stdin, then stdin is closed. */
@@ -44,6 +44,7 @@ const DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024;
 export function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   // Each command is a span when tracing is on (runc, conmon, CNI plugins show up in the call's trace).
   // Only the command and the argument count are recorded: arguments may carry secrets.
+  if (!tracingEnabled()) return spawnAndWait(command, args, options);
   return withSpan(`exec ${basename(command)}`, { 'process.command': command, 'process.args_count': args.length }, () =>
     options.syncPipe ? spawnWithSyncPipe(command, args, options, options.syncPipe) : spawnAndWait(command, args, options),
   );
