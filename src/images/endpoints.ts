@@ -30,14 +30,15 @@ export function endpointsFor(registry: string, cfg: EndpointConfig): Endpoint[] 
 }
 
 function parseEndpoint(spec: string, cfg: EndpointConfig, mirror: boolean): Endpoint {
-  const m = /^(https?):\/\/([^/]+)(\/.*)?$/.exec(spec);
-  if (m) {
-    const host = m[2] as string;
-    const prefix = (m[3] ?? '').replace(/\/+$/, '').replace(/\/v2$/, '');
-    const skipVerify = m[1] === 'https' && cfg.insecure.includes(host);
-    return { base: `${m[1]}://${host}${prefix}`, host, mirror, skipVerify };
+  let m = /^(https?):\/\/([^/]+)(\/.*)?$/.exec(spec);
+  if (!m) {
+    // No scheme: https, unless the host is loopback or configured insecure.
+    const host = spec.split('/')[0] as string;
+    const plain = cfg.insecure.includes(host) || isLoopback(host);
+    m = /^(https?):\/\/([^/]+)(\/.*)?$/.exec(`${plain ? 'http' : 'https'}://${spec}`) as RegExpExecArray;
   }
-  const host = spec.replace(/\/+$/, '');
-  const plain = cfg.insecure.includes(host) || isLoopback(host);
-  return { base: `${plain ? 'http' : 'https'}://${host}`, host, mirror, skipVerify: false };
+  const host = m[2] as string;
+  const prefix = (m[3] ?? '').replace(/\/+$/, '').replace(/\/v2$/, '');
+  const skipVerify = m[1] === 'https' && cfg.insecure.includes(host);
+  return { base: `${m[1]}://${host}${prefix}`, host, mirror, skipVerify };
 }
