@@ -73,7 +73,7 @@ describe('container stats', () => {
     expect(s.attributes?.id).toBe(ids.burn);
     expect(s.attributes?.labels).toEqual({ role: 'burn' });
     // generous: 2 cores shared with the other containers here and other work on this machine
-    expect(n(s.cpu?.usage_nano_cores)).toBeGreaterThan(0.25e9);
+    expect(n(s.cpu?.usage_nano_cores)).toBeGreaterThan(0.15e9);
     expect(n(s.cpu?.usage_nano_cores)).toBeLessThan(1.3e9);
     expect(n(s.cpu?.usage_core_nano_seconds)).toBeGreaterThan(0);
   });

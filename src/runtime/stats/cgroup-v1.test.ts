@@ -86,8 +86,9 @@ describe('cgroup v1 reader (live)', () => {
     await new Promise((r) => setTimeout(r, 2000));
     const second = await reader.container(BUSY);
     const rate = rates.observe('busy', { timestampNs: second.timestampNs, usageNs: second.cpu.usageNs });
-    // Generous bounds: 2 shared cores, other work runs on this machine too.
-    expect(rate).toBeGreaterThan(0.3e9);
+    // Generous bounds: 2 cores shared with other test runs (load averages of 8 happen here): a busy
+    // loop then gets a fair share near 0.2 cores; an idle process stays near 0.
+    expect(rate).toBeGreaterThan(0.15e9);
     expect(rate).toBeLessThan(1.2e9);
     expect(second.cpu.userNs + second.cpu.systemNs).toBeGreaterThan(0);
     expect(second.pids.current).toBe(1);
