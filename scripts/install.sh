@@ -62,10 +62,13 @@ find "$DESTDIR$APP/node_modules" -type f -name '*.bare' -delete
 find "$DESTDIR$APP/node_modules" \( -name '.eslintrc*' -o -name '.npmignore' -o -name '.gitattributes' -o -name '.editorconfig' \) -type f -delete
 find "$DESTDIR$APP/node_modules" -type d \( -name .husky -o -name .github \) -prune -exec rm -rf {} +
 find "$DESTDIR$APP/node_modules" -type d -empty -delete
-# Scripts run on the private Node, never on whatever `node` is on PATH.
-grep -rlZ --include='*.js' --include='*.mjs' --include='*.cjs' -m1 '^#!/usr/bin/env node' "$DESTDIR$APP" |
-  xargs -0 -r sed -i "1s|^#!/usr/bin/env node.*|#!$LIBDIR/node|"
-chmod 0755 "$DESTDIR$APP/dist/src/cli/main.js"
+# Nothing here is run through its #! line (bin/nexcage runs main.js with the private Node), and a
+# `#!/usr/bin/env node` would name a system Node the package does not use: blank those lines
+# (keeping line numbers for stack traces).
+grep -rlZ --include='*.js' --include='*.mjs' --include='*.cjs' -m1 '^#!.*node' "$DESTDIR$APP" |
+  xargs -0 -r sed -i '1s|^#!.*node.*$||'
+# Nothing in node_modules is executed directly (addons are dlopen()ed): no executable bits.
+find "$DESTDIR$APP/node_modules" -type f -perm /111 -exec chmod a-x {} +
 
 cat >"$DESTDIR$PREFIX/bin/nexcage" <<WRAPPER
 #!/bin/sh
