@@ -82,6 +82,16 @@ in_root bash -c 'source /usr/share/bash-completion/completions/nexcage && COMP_W
   fail "bash completion does not complete 'se' to serve"
 ok "bash completion completes commands"
 
+# The installed unit, checked by systemd's own verifier inside the root (systemd is not PID 1
+# there or on this VM: verify works offline). man-db lets it check Documentation=man:nexcage(8).
+in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd man-db >/dev/null 2>&1 ||
+  fail "installing systemd into the test root failed"
+out=$(in_root systemd-analyze verify /lib/systemd/system/nexcage.service 2>&1) || { echo "$out"; fail "systemd-analyze verify failed"; }
+[ -z "$out" ] || { echo "$out"; fail "systemd-analyze verify printed warnings"; }
+ok "systemd-analyze verify /lib/systemd/system/nexcage.service: no findings"
+in_root sh -c 'systemctl is-enabled nexcage.service' | grep -qx enabled || fail "nexcage.service is not enabled by the package"
+ok "nexcage.service is enabled (multi-user.target)"
+
 # The daemon from the package, as systemd would start it (minus systemd): serves and is healthy.
 sock=/run/nexcage/nexcage.sock
 chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin nexcage serve --metrics-address '' >"$root/tmp/daemon.log" 2>&1 &
