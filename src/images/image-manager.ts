@@ -18,6 +18,7 @@ import { formatReference, parseReference, repoName, repoTagOf, type ImageReferen
 import type { RegistryClient, RepositoryClient } from './registry-client.js';
 import type { Snapshotter } from './snapshotter.js';
 import { unpackLayer } from './unpack.js';
+import { withSpan } from '../tracing.js';
 
 export type { ImageRecord } from './image-store.js';
 export type { ImageConfig } from './manifest.js';
@@ -90,7 +91,7 @@ export class ImageManager {
     const guard = { digests: new Set<string>(), chainIds: new Set<string>() };
     this.pinnedByPulls.add(guard);
     try {
-      const result = await this.fetchAndUnpack(ref, credentials, guard);
+      const result = await withSpan('image.pull', { 'image.ref': name }, () => this.fetchAndUnpack(ref, credentials, guard));
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       imagePulls.inc({ result: 'success' });
       imagePullDuration.observe(seconds);
@@ -174,7 +175,7 @@ export class ImageManager {
     await settleAll(
       missing.map(({ layer, i }) => async () => {
         await this.o.snapshots.create(chains[i] as string, diffIds[i] as string, i > 0 ? chains[i - 1] : undefined, async (dir) => {
-          const r = await unpackLayer(this.o.content.path(layer.digest), dir);
+          const r = await withSpan('image.unpack', { 'image.layer': layer.digest, 'image.layer_index': i }, () => unpackLayer(this.o.content.path(layer.digest), dir));
           if (r.diffId !== diffIds[i]) {
             throw new FailedPreconditionError(
               `image "${name}": layer ${i} (${layer.digest}) unpacks to diff ID ${r.diffId}, but the config says ${diffIds[i] as string}`,
@@ -214,13 +215,15 @@ export class ImageManager {
   }
 
   private async fetchBlob(repo: RepositoryClient, desc: Descriptor, onBytes: (n: number) => void): Promise<void> {
-    await this.o.content.ingest(
-      desc,
-      async (offset) => {
-        const b = await repo.openBlob(desc.digest, offset, desc.size);
-        return { body: b.body, start: b.start };
-      },
-      { onBytes },
+    await withSpan('image.fetch', { 'image.blob': desc.digest, 'image.blob_size': desc.size }, () =>
+      this.o.content.ingest(
+        desc,
+        async (offset) => {
+          const b = await repo.openBlob(desc.digest, offset, desc.size);
+          return { body: b.body, start: b.start };
+        },
+        { onBytes },
+      ),
     );
   }
 

@@ -140,7 +140,7 @@ describe('container stats', () => {
 });
 
 describe('tracing', () => {
-  it('RunPodSandbox, CreateContainer and StartContainer are exported with their steps beneath them', async () => {
+  it('PullImage, RunPodSandbox, CreateContainer and StartContainer are exported with their steps beneath them', async () => {
     for (const name of ['CRI RunPodSandbox', 'CRI CreateContainer', 'CRI StartContainer']) {
       const root = await waitFor(`the ${name} span`, () => spans.find((s) => s.name === name));
       expect(root.parentSpanId, name).toBeUndefined();
@@ -160,5 +160,11 @@ describe('tracing', () => {
     expect(treeOf('CRI RunPodSandbox')).toEqual(expect.arrayContaining(['exec unshare', 'exec bridge', 'exec conmon', 'exec runc']));
     expect(treeOf('CRI CreateContainer')).toEqual(expect.arrayContaining(['exec mount', 'exec conmon']));
     expect(treeOf('CRI StartContainer')).toEqual(expect.arrayContaining(['exec runc']));
+    // the pull: image.pull under the call, blob fetches and layer unpacks under it
+    const pullRoot = spans.find((s) => s.name === 'CRI PullImage')!;
+    const pull = spans.find((s) => s.name === 'image.pull' && s.traceId === pullRoot.traceId)!;
+    expect(pull.parentSpanId).toBe(pullRoot.spanId);
+    const under = spans.filter((s) => s.parentSpanId === pull.spanId).map((s) => s.name);
+    expect(under).toEqual(expect.arrayContaining(['image.fetch', 'image.unpack']));
   });
 });
