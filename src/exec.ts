@@ -44,10 +44,9 @@ const DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024;
 export function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   // Each command is a span when tracing is on (runc, conmon, CNI plugins show up in the call's trace).
   // Only the command and the argument count are recorded: arguments may carry secrets.
-  if (!tracingEnabled()) return spawnAndWait(command, args, options);
-  return withSpan(`exec ${basename(command)}`, { 'process.command': command, 'process.args_count': args.length }, () =>
-    options.syncPipe ? spawnWithSyncPipe(command, args, options, options.syncPipe) : spawnAndWait(command, args, options),
-  );
+  const spawnIt = (): Promise<RunResult> => (options.syncPipe ? spawnWithSyncPipe(command, args, options, options.syncPipe) : spawnAndWait(command, args, options));
+  if (!tracingEnabled()) return spawnIt();
+  return withSpan(`exec ${basename(command)}`, { 'process.command': command, 'process.args_count': args.length }, spawnIt);
 }
 
 async function spawnWithSyncPipe(command: string, args: readonly string[], options: RunOptions, sync: { env: string; lines: number }): Promise<RunResult> {
