@@ -146,6 +146,8 @@ export class DistributionClient implements RegistryClient {
       });
       req.on('error', (err) => {
         if (err instanceof NexcageError) reject(err);
+        // A certificate problem will not go away by asking again.
+        else if (isTlsTrustError(err)) reject(new UnavailableError(`${method} ${url.href}: TLS: ${errorMessage(err)} (configure registry.caFiles, or registry.insecure for this host)`));
         else reject(new RetryableError(`${method} ${url.href}: ${errorMessage(err)}`));
       });
       req.end();
@@ -305,7 +307,7 @@ class DistributionRepository implements RepositoryClient {
   /** Try each endpoint (the last good one first); a mirror's failure falls through to the next. */
   private async acrossEndpoints<T>(what: string, fn: (ep: Endpoint) => Promise<T>): Promise<T> {
     const order = [this.preferred, ...this.endpoints.keys()].filter((v, i, a) => a.indexOf(v) === i);
-    let lastErr: unknown;
+    const earlier: string[] = [];
     for (const i of order) {
       const ep = this.endpoints[i] as Endpoint;
       try {
@@ -313,13 +315,21 @@ class DistributionRepository implements RepositoryClient {
         this.preferred = i;
         return out;
       } catch (err) {
-        lastErr = err;
         const isLast = i === order[order.length - 1];
-        if (isLast || err instanceof InvalidArgumentError) throw err;
+        if (err instanceof InvalidArgumentError) throw err;
+        if (isLast) {
+          // Keep the last endpoint's kind of error, but say what the mirrors before it answered.
+          if (earlier.length > 0 && err instanceof NexcageError) {
+            const Kind = err.constructor as new (m: string) => NexcageError;
+            throw new Kind(`${err.message} (tried before: ${earlier.join('; ')})`);
+          }
+          throw err;
+        }
+        earlier.push(`${ep.base}: ${errorMessage(err)}`);
         this.client.log.info({ endpoint: ep.base, what, error: errorMessage(err) }, 'registry endpoint failed, trying the next');
       }
     }
-    throw lastErr;
+    throw new UnavailableError(`${what}: no registry endpoint to try`);
   }
 
   /** A GET with auth and retries; resolves with a 2xx response whose body is unread. */
@@ -354,6 +364,11 @@ class DistributionRepository implements RepositoryClient {
       }
     });
   }
+}
+
+function isTlsTrustError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code);
 }
 
 function errorDetail(body: string): string {

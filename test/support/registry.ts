@@ -3,8 +3,10 @@
 // its storage removed) by stop().
 import bcrypt from 'bcryptjs';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
 export interface RegistryOptions {
@@ -12,6 +14,10 @@ export interface RegistryOptions {
   users?: Record<string, string>;
   /** Parent for the temp dir (default /tmp). */
   parent?: string;
+  /** Serve HTTPS with this PEM certificate and key (see makeTestCa). */
+  tls?: { cert: string; key: string };
+  /** Serve the storage of another registry (e.g. an HTTPS front for images pushed over HTTP). */
+  storageOf?: TestRegistry;
 }
 
 export async function freePort(): Promise<number> {
@@ -34,6 +40,8 @@ export class TestRegistry {
     readonly dir: string,
     readonly port: number,
     readonly users: Record<string, string> | undefined,
+    readonly tls: { cert: string; key: string } | undefined,
+    readonly dataDir: string,
   ) {}
 
   /** host:port, as written in image references. */
@@ -41,7 +49,7 @@ export class TestRegistry {
     return `127.0.0.1:${this.port}`;
   }
   get url(): string {
-    return `http://${this.host}`;
+    return `${this.tls ? 'https' : 'http'}://${this.host}`;
   }
   /** Push target with the first user's credentials when auth is on. */
   get pushTarget(): { url: string; username?: string; password?: string } {
@@ -52,7 +60,7 @@ export class TestRegistry {
   static async start(opts: RegistryOptions = {}): Promise<TestRegistry> {
     const dir = await mkdtemp(join(opts.parent ?? '/tmp', 'nexcage-registry-'));
     for (let attempt = 0; ; attempt++) {
-      const reg = new TestRegistry(dir, await freePort(), opts.users);
+      const reg = new TestRegistry(dir, await freePort(), opts.users, opts.tls, opts.storageOf?.dataDir ?? join(dir, 'data'));
       try {
         await reg.launch();
         return reg;
@@ -81,11 +89,12 @@ export class TestRegistry {
       '    disabled: true',
       'storage:',
       '  filesystem:',
-      `    rootdirectory: ${join(this.dir, 'data')}`,
+      `    rootdirectory: ${this.dataDir}`,
       '  delete:',
       '    enabled: true',
       'http:',
       `  addr: 127.0.0.1:${this.port}`,
+      ...(this.tls ? ['  tls:', `    certificate: ${this.tls.cert}`, `    key: ${this.tls.key}`] : []),
       auth,
     ].join('\n');
     await writeFile(join(this.dir, 'config.yml'), config);
@@ -104,6 +113,17 @@ export class TestRegistry {
     for (let delay = 20; ; delay = Math.min(delay * 2, 200)) {
       if (dead) throw new Error(`docker-registry exited before serving:\n${this.output.join('\n')}`);
       try {
+        if (this.tls) {
+          // Up once the port accepts connections (fetch would refuse the test CA).
+          await new Promise<void>((resolve, reject) => {
+            const c = connect(this.port, '127.0.0.1', () => {
+              c.destroy();
+              resolve();
+            });
+            c.on('error', reject);
+          });
+          return;
+        }
         const res = await fetch(`${this.url}/v2/`);
         if (res.status === 200 || res.status === 401) return;
       } catch {
@@ -127,4 +147,15 @@ export class TestRegistry {
     await this.kill();
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/** A throwaway CA and a server certificate for 127.0.0.1 signed by it (openssl), in `dir`. */
+export function makeTestCa(dir: string): { ca: string; cert: string; key: string } {
+  const p = (n: string): string => join(dir, n);
+  const ssl = (args: string[]): void => void execFileSync('openssl', args, { stdio: 'ignore' });
+  ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', p('ca.key'), '-out', p('ca.pem'), '-days', '2', '-subj', '/CN=nexcage test CA']);
+  ssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', p('server.key'), '-out', p('server.csr'), '-subj', '/CN=127.0.0.1']);
+  writeFileSync(p('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  ssl(['x509', '-req', '-in', p('server.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-out', p('server.pem'), '-days', '2', '-extfile', p('san.ext')]);
+  return { ca: p('ca.pem'), cert: p('server.pem'), key: p('server.key') };
 }
