@@ -48,7 +48,7 @@ beforeAll(async () => {
   const endpoint = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
   registry = await TestRegistry.start({ parent: t.dir().path });
   images = await pushContainerImages(registry);
-  d = t.track(new Daemon(t.dir(), 'cstats', { config: { tracing: { endpoint }, stats: { fsUsageRefreshSeconds: 1 } } }));
+  d = t.track(new Daemon(t.dir(), 'cstats', { config: { tracing: { endpoint }, stats: { fsUsageRefreshSeconds: 1, containerMetrics: true } } }));
   await d.start();
   await pull(d, images.busybox);
   pod = podConfig(t.dir(), { labels: { app: 'stats' } });
@@ -136,6 +136,39 @@ describe('container stats', () => {
     expect(label('pod')).toBe(pod.metadata!.name);
     expect(Number(ws.value?.value)).toBeGreaterThanOrEqual(64 * 2 ** 20);
     for (const c of pm.container_metrics) for (const m of c.metrics) expect(m.label_values.length, m.name).toBe(keys.get(m.name)?.length);
+  });
+});
+
+describe('streams and /metrics', () => {
+  /** All messages of a server-streaming call. */
+  function collect<T>(method: 'StreamContainerStats' | 'StreamPodSandboxStats' | 'StreamPodSandboxMetrics', req: object): Promise<T[]> {
+    return new Promise((resolve, reject) => {
+      const out: T[] = [];
+      const fn = d.client.runtime[method] as unknown as (r: object) => NodeJS.EventEmitter;
+      const stream = fn.call(d.client.runtime, req);
+      stream.on('data', (m: T) => out.push(m));
+      stream.on('error', reject);
+      stream.on('end', () => resolve(out));
+    });
+  }
+
+  it('the Stream* calls send what the List* calls answer', async () => {
+    const ctrs = await collect<{ container_stats: ContainerStats__Output[] }>('StreamContainerStats', { filter: { pod_sandbox_id: podId } });
+    expect(ctrs.flatMap((m) => m.container_stats.map((c) => c.attributes?.id)).sort()).toEqual(Object.values(ids).sort());
+    const pods = await collect<{ pod_sandbox_stats: { attributes: { id: string } }[] }>('StreamPodSandboxStats', {});
+    expect(pods.flatMap((m) => m.pod_sandbox_stats.map((p) => p.attributes.id))).toEqual([podId]);
+    const metrics = await collect<{ pod_sandbox_metrics: { pod_sandbox_id: string; container_metrics: unknown[] }[] }>('StreamPodSandboxMetrics', {});
+    const pm = metrics.flatMap((m) => m.pod_sandbox_metrics);
+    expect(pm.map((p) => p.pod_sandbox_id)).toEqual([podId]);
+    expect(pm[0]?.container_metrics).toHaveLength(3);
+  });
+
+  it('with stats.containerMetrics the daemon /metrics serves the container_* series', async () => {
+    const text = await (await fetch(`${d.metricsUrl}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith('container_memory_working_set_bytes{') && l.includes(`name="${ids.hog}"`));
+    expect(line).toBeDefined();
+    expect(Number(line!.slice(line!.lastIndexOf(' ') + 1))).toBeGreaterThanOrEqual(64 * 2 ** 20);
+    expect(text).toContain('# TYPE container_cpu_usage_seconds_total counter');
   });
 });
 
