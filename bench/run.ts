@@ -7,6 +7,7 @@ const SUITES: { name: string; load: () => Promise<{ suite: Suite }> }[] = [
   { name: 'stats', load: () => import('./stats.js') },
   { name: 'streaming', load: () => import('./streaming.js') },
   { name: 'pull', load: () => import('./pull.js') },
+  { name: 'containers', load: () => import('./containers.js') },
 ];
 
 async function main(): Promise<void> {

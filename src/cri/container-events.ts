@@ -14,7 +14,7 @@ const TYPES = {
 } as const;
 
 function toProto(s: Services, e: ContainerEvent): ContainerEventResponse {
-  const sandbox = s.sandboxes.find(e.podSandboxId);
+  const sandbox = e.sandbox ?? s.sandboxes.find(e.podSandboxId);
   return {
     container_id: e.id,
     container_event_type: TYPES[e.type],

@@ -102,7 +102,8 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator 
   }
 
   list(filter: ContainerFilter = {}): Container[] {
-    return this.store.list(filter).sort((a, b) => (BigInt(a.createdAtNs) < BigInt(b.createdAtNs) ? -1 : 1));
+    // Decimal ns strings: shorter is older, same length compares as text (no BigInt per comparison).
+    return this.store.list(filter).sort((a, b) => a.createdAtNs.length - b.createdAtNs.length || (a.createdAtNs < b.createdAtNs ? -1 : a.createdAtNs > b.createdAtNs ? 1 : 0));
   }
 
   /** The OCI spec as written (verbose ContainerStatus). */
@@ -585,7 +586,13 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator 
 
   private publish(c: Container, type: ContainerEventType): void {
     const siblings = this.store.ofSandbox(c.podSandboxId).filter((x) => x.id !== c.id);
-    this.o.events.publish({ id: c.id, type, podSandboxId: c.podSandboxId, createdAtNs: nowNs(), containers: [c, ...siblings] });
+    const sandbox = this.o.sandboxes.find(c.podSandboxId);
+    this.o.events.publish({ id: c.id, type, podSandboxId: c.podSandboxId, createdAtNs: nowNs(), containers: [c, ...siblings], ...(sandbox ? { sandbox } : {}) });
+  }
+
+  /** Pod events (the sandboxes' hook): the event's id is the pod's, as containerd sends them. */
+  publishSandbox(sandbox: Sandbox, type: ContainerEventType): void {
+    this.o.events.publish({ id: sandbox.id, type, podSandboxId: sandbox.id, createdAtNs: nowNs(), containers: this.store.ofSandbox(sandbox.id), sandbox });
   }
 
   // ---- stats source ----

@@ -4,6 +4,7 @@
 // atomic JSON files under <rootDir>/containers/<id>/ so a crash never mixes the two.
 import type { ContainerConfig, ContainerMount, LinuxContainerResources } from './container-config.js';
 import type { ResolvedUser } from './oci-spec/user.js';
+import type { Sandbox } from './sandbox-config.js';
 
 export type ContainerState = 'CREATED' | 'RUNNING' | 'EXITED' | 'UNKNOWN';
 
@@ -79,4 +80,6 @@ export interface ContainerEvent {
   createdAtNs: string;
   /** The pod's containers as they were when the event happened (the subject included, even when deleted). */
   containers: Container[];
+  /** The pod as it was then (kept for DELETED events, when the pod is gone). */
+  sandbox?: Sandbox;
 }

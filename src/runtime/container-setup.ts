@@ -53,6 +53,7 @@ export async function createContainerService(
   sandboxes.manager.setContainerHooks({
     stopAll: (id, timeoutSec) => manager.stopAll(id, timeoutSec),
     removeAll: (id) => manager.removeAll(id),
+    sandboxEvent: (sandbox, type) => manager.publishSandbox(sandbox, type),
   });
   return { manager, events, close: () => manager.close() };
 }

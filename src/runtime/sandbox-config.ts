@@ -88,6 +88,8 @@ export interface ContainerHooks {
   stopAll(sandboxId: string, timeoutSec: number): Promise<void>;
   /** Remove every container of the pod (RemovePodSandbox). */
   removeAll(sandboxId: string): Promise<void>;
+  /** Told about pod lifecycle changes (GetContainerEvents carries sandbox events too). */
+  sandboxEvent?(sandbox: Sandbox, type: 'CREATED' | 'STARTED' | 'STOPPED' | 'DELETED'): void;
 }
 
 export interface SandboxFilter {

@@ -275,6 +275,8 @@ export class SandboxManager implements SandboxStatsSource {
       createDuration.observe({ step: 'infra' }, infraSeconds);
       createDuration.observe({ step: 'total' }, Number(process.hrtime.bigint() - started) / 1e9);
       log.info({ ips, pid: mon.pid, handler }, 'pod sandbox ready');
+      this.hooks?.sandboxEvent?.(sandbox, 'CREATED');
+      this.hooks?.sandboxEvent?.(sandbox, 'STARTED');
       // The infra may have died between start and now; the exit watcher saw it before we knew the id.
       const early = await this.o.exits.read(id);
       if (early) await this.onExit(early);
@@ -328,6 +330,7 @@ export class SandboxManager implements SandboxStatsSource {
     }
     await this.persist(next);
     this.sandboxes.set(id, next);
+    if (s.state === 'READY') this.hooks?.sandboxEvent?.(next, 'STOPPED');
   }
 
   private async waitStopped(runtime: OciRuntime, id: string): Promise<void> {
@@ -355,9 +358,11 @@ export class SandboxManager implements SandboxStatsSource {
       await rm(s.bundle, { recursive: true, force: true });
       await rm(join(this.recordsDir, s.id), { recursive: true, force: true });
       await this.o.exits.remove(s.id);
+      const last = this.sandboxes.get(s.id) ?? s;
       this.sandboxes.delete(s.id);
       this.names.delete(nameKey(s.config));
       this.o.log.info({ podSandboxId: s.id }, 'pod sandbox removed');
+      this.hooks?.sandboxEvent?.(last, 'DELETED');
     });
   }
 
@@ -476,6 +481,7 @@ export class SandboxManager implements SandboxStatsSource {
       await this.persist(next);
       this.sandboxes.set(s.id, next);
       this.o.log.warn({ podSandboxId: s.id, exitCode: e.exitCode }, 'pod sandbox infra exited; pod is NOTREADY');
+      this.hooks?.sandboxEvent?.(next, 'STOPPED');
     });
   }
 

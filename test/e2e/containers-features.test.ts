@@ -139,14 +139,15 @@ describe('ReopenContainerLog', () => {
 });
 
 describe('GetContainerEvents', () => {
+  const subscribe = () => {
+    const events: ContainerEventResponse__Output[] = [];
+    const stream = d.client.runtime.GetContainerEvents({});
+    stream.on('data', (e: ContainerEventResponse__Output) => events.push(e));
+    stream.on('error', () => undefined);
+    return { events, stream };
+  };
+
   it('streams CREATED, STARTED, STOPPED, DELETED in order to every subscriber, with pod and container statuses', async () => {
-    const subscribe = () => {
-      const events: ContainerEventResponse__Output[] = [];
-      const stream = d.client.runtime.GetContainerEvents({});
-      stream.on('data', (e: ContainerEventResponse__Output) => events.push(e));
-      stream.on('error', () => undefined);
-      return { events, stream };
-    };
     const a = subscribe();
     const b = subscribe();
     // Both subscriptions are live once each has seen an event of a throwaway container.
@@ -171,6 +172,33 @@ describe('GetContainerEvents', () => {
       }
       s.stream.cancel();
     }
+  });
+
+  it('streams pod sandbox events too (the event id is the pod id)', async () => {
+    const s = subscribe();
+    await waitFor('the subscription to be live', async () => {
+      const warm = await createCtr(d, podId, pod, ctrConfig(images.busybox, ['true']));
+      await call(d.client.runtime, 'RemoveContainer', { container_id: warm });
+      return s.events.length > 0;
+    });
+    const other = podConfig(t.dir());
+    const otherId = await runPod(d, other);
+    const c = await runCtr(d, otherId, other, ctrConfig(images.busybox, ['sleep', '1000']));
+    await call(d.client.runtime, 'StopPodSandbox', { pod_sandbox_id: otherId });
+    await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: otherId });
+    const podEvents = await waitFor('four pod events', () => {
+      const m = s.events.filter((e) => e.container_id === otherId);
+      return m.length >= 4 ? m : undefined;
+    });
+    expect(podEvents.map((e) => e.container_event_type)).toEqual(['CONTAINER_CREATED_EVENT', 'CONTAINER_STARTED_EVENT', 'CONTAINER_STOPPED_EVENT', 'CONTAINER_DELETED_EVENT']);
+    expect(podEvents.map((e) => e.pod_sandbox_status?.state)).toEqual(['SANDBOX_READY', 'SANDBOX_READY', 'SANDBOX_NOTREADY', 'SANDBOX_NOTREADY']);
+    expect(podEvents.every((e) => e.pod_sandbox_status?.id === otherId)).toBe(true);
+    // The pod's container stopped (and was deleted) before the pod did.
+    const ctrTypes = s.events.filter((e) => e.container_id === c).map((e) => e.container_event_type);
+    expect(ctrTypes).toEqual(['CONTAINER_CREATED_EVENT', 'CONTAINER_STARTED_EVENT', 'CONTAINER_STOPPED_EVENT', 'CONTAINER_DELETED_EVENT']);
+    const order = s.events.map((e) => `${e.container_id}:${e.container_event_type}`);
+    expect(order.indexOf(`${c}:CONTAINER_STOPPED_EVENT`)).toBeLessThan(order.indexOf(`${otherId}:CONTAINER_STOPPED_EVENT`));
+    s.stream.cancel();
   });
 });
 

@@ -1,0 +1,223 @@
+// bench/containers: the container lifecycle through the built daemon (real runc, conmon, CNI,
+// overlayfs, a local docker-registry), against raw `runc run --detach` + `runc delete --force` of
+// the same OCI bundle (the daemon's own config.json for a container of the same image):
+//   - "start from scratch": RunPodSandbox + CreateContainer + StartContainer, 50 runs;
+//   - CreateContainer / StartContainer / StopContainer / RemoveContainer each;
+//   - ListContainers and ListPodSandbox latency with 200 running containers (answered from memory);
+//   - daemon RSS idle, with 100 and with 200 containers; conmon RSS per container.
+// Everything it makes (pods, containers, registry, dirs, cgroups, bridge) is removed at the end.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { call, connectCri, type CriClient } from '../src/cri/client.js';
+import type { ContainerConfig } from '../src/cri/generated/runtime/v1/ContainerConfig.js';
+import type { PodSandboxConfig } from '../src/cri/generated/runtime/v1/PodSandboxConfig.js';
+import { run } from '../src/exec.js';
+import { pushContainerImages } from '../test/support/containers.js';
+import { TestRegistry } from '../test/support/registry.js';
+import { single, summarize, timeMs, type Row, type Suite } from './lib.js';
+
+const RUNS = 50;
+const LIST_CONTAINERS = 200;
+const PER_POD = 10;
+const LIST_CALLS = 500;
+const REPO = resolve(import.meta.dirname, '../..');
+
+function rssMiB(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+class BenchDaemon {
+  proc: ChildProcess | undefined;
+  client!: CriClient;
+  constructor(
+    readonly dir: string,
+    readonly config: Record<string, unknown>,
+  ) {}
+
+  async start(): Promise<void> {
+    const cfgPath = join(this.dir, 'daemon.json');
+    await writeFile(cfgPath, JSON.stringify(this.config));
+    const proc = spawn(join(REPO, 'node_modules/.bin/node'), [join(REPO, 'dist/src/cli/main.js'), 'serve', '--config', cfgPath], { stdio: 'ignore' });
+    this.proc = proc;
+    this.client = connectCri(this.config.socket as string);
+    // Serving once Version answers (recovery runs before the socket is bound).
+    for (let i = 0; ; i++) {
+      if (proc.exitCode !== null) throw new Error(`daemon exited with ${proc.exitCode} before serving`);
+      try {
+        await call(this.client.runtime, 'Version', {}, 1000);
+        return;
+      } catch (err) {
+        if (i > 300) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.client?.close();
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    await new Promise((r) => {
+      p.on('exit', r);
+      p.kill('SIGTERM');
+    });
+  }
+}
+
+export const suite: Suite = {
+  name: 'containers',
+  async run(): Promise<Row[]> {
+    const rows: Row[] = [];
+    const tag = randomBytes(3).toString('hex');
+    const dir = await mkdtemp('/tmp/nexcage-bench-containers-');
+    const cgroupParent = `/nexcage-bench-${tag}`;
+    const bridge = `nxb${tag}`;
+    const registry = await TestRegistry.start({ parent: dir });
+    const d = new BenchDaemon(dir, {
+      socket: join(dir, 'nexcage.sock'),
+      rootDir: join(dir, 'root'),
+      stateDir: join(dir, 'state'),
+      metricsAddress: '',
+      logLevel: 'warn',
+      cni: { confDirs: [join(dir, 'cni-conf')], defaultBridge: bridge, defaultSubnet: '10.251.0.0/16' },
+    });
+    const pods: string[] = [];
+    const rawRoot = join(dir, 'raw-runc');
+    try {
+      const images = await pushContainerImages(registry);
+      await d.start();
+      const rt = d.client.runtime;
+      await call(d.client.image, 'PullImage', { image: { image: images.busybox } }, 120_000);
+      const daemonPid = d.proc!.pid!;
+      await new Promise((r) => setTimeout(r, 1000)); // let start-up garbage settle before the idle figure
+      rows.push(single('daemon RSS idle (image pulled, no pods)', 'MiB', rssMiB(daemonPid)));
+
+      let seq = 0;
+      const podConfig = (): PodSandboxConfig => {
+        const name = `bpod${++seq}`;
+        return {
+          metadata: { name, uid: `uid-${name}-${tag}`, namespace: 'bench', attempt: 0 },
+          hostname: name,
+          log_directory: join(dir, 'logs', name),
+          linux: { cgroup_parent: cgroupParent, security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+        };
+      };
+      const ctrConfig = (cmd: string[] = ['sleep', '100000']): ContainerConfig => {
+        const name = `bctr${++seq}`;
+        return { metadata: { name, attempt: 0 }, image: { image: images.busybox }, command: cmd, log_path: `${name}.log` };
+      };
+
+      // -- start from scratch, and each operation
+      const scratch: number[] = [];
+      const create: number[] = [];
+      const start: number[] = [];
+      const stop: number[] = [];
+      const remove: number[] = [];
+      const runPod: number[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        const pc = podConfig();
+        let podId = '';
+        let ctrId = '';
+        const t0 = process.hrtime.bigint();
+        runPod.push(await timeMs(async () => (podId = (await call(rt, 'RunPodSandbox', { config: pc }, 60_000)).pod_sandbox_id)));
+        create.push(await timeMs(async () => (ctrId = (await call(rt, 'CreateContainer', { pod_sandbox_id: podId, config: ctrConfig(), sandbox_config: pc })).container_id)));
+        start.push(await timeMs(() => call(rt, 'StartContainer', { container_id: ctrId })));
+        scratch.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        stop.push(await timeMs(() => call(rt, 'StopContainer', { container_id: ctrId, timeout: 0 })));
+        remove.push(await timeMs(() => call(rt, 'RemoveContainer', { container_id: ctrId })));
+        await call(rt, 'StopPodSandbox', { pod_sandbox_id: podId }, 60_000);
+        await call(rt, 'RemovePodSandbox', { pod_sandbox_id: podId }, 60_000);
+      }
+      rows.push(summarize('start from scratch (RunPodSandbox + CreateContainer + StartContainer)', 'ms', scratch));
+      rows.push(summarize('  RunPodSandbox', 'ms', runPod));
+      rows.push(summarize('  CreateContainer', 'ms', create));
+      rows.push(summarize('  StartContainer', 'ms', start));
+      rows.push(summarize('StopContainer (timeout 0: SIGKILL, wait for the exit file)', 'ms', stop));
+      rows.push(summarize('RemoveContainer (runc delete, umount, rm)', 'ms', remove));
+
+      // -- raw runc on the same bundle: the daemon's own config.json for a container of the same image
+      const refPod = podConfig();
+      const refPodId = (await call(rt, 'RunPodSandbox', { config: refPod }, 60_000)).pod_sandbox_id;
+      pods.push(refPodId);
+      const template = (await call(rt, 'CreateContainer', { pod_sandbox_id: refPodId, config: ctrConfig(), sandbox_config: refPod })).container_id;
+      const info = JSON.parse((await call(rt, 'ContainerStatus', { container_id: template, verbose: true })).info.info ?? '{}') as {
+        runtimeSpec: { linux: { cgroupsPath: string } };
+      };
+      const raw: number[] = [];
+      const rawDelete: number[] = [];
+      await mkdir(rawRoot, { recursive: true });
+      for (let i = 0; i < RUNS; i++) {
+        const id = `raw-${tag}-${i}`;
+        const bundle = join(dir, 'raw', id);
+        await mkdir(bundle, { recursive: true });
+        const spec = structuredClone(info.runtimeSpec);
+        spec.linux.cgroupsPath = `${cgroupParent}/${id}`;
+        await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+        raw.push(
+          await timeMs(
+            () =>
+              new Promise<void>((ok, fail) => {
+                const p = spawn('runc', ['--root', rawRoot, 'run', '--detach', '--bundle', bundle, id], { stdio: 'ignore' });
+                p.on('exit', (code) => (code === 0 ? ok() : fail(new Error(`runc run exited ${code}`))));
+              }),
+          ),
+        );
+        rawDelete.push(await timeMs(() => run('runc', ['--root', rawRoot, 'delete', '--force', id])));
+      }
+      rows.push(summarize('reference: raw runc run --detach (same bundle)', 'ms', raw));
+      rows.push(summarize('reference: raw runc delete --force', 'ms', rawDelete));
+      await call(rt, 'RemoveContainer', { container_id: template });
+
+      // -- 200 running containers: list latency, RSS
+      const monitorPids: number[] = [];
+      let rss100 = NaN;
+      for (let p = 0; p < LIST_CONTAINERS / PER_POD; p++) {
+        const pc = podConfig();
+        const podId = (await call(rt, 'RunPodSandbox', { config: pc }, 60_000)).pod_sandbox_id;
+        pods.push(podId);
+        for (let c = 0; c < PER_POD; c++) {
+          const id = (await call(rt, 'CreateContainer', { pod_sandbox_id: podId, config: ctrConfig(), sandbox_config: pc })).container_id;
+          await call(rt, 'StartContainer', { container_id: id });
+          if (monitorPids.length < 20) {
+            const v = JSON.parse((await call(rt, 'ContainerStatus', { container_id: id, verbose: true })).info.info ?? '{}') as { monitorPid: number };
+            monitorPids.push(v.monitorPid);
+          }
+        }
+        if ((p + 1) * PER_POD === 100) rss100 = rssMiB(daemonPid);
+      }
+      const listC: number[] = [];
+      const listP: number[] = [];
+      for (let i = 0; i < LIST_CALLS; i++) {
+        listC.push(await timeMs(() => call(rt, 'ListContainers', {})));
+        listP.push(await timeMs(() => call(rt, 'ListPodSandbox', {})));
+      }
+      const count = (await call(rt, 'ListContainers', {})).containers.length;
+      rows.push(summarize(`ListContainers with ${count} containers (client round trip)`, 'ms', listC));
+      rows.push(summarize(`ListPodSandbox with ${pods.length} pods (client round trip)`, 'ms', listP));
+      rows.push(single('daemon RSS with 100 running containers', 'MiB', rss100));
+      rows.push(single(`daemon RSS with ${count} running containers`, 'MiB', rssMiB(daemonPid)));
+      const conmon = monitorPids.map(rssMiB).filter((x) => !Number.isNaN(x));
+      rows.push(summarize('conmon RSS per container', 'MiB', conmon));
+      return rows;
+    } finally {
+      if (d.proc && d.proc.exitCode === null) {
+        for (const id of pods) await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: id }, 120_000).catch(() => undefined);
+      }
+      await d.stop();
+      for (const id of existsSync(rawRoot) ? readdirSync(rawRoot) : []) await run('runc', ['--root', rawRoot, 'delete', '--force', id], { allowFailure: true });
+      await registry.stop();
+      for (const ctrl of readdirSync('/sys/fs/cgroup')) {
+        const base = join('/sys/fs/cgroup', ctrl, cgroupParent);
+        if (!existsSync(base)) continue;
+        for (const sub of readdirSync(base, { withFileTypes: true }).filter((e) => e.isDirectory())) await rmdir(join(base, sub.name)).catch(() => undefined);
+        await rmdir(base).catch(() => undefined);
+      }
+      await run('ip', ['link', 'del', bridge], { allowFailure: true });
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  },
+};
