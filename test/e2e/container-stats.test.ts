@@ -96,6 +96,11 @@ describe('container stats', () => {
     });
     expect(n(after.inodes_used)).toBeGreaterThan(n(before.inodes_used));
     expect(after.fs_id?.mountpoint).toMatch(/^\//);
+    // ImageFsInfo: the writable layers' filesystem, holding at least this layer
+    const fsInfo = await call(d.client.image, 'ImageFsInfo', {});
+    const cfs = fsInfo.container_filesystems[0];
+    expect(cfs?.fs_id?.mountpoint).toBe(after.fs_id?.mountpoint);
+    expect(n(cfs?.used_bytes)).toBeGreaterThanOrEqual(n(after.used_bytes));
   });
 
   it('lists with filters by id prefix, pod and labels', async () => {
