@@ -3,7 +3,7 @@
 // with garbage collection of blobs and snapshots nothing uses, leases for running containers,
 // and the disk use of the store.
 import PQueue from 'p-queue';
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError, errorMessage } from '../errors.js';
+import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, NotFoundError, UnavailableError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ContentStore } from './content-store.js';
 import type { Credentials } from './credentials.js';
@@ -112,6 +112,12 @@ export class ImageManager {
     } catch (err) {
       imagePulls.inc({ result: 'failure' });
       this.o.log.warn({ ref: name, error: errorMessage(err) }, 'image pull failed');
+      // Refused content (bad layer, digest, manifest) leaves nothing behind; after a network
+      // failure the blobs already fetched stay for the retry (collected by the next GC otherwise).
+      if (!(err instanceof UnavailableError || err instanceof DeadlineExceededError)) {
+        this.pinnedByPulls.delete(guard);
+        await this.gc(false).catch((e: unknown) => this.o.log.warn({ error: errorMessage(e) }, 'image gc after a failed pull failed'));
+      }
       throw err;
     } finally {
       this.pinnedByPulls.delete(guard);

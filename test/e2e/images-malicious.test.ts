@@ -58,11 +58,14 @@ function storeClean(): void {
 
 async function refused(entries: LayerEntry[], why: RegExp, code = 3): Promise<void> {
   const before = (await call(d.client.image, 'ListImages', {})).images.length;
+  const blobs = readdirSync(join(d.config().rootDir as string, 'content/blobs/sha256')).sort();
   const { err, id } = await pullEntries(entries);
   expect(id, 'the pull should have failed').toBeUndefined();
   expect(err?.code).toBe(code);
   expect(err?.details).toMatch(why);
   expect((await call(d.client.image, 'ListImages', {})).images.length).toBe(before);
+  // Not even the refused blobs stay.
+  expect(readdirSync(join(d.config().rootDir as string, 'content/blobs/sha256')).sort()).toEqual(blobs);
   storeClean();
 }
 
