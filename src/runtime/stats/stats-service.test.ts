@@ -138,6 +138,23 @@ describe('stats service', () => {
     expect(await service.listPodSandboxStats({ labelSelector: { app: 'db' } })).toEqual([]);
   });
 
+  it('a pod without a parent cgroup of its own sums its infra and containers', async () => {
+    // fixture stand-ins: infra and one container both read the same scope, so the sum is twice it
+    pods.push({ id: 'pod3cccc', metadata: { name: 'flat', uid: 'u3', namespace: 'shop', attempt: 0 }, labels: {}, annotations: {}, ready: true, cgroupParent: '', infraCgroupsPath: `${POD_SLICE}:cri-nexcage:${CID}` });
+    containers.push({ ...containers[0]!, id: 'flatc1', podSandboxId: 'pod3cccc', upperDir: undefined });
+    try {
+      const p = await service.podSandboxStats('pod3');
+      expect(p.cgroupPath).toBeUndefined();
+      expect(p.cgroup?.cpu.usageNs).toBe(2 * 8123456789000);
+      expect(p.cgroup?.memory.workingSetBytes).toBe(2 * 53728000);
+      expect(p.cgroup?.pids.current).toBe(14);
+      expect(p.containers.map((c) => c.info.id)).toEqual(['flatc1']);
+    } finally {
+      pods.pop();
+      containers.pop();
+    }
+  });
+
   it('container filesystems sum the walked writable layers', () => {
     const [fs] = service.containerFilesystems();
     expect(fs?.mountpoint).toBe('/var/lib/nexcage');
