@@ -21,6 +21,7 @@ interface Auth {
   password?: string;
   auth?: string;
   registry_token?: string;
+  identity_token?: string;
   server_address?: string;
 }
 
@@ -113,6 +114,15 @@ describe('bearer token server in front of the registry', () => {
     });
     const { token } = (await res.json()) as { token: string };
     expect(await pull(d, `${tokenFront.host}/test/username:latest`, { registry_token: token })).toBe(images.userName.configDigest);
+  });
+
+  it('exchanges an identity_token (OAuth2 refresh token) for an access token', async () => {
+    tokenFront.refreshTokens.set('refresh-123', 'bob');
+    await call(d.client.image, 'RemoveImage', { image: { image: images.userName.configDigest } });
+    expect(await pull(d, `${tokenFront.host}/test/username:latest`, { identity_token: 'refresh-123' })).toBe(images.userName.configDigest);
+    expect(tokenFront.requests.some((r) => r.method === 'POST' && r.path === '/token' && r.status === 200)).toBe(true);
+    const err = await failure(pull(d, `${tokenFront.host}/test/multiarch:latest`, { identity_token: 'stolen' }));
+    expect(err.code).toBe(9);
   });
 
   it('refuses bad credentials at the token server', async () => {

@@ -157,8 +157,27 @@ export class RegistryProxy {
     req.pipe(upReq);
   }
 
+  /** Refresh tokens (docker "identitytoken") accepted by POST /token, mapped to their user. */
+  readonly refreshTokens = new Map<string, string>();
+
   private issueToken(req: IncomingMessage, res: ServerResponse): void {
     this.tokenRequests++;
+    if (req.method === 'POST') {
+      // OAuth2 refresh-token grant: form body with grant_type, refresh_token, service, scope.
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        const form = new URLSearchParams(body);
+        if (form.get('grant_type') !== 'refresh_token' || !this.refreshTokens.has(form.get('refresh_token') ?? '')) {
+          res.writeHead(401, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ details: 'bad refresh token' }));
+          this.log(req, 401);
+          return;
+        }
+        this.grant(req, res, form.get('scope') ?? '', 'access_token');
+      });
+      return;
+    }
     const url = new URL(req.url ?? '/', this.url);
     const auth = req.headers.authorization ?? '';
     const m = /^Basic (.+)$/.exec(auth);
@@ -170,11 +189,15 @@ export class RegistryProxy {
       this.log(req, 401);
       return;
     }
+    this.grant(req, res, url.searchParams.get('scope') ?? '', 'token');
+  }
+
+  private grant(req: IncomingMessage, res: ServerResponse, scope: string, field: 'token' | 'access_token'): void {
     const token = randomBytes(16).toString('hex');
     const ttl = this.opts.token?.ttlSeconds ?? 300;
-    this.tokens.set(token, { scope: url.searchParams.get('scope') ?? '', expires: Date.now() + ttl * 1000 });
+    this.tokens.set(token, { scope, expires: Date.now() + ttl * 1000 });
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ token, expires_in: ttl, issued_at: new Date().toISOString() }));
+    res.end(JSON.stringify({ [field]: token, expires_in: ttl, issued_at: new Date().toISOString() }));
     this.log(req, 200);
   }
 
