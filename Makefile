@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 NODE := $(CURDIR)/node_modules/.bin/node
 GEN_STAMP := src/cri/generated/.stamp
 
-.PHONY: all deps gen build run test test-unit test-e2e lint bench clean
+.PHONY: all deps gen build run test test-unit test-e2e test-reliability coverage lint bench clean
 
 all: build
 
@@ -51,6 +51,11 @@ test-unit: build
 
 test-e2e: build
 	vitest run --project e2e
+
+# Reliability at full scale (30 pods / 60 containers, 20 kill -9s, long fuzz run); `make test`
+# runs the same files at a short scale.
+test-reliability: build
+	NEXCAGE_RELIABILITY=full vitest run --project reliability $(ARGS)
 
 bench: build
 	$(NODE) dist/bench/run.js $(ARGS)

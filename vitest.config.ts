@@ -20,6 +20,17 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
+      {
+        test: {
+          // Crash/restart, concurrency, fuzzing, hostile registry, disk full, security (issue 9).
+          // Short by default (inside `make test`); `make test-reliability` sets NEXCAGE_RELIABILITY=full.
+          name: 'reliability',
+          include: ['test/reliability/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 600_000,
+          hookTimeout: 300_000,
+        },
+      },
     ],
   },
 });
