@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../src/cri/client.js';
 import type { ContainerStats__Output } from '../../src/cri/generated/runtime/v1/ContainerStats.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
-import { ctrConfig, podConfig, pull, pushContainerImages, runCtr, runPod, type ContainerImages } from '../support/containers.js';
+import { createCtr, ctrConfig, podConfig, pull, pushContainerImages, runCtr, runPod, type ContainerImages } from '../support/containers.js';
 import { TestRegistry } from '../support/registry.js';
 import { Daemon, useTestDir, waitFor } from './harness.js';
 
@@ -112,6 +112,20 @@ describe('container stats', () => {
     expect((await call(d.client.runtime, 'ListContainerStats', { filter: { pod_sandbox_id: podId } })).stats).toHaveLength(3);
     expect((await call(d.client.runtime, 'ListContainerStats', { filter: { pod_sandbox_id: 'ffffffff' } })).stats).toHaveLength(0);
     await expect(call(d.client.runtime, 'ContainerStats', { container_id: 'ffffffffffff' })).rejects.toMatchObject({ code: 5 });
+  });
+
+  it('created (not started) containers are listed too, with cpu and memory timestamps (critest)', async () => {
+    const created = await Promise.all([0, 1, 2].map(() => createCtr(d, podId, pod, ctrConfig(images.busybox, ['sleep', '600'], { labels: { role: 'created' } }))));
+    try {
+      const listed = (await call(d.client.runtime, 'ListContainerStats', { filter: { label_selector: { role: 'created' } } })).stats;
+      expect(listed.map((s) => s.attributes?.id).sort()).toEqual([...created].sort());
+      for (const s of listed) {
+        expect(BigInt(s.cpu?.timestamp ?? '0')).toBeGreaterThan(0n);
+        expect(BigInt(s.memory?.timestamp ?? '0')).toBeGreaterThan(0n);
+      }
+    } finally {
+      for (const id of created) await call(d.client.runtime, 'RemoveContainer', { container_id: id });
+    }
   });
 
   it('pod stats equal the sum of their parts plus infra', async () => {
