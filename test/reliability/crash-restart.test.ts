@@ -16,7 +16,7 @@ import { ctrConfig, parseCriLog, podConfig, pull, pushContainerImages, runCtr, r
 import { buildImage, layer, pushImage } from '../support/image-builder.js';
 import { TestRegistry } from '../support/registry.js';
 import { Daemon, useTestDir, waitFor } from '../e2e/harness.js';
-import { pick, prng, SEED, settle } from './scale.js';
+import { pick, prng, report, SEED, settle } from './scale.js';
 
 const PODS = Number(process.env.NEXCAGE_RELIABILITY_PODS ?? pick(3, 30));
 const KILLS = Number(process.env.NEXCAGE_RELIABILITY_KILLS ?? pick(5, 20));
@@ -288,6 +288,6 @@ describe(`kill -9 of the daemon ${KILLS} times with ${PODS} pods / ${2 * PODS} c
       survived.push(point);
     }
     expect(survived.length).toBe(KILLS);
-    console.log(`crash-restart: ${survived.length} restarts survived (${survived.join(', ')}), seed ${SEED}, call durations ${JSON.stringify(timings)}`);
+    report(`crash-restart: ${survived.length} restarts survived (${survived.join(', ')}), seed ${SEED}, call durations ${JSON.stringify(timings)}`);
   });
 });

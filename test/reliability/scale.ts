@@ -52,3 +52,8 @@ export async function rssBytes(pid: number): Promise<number> {
     return -1;
   }
 }
+
+/** Print a figure of the run (restarts survived, cases run...) on the test output. */
+export function report(line: string): void {
+  process.stdout.write(`[reliability] ${line}\n`);
+}
