@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call } from '../../src/cri/client.js';
+import { call, connectCri } from '../../src/cri/client.js';
 import type { ContainerStats__Output } from '../../src/cri/generated/runtime/v1/ContainerStats.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
 import { createCtr, ctrConfig, podConfig, pull, pushContainerImages, runCtr, runPod, type ContainerImages } from '../support/containers.js';
@@ -76,6 +76,14 @@ describe('container stats', () => {
     expect(n(s.cpu?.usage_nano_cores)).toBeGreaterThan(0.15e9);
     expect(n(s.cpu?.usage_nano_cores)).toBeLessThan(1.3e9);
     expect(n(s.cpu?.usage_core_nano_seconds)).toBeGreaterThan(0);
+    // several clients polling close together (kubelet, metrics-server, crictl) see the same rate
+    const other = connectCri(d.socket);
+    try {
+      const [a, b] = await Promise.all([stats(ids.burn), call(other.runtime, 'ContainerStats', { container_id: ids.burn })]);
+      expect(b.stats?.cpu?.usage_nano_cores?.value).toBe(a.cpu?.usage_nano_cores?.value);
+    } finally {
+      other.close();
+    }
   });
 
   it('a container holding 64 MiB shows a working set of at least 64 MiB', async () => {
