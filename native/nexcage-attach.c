@@ -45,11 +45,27 @@ int main(int argc, char **argv) {
     return 125;
   }
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
-  if (strlen(argv[1]) >= sizeof addr.sun_path) {
-    fprintf(stderr, "nexcage-attach: socket path too long: %s\n", argv[1]);
-    return 125;
+  const char *path = argv[1];
+  if (strlen(path) >= sizeof addr.sun_path) {
+    /* sun_path holds 108 bytes: connect relative to the socket's directory instead */
+    char *slash = strrchr(argv[1], '/');
+    if (slash == NULL || slash == argv[1]) {
+      fprintf(stderr, "nexcage-attach: socket path too long: %s\n", argv[1]);
+      return 125;
+    }
+    *slash = '\0';
+    if (chdir(argv[1]) < 0) {
+      fprintf(stderr, "nexcage-attach: chdir %s: %s\n", argv[1], strerror(errno));
+      return 125;
+    }
+    *slash = '/';
+    path = slash + 1;
+    if (strlen(path) >= sizeof addr.sun_path) {
+      fprintf(stderr, "nexcage-attach: socket name too long: %s\n", path);
+      return 125;
+    }
   }
-  strcpy(addr.sun_path, argv[1]);
+  strcpy(addr.sun_path, path);
   int sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (sock < 0 || connect(sock, (struct sockaddr *)&addr, sizeof addr) < 0) {
     fprintf(stderr, "nexcage-attach: connect %s: %s\n", argv[1], strerror(errno));

@@ -16,6 +16,7 @@ import { RuntimeHandlers } from '../runtime/handlers.js';
 import { RuntimeInfo } from '../runtime/runtime-info.js';
 import { createContainerService } from '../runtime/container-setup.js';
 import { createSandboxService } from '../runtime/sandbox-setup.js';
+import { createStreamingService } from '../runtime/streaming-setup.js';
 import { createStatsService } from '../runtime/stats/create.js';
 import { registerContainerMetrics } from '../runtime/stats/prometheus.js';
 import { startTracing, stopTracing } from '../tracing.js';
@@ -75,6 +76,8 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
     sandboxes: sandboxes.manager,
     containers: containers.manager,
     containerEvents: containers.events,
+    // Exec/Attach/PortForward URLs point at this server (real containers and pods behind it).
+    streaming: await createStreamingService(config, containers.manager, sandboxes.manager, log),
   };
   stats.start();
   if (config.stats.containerMetrics) registerContainerMetrics(stats, registry);
@@ -122,6 +125,7 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
           });
         }
         await stats.stop();
+        await services.streaming?.stop();
         containers.close();
         await sandboxes.close();
         await stopTracing();

@@ -39,6 +39,7 @@ import type { SandboxManager } from './sandbox-manager.js';
 import type { CgroupLayout } from './stats/cgroup-paths.js';
 import { detectCgroupLayout } from './stats/cgroup-paths.js';
 import type { ContainerStatsSource, StatsContainerInfo } from './stats/provider.js';
+import type { AttachLocator, AttachTarget } from './streaming/conmon-attach.js';
 import type { ContainerLocator, ExecTarget } from './streaming/runc-exec.js';
 
 export interface ContainerManagerOptions {
@@ -68,7 +69,7 @@ export interface ExecSyncResult {
 
 type Undo = { what: string; run: () => Promise<unknown> };
 
-export class ContainerManager implements ContainerStatsSource, ContainerLocator {
+export class ContainerManager implements ContainerStatsSource, ContainerLocator, AttachLocator {
   readonly store: ContainerStore;
   private readonly lock = new KeyedLock();
   private readonly stopping = new Map<string, Promise<void>>();
@@ -448,13 +449,22 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator 
     }
   }
 
-  // ---- streaming (exec backend seam) ----
+  // ---- streaming (exec and attach backend seams) ----
 
   async locate(containerId: string): Promise<ExecTarget> {
     const c = this.get(containerId);
     if (c.status.state !== 'RUNNING') throw new FailedPreconditionError(`container "${c.id}" is ${c.status.state}, not RUNNING`);
     const runtime = this.o.runtimeFor(c.runtimeHandler);
     return { runtimePath: runtime.binary, runtimeArgs: runtime.globalArgs() };
+  }
+
+  async locateAttach(containerId: string): Promise<AttachTarget> {
+    const c = this.get(containerId);
+    if (c.status.state !== 'RUNNING') throw new FailedPreconditionError(`container "${c.id}" is ${c.status.state}, not RUNNING`);
+    return {
+      attachSocket: this.o.monitor.attachSocketPath(c.id),
+      resize: (width, height) => this.o.monitor.resize(c.bundle, height, width),
+    };
   }
 
   // ---- exits ----

@@ -1,0 +1,85 @@
+// Exec / Attach / PortForward through the daemon for real containers and pods: the CRI call hands
+// out a URL on the daemon's streaming server, the test's SPDY/3.1 client (speaking like the
+// kubelet's spdystream) drives it. Real runc, conmon, overlayfs, CNI, local registry.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call } from '../../src/cri/client.js';
+import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
+import { ctrConfig, failure, podConfig, pull, pushContainerImages, runCtr, runPod, type ContainerImages } from '../support/containers.js';
+import { TestRegistry } from '../support/registry.js';
+import { SpdyClient } from '../support/spdy-client.js';
+import { Daemon, useTestDir, waitFor } from './harness.js';
+
+const t = useTestDir();
+let registry: TestRegistry;
+let images: ContainerImages;
+let d: Daemon;
+let pod: PodSandboxConfig;
+let podId: string;
+
+beforeAll(async () => {
+  registry = await TestRegistry.start({ parent: t.dir().path });
+  images = await pushContainerImages(registry);
+  d = t.track(new Daemon(t.dir(), 'strm'));
+  await d.start();
+  await pull(d, images.busybox);
+  pod = podConfig(t.dir());
+  podId = await runPod(d, pod);
+}, 120_000);
+
+afterAll(async () => {
+  if (podId) await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: podId }, 60_000).catch(() => undefined);
+  await d?.stop();
+  await registry?.stop();
+});
+
+describe('streaming into real containers', () => {
+  it('Exec runs the command in the container with stdin, stdout, stderr and the exit status', async () => {
+    const id = await runCtr(d, podId, pod, ctrConfig(images.busybox, ['sleep', '1000']));
+    const { url } = await call(d.client.runtime, 'Exec', { container_id: id, cmd: ['/bin/sh', '-c', 'cat; echo err >&2; hostname; exit 3'], stdin: true, stdout: true, stderr: true, tty: false });
+    const c = await SpdyClient.connect(url, { protocols: ['v4.channel.k8s.io'] });
+    const error = await c.createStream({ streamType: 'error' });
+    const stdin = await c.createStream({ streamType: 'stdin' });
+    const stdout = await c.createStream({ streamType: 'stdout' });
+    const stderr = await c.createStream({ streamType: 'stderr' });
+    await stdin.write('from stdin\n');
+    await stdin.end();
+    const [out, err, status] = await Promise.all([stdout.all(), stderr.all(), error.all()]);
+    c.close();
+    expect(out.toString()).toBe(`from stdin\n${pod.hostname}\n`);
+    expect(err.toString()).toBe('err\n');
+    expect(JSON.parse(status.toString())).toMatchObject({ status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '3' }] } });
+  });
+
+  it('Exec/Attach refuse a container that is not running', async () => {
+    const id = await runCtr(d, podId, pod, ctrConfig(images.busybox, ['true']));
+    await call(d.client.runtime, 'StopContainer', { container_id: id, timeout: 0 });
+    expect((await failure(call(d.client.runtime, 'Exec', { container_id: id, cmd: ['true'], stdout: true }))).code).toBe(9);
+    expect((await failure(call(d.client.runtime, 'Attach', { container_id: id, stdout: true }))).code).toBe(9);
+  });
+
+  it('Attach connects to the main process: stdin in, stdout out', async () => {
+    const id = await runCtr(d, podId, pod, ctrConfig(images.busybox, ['/bin/sh', '-c', 'while read l; do echo "got $l"; done'], { stdin: true, stdin_once: false }));
+    const { url } = await call(d.client.runtime, 'Attach', { container_id: id, stdin: true, stdout: true, stderr: true, tty: false });
+    const c = await SpdyClient.connect(url, { protocols: ['v4.channel.k8s.io'] });
+    await c.createStream({ streamType: 'error' });
+    const stdin = await c.createStream({ streamType: 'stdin' });
+    const stdout = await c.createStream({ streamType: 'stdout' });
+    await c.createStream({ streamType: 'stderr' });
+    await stdin.write('hello\n');
+    await waitFor('the container to answer', () => stdout.text().includes('\n'));
+    expect(stdout.text()).toBe('got hello\n');
+    c.close();
+  });
+
+  it('PortForward reaches a port inside the pod network namespace', async () => {
+    await runCtr(d, podId, pod, ctrConfig(images.busybox, ['/bin/sh', '-c', 'while true; do echo pong | nc -l -p 8099; done']));
+    const { url } = await call(d.client.runtime, 'PortForward', { pod_sandbox_id: podId, port: [8099] });
+    const c = await SpdyClient.connect(url, { protocols: ['portforward.k8s.io'] });
+    const error = await c.createStream({ streamType: 'error', port: '8099', requestID: '0' });
+    await error.end();
+    const data = await c.createStream({ streamType: 'data', port: '8099', requestID: '0' });
+    await data.end();
+    expect((await data.all()).toString()).toBe('pong\n');
+    c.close();
+  });
+});
