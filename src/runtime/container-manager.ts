@@ -173,7 +173,6 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
         // as containerd: a missing host path becomes an empty directory
         if (!(await stat(m.hostPath).then(() => true, () => false))) await mkdir(m.hostPath, { recursive: true, mode: 0o755 });
       }
-      await ensureHostPropagation(hostMountRequirements(mounts, this.o.host));
       const privileged = sc.privileged === true;
       const cdiNames = (config.cdiDevices ?? []).map((d) => d.name);
       const cdiEdits = cdiNames.length > 0 ? await completeDeviceNodes(cdiEditsFor(cdiNames, (await loadCdiSpecs()).specs)) : undefined;
@@ -199,6 +198,8 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
         ...(this.o.pidsLimit ? { pidsLimit: this.o.pidsLimit } : {}),
         ...(cdiEdits ? { cdiEdits } : {}),
       });
+      // After the (pure) spec checks, so a bad mount is INVALID_ARGUMENT before any host precondition.
+      await ensureHostPropagation(hostMountRequirements(mounts, this.o.host));
       await atomicWriteJson(join(bundle, 'config.json'), spec);
 
       const logPath = resolveLogPath(sandbox.config.logDirectory, config.logPath ?? '');

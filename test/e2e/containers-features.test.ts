@@ -2,7 +2,7 @@
 // updates visible in the cgroup, log reopening after the kubelet's rename, the event stream, the
 // streamed list and the metrics. Real runc, conmon, overlayfs and a local registry.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../src/cri/client.js';
@@ -225,5 +225,81 @@ describe('lists and metrics', () => {
     expect(running).toBeGreaterThanOrEqual(1);
     expect(text).toMatch(/^nexcage_exec_sync_duration_seconds_count \d+$/m);
     expect(text).toMatch(/^nexcage_container_operation_duration_seconds_count\{operation="create"\} \d+$/m);
+  });
+});
+
+describe('pod and container semantics', () => {
+  async function logOf(id: string): Promise<string[]> {
+    const st = await waitFor('the container to exit', async () => {
+      const x = (await status(d, id)).status;
+      return x?.state === 'CONTAINER_EXITED' ? x : undefined;
+    });
+    return parseCriLog(readFileSync(st.log_path, 'utf8')).map((l) => l.text);
+  }
+
+  it('creates a missing working directory', async () => {
+    const id = await runCtr(d, podId, pod, ctrConfig(images.busybox, ['/bin/sh', '-c', 'pwd'], { working_dir: '/not/there/yet' }));
+    expect(await logOf(id)).toEqual(['/not/there/yet']);
+  });
+
+  it('mounts a host path that is a symlink to a directory', async () => {
+    const real = t.dir().join('real-dir');
+    mkdirSync(real, { recursive: true });
+    writeFileSync(join(real, 'f.txt'), 'through the link\n');
+    const link = t.dir().join('link-dir');
+    symlinkSync(real, link);
+    const id = await runCtr(d, podId, pod, ctrConfig(images.busybox, ['cat', '/data/f.txt'], { mounts: [{ container_path: '/data', host_path: link }] }));
+    expect(await logOf(id)).toEqual(['through the link']);
+  });
+
+  it('rejects recursive read-only mounts that are not read-only or not private', async () => {
+    const vol = t.dir().join('rro-vol');
+    mkdirSync(vol, { recursive: true });
+    const bad = [
+      { container_path: '/v', host_path: vol, readonly: false, recursive_read_only: true },
+      { container_path: '/v', host_path: vol, readonly: true, recursive_read_only: true, propagation: 'PROPAGATION_HOST_TO_CONTAINER' as const },
+    ];
+    for (const m of bad) {
+      const err = await failure(createCtr(d, podId, pod, ctrConfig(images.busybox, ['true'], { mounts: [m] })));
+      expect(err.code).toBe(3);
+      expect(err.details).toMatch(/recursive read-only/);
+    }
+  });
+
+  it('pid namespace: CONTAINER gives the process pid 1, POD shares the pod pid namespace (the infra is pid 1)', async () => {
+    const own = await runCtr(d, podId, pod, ctrConfig(images.busybox, ['/bin/sh', '-c', 'echo $$']));
+    expect(await logOf(own)).toEqual(['1']);
+    const shared = podConfig(t.dir(), { linux: { cgroup_parent: t.dir().cgroupParent, security_context: { namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD' } } } });
+    const sharedId = await runPod(d, shared);
+    const c = await runCtr(d, sharedId, shared, ctrConfig(images.busybox, ['/bin/sh', '-c', 'echo $$; cat /proc/1/cmdline | tr "\\0" " "']));
+    const out = await logOf(c);
+    expect(out[0]).not.toBe('1');
+    expect(out[1]).toMatch(/pause|catatonit/);
+    await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: sharedId });
+  });
+
+  it('containers of one pod share its network namespace (localhost)', async () => {
+    const server = await runCtr(d, podId, pod, ctrConfig(images.busybox, ['/bin/sh', '-c', 'echo hi-from-peer | nc -l -p 8088']));
+    const out = await waitFor('the peer to answer on localhost', async () => {
+      const r = await call(d.client.runtime, 'ExecSync', { container_id: server, cmd: ['true'], timeout: 5 });
+      if (r.exit_code !== 0) return undefined;
+      const client = await runCtr(d, podId, pod, ctrConfig(images.busybox, ['/bin/sh', '-c', 'nc 127.0.0.1 8088 </dev/null']));
+      const text = await logOf(client);
+      return text.includes('hi-from-peer') ? text : undefined;
+    });
+    expect(out).toContain('hi-from-peer');
+  });
+
+  it('keeps a container working when its image is removed, and frees the snapshots when the container goes', async () => {
+    await pull(d, images.user);
+    const id = await createCtr(d, podId, pod, ctrConfig(images.user, ['/bin/sh', '-c', 'id -u']));
+    await call(d.client.image, 'RemoveImage', { image: { image: images.user } });
+    expect((await call(d.client.image, 'ImageStatus', { image: { image: images.user } })).image).toBeNull();
+    await call(d.client.runtime, 'StartContainer', { container_id: id });
+    expect(await logOf(id)).toEqual(['1000']);
+    const leases = () => readdirSync(join(d.config().rootDir as string, 'images', 'leases')).length;
+    const before = leases();
+    await call(d.client.runtime, 'RemoveContainer', { container_id: id });
+    expect(leases()).toBe(before - 1);
   });
 });
