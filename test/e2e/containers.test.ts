@@ -205,6 +205,14 @@ describe('ExecSync', () => {
     expect(ps).not.toContain('sleep 300');
   });
 
+  it('caps output so the answer fits the 16 MiB message the kubelet accepts', async () => {
+    const r = await execSync(id, ['/bin/sh', '-c', 'head -c 20000000 /dev/zero | busybox tr "\\0" a; echo done >&2']);
+    expect(r.exit_code).toBe(0);
+    expect(r.stdout.length + r.stderr.length).toBeLessThanOrEqual(16 * 1024 * 1024);
+    expect(r.stdout.length).toBeGreaterThan(16 * 1024 * 1024 - 4096);
+    expect(/^a+$/.test(r.stdout.toString())).toBe(true);
+  });
+
   it('runs with the container env, user and working dir', async () => {
     const r = await execSync(id, ['/bin/sh', '-c', 'id -u; pwd; echo $PATH']);
     expect(r.stdout.toString().split('\n').slice(0, 2)).toEqual(['0', '/']);
