@@ -65,9 +65,9 @@ ls "$root/usr/share/doc/nexcage/" | grep -q '^README.md' || fail "README missing
 ok "binary, private node, config, unit, completion, man page and docs are installed"
 in_root dpkg-query -W -f='${Conffiles}\n' nexcage | grep -q '/etc/nexcage/config.json' || fail "config.json is not a conffile"
 ok "/etc/nexcage/config.json is a conffile"
-for dep in runc conmon catatonit iptables; do in_root sh -c "command -v $dep" >/dev/null || fail "dependency $dep not installed"; done
+for dep in runc conmon catatonit iptables socat setfattr /bin/kill; do in_root sh -c "command -v $dep" >/dev/null || fail "dependency $dep not installed"; done
 [ -x "$root/usr/lib/cni/bridge" ] || fail "containernetworking-plugins not installed"
-ok "runc, conmon, catatonit, iptables and the CNI plugins came in as dependencies"
+ok "runc, conmon, catatonit, iptables, socat, setfattr, kill (ExecReload) and the CNI plugins came in as dependencies"
 
 out=$(in_root nexcage version) || fail "nexcage version exited $?"
 echo "$out" | sed 's/^/    /'
