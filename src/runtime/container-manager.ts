@@ -12,12 +12,12 @@ import { atomicWriteJson, readJsonIfExists } from '../fsutil.js';
 import type { ImageManager } from '../images/image-manager.js';
 import type { Logger } from '../log.js';
 import type { CgroupDriver } from './cgroup-driver.js';
-import type { ContainerConfig, HostFacts, LinuxContainerResources, SandboxFacts } from './container-config.js';
+import type { ContainerConfig, ContainerMount, HostFacts, LinuxContainerResources, SandboxFacts } from './container-config.js';
 import type { ContainerEventBus } from './container-events.js';
 import { containerOomKills, containerOpDuration, execSyncDuration, execSyncTimeouts, setContainerStateSource, since } from './container-metrics.js';
 import { wasOomKilled } from './container-oom.js';
 import type { Container, ContainerEventType, ContainerFilter, ContainerState, ContainerStatusRecord } from './container-record.js';
-import { isMounted, mountRootfs, unmountRootfs } from './container-rootfs.js';
+import { isMounted, mountImageReadOnly, mountRootfs, unmountAll, unmountRootfs } from './container-rootfs.js';
 import { ContainerStore } from './container-store.js';
 import type { ExitInfo, ExitWatcher } from './exit-watcher.js';
 import type { RuntimeHandlers } from './handlers.js';
@@ -31,7 +31,7 @@ import { listDevices, resolveDevices } from './oci-spec/device-info.js';
 import { ensureHostPropagation } from './oci-spec/mount-propagation.js';
 import { hostMountRequirements } from './oci-spec/mounts.js';
 import { buildResources } from './oci-spec/resources.js';
-import { readUserFiles } from './oci-spec/rootfs-files.js';
+import { readUserFiles, resolveInRoot } from './oci-spec/rootfs-files.js';
 import { loadLocalhostSeccomp } from './oci-spec/seccomp-localhost.js';
 import type { Process, Spec } from './oci-spec/types.js';
 import type { Sandbox } from './sandbox-config.js';
@@ -167,7 +167,9 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
 
       const sc = config.linux?.securityContext ?? {};
       const mounts = config.mounts ?? [];
-      for (const m of mounts) {
+      const volumeHolders: string[] = [];
+      const resolvedMounts = await this.mountImageVolumes(id, recordDir, bundle, mounts, volumeHolders, undo);
+      for (const m of resolvedMounts) {
         if (m.image) continue;
         if (!isAbsolute(m.hostPath)) throw new InvalidArgumentError(`mount "${m.containerPath}": host path "${m.hostPath}" must be absolute`);
         // as containerd: a missing host path becomes an empty directory
@@ -185,7 +187,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
       }
       const { spec, user } = buildContainerSpec({
         id,
-        config,
+        config: { ...config, mounts: resolvedMounts },
         image: imageConfig,
         sandbox: sandboxFacts(sandbox),
         host: this.o.host,
@@ -232,6 +234,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
         user,
         stopSignal: normalizeSignal(config.stopSignal || imageConfig.StopSignal || 'SIGTERM'),
         mounts,
+        ...(volumeHolders.length > 0 ? { imageVolumeLeases: volumeHolders } : {}),
         ...(config.linux?.resources ? { resources: config.linux.resources } : {}),
         status: { state: 'CREATED', pid: mon.pid, monitorPid: mon.monitorPid },
       };
@@ -249,6 +252,32 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
       }
       throw err;
     }
+  }
+
+  /** CRI image volumes: each image mounted read-only under the bundle (leased while the container exists). */
+  private async mountImageVolumes(id: string, recordDir: string, bundle: string, mounts: readonly ContainerMount[], holders: string[], undo: Undo[]): Promise<ContainerMount[]> {
+    const out: ContainerMount[] = [];
+    for (const [i, m] of mounts.entries()) {
+      if (!m.image || m.image.image === '') {
+        out.push(m);
+        continue;
+      }
+      const img = await this.o.images.resolve(m.image.image);
+      if (!img) throw new NotFoundError(`image volume "${m.image.image}" for mount "${m.containerPath}" not found (pull it first)`);
+      const holder = `${id}/volume/${i}`;
+      await this.o.images.lease(holder, img.id);
+      holders.push(holder);
+      undo.push({ what: 'image volume lease', run: () => this.o.images.release(holder) });
+      const target = join(bundle, 'volumes', String(i));
+      await mountImageReadOnly(await this.o.images.layerDirs(img.id), join(recordDir, 'volumes', String(i)), target);
+      undo.push({ what: 'image volume mount', run: () => unmountRootfs(target) });
+      const hostPath = m.imageSubPath ? await resolveInRoot(target, m.imageSubPath) : target;
+      if (m.imageSubPath && !(await stat(hostPath).then(() => true, () => false))) {
+        throw new InvalidArgumentError(`image volume "${m.image.image}": sub path "${m.imageSubPath}" does not exist in the image`);
+      }
+      out.push({ ...m, hostPath, readonly: true });
+    }
+    return out;
   }
 
   // ---- StartContainer ----
@@ -361,11 +390,13 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
       const runtime = this.o.runtimeFor(c.runtimeHandler);
       await runtime.delete(c.id, { force: true });
       await this.o.monitor.cleanup(c.id);
-      await unmountRootfs(c.rootfs);
+      await unmountAll(c.bundle); // the rootfs and any image volumes
       await rm(c.bundle, { recursive: true, force: true });
       await this.store.delete(c.id);
       await this.o.exits.remove(c.id);
-      await this.o.images.release(c.id).catch((err: unknown) => this.o.log.warn({ err, containerId: c.id }, 'image lease release failed'));
+      for (const holder of [c.id, ...(c.imageVolumeLeases ?? [])]) {
+        await this.o.images.release(holder).catch((err: unknown) => this.o.log.warn({ err, containerId: c.id, holder }, 'image lease release failed'));
+      }
       removed = c;
       this.o.log.info({ containerId: c.id }, 'container removed');
     });
@@ -581,11 +612,13 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
 
   private async cleanOrphan(id: string): Promise<void> {
     const bundle = join(this.bundlesDir, id);
-    await unmountRootfs(join(bundle, 'rootfs')).catch((err: unknown) => this.o.log.warn({ err, containerId: id }, 'orphan rootfs unmount failed'));
+    await unmountAll(bundle).catch((err: unknown) => this.o.log.warn({ err, containerId: id }, 'orphan rootfs unmount failed'));
     await rm(bundle, { recursive: true, force: true });
     await this.o.monitor.cleanup(id);
     await this.o.exits.remove(id);
-    await this.o.images.release(id).catch(() => undefined);
+    for (const l of this.o.images.leases()) {
+      if (l.holder === id || l.holder.startsWith(`${id}/`)) await this.o.images.release(l.holder).catch(() => undefined);
+    }
   }
 
   /** Graceful shutdown: containers keep running under conmon; only the exit subscription goes. */

@@ -41,6 +41,8 @@ export interface ContainerMeta {
   stopSignal: string;
   /** The CRI mounts (for ContainerStatus.mounts). */
   mounts: ContainerMount[];
+  /** Lease holders of the images mounted as CRI image volumes (released on remove). */
+  imageVolumeLeases?: string[];
   /** The current resources (create config, then UpdateContainerResources). */
   resources?: LinuxContainerResources;
 }

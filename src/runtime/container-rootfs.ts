@@ -21,12 +21,15 @@ export interface RootfsPlan {
   links: { name: string; target: string }[];
 }
 
-/** The overlay options for `layers` (bottom-most first) with upper/work under `recordDir`. Pure. */
-export function planOverlay(layers: readonly string[], recordDir: string, upperDir: string, workDir: string): RootfsPlan {
+/**
+ * The overlay options for `layers` (bottom-most first) with upper/work under `recordDir`; without
+ * upper/work the overlay is read-only (image volumes). Pure.
+ */
+export function planOverlay(layers: readonly string[], recordDir: string, upperDir?: string, workDir?: string): RootfsPlan {
   if (layers.length === 0) throw new InvalidArgumentError('image has no layers');
   if (layers.length > MAX_LAYERS) throw new InvalidArgumentError(`image has ${layers.length} layers; overlayfs supports at most ${MAX_LAYERS}`);
   const top = [...layers].reverse();
-  const tail = `,upperdir=${relative(recordDir, upperDir)},workdir=${relative(recordDir, workDir)}`;
+  const tail = upperDir && workDir ? `,upperdir=${relative(recordDir, upperDir)},workdir=${relative(recordDir, workDir)}` : '';
   const direct = `lowerdir=${top.map((d) => relative(recordDir, d)).join(':')}${tail}`;
   if (direct.length <= MAX_OPTIONS) return { cwd: recordDir, options: direct, links: [] };
   const links = top.map((target, i) => ({ name: `l/${i}`, target }));
@@ -48,6 +51,43 @@ export async function mountRootfs(layers: readonly string[], recordDir: string, 
   }
   await run('mount', ['-t', 'overlay', 'overlay', '-o', plan.options, target], { cwd: plan.cwd });
   return { upperDir, workDir };
+}
+
+/**
+ * Mount an image read-only at `target` (CRI image volumes): its single layer bound read-only, or
+ * a lower-only overlay of its layers (overlayfs needs two lower dirs when there is no upper).
+ */
+export async function mountImageReadOnly(layers: readonly string[], workDir: string, target: string): Promise<void> {
+  await mkdir(target, { recursive: true, mode: 0o755 });
+  if (layers.length === 1) {
+    await run('mount', ['--bind', layers[0] as string, target]);
+    const res = await run('mount', ['-o', 'remount,bind,ro', target], { allowFailure: true });
+    if (res.exitCode !== 0) {
+      await run('umount', [target], { allowFailure: true });
+      throw new InvalidArgumentError(`image volume at ${target}: read-only remount failed: ${res.stderr.trim()}`);
+    }
+    return;
+  }
+  await mkdir(workDir, { recursive: true, mode: 0o700 });
+  const plan = planOverlay(layers, workDir);
+  if (plan.links.length > 0) {
+    await rm(join(workDir, 'l'), { recursive: true, force: true });
+    await mkdir(join(workDir, 'l'), { mode: 0o700 });
+    for (const l of plan.links) await symlink(l.target, join(workDir, l.name));
+  }
+  await run('mount', ['-t', 'overlay', 'overlay', '-o', `ro,${plan.options}`, target], { cwd: plan.cwd });
+}
+
+/** Unmount every mount at or below `dir`, deepest first (lazily when busy). */
+export async function unmountAll(dir: string): Promise<void> {
+  const prefix = dir.replace(/\/+$/, '');
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  const points = info
+    .split('\n')
+    .map((line) => line.split(' ')[4]?.replace(/\\040/g, ' '))
+    .filter((p): p is string => p !== undefined && (p === prefix || p.startsWith(prefix + '/')))
+    .sort((a, b) => b.length - a.length);
+  for (const p of new Set(points)) await unmountRootfs(p);
 }
 
 export async function isMounted(target: string): Promise<boolean> {

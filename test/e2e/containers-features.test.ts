@@ -66,6 +66,30 @@ describe('mounts', () => {
     hostMounts.length = 0;
   });
 
+  it('mounts images read-only as CRI image volumes (several layers, one layer, a sub path)', async () => {
+    await pull(d, images.entry);
+    const id = await runCtr(
+      d,
+      podId,
+      pod,
+      ctrConfig(images.busybox, ['sleep', '1000'], {
+        mounts: [
+          { container_path: '/img', image: { image: images.busybox } },
+          { container_path: '/one', image: { image: images.entry } },
+          { container_path: '/sub', image: { image: images.busybox }, image_sub_path: 'opaque' },
+        ],
+      }),
+    );
+    const r = await execSync(id, ['/bin/sh', '-c', 'cat /img/data/file.txt; ls /sub; test -x /one/bin/busybox && echo one-ok; touch /img/x 2>&1 || echo ro']);
+    expect(r.stdout.toString()).toMatch(/^layer two\nnew\.txt\none-ok\n[\s\S]*ro\n$/);
+    const info = JSON.parse((await status(d, id, true)).info.info ?? '{}') as { bundle: string };
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).toContain(`${info.bundle}/volumes/0 `);
+    await call(d.client.runtime, 'RemoveContainer', { container_id: id });
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(info.bundle);
+    const missing = await failure(createCtr(d, podId, pod, ctrConfig(images.busybox, ['true'], { mounts: [{ container_path: '/x', image: { image: `${registry.host}/test/none:1` } }] })));
+    expect(missing.code).toBe(5);
+  });
+
   it('refuses HOST_TO_CONTAINER propagation from a private host mount, naming the path', async () => {
     const vol = t.dir().join('private-vol');
     mkdirSync(vol, { recursive: true });
