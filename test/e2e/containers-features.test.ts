@@ -90,6 +90,14 @@ describe('mounts', () => {
     expect(missing.code).toBe(5);
   });
 
+  it("the kubelet's termination-log file mount works both ways", async () => {
+    const file = t.dir().join('termination-log');
+    writeFileSync(file, '');
+    const id = await runCtr(d, podId, pod, ctrConfig(images.busybox, ['/bin/sh', '-c', 'echo "last words" > /dev/termination-log'], { mounts: [{ container_path: '/dev/termination-log', host_path: file }] }));
+    await waitFor('the container to exit', async () => (await status(d, id)).status?.state === 'CONTAINER_EXITED');
+    expect(readFileSync(file, 'utf8')).toBe('last words\n');
+  });
+
   it('refuses HOST_TO_CONTAINER propagation from a private host mount, naming the path', async () => {
     const vol = t.dir().join('private-vol');
     mkdirSync(vol, { recursive: true });

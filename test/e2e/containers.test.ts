@@ -135,6 +135,17 @@ describe('stop', () => {
     expect(st.exit_code).toBe(0);
   });
 
+  it("sends the image's StopSignal, or the CRI stop_signal when given", async () => {
+    const script = 'trap "echo got-usr1; exit 0" USR1; trap "echo got-usr2; exit 0" USR2; while true; do sleep 0.1; done';
+    const fromImage = await runCtr(d, podId, pod, { ...ctrConfig(images.entry, []), args: [script] });
+    const fromCri = await runCtr(d, podId, pod, { ...ctrConfig(images.entry, []), args: [script], stop_signal: 'SIGUSR2' });
+    for (const id of [fromImage, fromCri]) await call(d.client.runtime, 'StopContainer', { container_id: id, timeout: 20 });
+    const text = async (id: string) => parseCriLog(readFileSync((await status(d, id)).status!.log_path, 'utf8')).map((l) => l.text);
+    expect(await text(fromImage)).toEqual(['got-usr1']);
+    expect(await text(fromCri)).toEqual(['got-usr2']);
+    expect((await status(d, fromCri)).status?.stop_signal).toBe('SIGUSR2');
+  });
+
   it('waits the timeout for a process that ignores SIGTERM, then kills it (137)', async () => {
     const id = await runCtr(d, podId, pod, ctrConfig(images.busybox, ['/bin/sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done']));
     const started = Date.now();
