@@ -12,13 +12,13 @@ import { InternalError, errorMessage } from '../errors.js';
 import { run } from '../exec.js';
 
 export class NetnsPins {
+  /** Serialises mounting/unmounting the private dir against pin creation. */
+  private dirLock: Promise<unknown> = Promise.resolve();
+
   constructor(readonly dir: string) {}
 
-  /** Make `dir` a private mount point (once; idempotent). */
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o755 });
-    if (!(await this.isMountPoint(this.dir))) await run('mount', ['--bind', this.dir, this.dir]);
-    await run('mount', ['--make-private', this.dir]);
   }
 
   pathFor(podId: string): string {
@@ -27,23 +27,32 @@ export class NetnsPins {
 
   async create(podId: string): Promise<string> {
     const path = this.pathFor(podId);
-    await writeFile(path, '', { flag: 'wx', mode: 0o444 });
+    // The private dir mount exists only while pins do, so an idle or crashed daemon holds no mount.
+    await this.withDirLock(async () => {
+      await mkdir(this.dir, { recursive: true, mode: 0o755 });
+      if (!(await this.isMountPoint(this.dir))) {
+        await run('mount', ['--bind', this.dir, this.dir]);
+        await run('mount', ['--make-private', this.dir]);
+      }
+      await writeFile(path, '', { flag: 'wx', mode: 0o444 });
+    });
     try {
       await run('unshare', [`--net=${path}`, 'true'], { timeoutMs: 30_000 });
     } catch (err) {
-      await rm(path, { force: true });
+      await this.remove(path);
       throw new InternalError(`network namespace for pod "${podId}" could not be created: ${errorMessage(err)}`, { cause: err });
     }
     return path;
   }
 
-  /** Unmount and delete a pin; absent pins are fine (remove is idempotent). */
+  /** Unmount and delete a pin (absent pins are fine: remove is idempotent); the dir goes with the last. */
   async remove(path: string): Promise<void> {
     if (await this.isMountPoint(path)) {
       await run('umount', [path], { allowFailure: true });
       if (await this.isMountPoint(path)) await run('umount', ['--lazy', path]);
     }
     await rm(path, { force: true });
+    await this.releaseIfEmpty();
   }
 
   /** Pod ids that have a pin file (recovery compares them with the records). */
@@ -55,11 +64,19 @@ export class NetnsPins {
     return this.isMountPoint(path);
   }
 
-  /** Unmount the private dir itself once no pin is left (graceful shutdown). */
+  /** Unmount the private dir itself once no pin is left. */
   async releaseIfEmpty(): Promise<boolean> {
-    if ((await this.list()).length > 0) return false;
-    if (await this.isMountPoint(this.dir)) await run('umount', [this.dir], { allowFailure: true });
-    return true;
+    return this.withDirLock(async () => {
+      if ((await this.list()).length > 0) return false;
+      if (await this.isMountPoint(this.dir)) await run('umount', [this.dir], { allowFailure: true });
+      return true;
+    });
+  }
+
+  private withDirLock<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.dirLock.then(fn, fn);
+    this.dirLock = next.catch(() => undefined);
+    return next;
   }
 
   private async isMountPoint(path: string): Promise<boolean> {

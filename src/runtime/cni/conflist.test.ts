@@ -1,0 +1,63 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { podIps } from './cni-network.js';
+import { defaultNetworkConfig, findNetworkConfig, parseNetworkConfig } from './conflist.js';
+
+describe('CNI config discovery', () => {
+  it('takes the first config by file name across the dirs, and wraps a single-plugin .conf', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'nexcage-cni-'));
+    try {
+      const a = join(root, 'a');
+      const b = join(root, 'b');
+      mkdirSync(a);
+      mkdirSync(b);
+      expect(await findNetworkConfig([a, b, join(root, 'missing')])).toBeUndefined();
+      writeFileSync(join(b, '10-net.conf'), JSON.stringify({ cniVersion: '0.4.0', name: 'single', type: 'bridge' }));
+      writeFileSync(join(b, '99-other.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'other', plugins: [{ type: 'ptp' }] }));
+      writeFileSync(join(b, 'README'), 'not a config');
+      const found = await findNetworkConfig([a, b]);
+      expect(found?.file).toBe(join(b, '10-net.conf'));
+      expect(found?.config).toMatchObject({ name: 'single', cniVersion: '0.4.0', plugins: [{ type: 'bridge' }] });
+      writeFileSync(join(a, '50-first.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'first', plugins: [{ type: 'bridge' }, { type: 'portmap', capabilities: { portMappings: true } }] }));
+      expect((await findNetworkConfig([a, b]))?.config.name).toBe('first');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('names the file and the problem for a broken config', () => {
+    expect(() => parseNetworkConfig('{', '/etc/cni/net.d/x.conflist')).toThrow(/x\.conflist: not valid JSON/);
+    expect(() => parseNetworkConfig('{"cniVersion":"1.0.0","plugins":[]}', 'f')).toThrow(/"name" is missing/);
+    expect(() => parseNetworkConfig('{"name":"n","plugins":[]}', 'f')).toThrow(/"plugins" is empty/);
+    expect(() => parseNetworkConfig('{"name":"n","plugins":[{"x":1}]}', 'f')).toThrow(/plugin 0 has no "type"/);
+  });
+
+  it('builds the built-in default network: bridge + host-local on the subnet + portmap', () => {
+    const c = defaultNetworkConfig({ bridge: 'nexcage0', subnet: '10.88.0.0/16', ipamDataDir: '/run/nexcage/cni/networks' });
+    expect(c.cniVersion).toBe('1.0.0');
+    expect(c.plugins.map((p) => p.type)).toEqual(['bridge', 'portmap']);
+    expect(c.plugins[0]).toMatchObject({ bridge: 'nexcage0', isGateway: true, ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet: '10.88.0.0/16' }]], dataDir: '/run/nexcage/cni/networks' } });
+    expect(c.plugins[1]?.capabilities).toEqual({ portMappings: true });
+  });
+});
+
+describe('pod IPs from a CNI result', () => {
+  it('keeps the sandbox interface IPs, IPv4 first, without prefix length', () => {
+    const ips = podIps({
+      cniVersion: '1.0.0',
+      interfaces: [{ name: 'cni0' }, { name: 'veth1' }, { name: 'eth0', sandbox: '/run/netns/x' }],
+      ips: [
+        { address: 'fd00::5/64', interface: 2 },
+        { address: '10.88.0.5/16', gateway: '10.88.0.1', interface: 2 },
+        { address: '10.99.0.1/16', interface: 0 },
+      ],
+    });
+    expect(ips).toEqual(['10.88.0.5', 'fd00::5']);
+  });
+
+  it('takes every IP when the result names no interfaces', () => {
+    expect(podIps({ cniVersion: '0.4.0', ips: [{ address: '10.1.2.3/24' }] })).toEqual(['10.1.2.3']);
+  });
+});

@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest';
+import { KeyedLock } from './keyed-lock.js';
+
+describe('KeyedLock', () => {
+  it('runs operations on one key one after another, other keys in parallel, and survives failures', async () => {
+    const lock = new KeyedLock();
+    const events: string[] = [];
+    const step = (name: string, ms: number, fail = false) => async (): Promise<string> => {
+      events.push(`start ${name}`);
+      await new Promise((r) => setTimeout(r, ms));
+      events.push(`end ${name}`);
+      if (fail) throw new Error(name);
+      return name;
+    };
+    const results = await Promise.allSettled([lock.with('a', step('a1', 30, true)), lock.with('a', step('a2', 1)), lock.with('b', step('b1', 5))]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'fulfilled']);
+    expect(events.indexOf('end a1')).toBeLessThan(events.indexOf('start a2'));
+    expect(events.indexOf('start b1')).toBeLessThan(events.indexOf('end a1'));
+  });
+});
