@@ -19,7 +19,7 @@ import { single, summarize, timeMs, type Row, type Suite } from './lib.js';
 
 const EXEC_ROUNDS = 30;
 const MB = 1024 * 1024;
-const VOLUME = 64 * MB;
+const VOLUME = Number(process.env.NEXCAGE_BENCH_STREAMING_MB ?? 64) * MB;
 const PORT = 7788;
 
 async function setUp(dir: string, id: string, ns: string): Promise<{ runcRoot: string; listener: ChildProcess }> {
@@ -127,7 +127,9 @@ export const suite: Suite = {
     );
     await svc.start();
     const rows: Row[] = [];
+    const phase = (what: string): void => console.error(`streaming bench: ${what}`);
     try {
+      phase('exec latency');
       const raw: number[] = [];
       for (let i = 0; i < EXEC_ROUNDS; i++) raw.push(await timeMs(() => run('runc', ['--root', runcRoot, 'exec', id, 'true'])));
       rows.push(summarize('runc exec true (baseline, no streaming)', 'ms', raw));
@@ -146,9 +148,13 @@ export const suite: Suite = {
         );
       }
       rows.push(summarize('exec true over SPDY v4 (URL + upgrade + 3 streams + Status)', 'ms', viaSpdy));
+      phase('port-forward throughput');
       rows.push(single('port-forward echo, raw ip-netns-exec socat (baseline)', 'MB/s', await rawEcho(ns), `${VOLUME / MB} MiB each way`));
+      phase('spdy');
       rows.push(single('port-forward echo over SPDY, client without flow control (spdystream-like)', 'MB/s', await spdyEcho(svc, false), `${VOLUME / MB} MiB each way`));
+      phase('spdy strict');
       rows.push(single('port-forward echo over SPDY, strict flow-control client', 'MB/s', await spdyEcho(svc, true), `${VOLUME / MB} MiB each way`));
+      phase('ws');
       rows.push(single('port-forward echo over WebSocket v4.channel.k8s.io', 'MB/s', await wsEcho(svc), `${VOLUME / MB} MiB each way`));
     } finally {
       await svc.stop();

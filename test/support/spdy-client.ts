@@ -208,10 +208,17 @@ export class SpdyClient {
     const step = this.writeLock.then(async () => {
       const b = await produce();
       if (this.socket.destroyed) return;
-      if (!this.socket.write(b)) await new Promise<void>((r) => {
-        this.socket.once('drain', r);
-        this.socket.once('close', r);
-      });
+      if (!this.socket.write(b)) {
+        await new Promise<void>((r) => {
+          const done = (): void => {
+            this.socket.off('drain', done);
+            this.socket.off('close', done);
+            r();
+          };
+          this.socket.on('drain', done);
+          this.socket.on('close', done);
+        });
+      }
     });
     this.writeLock = step.catch(() => undefined);
     return step;

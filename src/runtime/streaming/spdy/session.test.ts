@@ -162,6 +162,24 @@ describe('SpdySession', () => {
     r.client.destroy();
   });
 
+  it('keeps reading WINDOW_UPDATEs while a stream\'s reader is full (no echo deadlock)', async () => {
+    const r = await rig();
+    r.send(encodeControl(ControlType.SETTINGS, 0, settingsPayload([{ flags: 0, id: SettingId.INITIAL_WINDOW_SIZE, value: 1000 }])));
+    await r.syn(1, { streamtype: ['data'] });
+    await until(() => r.streams.length === 1);
+    const st = r.streams[0]!;
+    // Nobody reads the stream: its buffer fills far past the high-water mark.
+    r.send(encodeData(1, 0, Buffer.alloc(200_000, 3)));
+    await until(() => st.readableLength >= 200_000);
+    st.write(Buffer.alloc(3000, 1));
+    const sent = (): number => r.frames.filter((f) => !f.control).reduce((n, f) => n + f.payload.length, 0);
+    await until(() => sent() === 1000);
+    r.send(encodeControl(ControlType.WINDOW_UPDATE, 0, twoWords(1, 5000)));
+    r.send(encodeControl(ControlType.WINDOW_UPDATE, 0, twoWords(0, 5000)));
+    await until(() => sent() === 3000);
+    r.client.destroy();
+  });
+
   it('without flow control from the peer (as moby/spdystream), does not stall past 64 KiB', async () => {
     const r = await rig();
     await r.syn(1, { streamtype: ['stdout'] });

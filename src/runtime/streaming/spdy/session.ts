@@ -7,7 +7,8 @@
 // peer's windows but only WAIT on them once the peer has shown it speaks flow control (sent a
 // WINDOW_UPDATE or an INITIAL_WINDOW_SIZE setting): Kubernetes' client (moby/spdystream) never
 // sends WINDOW_UPDATE and ignores ours, so honouring the default window against it would stall
-// every transfer after 64 KiB. A receiving stream whose reader is slow pauses the socket instead.
+// every transfer after 64 KiB. For such a peer, a receiving stream whose reader is slow pauses the
+// socket instead (TCP backpressure).
 import { EventEmitter } from 'node:events';
 import { Duplex } from 'node:stream';
 import type { Logger } from '../../../log.js';
@@ -294,9 +295,14 @@ export class SpdySession extends EventEmitter<SessionEvents> {
     this.unblock(st);
   }
 
+  /**
+   * A stream's reader is behind. A flow-controlling peer is held back by the WINDOW_UPDATEs we do
+   * not send yet, and the socket must keep being read (its own WINDOW_UPDATEs for our sends arrive
+   * there: pausing would deadlock an echo). A peer that ignores windows is held back by TCP.
+   */
   block(st: SpdyStream): void {
     this.blocked.add(st);
-    this.socket.pause();
+    if (!this.peerFlowControl) this.socket.pause();
   }
 
   unblock(st: SpdyStream): void {
