@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { PodSandboxStatusRequest__Output } from './generated/runtime/v1/PodSandboxStatusRequest.js';
 import type { PodSandboxStatusResponse } from './generated/runtime/v1/PodSandboxStatusResponse.js';
+import { containerStatusToProto } from './container-mapping.js';
 import { podSandboxStatusToProto } from './sandbox-mapping.js';
 import type { Services } from './services.js';
 
@@ -22,6 +23,6 @@ export function podSandboxStatus(s: Services) {
         runtimeSpec: await s.sandboxes.infraSpec(sandbox.id),
       });
     }
-    return { status: podSandboxStatusToProto(sandbox), info, containers_statuses: [], timestamp: (BigInt(Date.now()) * 1_000_000n).toString() };
+    return { status: podSandboxStatusToProto(sandbox), info, containers_statuses: s.containers.list({ podSandboxId: sandbox.id }).map(containerStatusToProto), timestamp: (BigInt(Date.now()) * 1_000_000n).toString() };
   };
 }

@@ -299,6 +299,16 @@ describe('names and preconditions', () => {
     expect((await call(d.client.runtime, 'ListContainers', { filter: { pod_sandbox_id: otherId } })).containers).toEqual([]);
   });
 
+  it('PodSandboxStatus carries the statuses of the pod containers', async () => {
+    const other = podConfig(t.dir());
+    const otherId = await runPod(d, other);
+    const a = await runCtr(d, otherId, other, ctrConfig(images.busybox, ['sleep', '1000']));
+    const b = await createCtr(d, otherId, other, ctrConfig(images.busybox, ['true']));
+    const st = await call(d.client.runtime, 'PodSandboxStatus', { pod_sandbox_id: otherId });
+    expect(Object.fromEntries(st.containers_statuses.map((c) => [c.id, c.state]))).toEqual({ [a]: 'CONTAINER_RUNNING', [b]: 'CONTAINER_CREATED' });
+    await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: otherId });
+  });
+
   it('lists with filters: id prefix, state, pod and labels', async () => {
     const id = await runCtr(d, podId, pod, ctrConfig(images.busybox, ['sleep', '1000'], { labels: { filt: 'yes' } }));
     const list = async (filter: object) => (await call(d.client.runtime, 'ListContainers', { filter })).containers.map((c) => c.id);
