@@ -121,4 +121,22 @@ describe('daemon restart after kill -9', () => {
     await call(d.client.runtime, 'StopPodSandbox', { pod_sandbox_id: podId }, 120_000);
     for (const id of running) expect(alive(before.get(id)!.pid)).toBe(false);
   }, 180_000);
+
+  it('a graceful stop (SIGTERM) of the daemon leaves containers running; the next daemon takes them over', async () => {
+    const other = podConfig(t.dir());
+    const otherId = await runPod(d, other);
+    const id = await runCtr(d, otherId, other, ctrConfig(images.busybox, ['sleep', '1000']));
+    const pid = (JSON.parse((await status(d, id, true)).info.info ?? '{}') as { pid: number }).pid;
+    const exit = await d.stop('SIGTERM');
+    expect(exit.code).toBe(0);
+    expect(alive(pid)).toBe(true);
+    await d.start();
+    const st = await status(d, id, true);
+    expect(st.status?.state).toBe('CONTAINER_RUNNING');
+    expect((JSON.parse(st.info.info ?? '{}') as { pid: number }).pid).toBe(pid);
+    await call(d.client.runtime, 'StopContainer', { container_id: id, timeout: 0 });
+    expect(alive(pid)).toBe(false);
+    expect((await status(d, id)).status?.exit_code).toBe(137);
+    await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: otherId });
+  }, 120_000);
 });
