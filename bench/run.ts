@@ -8,6 +8,7 @@ const SUITES: { name: string; load: () => Promise<{ suite: Suite }> }[] = [
   { name: 'streaming', load: () => import('./streaming.js') },
   { name: 'pull', load: () => import('./pull.js') },
   { name: 'containers', load: () => import('./containers.js') },
+  { name: 'pods', load: () => import('./pods.js') },
 ];
 
 async function main(): Promise<void> {

@@ -24,7 +24,9 @@ import type { NetworkPlugin } from './network-plugin.js';
 import type { OciRuntime } from './oci-runtime.js';
 import { cgroupsPathFor } from './oci-spec/resources.js';
 import { buildSandboxSpec } from './oci-spec/sandbox-spec.js';
+import { applyPodCgroup, podCgroupWrites, podLimits } from './pod-cgroup.js';
 import { listIds, mountShm, unmountShm, validateSysctls, writePodFiles } from './pod-files.js';
+import type { CgroupLayout } from './stats/cgroup-paths.js';
 import type { ContainerHooks, Sandbox, SandboxConfig, SandboxFilter } from './sandbox-config.js';
 import type { SandboxStatsSource, StatsSandboxInfo } from './stats/provider.js';
 
@@ -65,6 +67,8 @@ export interface SandboxManagerOptions {
   log: Logger;
   /** How long Stop waits for the killed infra to be reaped. */
   stopTimeoutMs?: number;
+  /** The host's cgroup hierarchy (pod-level limits go on the pod cgroup). */
+  cgroupLayout: CgroupLayout;
 }
 
 type Undo = { what: string; run: () => Promise<unknown> };
@@ -239,6 +243,8 @@ export class SandboxManager implements SandboxStatsSource {
       undo.push({ what: 'monitor files', run: () => Promise.all([this.o.monitor.cleanup(id), this.o.exits.remove(id)]) });
       const mon = await this.o.monitor.start({ id, bundle, runtime, logPath: '', exitDir: this.o.exits.dir });
       await runtime.start(id);
+      // Pod-level limits on the pod cgroup (runc created the parent if the kubelet had not).
+      await this.applyPodLimits(config).catch((err: unknown) => log.warn({ error: errorMessage(err) }, 'pod cgroup limits not applied'));
       const infraSeconds = Number(process.hrtime.bigint() - infraStart) / 1e9;
 
       const sandbox: Sandbox = {
@@ -368,7 +374,7 @@ export class SandboxManager implements SandboxStatsSource {
 
   // ---- UpdatePodSandboxResources ----
 
-  /** Records the pod-level overhead/resources the kubelet sent (shown by verbose status). */
+  /** Applies the pod-level overhead/resources the kubelet sent to the pod cgroup and records them. */
   async updateResources(idOrPrefix: string, r: { overhead?: LinuxContainerResources; resources?: LinuxContainerResources }): Promise<void> {
     const found = this.get(idOrPrefix);
     await this.lock.with(found.id, async () => {
@@ -378,9 +384,15 @@ export class SandboxManager implements SandboxStatsSource {
       if (r.overhead) config.overhead = r.overhead;
       if (r.resources) config.resources = r.resources;
       const next = { ...s, config };
+      await this.applyPodLimits(config);
       await this.persist(next);
       this.sandboxes.set(s.id, next);
     });
+  }
+
+  private async applyPodLimits(config: SandboxConfig): Promise<string[]> {
+    const limits = podLimits(config.resources, config.overhead);
+    return applyPodCgroup(podCgroupWrites(this.o.cgroupLayout, this.o.host.cgroupDriver, config.cgroupParent, limits));
   }
 
   // ---- verbose status ----

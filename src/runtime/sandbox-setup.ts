@@ -17,6 +17,7 @@ import type { OciRuntime } from './oci-runtime.js';
 import { probeHostFacts } from './oci-spec/host-facts.js';
 import { RuncRuntime } from './runc-runtime.js';
 import { SandboxManager } from './sandbox-manager.js';
+import { detectCgroupLayout } from './stats/cgroup-paths.js';
 
 export interface SandboxService {
   manager: SandboxManager;
@@ -66,6 +67,7 @@ export async function createSandboxService(config: Config, handlers: RuntimeHand
     netns: new NetnsPins(join(config.stateDir, 'netns')),
     host,
     infraRootfs,
+    cgroupLayout: detectCgroupLayout(),
     log: slog,
   });
   await manager.recover();

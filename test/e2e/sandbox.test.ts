@@ -2,7 +2,7 @@
 // plugins on this machine. Pods live on this file's own bridge/subnet (harness podNetwork) and
 // cgroup parent; the harness leak check then finds no netns, mount, process, cgroup or IP left.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -194,6 +194,25 @@ describe('pod sandboxes', () => {
     expect((await call(d.client.runtime, 'ListPodSandbox', {})).items).toEqual([]);
   });
 
+  it('puts pod resources + overhead on the pod cgroup and the infra in its own cgroup under it; UpdatePodSandboxResources changes them', async () => {
+    const GiB = 1024 ** 3;
+    const cfg = podConfig();
+    cfg.linux!.resources = { memory_limit_in_bytes: String(2 * GiB), cpu_quota: '200000', cpu_period: '100000' };
+    cfg.linux!.overhead = { memory_limit_in_bytes: String(64 * 1024 ** 2) };
+    const { pod_sandbox_id: id } = await call(d.client.runtime, 'RunPodSandbox', { config: cfg });
+    const podMem = join('/sys/fs/cgroup/memory', t.dir().cgroupParent);
+    expect(Number(readFileSync(join(podMem, 'memory.limit_in_bytes'), 'utf8'))).toBe(2 * GiB + 64 * 1024 ** 2);
+    expect(readFileSync(join('/sys/fs/cgroup/cpu', t.dir().cgroupParent, 'cpu.cfs_quota_us'), 'utf8').trim()).toBe('200000');
+    const v = await verbose(d, id);
+    expect(readFileSync(`/proc/${v.pid}/cgroup`, 'utf8')).toContain(`memory:${t.dir().cgroupParent}/${id}`);
+    await call(d.client.runtime, 'UpdatePodSandboxResources', { pod_sandbox_id: id, resources: { memory_limit_in_bytes: String(3 * GiB) } });
+    expect(Number(readFileSync(join(podMem, 'memory.limit_in_bytes'), 'utf8'))).toBe(3 * GiB + 64 * 1024 ** 2);
+    await expect(call(d.client.runtime, 'UpdatePodSandboxResources', { pod_sandbox_id: 'f00d', resources: {} })).rejects.toMatchObject({ code: 5 });
+    await call(d.client.runtime, 'StopPodSandbox', { pod_sandbox_id: id });
+    expect(existsSync(join(podMem, id))).toBe(false);
+    await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: id });
+  });
+
   it('rejects an unknown runtime handler naming it', async () => {
     await expect(call(d.client.runtime, 'RunPodSandbox', { config: podConfig(), runtime_handler: 'nope' })).rejects.toMatchObject({
       code: 3,
@@ -270,6 +289,28 @@ describe('pod sandboxes across a daemon crash', () => {
       expect(hostLocalIps(d)).not.toContain(ipsBefore[i]);
       await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: id });
     }
+    await d.stop();
+  });
+
+  it('cleans up a pod whose record is gone (crash mid-RunPodSandbox): infra, netns, IP, bundle', async () => {
+    const d = t.track(new Daemon(t.dir(), 'orphan'));
+    await d.start();
+    const id = (await call(d.client.runtime, 'RunPodSandbox', { config: podConfig({}, 'orphan-a') })).pod_sandbox_id;
+    const ip = (await call(d.client.runtime, 'PodSandboxStatus', { pod_sandbox_id: id })).status?.network?.ip ?? '';
+    const { pid } = await verbose(d, id);
+    await d.stop('SIGKILL');
+    // What a crash between "infra started" and "record persisted" leaves: everything but the record.
+    rmSync(join(d.config().rootDir as string, 'sandboxes', id, 'sandbox.json'));
+    await d.start();
+    expect((await call(d.client.runtime, 'ListPodSandbox', {})).items).toEqual([]);
+    expect(existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('pause')).toBe(false);
+    expect(hostLocalIps(d)).not.toContain(ip);
+    expect(readdirSync(join(d.config().stateDir as string, 'netns'))).toEqual([]);
+    expect(readdirSync(join(d.config().stateDir as string, 'sandboxes'))).toEqual([]);
+    expect(d.logs().some((l) => l.msg === 'orphan infra container: deleting')).toBe(true);
+    // The same pod can be run again (its name is free).
+    const again = (await call(d.client.runtime, 'RunPodSandbox', { config: podConfig({}, 'orphan-a') })).pod_sandbox_id;
+    await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: again });
     await d.stop();
   });
 });
