@@ -4,8 +4,10 @@
 // SPDY/3.1 client in test/support (speaking like Kubernetes' spdystream) and `ws`. The daemon
 // cannot serve these URLs yet because containers do not exist in it; the CRI wiring waits for them.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { get as httpsGet } from 'node:https';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
 import { copyFile, mkdir, open, readFile, readdir, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -248,6 +250,17 @@ describe('exec over WebSocket', () => {
     expect(JSON.parse(channel(frames, 3))).toMatchObject({ reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '2' }] } });
   });
 
+  it.each(['v4.channel.k8s.io', 'channel.k8s.io'])('%s: binary channel frames; exit status as Status (v4) or message text (older)', async (protocol) => {
+    const url = await svc.exec({ containerId: CID, cmd: ['sh', '-c', 'echo o; echo e >&2; exit 9'], tty: false, stdin: false, stdout: true, stderr: true });
+    const { ws, frames, closed } = await wsOpen(url, protocol);
+    expect(ws.protocol).toBe(protocol);
+    await closed;
+    expect(channel(frames, 1)).toBe('o\n');
+    expect(channel(frames, 2)).toBe('e\n');
+    if (protocol.startsWith('v4.')) expect(JSON.parse(channel(frames, 3))).toMatchObject({ details: { causes: [{ reason: 'ExitCode', message: '9' }] } });
+    else expect(channel(frames, 3)).toMatch(/^command terminated with non-zero exit code.*9$/);
+  });
+
   it('v4.base64.channel.k8s.io: text frames with a channel digit and base64 data', async () => {
     const url = await svc.exec({ containerId: CID, cmd: ['echo', 'b64'], tty: false, stdin: false, stdout: true, stderr: true });
     const { frames, closed } = await wsOpen(url, 'v4.base64.channel.k8s.io');
@@ -307,6 +320,66 @@ describe('port-forward over SPDY/3.1 (portforward.k8s.io)', () => {
     expect(msg).toMatch(/^error forwarding port 1 to pod pod: .*Connection refused/);
     await data.all();
     c.close();
+  });
+});
+
+describe('port-forward to a hostNetwork pod', () => {
+  it('connects on the host (no namespace) and carries data both ways', async () => {
+    const server = createTcpServer((sock) => sock.pipe(sock));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const url = await svc.portForward({ sandboxId: 'hostpod', ports: [port] });
+      const c = await SpdyClient.connect(url, { protocols: ['portforward.k8s.io'] });
+      const { data } = await portForwardPair(c, '0', port);
+      await data.write('host network\n');
+      await data.end();
+      expect((await data.all()).toString()).toBe('host network\n');
+      c.close();
+      await c.waitClosed();
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('stream creation timeout', () => {
+  it('closes the session and runs nothing when the client does not create its streams in time', async () => {
+    const quick = service({ streamCreationTimeoutMs: 300 });
+    await quick.start();
+    try {
+      const marker = `${50000 + (process.pid % 1000)}`;
+      const url = await quick.exec({ containerId: CID, cmd: ['sleep', marker], tty: false, stdin: false, stdout: true, stderr: true });
+      const c = await SpdyClient.connect(url, { protocols: ['v4.channel.k8s.io'] });
+      await c.createStream({ streamType: 'error' }); // stdout and stderr never come
+      await c.waitClosed();
+      expect((await run('runc', ['--root', runcRoot, 'exec', CID, 'ps'])).stdout).not.toContain(`sleep ${marker}`);
+    } finally {
+      await quick.stop();
+    }
+  });
+});
+
+describe('TLS', () => {
+  it('serves https URLs with the configured certificate', async () => {
+    const dir = t.dir();
+    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', dir.join('tls.key'), '-out', dir.join('tls.crt')]);
+    const secure = service({ tlsCert: dir.join('tls.crt'), tlsKey: dir.join('tls.key') });
+    await secure.start();
+    try {
+      expect(secure.baseUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const url = await secure.exec({ containerId: CID, cmd: ['true'], tty: false, stdin: false, stdout: true, stderr: true });
+      const status = await new Promise<number>((resolve, reject) => {
+        httpsGet(url, { ca: readFileSync(dir.join('tls.crt')) }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        }).on('error', reject);
+      });
+      // Reached over verified TLS; a plain GET is no upgrade, so 400 (and the token is spent).
+      expect(status).toBe(400);
+    } finally {
+      await secure.stop();
+    }
   });
 });
 
