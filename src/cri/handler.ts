@@ -12,10 +12,17 @@ import {
 import type { Logger } from '../log.js';
 import { grpcDuration, grpcRequests } from '../metrics.js';
 import { setCurrentSpanError, tracingEnabled, withServerSpan, type SpanAttributes } from '../tracing.js';
-import { toServiceError } from './status-map.js';
+import { capDetails, toServiceError } from './status-map.js';
 
 export interface HandlerContext {
   log: Logger;
+}
+
+/** Longest id put in a log line or span: a hostile 10 MB id must not become a 10 MB log line. */
+const MAX_LOGGED_ID = 256;
+
+function loggedId(v: string): string {
+  return v.length <= MAX_LOGGED_ID ? v : `${v.slice(0, MAX_LOGGED_ID)}... (${v.length} characters)`;
 }
 
 /** Ids worth a log field, picked from whatever request shape came in. */
@@ -24,10 +31,10 @@ function requestIds(req: unknown): Record<string, string> {
   if (typeof req !== 'object' || req === null) return ids;
   const r = req as Record<string, unknown>;
   for (const key of ['pod_sandbox_id', 'container_id'] as const) {
-    if (typeof r[key] === 'string' && r[key] !== '') ids[key] = r[key];
+    if (typeof r[key] === 'string' && r[key] !== '') ids[key] = loggedId(r[key]);
   }
   const image = r.image as { image?: unknown } | undefined;
-  if (image && typeof image.image === 'string' && image.image !== '') ids.image = image.image;
+  if (image && typeof image.image === 'string' && image.image !== '') ids.image = loggedId(image.image);
   return ids;
 }
 
@@ -38,8 +45,8 @@ function finish(ctx: HandlerContext, method: string, req: unknown, started: bigi
   const fields = { method, code: status[code], durationMs: Math.round(seconds * 1e6) / 1e3, ...requestIds(req) };
   if (err === undefined) ctx.log.debug(fields, 'cri call');
   else if (code === status.INTERNAL || code === status.UNKNOWN) ctx.log.error({ ...fields, err }, 'cri call failed');
-  else if (code === status.UNIMPLEMENTED || code === status.NOT_FOUND) ctx.log.debug({ ...fields, error: (err as Error).message }, 'cri call refused');
-  else ctx.log.warn({ ...fields, error: (err as Error).message }, 'cri call failed');
+  else if (code === status.UNIMPLEMENTED || code === status.NOT_FOUND) ctx.log.debug({ ...fields, error: capDetails((err as Error).message) }, 'cri call refused');
+  else ctx.log.warn({ ...fields, error: capDetails((err as Error).message) }, 'cri call failed');
 }
 
 /** The call as a server span (child of the caller's W3C traceparent, if sent); free when tracing is off. */

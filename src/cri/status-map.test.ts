@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { CommandError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../errors.js';
-import { toServiceError } from './status-map.js';
+import { MAX_DETAILS_BYTES, toServiceError } from './status-map.js';
 
 describe('toServiceError', () => {
   it('maps catalogue errors to their gRPC codes and keeps the message', () => {
@@ -19,5 +19,15 @@ describe('toServiceError', () => {
   it('treats unknown throwables as INTERNAL', () => {
     expect(toServiceError(new TypeError('boom'))).toEqual({ code: status.INTERNAL, details: 'boom' });
     expect(toServiceError('plain')).toEqual({ code: status.INTERNAL, details: 'plain' });
+  });
+
+  it('cuts a huge message (a 10 MB id echoed back) to fit the grpc-message trailer, multi-byte text too', () => {
+    for (const unit of ['x', 'ü', '😀']) {
+      const e = toServiceError(new NotFoundError(`pod sandbox "${unit.repeat(5_000_000)}" not found`));
+      expect(Buffer.byteLength(e.details)).toBeLessThanOrEqual(MAX_DETAILS_BYTES);
+      expect(e.details).toMatch(/^pod sandbox "/);
+      expect(e.details).toMatch(/bytes, cut\)$/);
+    }
+    expect(toServiceError(new NotFoundError('short')).details).toBe('short');
   });
 });

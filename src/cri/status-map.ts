@@ -15,7 +15,22 @@ const CODES: Record<ErrorCode, status> = {
   INTERNAL: status.INTERNAL,
 };
 
+/**
+ * The message travels percent-encoded in the grpc-message trailer, and a client drops a response
+ * whose metadata passes its limit (8 KiB in grpc-go and grpc-js) by resetting the stream: a 10 MB
+ * id echoed in "not found" broke the caller's whole connection. Long messages are cut.
+ */
+export const MAX_DETAILS_BYTES = 2048;
+
+export function capDetails(details: string): string {
+  const bytes = Buffer.byteLength(details);
+  if (bytes <= MAX_DETAILS_BYTES) return details;
+  let n = Math.min(details.length, MAX_DETAILS_BYTES - 64);
+  while (Buffer.byteLength(details.slice(0, n)) > MAX_DETAILS_BYTES - 64) n = Math.floor(n * 0.75);
+  return `${details.slice(0, n)}... (${bytes} bytes, cut)`;
+}
+
 export function toServiceError(err: unknown): Partial<ServiceError> & { code: status; details: string } {
   const code = err instanceof NexcageError ? CODES[err.code] : status.INTERNAL;
-  return { code, details: errorMessage(err) };
+  return { code, details: capDetails(errorMessage(err)) };
 }

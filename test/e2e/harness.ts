@@ -116,12 +116,23 @@ export class Daemon {
     );
     let buf = '';
     const onData = (b: Buffer): void => {
-      buf += b.toString();
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        this.lines.push(buf.slice(0, i));
-        buf = buf.slice(i + 1);
+      // Search only the new chunk for line ends: rescanning the whole buffer made a 10 MB log
+      // line quadratic, and the daemon blocked on the full pipe meanwhile.
+      const chunk = b.toString();
+      let i = chunk.indexOf('\n');
+      if (i < 0) {
+        buf += chunk;
+        return;
       }
+      let start = 0;
+      let line = buf;
+      while (i >= 0) {
+        this.lines.push(line + chunk.slice(start, i));
+        line = '';
+        start = i + 1;
+        i = chunk.indexOf('\n', start);
+      }
+      buf = chunk.slice(start);
     };
     proc.stdout?.on('data', onData);
     proc.stderr?.on('data', onData);
