@@ -387,8 +387,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
     await this.lock.with(found.id, async () => {
       const c = this.store.get(found.id);
       if (!c) return;
-      const runtime = this.o.runtimeFor(c.runtimeHandler);
-      await runtime.delete(c.id, { force: true });
+      if (!c.status.runtimeDeleted) await this.o.runtimeFor(c.runtimeHandler).delete(c.id, { force: true });
       await this.o.monitor.cleanup(c.id);
       await unmountAll(c.bundle); // the rootfs and any image volumes
       await rm(c.bundle, { recursive: true, force: true });
@@ -522,12 +521,18 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
         reason: oom ? 'OOMKilled' : e.exitCode === 0 ? 'Completed' : 'Error',
         ...(message ? { message } : {}),
       };
-      changed = await this.store.setStatus(c.id, status);
       // The runtime's record and the cgroup go now (as containerd deletes the task on exit).
-      await this.o
+      status.runtimeDeleted = await this.o
         .runtimeFor(c.runtimeHandler)
         .delete(c.id, { force: true })
-        .catch((err: unknown) => this.o.log.warn({ err, containerId: c.id }, 'runtime delete after exit failed'));
+        .then(
+          () => true,
+          (err: unknown) => {
+            this.o.log.warn({ err, containerId: c.id }, 'runtime delete after exit failed');
+            return false;
+          },
+        );
+      changed = await this.store.setStatus(c.id, status);
       this.o.log.info({ containerId: c.id, exitCode: e.exitCode, reason: status.reason }, 'container exited');
     });
     if (changed) this.publish(changed, 'STOPPED');

@@ -55,6 +55,8 @@ export interface ContainerStatusRecord {
   startedAtNs?: string;
   finishedAtNs?: string;
   exitCode?: number;
+  /** The runtime's record (and cgroup) was deleted when the exit was recorded. */
+  runtimeDeleted?: boolean;
   /** Completed, Error, OOMKilled, StartError, ... */
   reason?: string;
   message?: string;
