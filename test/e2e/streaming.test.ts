@@ -360,6 +360,23 @@ describe('stream creation timeout', () => {
   });
 });
 
+describe('idle timeout', () => {
+  it('closes a WebSocket session that moves nothing and kills its process', async () => {
+    const idle = service({ idleTimeoutMs: 300 });
+    await idle.start();
+    try {
+      const marker = `${60000 + (process.pid % 1000)}`;
+      const url = await idle.exec({ containerId: CID, cmd: ['sleep', marker], tty: false, stdin: true, stdout: true, stderr: true });
+      const ws = new WebSocket(url.replace(/^http/, 'ws'), ['v5.channel.k8s.io']);
+      await new Promise<void>((r) => ws.on('close', () => r()));
+      const running = async (): Promise<boolean> => (await run('runc', ['--root', runcRoot, 'exec', CID, 'ps'])).stdout.includes(`sleep ${marker}`);
+      await waitFor('the idle exec to be killed', async () => !(await running()));
+    } finally {
+      await idle.stop();
+    }
+  });
+});
+
 describe('TLS', () => {
   it('serves https URLs with the configured certificate', async () => {
     const dir = t.dir();

@@ -227,6 +227,13 @@ export class StreamingService {
     }
     const selected = protocol ?? '';
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      if (this.config.idleTimeoutMs > 0) {
+        // Any byte either way resets a socket timeout: exactly "moves nothing for this long".
+        socket.setTimeout(this.config.idleTimeoutMs, () => {
+          this.log.info({ idleTimeoutMs: this.config.idleTimeoutMs, kind: found.kind }, 'streaming session idle, closing');
+          ws.terminate();
+        });
+      }
       const effective = selected === '' ? (found.kind === 'portforward' ? 'v4.channel.k8s.io' : 'channel.k8s.io') : selected;
       let running: Promise<SessionResult>;
       if (found.kind === 'portforward') {
