@@ -64,7 +64,7 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
   const images = await createImageService(config, log);
   const stats = await createStatsService({ rootDir: config.rootDir, cgroupDriver, fsUsageRefreshSeconds: config.stats.fsUsageRefreshSeconds, log });
   // Pod sandboxes recovered (READY/NOTREADY, orphans cleaned) before the socket is bound.
-  const sandboxes = await createSandboxService(config, handlers, cgroupDriver, log);
+  const sandboxes = await createSandboxService(config, handlers, cgroupDriver, log, images.manager);
   stats.setSandboxSource(sandboxes.manager);
   // Containers recovered (running keep their pid, exits from conmon's exit files) before the socket is bound.
   const containers = await createContainerService(config, handlers, cgroupDriver, sandboxes, images.manager, log);

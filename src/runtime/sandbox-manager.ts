@@ -16,7 +16,7 @@ import { registry } from '../metrics.js';
 import type { HostFacts, LinuxContainerResources } from './container-config.js';
 import type { ExitInfo, ExitWatcher } from './exit-watcher.js';
 import type { RuntimeHandlers } from './handlers.js';
-import { INFRA_ARGS } from './infra-rootfs.js';
+import type { InfraSource } from './infra-source.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { Monitor } from './monitor.js';
 import type { NetnsPins } from './netns.js';
@@ -62,8 +62,8 @@ export interface SandboxManagerOptions {
   network: NetworkPlugin;
   netns: NetnsPins;
   host: HostFacts;
-  /** Absolute path of the infra rootfs (shared, read-only). */
-  infraRootfs: string;
+  /** The infra rootfs and command (built-in, or the configured pause image). */
+  infra: InfraSource;
   log: Logger;
   /** How long Stop waits for the killed infra to be reaped. */
   stopTimeoutMs?: number;
@@ -174,6 +174,7 @@ export class SandboxManager implements SandboxStatsSource {
     const recordDir = join(this.recordsDir, id);
     const bundle = join(this.bundlesDir, id);
     try {
+      const infra = await this.o.infra.get();
       await mkdir(recordDir, { recursive: true, mode: 0o700 });
       undo.push({ what: 'record dir', run: () => rm(recordDir, { recursive: true, force: true }) });
       await mkdir(bundle, { recursive: true, mode: 0o700 });
@@ -220,8 +221,9 @@ export class SandboxManager implements SandboxStatsSource {
         namespace: config.metadata.namespace,
         uid: config.metadata.uid,
         hostname,
-        args: INFRA_ARGS,
-        rootfsPath: this.o.infraRootfs,
+        args: infra.args,
+        ...(infra.env ? { env: infra.env } : {}),
+        rootfsPath: infra.path,
         ...(netnsPath ? { netnsPath } : {}),
         namespaceOptions: config.namespaceOptions,
         cgroupParent: config.cgroupParent,
@@ -482,6 +484,7 @@ export class SandboxManager implements SandboxStatsSource {
   async close(): Promise<void> {
     this.unsubscribe?.();
     await this.o.netns.releaseIfEmpty().catch(() => false);
+    await this.o.infra.close();
   }
 
   private async onExit(e: ExitInfo): Promise<void> {

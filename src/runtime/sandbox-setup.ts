@@ -11,7 +11,7 @@ import { CniNetwork } from './cni/cni-network.js';
 import { ConmonMonitor } from './conmon-monitor.js';
 import { ExitWatcher } from './exit-watcher.js';
 import type { RuntimeHandlers } from './handlers.js';
-import { ensureInfraRootfs } from './infra-rootfs.js';
+import { BuiltinInfra, ImageInfra, type InfraImages, type InfraSource } from './infra-source.js';
 import { NetnsPins } from './netns.js';
 import type { OciRuntime } from './oci-runtime.js';
 import { probeHostFacts } from './oci-spec/host-facts.js';
@@ -28,7 +28,13 @@ export interface SandboxService {
   close(): Promise<void>;
 }
 
-export async function createSandboxService(config: Config, handlers: RuntimeHandlers, cgroupDriver: CgroupDriver, log: Logger): Promise<SandboxService> {
+export async function createSandboxService(
+  config: Config,
+  handlers: RuntimeHandlers,
+  cgroupDriver: CgroupDriver,
+  log: Logger,
+  images?: InfraImages,
+): Promise<SandboxService> {
   const slog = log.child({ component: 'sandboxes' });
   const conmon = await findExecutable('conmon', ['/usr/bin', '/usr/libexec/podman', '/usr/local/bin', '/usr/sbin']);
   if (!conmon) throw new FailedPreconditionError('conmon not found (install Debian package conmon)');
@@ -55,7 +61,12 @@ export async function createSandboxService(config: Config, handlers: RuntimeHand
     defaultNetwork: { bridge: config.cni.defaultBridge, subnet: config.cni.defaultSubnet, ipamDataDir: join(config.stateDir, 'cni', 'networks') },
     log: slog,
   });
-  const infraRootfs = await ensureInfraRootfs(join(config.rootDir, 'infra'));
+  // The built-in rootfs is laid out now (cheap, local); a pause image is pulled on first use.
+  const infra: InfraSource =
+    config.pauseImage !== '' && images
+      ? new ImageInfra(config.pauseImage, images, join(config.stateDir, 'infra-image'), slog)
+      : new BuiltinInfra(join(config.rootDir, 'infra'));
+  if (infra instanceof BuiltinInfra) await infra.get();
   const manager = new SandboxManager({
     rootDir: config.rootDir,
     stateDir: config.stateDir,
@@ -66,7 +77,7 @@ export async function createSandboxService(config: Config, handlers: RuntimeHand
     network,
     netns: new NetnsPins(join(config.stateDir, 'netns')),
     host,
-    infraRootfs,
+    infra,
     cgroupLayout: detectCgroupLayout(),
     log: slog,
   });
