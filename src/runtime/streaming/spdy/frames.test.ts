@@ -16,7 +16,7 @@ import {
   twoWords,
 } from './frames.js';
 import { decodeHeaderBlock, encodeHeaderBlock } from './header-block.js';
-import { HeaderCompressor, HeaderDecompressor } from './header-codec.js';
+import { HeaderCompressor, HeaderDecompressor, MAX_HEADER_BLOCK } from './header-codec.js';
 
 /** adler32 (RFC 1950): the DICTID a zlib stream names its preset dictionary by. */
 function adler32(b: Buffer): number {
@@ -134,6 +134,18 @@ describe('header compression (section 2.6.10.1)', () => {
     });
     expect(out).not.toEqual(blocks[2]);
     fresh.destroy();
+    c.close();
+    d.close();
+  });
+});
+
+describe('header decompression limits', () => {
+  it('refuses a header block that inflates past the limit (decompression bomb)', async () => {
+    const c = new HeaderCompressor();
+    const d = new HeaderDecompressor();
+    const bomb = await c.compress(encodeHeaderBlock({ x: ['a'.repeat(MAX_HEADER_BLOCK + 1)] }));
+    expect(bomb.length).toBeLessThan(4096);
+    await expect(d.decompress(bomb)).rejects.toThrow(FrameError);
     c.close();
     d.close();
   });

@@ -4,12 +4,25 @@
 // compressed and decompressed strictly in frame order (the session serialises both).
 import { constants, createDeflate, createInflate, type Deflate, type Inflate } from 'node:zlib';
 import { SPDY3_DICTIONARY } from './dictionary.js';
+import { FrameError } from './frames.js';
+
+/** No header block we expect comes near this; a bigger one is a decompression bomb. */
+export const MAX_HEADER_BLOCK = 256 * 1024;
 
 abstract class ZlibContext {
   private chunks: Buffer[] = [];
+  private size = 0;
   private failure: Error | undefined;
   constructor(protected readonly z: Deflate | Inflate) {
-    z.on('data', (c: Buffer) => this.chunks.push(c));
+    z.on('data', (c: Buffer) => {
+      this.size += c.length;
+      if (this.size > MAX_HEADER_BLOCK) {
+        this.failure ??= new FrameError(`header block expands past ${MAX_HEADER_BLOCK} bytes`);
+        this.chunks = [];
+        return;
+      }
+      this.chunks.push(c);
+    });
     z.on('error', (err: Error) => {
       this.failure = err;
     });
@@ -18,6 +31,7 @@ abstract class ZlibContext {
   protected run(input: Buffer): Promise<Buffer> {
     return new Promise((resolve, reject) => {
       if (this.failure) return reject(this.failure);
+      this.size = 0;
       this.z.write(input);
       this.z.flush(constants.Z_SYNC_FLUSH, () => {
         if (this.failure) return reject(this.failure);
