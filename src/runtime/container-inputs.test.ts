@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeSignal, resolveLogPath } from './container-manager.js';
+import { normalizeSignal, resolveLogPath } from './container-inputs.js';
 
 describe('normalizeSignal', () => {
   it('takes names with or without SIG, numbers, and the CRI real-time names', () => {

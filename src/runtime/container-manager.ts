@@ -5,16 +5,18 @@
 // Records live in ContainerStore (memory + atomic files); recover() rebuilds them after a restart
 // from the records, conmon's exit files and `runtime state`, before the socket is bound.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, NotFoundError, errorMessage } from '../errors.js';
 import { atomicWriteJson, readJsonIfExists } from '../fsutil.js';
 import type { ImageManager } from '../images/image-manager.js';
 import type { Logger } from '../log.js';
 import type { CgroupDriver } from './cgroup-driver.js';
-import type { ContainerConfig, ContainerMount, HostFacts, LinuxContainerResources, SandboxFacts } from './container-config.js';
+import type { ContainerConfig, ContainerMount, HostFacts, LinuxContainerResources } from './container-config.js';
 import type { ContainerEventBus } from './container-events.js';
 import { containerOomKills, containerOpDuration, execSyncDuration, execSyncTimeouts, setContainerStateSource, since } from './container-metrics.js';
+import { execInContainer, type ExecSyncResult } from './container-exec.js';
+import { normalizeSignal, resolveLogPath, sandboxFacts } from './container-inputs.js';
 import { wasOomKilled } from './container-oom.js';
 import type { Container, ContainerEventType, ContainerFilter, ContainerState, ContainerStatusRecord } from './container-record.js';
 import { isMounted, mountImageReadOnly, mountRootfs, unmountAll, unmountRootfs } from './container-rootfs.js';
@@ -33,7 +35,7 @@ import { hostMountRequirements } from './oci-spec/mounts.js';
 import { buildResources } from './oci-spec/resources.js';
 import { readUserFiles, resolveInRoot } from './oci-spec/rootfs-files.js';
 import { loadLocalhostSeccomp } from './oci-spec/seccomp-localhost.js';
-import type { Process, Spec } from './oci-spec/types.js';
+import type { Spec } from './oci-spec/types.js';
 import type { Sandbox } from './sandbox-config.js';
 import type { SandboxManager } from './sandbox-manager.js';
 import type { CgroupLayout } from './stats/cgroup-paths.js';
@@ -59,12 +61,6 @@ export interface ContainerManagerOptions {
   pidsLimit?: number;
   /** How long Stop waits for the exit after SIGKILL before giving up. */
   killWaitMs?: number;
-}
-
-export interface ExecSyncResult {
-  stdout: string;
-  stderr: string;
-  exitCode: number;
 }
 
 type Undo = { what: string; run: () => Promise<unknown> };
@@ -447,36 +443,13 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
     const c = this.get(idOrPrefix);
     if (cmd.length === 0) throw new InvalidArgumentError('ExecSync: cmd is required');
     if (c.status.state !== 'RUNNING') throw new FailedPreconditionError(`container "${c.id}" is ${c.status.state}, not RUNNING; cannot exec in it`);
-    const spec = await readJsonIfExists<Spec>(join(c.bundle, 'config.json'));
-    if (!spec?.process) throw new FailedPreconditionError(`container "${c.id}": its OCI spec is missing`);
-    const tag = randomBytes(6).toString('hex');
-    const processPath = join(c.bundle, `exec-${tag}.json`);
-    const pidFile = join(c.bundle, `exec-${tag}.pid`);
-    const proc: Process = { ...spec.process, args: [...cmd], terminal: false };
-    delete proc.consoleSize;
-    await atomicWriteJson(processPath, proc, 0o600);
-    let timedOut = false;
-    let timer: NodeJS.Timeout | undefined;
-    const runtime = this.o.runtimeFor(c.runtimeHandler);
     try {
-      // runc-runtime captures at most 16 MiB per stream (exec.ts default), the kubelet's cap.
-      const running = runtime.exec(c.id, { processPath, pidFile, timeoutMs: (timeoutSec > 0 ? timeoutSec * 1000 : 0) + 3_600_000 });
-      if (timeoutSec > 0) {
-        timer = setTimeout(() => {
-          timedOut = true;
-          void killFromPidFile(pidFile, running);
-        }, timeoutSec * 1000);
-      }
-      const res = await running;
-      if (timedOut) {
-        execSyncTimeouts.inc();
-        throw new DeadlineExceededError(`ExecSync in container "${c.id}": command ${JSON.stringify(cmd)} timed out after ${timeoutSec} s and was killed`);
-      }
+      const res = await execInContainer(this.o.runtimeFor(c.runtimeHandler), c, cmd, timeoutSec);
       execSyncDuration.observe(since(started));
-      return { stdout: res.stdout, stderr: res.stderr, exitCode: res.exitCode ?? 137 };
-    } finally {
-      clearTimeout(timer);
-      await Promise.all([unlink(processPath).catch(() => undefined), unlink(pidFile).catch(() => undefined)]);
+      return res;
+    } catch (err) {
+      if (err instanceof DeadlineExceededError) execSyncTimeouts.inc();
+      throw err;
     }
   }
 
@@ -681,70 +654,6 @@ function statsInfo(c: Container): StatsContainerInfo {
     cgroupsPath: c.cgroupsPath,
     upperDir: c.upperDir,
   };
-}
-
-export function sandboxFacts(s: Sandbox): SandboxFacts {
-  return {
-    id: s.id,
-    name: s.metadata.name,
-    namespace: s.metadata.namespace,
-    uid: s.metadata.uid,
-    ...(s.netnsPath ? { netnsPath: s.netnsPath } : {}),
-    infraPid: s.pid,
-    namespaceOptions: { network: s.namespaceOptions.network, pid: s.namespaceOptions.pid, ipc: s.namespaceOptions.ipc },
-    cgroupParent: s.cgroupParent,
-    hostname: s.hostname,
-    hostsPath: s.hostsPath,
-    resolvConfPath: s.resolvConfPath,
-    hostnamePath: s.hostnamePath,
-    ...(s.shmPath ? { shmPath: s.shmPath } : {}),
-    privileged: s.security.privileged,
-  };
-}
-
-/** CRI log_path is relative to the pod's log_directory; '' = no log. */
-export function resolveLogPath(logDirectory: string, logPath: string): string {
-  if (logPath === '') return '';
-  if (isAbsolute(logPath)) return logPath;
-  if (logDirectory === '') throw new InvalidArgumentError(`log_path "${logPath}" is relative but the pod sandbox has no log_directory`);
-  const full = join(logDirectory, logPath);
-  if (!full.startsWith(logDirectory.replace(/\/+$/, '') + '/')) throw new InvalidArgumentError(`log_path "${logPath}" escapes the pod's log directory`);
-  return full;
-}
-
-const RT_MIN = 34;
-const RT_MAX = 64;
-
-/** A signal name as runc's kill takes it: SIGTERM, a number, or the CRI SIGRTMINPLUSn/SIGRTMAXMINUSn names as numbers. */
-export function normalizeSignal(s: string): string {
-  const v = s.trim().toUpperCase();
-  if (/^\d+$/.test(v)) return v;
-  const plus = /^SIGRTMINPLUS(\d+)$/.exec(v);
-  if (plus) return String(RT_MIN + Number(plus[1]));
-  const minus = /^SIGRTMAXMINUS(\d+)$/.exec(v);
-  if (minus) return String(RT_MAX - Number(minus[1]));
-  if (v === 'SIGRTMIN' || v === 'RTMIN') return String(RT_MIN);
-  if (v === 'SIGRTMAX' || v === 'RTMAX') return String(RT_MAX);
-  if (!/^(SIG)?[A-Z0-9]+$/.test(v)) throw new InvalidArgumentError(`stop signal "${s}" is not a signal name`);
-  return v.startsWith('SIG') ? v : `SIG${v}`;
-}
-
-/** Kill the exec'd process (pid from runc's --pid-file, written once it started) until the exec ends. */
-async function killFromPidFile(pidFile: string, running: Promise<unknown>): Promise<void> {
-  let done = false;
-  void running.finally(() => (done = true));
-  while (!done) {
-    const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
-    if (Number.isInteger(pid) && pid > 0) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 function nowNs(): string {
