@@ -304,9 +304,13 @@ export class SandboxManager implements SandboxStatsSource {
 
   // ---- StopPodSandbox ----
 
+  /** Idempotent: stopping a stopped or unknown pod is success (the kubelet and critest rely on it). */
   async stop(idOrPrefix: string): Promise<void> {
     const found = this.find(idOrPrefix);
-    if (!found) throw new NotFoundError(`pod sandbox "${idOrPrefix}" not found`);
+    if (!found) {
+      this.o.log.debug({ podSandboxId: idOrPrefix }, 'StopPodSandbox of an unknown pod: nothing to do');
+      return;
+    }
     await this.lock.with(found.id, () => this.stopLocked(found.id));
   }
 
@@ -316,10 +320,11 @@ export class SandboxManager implements SandboxStatsSource {
     if (this.hooks) await this.hooks.stopAll(id, 0);
     const runtime = this.runtimeOrUndefined(s.runtimeHandler);
     if (runtime) {
-      const st = await runtime.state(id);
-      if (st && st.status !== 'stopped') {
+      if (s.pid > 0) {
+        // SIGKILL as containerd does for the infra; the exit file (written by conmon once it reaped
+        // the process) says when it is gone, without spawning `runc state` in a loop.
         await runtime.kill(id, 'KILL').catch((err: unknown) => this.o.log.debug({ err, podSandboxId: id }, 'kill of infra failed (already gone?)'));
-        await this.waitStopped(runtime, id);
+        await this.waitExited(id);
       }
       await runtime.delete(id, { force: true });
     }
@@ -341,16 +346,15 @@ export class SandboxManager implements SandboxStatsSource {
     if (s.state === 'READY') this.hooks?.sandboxEvent?.(next, 'STOPPED');
   }
 
-  private async waitStopped(runtime: OciRuntime, id: string): Promise<void> {
+  private async waitExited(id: string): Promise<void> {
     const deadline = Date.now() + (this.o.stopTimeoutMs ?? 10_000);
-    let delay = 5;
+    let delay = 2;
     while (Date.now() < deadline) {
-      const st = await runtime.state(id);
-      if (!st || st.status === 'stopped') return;
+      if (await this.o.exits.read(id)) return;
       await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 100);
+      delay = Math.min(delay * 2, 50);
     }
-    this.o.log.warn({ podSandboxId: id }, 'infra did not stop in time after SIGKILL; deleting with --force');
+    this.o.log.warn({ podSandboxId: id }, 'no exit file for the infra after SIGKILL; deleting with --force');
   }
 
   // ---- RemovePodSandbox ----

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../src/cri/client.js';
+import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
 import { buildImage, layer, pushImage } from '../support/image-builder.js';
 import { TestRegistry } from '../support/registry.js';
 import { Daemon, useTestDir } from './harness.js';
@@ -33,7 +34,7 @@ describe('infra container from a pause image', () => {
     const ref = `${registry.host}/test/pause:3.9`;
     const d = t.track(new Daemon(t.dir(), 'pause', { config: { pauseImage: ref, registry: { insecure: [registry.host] } } }));
     await d.start();
-    const cfg = {
+    const cfg: PodSandboxConfig = {
       metadata: { name: 'p', uid: 'uid-p', namespace: 'e2e', attempt: 0 },
       linux: { cgroup_parent: t.dir().cgroupParent, security_context: { namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD' } } },
     };

@@ -230,10 +230,11 @@ describe('pod sandboxes', () => {
     expect((await call(d.client.runtime, 'ListPodSandbox', {})).items).toEqual([]);
   });
 
-  it('answers NOT_FOUND for Status/Stop of an unknown pod and OK for its Remove', async () => {
+  it('answers NOT_FOUND for Status of an unknown pod, OK for its Stop and Remove (critest idempotence)', async () => {
     await expect(call(d.client.runtime, 'PodSandboxStatus', { pod_sandbox_id: 'f00d' })).rejects.toMatchObject({ code: 5 });
-    await expect(call(d.client.runtime, 'StopPodSandbox', { pod_sandbox_id: 'f00d' })).rejects.toMatchObject({ code: 5 });
+    await call(d.client.runtime, 'StopPodSandbox', { pod_sandbox_id: 'f00d' });
     await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: 'f00d' });
+    await expect(call(d.client.runtime, 'StopPodSandbox', { pod_sandbox_id: '' })).rejects.toMatchObject({ code: 3 });
   });
 });
 
