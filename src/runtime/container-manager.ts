@@ -387,11 +387,12 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
       await this.o.monitor.cleanup(c.id);
       await unmountAll(c.bundle); // the rootfs and any image volumes
       await rm(c.bundle, { recursive: true, force: true });
-      await this.store.delete(c.id);
-      await this.o.exits.remove(c.id);
+      // Leases before the record: a crash in between leaves a record whose remove is retried, never a lease nobody owns.
       for (const holder of [c.id, ...(c.imageVolumeLeases ?? [])]) {
         await this.o.images.release(holder).catch((err: unknown) => this.o.log.warn({ err, containerId: c.id, holder }, 'image lease release failed'));
       }
+      await this.o.exits.remove(c.id);
+      await this.store.delete(c.id);
       removed = c;
       this.o.log.info({ containerId: c.id }, 'container removed');
     });
