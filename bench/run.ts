@@ -9,6 +9,7 @@ const SUITES: { name: string; load: () => Promise<{ suite: Suite }> }[] = [
   { name: 'pull', load: () => import('./pull.js') },
   { name: 'containers', load: () => import('./containers.js') },
   { name: 'pods', load: () => import('./pods.js') },
+  { name: 'soak', load: () => import('./soak.js') },
 ];
 
 async function main(): Promise<void> {
