@@ -6,7 +6,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../src/cri/client.js';
-import { buildImage, layer, pushImage, pushManifest, pushBlob, sha256, type TestImages, pushTestImages } from '../support/image-builder.js';
+import { buildImage, buildIndex, layer, pushImage, pushIndex, pushManifest, pushBlob, sha256, type TestImages, pushTestImages } from '../support/image-builder.js';
 import { RegistryProxy } from '../support/registry-proxy.js';
 import { TestRegistry } from '../support/registry.js';
 import { Daemon, useTestDir } from './harness.js';
@@ -147,6 +147,10 @@ describe('PullImage', () => {
     const img = buildImage({ layers: [l], manifestMediaType: 'docker' });
     await pushImage(registry.pushTarget, 'test/docker', ['v2'], img);
     expect(await pull(`${proxy.host}/test/docker:v2`)).toBe(img.configDigest);
+    const list = buildIndex([img], true);
+    await pushIndex(registry.pushTarget, 'test/docker', ['list'], list);
+    expect(await pull(`${proxy.host}/test/docker:list`)).toBe(img.configDigest);
+    expect((await status(`${proxy.host}/test/docker:list`)).image?.repo_digests).toContain(`${proxy.host}/test/docker@${list.digest}`);
   });
 
   it('reports the user of the image: a uid from "1000:1000", a username from "tester"', async () => {
