@@ -58,6 +58,9 @@ nodearch=$(node_modules/node/bin/node -p 'process.arch')
 find "$DESTDIR$APP/node_modules" -type d -name prebuilds -print0 |
   while IFS= read -r -d '' d; do find "$d" -mindepth 1 -maxdepth 1 -type d ! -name "linux-$nodearch" -exec rm -rf {} +; done
 find "$DESTDIR$APP/node_modules" -type f -name '*.bare' -delete
+# TypeScript declarations and source maps are half of node_modules and never read at run time.
+find "$DESTDIR$APP/node_modules" -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \) -delete
+rm -rf "$DESTDIR$APP/node_modules/@types"
 # Development leftovers npm publishes (lint/ignore/VCS files, git hooks).
 find "$DESTDIR$APP/node_modules" \( -name '.eslintrc*' -o -name '.npmignore' -o -name '.gitattributes' -o -name '.editorconfig' \) -type f -delete
 find "$DESTDIR$APP/node_modules" -type d \( -name .husky -o -name .github \) -prune -exec rm -rf {} +
