@@ -7,7 +7,7 @@ import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { call, connectCri, type CriClient } from '../src/cri/client.js';
 import { run } from '../src/exec.js';
-import { summarize, timeMs, type Row, type Suite } from './lib.js';
+import { single, summarize, timeMs, type Row, type Suite } from './lib.js';
 
 const MAIN = resolve(import.meta.dirname, '../src/cli/main.js');
 const SEQUENTIAL = 50;
@@ -23,20 +23,37 @@ function podConfig(name: string, cgroupParent: string): object {
   };
 }
 
-async function startDaemon(dir: string): Promise<{ client: CriClient; stop: () => Promise<void> }> {
+async function startDaemon(dir: string): Promise<{ client: CriClient; metricsUrl: () => string; stop: () => Promise<void> }> {
   await mkdir(dir, { recursive: true });
   const socket = join(dir, 'd.sock');
   const config = {
     socket,
     rootDir: join(dir, 'root'),
     stateDir: join(dir, 'state'),
-    metricsAddress: '',
-    logLevel: 'warn',
+    metricsAddress: '127.0.0.1:0',
+    logLevel: 'info',
     cni: { confDirs: [join(dir, 'cni-conf')], defaultBridge: BRIDGE, defaultSubnet: '10.254.240.0/24' },
   };
   await writeFile(join(dir, 'config.json'), JSON.stringify(config));
-  const proc = spawn(process.execPath, [MAIN, 'serve', '--config', join(dir, 'config.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const proc = spawn(process.execPath, [MAIN, 'serve', '--config', join(dir, 'config.json')], { stdio: ['ignore', 'ignore', 'pipe'] });
   const exited = new Promise<void>((r) => proc.on('exit', () => r()));
+  let metricsUrl = '';
+  let buf = '';
+  proc.stderr?.on('data', (b: Buffer) => {
+    buf += b.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try {
+        const l = JSON.parse(line) as { msg?: string; level?: number; metricsAddress?: string };
+        if (l.msg === 'nexcage serving' && l.metricsAddress) metricsUrl = `http://${l.metricsAddress}`;
+        else if ((l.level ?? 0) >= 40) process.stderr.write(line + '\n');
+      } catch {
+        process.stderr.write(line + '\n');
+      }
+    }
+  });
   const client = connectCri(socket);
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -50,6 +67,7 @@ async function startDaemon(dir: string): Promise<{ client: CriClient; stop: () =
   }
   return {
     client,
+    metricsUrl: () => metricsUrl,
     stop: async () => {
       client.close();
       proc.kill('SIGTERM');
@@ -78,8 +96,11 @@ async function daemonRows(dir: string, cgroupParent: string): Promise<Row[]> {
     );
     await Promise.all(ids.map((id) => timeMs(() => call(rt, 'StopPodSandbox', { pod_sandbox_id: id })).then((ms) => par.stop.push(ms))));
     await Promise.all(ids.map((id) => timeMs(() => call(rt, 'RemovePodSandbox', { pod_sandbox_id: id })).then((ms) => par.remove.push(ms))));
+    const split = await createSplit(d.metricsUrl());
     return [
       summarize(`RunPodSandbox (${SEQUENTIAL} sequential)`, 'ms', seq.run, 'netns + CNI bridge + conmon/runc infra'),
+      single('  of which network step (mean, all 60 pods)', 'ms', split.network, 'netns pin + CNI ADD (loopback, bridge/host-local, portmap)'),
+      single('  of which infra step (mean, all 60 pods)', 'ms', split.infra, 'conmon + runc create + runc start'),
       summarize(`StopPodSandbox (${SEQUENTIAL} sequential)`, 'ms', seq.stop),
       summarize(`RemovePodSandbox (${SEQUENTIAL} sequential)`, 'ms', seq.remove),
       summarize(`RunPodSandbox (${PARALLEL} parallel)`, 'ms', par.run, 'latency of each of 10 concurrent calls'),
@@ -89,6 +110,18 @@ async function daemonRows(dir: string, cgroupParent: string): Promise<Row[]> {
   } finally {
     await d.stop();
   }
+}
+
+/** Mean of each RunPodSandbox step from the daemon's nexcage_sandbox_create_duration_seconds histogram. */
+async function createSplit(metricsUrl: string): Promise<{ network: number; infra: number }> {
+  if (metricsUrl === '') return { network: NaN, infra: NaN };
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+  const value = (suffix: string, step: string): number => {
+    const m = text.match(new RegExp(`^nexcage_sandbox_create_duration_seconds_${suffix}\\{step="${step}"\\} (\\S+)$`, 'm'));
+    return m ? Number(m[1]) : NaN;
+  };
+  const mean = (step: string): number => (value('sum', step) / value('count', step)) * 1000;
+  return { network: mean('network'), infra: mean('infra') };
 }
 
 /** The infra bundle the daemon writes, minus what only a pod has (pinned netns, pod shm, cgroup parent). */
