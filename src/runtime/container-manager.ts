@@ -281,7 +281,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
   async start(idOrPrefix: string): Promise<void> {
     const started = process.hrtime.bigint();
     const found = this.get(idOrPrefix);
-    const c = await this.lock.with(found.id, async () => {
+    await this.lock.with(found.id, async () => {
       const cur = this.store.get(found.id);
       if (!cur) throw new NotFoundError(`container "${idOrPrefix}" not found`);
       if (cur.status.state !== 'CREATED') throw new FailedPreconditionError(`container "${cur.id}" is ${cur.status.state}, not CREATED; cannot start it`);
@@ -304,10 +304,11 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
         await runtime.delete(cur.id, { force: true }).catch(() => undefined);
         throw err;
       }
-      return this.store.setStatus(cur.id, { ...cur.status, state: 'RUNNING', startedAtNs });
+      const next = await this.store.setStatus(cur.id, { ...cur.status, state: 'RUNNING', startedAtNs });
+      // Inside the lock: a process that exits at once cannot have its STOPPED event go out first.
+      if (next) this.publish(next, 'STARTED');
     });
     containerOpDuration.observe({ operation: 'start' }, since(started));
-    if (c) this.publish(c, 'STARTED');
   }
 
   // ---- StopContainer ----
@@ -480,7 +481,6 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
   }
 
   private async recordExit(e: ExitInfo, message?: string): Promise<void> {
-    let changed: Container | undefined;
     await this.lock.with(e.id, async () => {
       const c = this.store.get(e.id);
       if (!c || c.status.state === 'EXITED') return;
@@ -506,10 +506,10 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
             return false;
           },
         );
-      changed = await this.store.setStatus(c.id, status);
+      const changed = await this.store.setStatus(c.id, status);
       this.o.log.info({ containerId: c.id, exitCode: e.exitCode, reason: status.reason }, 'container exited');
+      if (changed) this.publish(changed, 'STOPPED');
     });
-    if (changed) this.publish(changed, 'STOPPED');
   }
 
   // ---- recovery ----
