@@ -93,6 +93,7 @@ export const configSchema = {
         credentialsFile: { kind: 'string', doc: 'Docker-style config.json with registry credentials.', check: optionalAbsolutePath },
         maxConcurrentDownloads: { kind: 'int', doc: 'Layers fetched at once per image.', min: 1, max: 64 },
         noProgressTimeoutSeconds: { kind: 'int', doc: 'A download that moves no byte for this long fails.', min: 1, max: 86400 },
+        maxDecompressionRatio: { kind: 'int', doc: 'A compressed layer that unpacks to more than this many times its size is refused (a decompression bomb); 0 = no limit.', min: 0, max: 1000000 },
       },
     },
     streaming: {
@@ -150,6 +151,7 @@ export interface Config {
     credentialsFile: string;
     maxConcurrentDownloads: number;
     noProgressTimeoutSeconds: number;
+    maxDecompressionRatio: number;
   };
   streaming: { address: string; port: number; tlsCert: string; tlsKey: string; idleTimeoutSeconds: number };
   stats: { fsUsageRefreshSeconds: number; containerMetrics: boolean };
@@ -178,6 +180,7 @@ export function defaultConfig(): Config {
       credentialsFile: '',
       maxConcurrentDownloads: 3,
       noProgressTimeoutSeconds: 300,
+      maxDecompressionRatio: 1000,
     },
     streaming: { address: '127.0.0.1', port: 0, tlsCert: '', tlsKey: '', idleTimeoutSeconds: 14400 },
     stats: { fsUsageRefreshSeconds: 60, containerMetrics: false },

@@ -33,6 +33,8 @@ export interface ImageManagerOptions {
   log: Logger;
   /** Read per pull (the setting can be reloaded). */
   maxConcurrentDownloads: () => number;
+  /** Refuse a compressed layer that unpacks to more than this many times its size (0 = no limit). */
+  maxDecompressionRatio?: () => number;
   /** References whose images are pinned (the infra/pause image). */
   pinned?: string[];
   platform?: Platform;
@@ -181,7 +183,7 @@ export class ImageManager {
     await settleAll(
       missing.map(({ layer, i }) => async () => {
         await this.o.snapshots.create(chains[i] as string, diffIds[i] as string, i > 0 ? chains[i - 1] : undefined, async (dir) => {
-          const r = await withSpan('image.unpack', { 'image.layer': layer.digest, 'image.layer_index': i }, () => unpackLayer(this.o.content.path(layer.digest), dir));
+          const r = await withSpan('image.unpack', { 'image.layer': layer.digest, 'image.layer_index': i }, () => unpackLayer(this.o.content.path(layer.digest), dir, { maxRatio: this.o.maxDecompressionRatio?.() ?? 0 }));
           if (r.diffId !== diffIds[i]) {
             throw new FailedPreconditionError(
               `image "${name}": layer ${i} (${layer.digest}) unpacks to diff ID ${r.diffId}, but the config says ${diffIds[i] as string}`,

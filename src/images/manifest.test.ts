@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseImageConfig, parseManifest } from './manifest.js';
+import { MAX_LAYERS, parseImageConfig, parseManifest } from './manifest.js';
 import { MT } from './media-types.js';
 import { hostPlatform, platformMatches } from './platform.js';
 
@@ -15,6 +15,12 @@ const manifest = (over: Record<string, unknown> = {}): Buffer =>
   });
 
 describe('parsing manifests', () => {
+  it('refuses a manifest naming more layers than the limit (1000 layers), before any download', () => {
+    const layers = Array.from({ length: 1000 }, () => ({ mediaType: MT.ociLayerZstd, digest: D('b'), size: 20 }));
+    expect(() => parseManifest(manifest({ layers }), undefined, 'm')).toThrow(`manifest has 1000 layers, over the limit of ${MAX_LAYERS}`);
+    expect(parseManifest(manifest({ layers: layers.slice(0, MAX_LAYERS) }), undefined, 'm').kind).toBe('manifest');
+  });
+
   it('reads an OCI manifest, a Docker schema2 manifest and an index (also told apart by shape without mediaType)', () => {
     expect(parseManifest(manifest(), undefined, 'm')).toMatchObject({ kind: 'manifest', layers: [{ digest: D('b') }] });
     const docker = enc({

@@ -5,6 +5,9 @@ import { isDigest } from './digest.js';
 import { INDEX_TYPES, layerCompression, MANIFEST_TYPES, MT } from './media-types.js';
 import type { Platform } from './platform.js';
 
+/** Most layers an image manifest may name. */
+export const MAX_LAYERS = 128;
+
 export interface Descriptor {
   mediaType: string;
   digest: string;
@@ -112,6 +115,9 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
     if (config.mediaType !== MT.ociConfig && config.mediaType !== MT.dockerConfig) {
       invalid(what, `config media type "${config.mediaType}" is not an image config (artifact, not a runnable image)`);
     }
+    // Overlay cannot stack more lower dirs than fit in one page of mount options, and Docker never
+    // builds past 127: a manifest naming 1000 layers is hostile, refused before any download.
+    if (doc.layers.length > MAX_LAYERS) invalid(what, `manifest has ${doc.layers.length} layers, over the limit of ${MAX_LAYERS}`);
     const layers = doc.layers.map((l, i) => descriptor(l, `${what} layers[${i}]`));
     for (const [i, l] of layers.entries()) {
       if (layerCompression(l.mediaType) === undefined) invalid(what, `layers[${i}] media type "${l.mediaType}" is not a supported layer type`);

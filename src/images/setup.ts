@@ -31,6 +31,7 @@ export async function createImageService(config: Config, log: Logger): Promise<I
     root: config.rootDir,
     log,
     maxConcurrentDownloads: () => config.registry.maxConcurrentDownloads,
+    maxDecompressionRatio: () => config.registry.maxDecompressionRatio,
     pinned: config.pauseImage ? [config.pauseImage] : [],
   });
   // Blobs and snapshots orphaned by a crash between unpack and record; partials stay to be resumed.

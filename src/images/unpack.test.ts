@@ -190,3 +190,23 @@ describe('the malicious layer suite', () => {
     outsideUntouched();
   });
 });
+
+describe('decompression ratio limit', () => {
+  it('refuses a gzip bomb (16 MiB of zeros from a few KB) over the ratio, naming the setting, and accepts it with no limit', async () => {
+    const blob = join(base, `case${n}`, 'bomb');
+    writeFileSync(blob, compress(await buildTar([{ path: 'zeros', content: Buffer.alloc(16 * 1024 * 1024) }]), 'gzip'));
+    await expect(unpackLayer(blob, root, { maxRatio: 100 })).rejects.toThrow(/more than 100 times its \d+ compressed bytes \(registry\.maxDecompressionRatio\)/);
+    rmSync(root, { recursive: true, force: true });
+    mkdirSync(root);
+    expect((await unpackLayer(blob, root, { maxRatio: 0 })).tarBytes).toBeGreaterThan(16 * 1024 * 1024);
+  });
+
+  it('lets a small layer through whatever its ratio (the first MiB is free) and ignores uncompressed layers', async () => {
+    const blob = join(base, `case${n}`, 'small');
+    writeFileSync(blob, compress(await buildTar([{ path: 'zeros', content: Buffer.alloc(512 * 1024) }]), 'gzip'));
+    expect((await unpackLayer(blob, root, { maxRatio: 2 })).entries).toBe(1);
+    const plain = join(base, `case${n}`, 'plain');
+    writeFileSync(plain, await buildTar([{ path: 'zeros2', content: Buffer.alloc(4 * 1024 * 1024) }]));
+    expect((await unpackLayer(plain, root, { maxRatio: 2 })).entries).toBe(1);
+  });
+});

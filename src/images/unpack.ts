@@ -26,7 +26,7 @@ import {
   writeSync,
   type Stats,
 } from 'node:fs';
-import { open, statfs } from 'node:fs/promises';
+import { open, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -51,7 +51,16 @@ export interface UnpackResult {
 export interface UnpackOptions {
   /** Refuse a layer whose uncompressed size passes this (0 = only the free-space check). */
   maxBytes?: number;
+  /**
+   * Refuse a compressed layer that unpacks to more than this many times its blob size (0 = no
+   * limit): a few KB of gzip can expand to gigabytes of zeros. Checked as the bytes come, so a
+   * bomb stops early; the first MiB is always allowed (tiny layers have large ratios legitimately).
+   */
+  maxRatio?: number;
 }
+
+/** Uncompressed bytes always allowed whatever the ratio. */
+const RATIO_FLOOR_BYTES = 1024 * 1024;
 
 /** Decompressed chunk size: larger chunks mean fewer writes per file (zlib's default is 16 KiB). */
 const ZLIB_CHUNK = 256 * 1024;
@@ -81,12 +90,18 @@ export async function unpackLayer(blobPath: string, root: string, opts: UnpackOp
   const applier = new Applier(root, opts);
   const hash = newHash();
   let tarBytes = 0;
+  const blobBytes = compression === 'none' ? 0 : (await stat(blobPath)).size;
+  const ratioLimit = opts.maxRatio && blobBytes > 0 ? Math.max(blobBytes * opts.maxRatio, RATIO_FLOOR_BYTES) : Infinity;
   const hasher = new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
       hash.update(chunk);
       tarBytes += chunk.length;
       if (opts.maxBytes && tarBytes > opts.maxBytes) {
         cb(new LayerRejected(`layer is larger than ${opts.maxBytes} bytes uncompressed`));
+        return;
+      }
+      if (tarBytes > ratioLimit) {
+        cb(new LayerRejected(`layer unpacks to more than ${opts.maxRatio} times its ${blobBytes} compressed bytes (registry.maxDecompressionRatio): refused as a decompression bomb`));
         return;
       }
       cb(null, chunk);
