@@ -65,11 +65,15 @@ export interface ContainerManagerOptions {
 
 type Undo = { what: string; run: () => Promise<unknown> };
 
+/** How often running containers' exit files are checked besides fs.watch. */
+const EXIT_SWEEP_MS = 5_000;
+
 export class ContainerManager implements ContainerStatsSource, ContainerLocator, AttachLocator {
   readonly store: ContainerStore;
   private readonly lock = new KeyedLock();
   private readonly stopping = new Map<string, Promise<void>>();
   private unsubscribe: (() => void) | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
   private layout: CgroupLayout | undefined;
 
   constructor(private readonly o: ContainerManagerOptions) {
@@ -540,6 +544,9 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
     }
     await this.cleanOrphans();
     this.unsubscribe = this.o.exits.on((e) => void this.onExit(e));
+    // Safety net for exits fs.watch did not report (inotify queue overflow under load).
+    this.sweeper = setInterval(() => void this.sweepExits(), EXIT_SWEEP_MS);
+    this.sweeper.unref();
     // Exits that landed between the scan above and the subscription.
     for (const c of this.store.all()) {
       if (c.status.state === 'EXITED') continue;
@@ -600,9 +607,18 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
     }
   }
 
+  private async sweepExits(): Promise<void> {
+    for (const c of [...this.store.all()]) {
+      if (c.status.state !== 'RUNNING') continue;
+      const exit = await this.o.exits.read(c.id);
+      if (exit) await this.onExit(exit);
+    }
+  }
+
   /** Graceful shutdown: containers keep running under conmon; only the exit subscription goes. */
   close(): void {
     this.unsubscribe?.();
+    clearInterval(this.sweeper);
   }
 
   // ---- events ----
