@@ -66,8 +66,8 @@ export class CniNetwork implements NetworkPlugin {
     // Cached before ADD: a crash in the middle still leaves what DEL needs.
     await atomicWriteJson(this.cachePath(req.podId), cached);
     try {
-      await this.runList('ADD', LOOPBACK, { ...cached, ifName: 'lo', runtimeConfig: {} });
-      const result = await this.runList('ADD', config, cached);
+      // lo and eth0 are independent: bring them up side by side.
+      const [, result] = await Promise.all([this.runList('ADD', LOOPBACK, { ...cached, ifName: 'lo', runtimeConfig: {} }), this.runList('ADD', config, cached)]);
       if (!result) throw new InternalError(`CNI network "${config.name}" returned no result for pod "${req.podId}"`);
       cached.result = result;
       await atomicWriteJson(this.cachePath(req.podId), cached);
