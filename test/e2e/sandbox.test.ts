@@ -58,7 +58,7 @@ async function verbose(d: Daemon, id: string): Promise<{ pid: number; netNamespa
 describe('pod sandboxes', () => {
   let d: Daemon;
   beforeAll(async () => {
-    d = t.track(new Daemon(t.dir(), 'main', { config: { runtimes: { runc: { path: 'runc' }, broken: { path: '/bin/false' } } } }));
+    d = t.track(new Daemon(t.dir(), 'main', { config: { runtimes: { runc: { path: 'runc' }, broken: { path: '/bin/false' }, gone: { path: '/nonexistent/runc' } } } }));
     await d.start();
   });
 
@@ -218,6 +218,23 @@ describe('pod sandboxes', () => {
       code: 3,
       details: expect.stringContaining('"nope"'),
     });
+  });
+
+  it('refuses a handler whose binary is missing, naming it, before touching anything', async () => {
+    await expect(call(d.client.runtime, 'RunPodSandbox', { config: podConfig(), runtime_handler: 'gone' })).rejects.toMatchObject({
+      code: 9,
+      details: expect.stringContaining('/nonexistent/runc'),
+    });
+    expect(readdirSync(join(d.config().rootDir as string, 'sandboxes'))).toEqual([]);
+  });
+
+  it('starts pods in parallel: all READY, all with different IPs', async () => {
+    const ids = await Promise.all(['par-a', 'par-b', 'par-c', 'par-d', 'par-e'].map(async (name) => (await call(d.client.runtime, 'RunPodSandbox', { config: podConfig({}, name) })).pod_sandbox_id));
+    const sts = await Promise.all(ids.map((id) => call(d.client.runtime, 'PodSandboxStatus', { pod_sandbox_id: id })));
+    expect(sts.map((s) => s.status?.state)).toEqual(Array(5).fill('SANDBOX_READY'));
+    expect(new Set(sts.map((s) => s.status?.network?.ip)).size).toBe(5);
+    await Promise.all(ids.map((id) => call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: id })));
+    expect((await call(d.client.runtime, 'ListPodSandbox', {})).items).toEqual([]);
   });
 
   it('undoes everything when the runtime fails mid-setup (netns, CNI, IP, dirs)', async () => {
