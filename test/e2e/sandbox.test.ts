@@ -83,6 +83,10 @@ describe('pod sandboxes', () => {
     expect(readFileSync(join(d.config().rootDir as string, 'sandboxes', id, 'hostname'), 'utf8')).toBe('pod1\n');
     expect(BigInt(st.status?.created_at ?? '0')).toBeGreaterThan(BigInt(Date.now() - 60_000) * 1_000_000n);
 
+    const metrics = await (await fetch(`${d.metricsUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^nexcage_pod_sandboxes\{state="ready"\} 1$/m);
+    for (const step of ['network', 'infra', 'total']) expect(metrics).toMatch(new RegExp(`^nexcage_sandbox_create_duration_seconds_count\\{step="${step}"\\} [1-9]`, 'm'));
+
     await call(d.client.runtime, 'StopPodSandbox', { pod_sandbox_id: id });
     await call(d.client.runtime, 'StopPodSandbox', { pod_sandbox_id: id });
     const stopped = await call(d.client.runtime, 'PodSandboxStatus', { pod_sandbox_id: id });
@@ -275,6 +279,7 @@ describe('pod sandboxes with a bad CNI config', () => {
     const st = await call(d.client.runtime, 'Status', {});
     expect(st.status?.conditions.find((c) => c.type === 'NetworkReady')).toMatchObject({ status: false, reason: 'NetworkPluginNotReady' });
     await expect(call(d.client.runtime, 'RunPodSandbox', { config: podConfig() })).rejects.toMatchObject({ details: expect.stringContaining('no-such-plugin') });
+    expect(await (await fetch(`${d.metricsUrl}/metrics`)).text()).toMatch(/^nexcage_cni_errors_total\{command="ADD",plugin="no-such-plugin"\} 1$/m);
     expect(readdirSync(join(d.config().stateDir as string, 'netns'))).toEqual([]);
     expect((await call(d.client.runtime, 'ListPodSandbox', {})).items).toEqual([]);
     await d.stop();
