@@ -37,7 +37,10 @@ afterAll(async () => {
     holder.kill('SIGKILL');
     await exited;
   }
-  await run('ip', ['netns', 'del', NS], { allowFailure: true }); // takes the veth pair with it
+  // Deleting the host end removes the pair at once; a netns teardown alone frees it only when the
+  // kernel gets round to the namespace cleanup, which lags on a busy host.
+  await run('ip', ['link', 'del', HOST_IF], { allowFailure: true });
+  await run('ip', ['netns', 'del', NS], { allowFailure: true });
   expect(existsSync(`/run/netns/${NS}`)).toBe(false);
   const links = await run('ip', ['-o', 'link', 'show']);
   expect(links.stdout).not.toContain(HOST_IF);
