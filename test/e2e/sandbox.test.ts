@@ -83,6 +83,13 @@ describe('pod sandboxes', () => {
     expect(readFileSync(join(d.config().rootDir as string, 'sandboxes', id, 'hostname'), 'utf8')).toBe('pod1\n');
     expect(BigInt(st.status?.created_at ?? '0')).toBeGreaterThan(BigInt(Date.now() - 60_000) * 1_000_000n);
 
+    // The pod's own ipc/uts/pid/net namespaces, held by the infra; its /dev/shm is the pod's 64 MiB tmpfs.
+    for (const ns of ['ipc', 'uts', 'pid', 'net']) {
+      expect(execFileSync('readlink', [`/proc/${info.pid}/ns/${ns}`]).toString()).not.toBe(execFileSync('readlink', [`/proc/self/ns/${ns}`]).toString());
+    }
+    expect(readFileSync(`/proc/${info.pid}/status`, 'utf8')).toMatch(/^NSpid:\s+\d+\s+1$/m);
+    const shm = readFileSync(`/proc/${info.pid}/mountinfo`, 'utf8').split('\n').find((l) => l.split(' ')[4] === '/dev/shm') ?? '';
+    expect(shm).toMatch(/size=65536k/);
     const metrics = await (await fetch(`${d.metricsUrl}/metrics`)).text();
     expect(metrics).toMatch(/^nexcage_pod_sandboxes\{state="ready"\} 1$/m);
     for (const step of ['network', 'infra', 'total']) expect(metrics).toMatch(new RegExp(`^nexcage_sandbox_create_duration_seconds_count\\{step="${step}"\\} [1-9]`, 'm'));
