@@ -93,7 +93,8 @@ export class DistributionClient implements RegistryClient {
     return this.https;
   }
 
-  private get noProgressTimeoutMs(): number {
+  /** Also the limit for a whole small body (manifest, token) to arrive. */
+  get noProgressTimeoutMs(): number {
     return this.opts.settings.noProgressTimeoutSeconds * 1000;
   }
 
@@ -207,7 +208,7 @@ export class DistributionClient implements RegistryClient {
       }
       return r;
     });
-    const text = await readBody(res, 1024 * 1024, `token from ${url.origin}`);
+    const text = await readBody(res, 1024 * 1024, `token from ${url.origin}`, this.noProgressTimeoutMs);
     if (res.statusCode === 401 || res.statusCode === 403) {
       throw new FailedPreconditionError(`registry ${ep.host}: unauthorized: token server ${url.origin} refused the credentials (${res.statusCode})`);
     }
@@ -277,7 +278,7 @@ class DistributionRepository implements RepositoryClient {
         res.destroy();
         throw new InvalidArgumentError(`manifest "${reference}" of ${this.name()} is ${declared} bytes, over the ${MAX_MANIFEST_BYTES} byte limit`);
       }
-      const bytes = await readBody(res, MAX_MANIFEST_BYTES, `manifest "${reference}" of ${this.name()}`);
+      const bytes = await readBody(res, MAX_MANIFEST_BYTES, `manifest "${reference}" of ${this.name()}`, this.client.noProgressTimeoutMs);
       return { bytes, contentType: res.headers['content-type'], digest: sha256(bytes), endpoint: ep.base };
     });
   }
@@ -391,10 +392,15 @@ function retryAfter(res: IncomingMessage): number | undefined {
   return Math.min(ms, MAX_RETRY_AFTER_MS);
 }
 
-/** Read a whole (small) body, refusing more than `max` bytes. */
-export async function readBody(res: IncomingMessage, max: number, what: string): Promise<Buffer> {
+/**
+ * Read a whole (small) body, refusing more than `max` bytes. With `totalMs`, the body must be
+ * complete by then: a registry trickling a byte now and then never trips the no-progress timeout,
+ * and held a pull (and its socket) forever.
+ */
+export async function readBody(res: IncomingMessage, max: number, what: string, totalMs = 0): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let n = 0;
+  const timer = totalMs > 0 ? setTimeout(() => res.destroy(new Error(`body not complete after ${totalMs / 1000} s (${n} bytes so far)`)), totalMs) : undefined;
   try {
     for await (const c of res as AsyncIterable<Buffer>) {
       n += c.length;
@@ -407,6 +413,8 @@ export async function readBody(res: IncomingMessage, max: number, what: string):
   } catch (err) {
     if (err instanceof NexcageError) throw err;
     throw new RetryableError(`${what}: connection lost while reading: ${errorMessage(err)}`);
+  } finally {
+    clearTimeout(timer);
   }
   return Buffer.concat(chunks);
 }
