@@ -326,12 +326,15 @@ export class SandboxManager implements SandboxStatsSource {
         await runtime.kill(id, 'KILL').catch((err: unknown) => this.o.log.debug({ err, podSandboxId: id }, 'kill of infra failed (already gone?)'));
         await this.waitExited(id);
       }
-      await runtime.delete(id, { force: true });
     }
+    // With the infra dead, deleting it and tearing the network down are independent: run both.
     // DEL always runs on stop, even when the infra or netns is already gone (releases the IP).
-    if (!s.hostNetwork && !s.networkDown && s.netnsPath) {
-      await this.o.network.tearDown(id, s.netnsPath);
-    }
+    const netnsPath = s.netnsPath;
+    const steps = await Promise.allSettled([
+      runtime ? runtime.delete(id, { force: true }) : Promise.resolve(),
+      !s.hostNetwork && !s.networkDown && netnsPath ? this.o.network.tearDown(id, netnsPath) : Promise.resolve(),
+    ]);
+    for (const step of steps) if (step.status === 'rejected') throw step.reason;
     if (s.netnsPath) await this.o.netns.remove(s.netnsPath);
     if (s.shmPath) await unmountShm(s.shmPath);
     await this.o.monitor.cleanup(id);
