@@ -5,7 +5,7 @@
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FailedPreconditionError, InvalidArgumentError, NexcageError, UnavailableError, errorMessage, isErrno } from '../errors.js';
+import { FailedPreconditionError, InvalidArgumentError, NexcageError, ResourceExhaustedError, UnavailableError, errorMessage, isErrno } from '../errors.js';
 import { atomicWrite } from '../fsutil.js';
 import type { BlobSource, ContentStore, IngestOptions, IngestResult } from './content-store.js';
 import { digestHex, newHash, sha256 } from './digest.js';
@@ -134,6 +134,8 @@ export class LocalContentStore implements ContentStore {
           }
         } catch (err) {
           if (err instanceof NexcageError && !(err instanceof UnavailableError)) throw err;
+          // A full disk is no network failure: retrying cannot help (and kept the partial filling it).
+          if (isErrno(err, 'ENOSPC') || isErrno(err, 'EDQUOT')) throw noSpace(desc, offset, err);
           failures = offset > before ? 1 : failures + 1;
           if (failures >= attempts) throw new UnavailableError(`blob ${desc.digest}: download failed at byte ${offset} of ${desc.size}: ${errorMessage(err)}`);
           await new Promise((r) => setTimeout(r, backoff * 2 ** (failures - 1)));
@@ -156,9 +158,11 @@ export class LocalContentStore implements ContentStore {
       return { fetched: true, bytesFetched, resumed };
     } catch (err) {
       if (fh) await fh.close().catch(() => undefined);
-      // Mismatched or oversized content is never kept; a network failure keeps its partial to resume.
-      if (err instanceof DigestMismatch) await unlink(partial).catch(() => undefined);
-      throw err;
+      // Mismatched or oversized content is never kept, nor a partial on a full disk (it frees the
+      // space for the next try); a network failure keeps its partial to resume.
+      const full = err instanceof ResourceExhaustedError ? err : isErrno(err, 'ENOSPC') || isErrno(err, 'EDQUOT') ? noSpace(desc, offset, err) : undefined;
+      if (err instanceof DigestMismatch || full) await unlink(partial).catch(() => undefined);
+      throw full ?? err;
     }
   }
 
@@ -205,4 +209,8 @@ async function writeAll(fh: FileHandle, chunk: Buffer, position: number): Promis
     const { bytesWritten } = await fh.write(chunk, done, chunk.length - done, position + done);
     done += bytesWritten;
   }
+}
+
+function noSpace(desc: { digest: string; size: number }, offset: number, err: unknown): ResourceExhaustedError {
+  return new ResourceExhaustedError(`blob ${desc.digest}: no space left for the download (at byte ${offset} of ${desc.size}): ${errorMessage(err)}`);
 }
