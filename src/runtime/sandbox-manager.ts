@@ -181,28 +181,30 @@ export class SandboxManager implements SandboxStatsSource {
       undo.push({ what: 'bundle dir', run: () => rm(bundle, { recursive: true, force: true }) });
 
       const hostname = hostNetwork ? osHostname() : config.hostname || config.metadata.name.slice(0, 63);
-      const files = await writePodFiles(recordDir, { hostname, hostNetwork, ...(config.dns ? { dns: config.dns } : {}) });
-      let shmPath: string | undefined;
-      if (config.namespaceOptions.ipc !== 'NODE') {
-        shmPath = join(bundle, 'shm');
-        await mountShm(shmPath);
-        const p = shmPath;
-        undo.push({ what: 'shm mount', run: () => unmountShm(p) });
-      }
-
-      // Network first: the infra joins the pinned netns, and the IP must exist before it is READY.
+      const shmPath = config.namespaceOptions.ipc !== 'NODE' ? join(bundle, 'shm') : undefined;
+      // Pod files, the shm mount and the network are independent: set them up side by side. Each
+      // task registers its own undo as soon as a step is done.
       const netStart = process.hrtime.bigint();
+      let netSeconds = 0;
       let netnsPath: string | undefined;
       let ips: string[] = [];
       let network: string | undefined;
-      if (!hostNetwork) {
-        netnsPath = await this.o.netns.create(id);
-        const p = netnsPath;
+      const filesTask = writePodFiles(recordDir, { hostname, hostNetwork, ...(config.dns ? { dns: config.dns } : {}) });
+      const shmTask = (async () => {
+        if (!shmPath) return;
+        await mountShm(shmPath);
+        undo.push({ what: 'shm mount', run: () => unmountShm(shmPath) });
+      })();
+      // The infra joins the pinned netns, and the IP must exist before the pod is READY.
+      const netTask = (async () => {
+        if (hostNetwork) return;
+        const p = await this.o.netns.create(id);
+        netnsPath = p;
         undo.push({ what: 'netns', run: () => this.o.netns.remove(p) });
         undo.push({ what: 'CNI DEL', run: () => this.o.network.tearDown(id, p) });
         const st = await this.o.network.setUp({
           podId: id,
-          netnsPath,
+          netnsPath: p,
           podName: config.metadata.name,
           podNamespace: config.metadata.namespace,
           podUid: config.metadata.uid,
@@ -211,8 +213,11 @@ export class SandboxManager implements SandboxStatsSource {
         });
         ips = st.ips;
         network = st.network;
-      }
-      const netSeconds = Number(process.hrtime.bigint() - netStart) / 1e9;
+        netSeconds = Number(process.hrtime.bigint() - netStart) / 1e9;
+      })();
+      // allSettled: a failure must not leave a sibling task running while the undo runs.
+      for (const r of await Promise.allSettled([filesTask, shmTask, netTask])) if (r.status === 'rejected') throw r.reason;
+      const files = await filesTask;
 
       const infraStart = process.hrtime.bigint();
       const spec = buildSandboxSpec({
