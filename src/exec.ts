@@ -2,7 +2,7 @@
 // command line, exit code and stderr, so callers never parse child_process errors.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -52,6 +52,8 @@ export function run(command: string, args: readonly string[], options: RunOption
 async function spawnWithSyncPipe(command: string, args: readonly string[], options: RunOptions, sync: { env: string; lines: number }): Promise<RunResult> {
   const outPath = join(tmpdir(), `nexcage-run-${randomBytes(6).toString('hex')}.out`);
   const outFd = openSync(outPath, 'w+', 0o600);
+  // Unlinked at once: the output lives only behind the fd, so even a daemon killed mid-call leaves no file.
+  unlinkSync(outPath);
   try {
     const res = await new Promise<RunResult>((resolve, reject) => {
       const child = spawn(command, args, {
@@ -73,7 +75,7 @@ async function spawnWithSyncPipe(command: string, args: readonly string[], optio
               child.kill('SIGKILL');
               pipe?.destroy();
               child.unref();
-              reject(new CommandError(command, args, null, null, readFileSync(outPath, 'utf8'), `timed out after ${options.timeoutMs} ms`));
+              reject(new CommandError(command, args, null, null, readOutput(outFd), `timed out after ${options.timeoutMs} ms`));
             }, options.timeoutMs)
           : undefined;
       const settle = (): void => {
@@ -113,15 +115,27 @@ async function spawnWithSyncPipe(command: string, args: readonly string[], optio
         settle();
       });
     });
-    const text = readFileSync(outPath, 'utf8');
+    const text = readOutput(outFd);
     res.stdout = text;
     res.stderr = text;
     if (res.exitCode !== 0 && !options.allowFailure) throw new CommandError(command, args, res.exitCode, res.signal, text);
     return res;
   } finally {
     closeSync(outFd);
-    rmSync(outPath, { force: true });
   }
+}
+
+/** Everything written to the (unlinked) output file, read by position: the child moved the shared offset. */
+function readOutput(fd: number): string {
+  const size = Math.min(fstatSync(fd).size, DEFAULT_MAX_OUTPUT);
+  const buf = Buffer.alloc(size);
+  let off = 0;
+  while (off < size) {
+    const n = readSync(fd, buf, off, size - off, off);
+    if (n === 0) break;
+    off += n;
+  }
+  return buf.subarray(0, off).toString('utf8');
 }
 
 function spawnAndWait(command: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
