@@ -31,11 +31,11 @@ import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
-import { extract as tarExtract, type Header } from 'tar-stream';
 import { InvalidArgumentError, ResourceExhaustedError, errorMessage, isErrno } from '../errors.js';
 import { run } from '../exec.js';
 import { newHash } from './digest.js';
 import type { Compression } from './media-types.js';
+import { readTar, type TarHeader } from './tar-reader.js';
 
 export interface UnpackResult {
   diffId: string;
@@ -107,24 +107,15 @@ export async function unpackLayer(blobPath: string, root: string, opts: UnpackOp
       cb(null, chunk);
     },
   });
-  const ex = tarExtract();
   await applier.init();
-  ex.on('entry', (header, stream, next) => {
-    // A cut-short archive destroys the entry stream too; the pipeline reports that error.
-    stream.on('error', () => undefined);
-    applier.entry(header, stream as unknown as EntryStream).then(
-      () => next(),
-      (err: unknown) => {
-        stream.resume();
-        next(err as Error);
-      },
-    );
-  });
+  const apply = async (tar: AsyncIterable<Buffer>): Promise<void> => {
+    for await (const e of readTar(tar)) await applier.entry(e.header, e.body);
+  };
   const src = createReadStream(blobPath, { highWaterMark: 1024 * 1024 });
   try {
-    if (compression === 'gzip') await pipeline(src, createGunzip({ chunkSize: ZLIB_CHUNK }), hasher, ex);
-    else if (compression === 'zstd') await pipeline(src, createZstdDecompress({ chunkSize: ZLIB_CHUNK }), hasher, ex);
-    else await pipeline(src, hasher, ex);
+    if (compression === 'gzip') await pipeline(src, createGunzip({ chunkSize: ZLIB_CHUNK }), hasher, apply);
+    else if (compression === 'zstd') await pipeline(src, createZstdDecompress({ chunkSize: ZLIB_CHUNK }), hasher, apply);
+    else await pipeline(src, hasher, apply);
   } catch (err) {
     if (err instanceof InvalidArgumentError || err instanceof ResourceExhaustedError) throw err;
     throw new LayerRejected(`layer is not a valid ${compression === 'none' ? '' : compression + ' '}tar archive: ${errorMessage(err)}`);
@@ -140,15 +131,13 @@ export async function unpackLayer(blobPath: string, root: string, opts: UnpackOp
   };
 }
 
-type EntryStream = AsyncIterable<Buffer> & { resume(): unknown };
-
 interface Deferred {
   kind: 'c' | 'b' | 'p' | 'link';
   rel: string;
   major: number;
   minor: number;
   target: string;
-  header: Header;
+  header: TarHeader;
 }
 
 class Applier {
@@ -157,7 +146,7 @@ class Applier {
   inodes = 0;
   /** Relative paths known to be real directories we made or checked. */
   private dirs = new Set<string>(['']);
-  private dirMeta = new Map<string, Header>();
+  private dirMeta = new Map<string, TarHeader>();
   private deferred: Deferred[] = [];
   private deferredPaths = new Set<string>();
   private xattrs = new Map<string, Map<string, Buffer>>();
@@ -186,13 +175,13 @@ class Applier {
     this.freeBytes = s.bavail * s.bsize;
   }
 
-  async entry(h: Header, stream: EntryStream): Promise<void> {
+  /** Applies one entry; a body left unread is skipped by the reader. */
+  async entry(h: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
     this.entries++;
     if (h.type === 'file' || h.type === 'contiguous-file') this.checkSpace(h);
     const parts = this.clean(h.name, 'path');
     if (parts.length === 0) {
       if (h.type === 'directory') this.dirMeta.set('', h);
-      stream.resume();
       return;
     }
     const base = parts[parts.length - 1] as string;
@@ -202,20 +191,16 @@ class Applier {
 
     if (base === OPAQUE) {
       this.setXattr(parentRel, 'trusted.overlay.opaque', Buffer.from('y'));
-      stream.resume();
       return;
     }
-    if (base.startsWith(WHITEOUT + WHITEOUT)) {
-      stream.resume(); // other aufs metadata (.wh..wh.plnk, ...): not part of the filesystem
-      return;
-    }
+    // Other aufs metadata (.wh..wh.plnk, ...): not part of the filesystem.
+    if (base.startsWith(WHITEOUT + WHITEOUT)) return;
     if (base.startsWith(WHITEOUT)) {
       const target = base.slice(WHITEOUT.length);
       if (target === '' || target === '.' || target === '..') this.reject(h.name, 'whiteout names no file in its directory');
       const rel = parentParts.concat(target).join('/');
       this.clear(rel);
       this.defer({ kind: 'c', rel, major: 0, minor: 0, target: '', header: { ...h, mode: 0, uid: 0, gid: 0 } });
-      stream.resume();
       return;
     }
 
@@ -231,13 +216,12 @@ class Applier {
         }
         this.dirs.add(rel);
         this.dirMeta.set(rel, h);
-        stream.resume();
         break;
       }
       case 'file':
       case 'contiguous-file':
         if (this.deferredPaths.has(rel)) this.clear(rel);
-        await this.writeFile(rel, h, stream);
+        await this.writeFile(rel, h, body);
         break;
       case 'symlink':
         this.clear(rel);
@@ -246,7 +230,6 @@ class Applier {
         lchownSync(join(this.root, rel), h.uid, h.gid);
         lutimesSync(join(this.root, rel), h.mtime, h.mtime);
         this.count(0);
-        stream.resume();
         return; // no xattrs on symlinks
       case 'link': {
         const targetParts = this.clean(h.linkname, 'hardlink target');
@@ -254,7 +237,6 @@ class Applier {
         const targetRel = targetParts.join('/');
         if (targetRel === rel) this.reject(h.name, 'hardlink to itself');
         this.clear(rel);
-        stream.resume();
         if (this.deferredPaths.has(targetRel)) {
           this.defer({ kind: 'link', rel, major: 0, minor: 0, target: targetRel, header: h });
           return;
@@ -271,10 +253,9 @@ class Applier {
       case 'fifo':
         this.clear(rel);
         this.defer({ kind: h.type === 'fifo' ? 'p' : h.type === 'block-device' ? 'b' : 'c', rel, major: h.devmajor, minor: h.devminor, target: '', header: h });
-        stream.resume();
         break;
       default:
-        this.reject(h.name, `entry type "${String(h.type)}" is not supported`);
+        this.reject(h.name, `entry type '${h.typeflag}' is not supported`);
     }
     for (const [k, v] of xattrs) this.setXattr(rel, k, v);
   }
@@ -348,7 +329,7 @@ class Applier {
   // File data goes through synchronous calls: each is a short copy into the page cache, the event
   // loop still turns between chunks, and it spares the thread pool (busy with decompression) a
   // round trip per call, which made unpacking several times slower.
-  private async writeFile(rel: string, h: Header, stream: EntryStream): Promise<void> {
+  private async writeFile(rel: string, h: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
     const path = join(this.root, rel);
     let fd: number;
@@ -361,7 +342,7 @@ class Applier {
     }
     try {
       let pos = 0;
-      for await (const chunk of stream) {
+      for await (const chunk of body) {
         let done = 0;
         while (done < chunk.length) done += writeSync(fd, chunk, done, chunk.length - done, pos + done);
         pos += chunk.length;
@@ -376,7 +357,7 @@ class Applier {
   }
 
   /** Synchronous on purpose: it must refuse the header before any of the body is consumed. */
-  private checkSpace(h: Header): void {
+  private checkSpace(h: TarHeader): void {
     if (this.opts.maxBytes && h.size > this.opts.maxBytes) this.reject(h.name, `declares ${h.size} bytes, over the ${this.opts.maxBytes} byte layer limit`);
     if (this.freeBytes === undefined) return;
     if (h.size > this.freeBytes) {
@@ -444,15 +425,13 @@ class Applier {
   }
 }
 
-function paxXattrs(h: Header): [string, Buffer][] {
-  const pax = h.pax as Record<string, string> | null | undefined;
-  if (!pax) return [];
+/** Xattrs from pax SCHILY.xattr.* records, values byte for byte (security.capability is binary). */
+function paxXattrs(h: TarHeader): [string, Buffer][] {
   const out: [string, Buffer][] = [];
-  for (const [k, v] of Object.entries(pax)) {
+  for (const [k, v] of h.pax) {
     if (!k.startsWith('SCHILY.xattr.')) continue;
     const name = k.slice('SCHILY.xattr.'.length);
-    // tar-stream decodes pax values as UTF-8: a binary value that did not survive is dropped.
-    if (ALLOWED_XATTR.test(name) && !v.includes('\uFFFD')) out.push([name, Buffer.from(v, 'utf8')]);
+    if (ALLOWED_XATTR.test(name)) out.push([name, v]);
   }
   return out;
 }
