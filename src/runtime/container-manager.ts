@@ -18,7 +18,7 @@ import { containerOomKills, containerOpDuration, execSyncDuration, execSyncTimeo
 import { execInContainer, type ExecSyncResult } from './container-exec.js';
 import { normalizeSignal, resolveLogPath, sandboxFacts } from './container-inputs.js';
 import { wasOomKilled } from './container-oom.js';
-import type { Container, ContainerEventType, ContainerFilter, ContainerState, ContainerStatusRecord } from './container-record.js';
+import type { Container, ContainerEventType, ContainerFilter, ContainerMeta, ContainerState, ContainerStatusRecord } from './container-record.js';
 import { isMounted, mountImageReadOnly, mountRootfs, unmountAll, unmountRootfs } from './container-rootfs.js';
 import { ContainerStore } from './container-store.js';
 import type { ExitInfo, ExitWatcher } from './exit-watcher.js';
@@ -530,7 +530,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
       }
       const before: ContainerStatusRecord = r.status ?? { state: 'UNKNOWN', pid: 0, monitorPid: 0 };
       let status = before;
-      if (before.state !== 'EXITED') status = await this.liveStatus(r.meta.id, r.meta.runtimeHandler, before);
+      if (before.state !== 'EXITED') status = await this.liveStatus(r.meta, before);
       const c: Container = { ...r.meta, status };
       this.store.restore(c);
       if (status !== before) await this.store.setStatus(c.id, status);
@@ -555,11 +555,13 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
     }
   }
 
-  private async liveStatus(id: string, handler: string, before: ContainerStatusRecord): Promise<ContainerStatusRecord> {
+  private async liveStatus(meta: ContainerMeta, before: ContainerStatusRecord): Promise<ContainerStatusRecord> {
+    const { id, runtimeHandler: handler } = meta;
     const exit = await this.o.exits.read(id);
     if (exit) {
-      const meta = this.store.get(id);
-      const oom = meta ? await wasOomKilled(meta.bundle, this.layout, this.o.cgroupDriver, meta.cgroupsPath) : false;
+      // Read before the runtime delete removes the cgroup (its oom_kill counter).
+      const oom = await wasOomKilled(meta.bundle, this.layout, this.o.cgroupDriver, meta.cgroupsPath);
+      if (oom) containerOomKills.inc();
       await this.runtimeOrUndefined(handler)?.delete(id, { force: true }).catch(() => undefined);
       return {
         ...before,

@@ -122,6 +122,33 @@ describe('daemon restart after kill -9', () => {
     for (const id of running) expect(alive(before.get(id)!.pid)).toBe(false);
   }, 180_000);
 
+  it('an OOM kill while the daemon is down shows as OOMKilled after the restart', async () => {
+    const signalDir = t.dir().join('signal-oom');
+    mkdirSync(signalDir, { recursive: true });
+    const limit = 16 * 1024 * 1024;
+    const oomPod = podConfig(t.dir());
+    const oomPodId = await runPod(d, oomPod);
+    const id = await runCtr(
+      d,
+      oomPodId,
+      oomPod,
+      ctrConfig(images.busybox, ['/bin/sh', '-c', 'while [ ! -f /signal/go ]; do sleep 0.05; done; x=$(head -c 200000000 /dev/zero | busybox tr "\\0" y)'], {
+        mounts: [{ container_path: '/signal', host_path: signalDir }],
+        linux: { resources: { memory_limit_in_bytes: limit, memory_swap_limit_in_bytes: limit } },
+      }),
+    );
+    const pid = (JSON.parse((await status(d, id, true)).info.info ?? '{}') as { pid: number }).pid;
+    await d.stop('SIGKILL');
+    writeFileSync(`${signalDir}/go`, '');
+    await waitFor('the container to be OOM-killed while the daemon is down', () => !alive(pid), 60_000);
+    await d.start();
+    const st = (await status(d, id)).status!;
+    expect(st.state).toBe('CONTAINER_EXITED');
+    expect(st.reason).toBe('OOMKilled');
+    expect(st.exit_code).toBe(137);
+    await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: oomPodId });
+  }, 120_000);
+
   it('a graceful stop (SIGTERM) of the daemon leaves containers running; the next daemon takes them over', async () => {
     const other = podConfig(t.dir());
     const otherId = await runPod(d, other);
