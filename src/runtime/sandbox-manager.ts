@@ -6,7 +6,7 @@
 // no record owns are cleaned up and logged. Reads (get/list) answer from memory.
 import { randomBytes } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Gauge, Histogram } from 'prom-client';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError, errorMessage } from '../errors.js';
@@ -329,7 +329,7 @@ export class SandboxManager implements SandboxStatsSource {
         // SIGKILL as containerd does for the infra; the exit file (written by conmon once it reaped
         // the process) says when it is gone, without spawning `runc state` in a loop.
         await runtime.kill(id, 'KILL').catch((err: unknown) => this.o.log.debug({ err, podSandboxId: id }, 'kill of infra failed (already gone?)'));
-        await this.waitExited(id);
+        await this.waitExited(id, s.pid);
       }
     }
     // With the infra dead, deleting it and tearing the network down are independent: run both.
@@ -354,15 +354,18 @@ export class SandboxManager implements SandboxStatsSource {
     if (s.state === 'READY') this.hooks?.sandboxEvent?.(next, 'STOPPED');
   }
 
-  private async waitExited(id: string): Promise<void> {
+  /** Until conmon wrote the exit file, or the process is gone or a zombie (its conmon died too). */
+  private async waitExited(id: string, pid: number): Promise<void> {
     const deadline = Date.now() + (this.o.stopTimeoutMs ?? 10_000);
     let delay = 2;
     while (Date.now() < deadline) {
       if (await this.o.exits.read(id)) return;
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+      if (stat === '' || /^\d+ \(.*\) Z /.test(stat)) return;
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 50);
     }
-    this.o.log.warn({ podSandboxId: id }, 'no exit file for the infra after SIGKILL; deleting with --force');
+    this.o.log.warn({ podSandboxId: id }, 'infra still there after SIGKILL; deleting with --force');
   }
 
   // ---- RemovePodSandbox ----

@@ -224,6 +224,20 @@ describe('pod sandboxes', () => {
     await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: id });
   });
 
+  it('stops and removes a pod whose conmon was killed (no exit file will ever come)', async () => {
+    const { pod_sandbox_id: id } = await call(d.client.runtime, 'RunPodSandbox', { config: podConfig() });
+    const st = await call(d.client.runtime, 'PodSandboxStatus', { pod_sandbox_id: id, verbose: true });
+    const info = JSON.parse(st.info.info ?? '{}') as { pid: number; monitorPid: number };
+    const ip = st.status?.network?.ip ?? '';
+    expect(readFileSync(`/proc/${info.monitorPid}/cmdline`, 'utf8')).toContain('conmon');
+    process.kill(info.monitorPid, 'SIGKILL');
+    const started = Date.now();
+    await call(d.client.runtime, 'StopPodSandbox', { pod_sandbox_id: id });
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(hostLocalIps(d)).not.toContain(ip);
+    await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: id });
+  });
+
   it('rejects an unknown runtime handler naming it', async () => {
     await expect(call(d.client.runtime, 'RunPodSandbox', { config: podConfig(), runtime_handler: 'nope' })).rejects.toMatchObject({
       code: 3,
