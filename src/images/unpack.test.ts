@@ -2,10 +2,11 @@
 // the malicious layer suite: every hostile layer is refused or contained, and a sentinel directory
 // beside the snapshot root proves nothing was written outside it.
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildTar, compress, FIXED_MTIME, sha256, type LayerEntry, type Compression } from '../../test/support/image-builder.js';
+import { END, fileEntry, gnuLongEntry, paxEntry } from '../../test/support/tar-writer.js';
 import { unpackLayer } from './unpack.js';
 
 const base = mkdtempSync('/tmp/nexcage-unpack-');
@@ -111,6 +112,95 @@ describe('unpacking a layer', () => {
     const attrs = execFileSync('getfattr', ['-d', '-m', '-', join(root, 'f')]).toString();
     expect(attrs).toContain('user.ok');
     expect(attrs).not.toContain('trusted.overlay.redirect');
+  });
+});
+
+/** An xattr's value as getfattr reads it back from the disk, in hex (byte exact). */
+function xattrHex(path: string, name: string): string {
+  const out = execFileSync('getfattr', ['--absolute-names', '-e', 'hex', '-n', name, path]).toString();
+  const line = out.split('\n').find((l) => l.startsWith(`${name}=`));
+  if (!line) throw new Error(`no ${name} on ${path}: ${out}`);
+  return line.slice(name.length + 1);
+}
+
+describe('extended attributes and long names', () => {
+  // security.capability v2 as `setcap cap_net_raw,cap_setuid+ep` stores it: NULs and a 0x80 byte
+  // (not valid UTF-8), which a reader decoding pax values as text loses.
+  const CAPS = '0x0100000280200000000000000000000000000000';
+  const longDir = `${'sub-directory-'.repeat(8)}x`; // 113 bytes: past ustar's 100-byte name field
+
+  it('applies binary security.capability and user.* xattrs byte for byte from a layer GNU tar wrote (pax, long path)', async () => {
+    const src = join(base, `case${n}`, 'src');
+    mkdirSync(join(src, 'bin'), { recursive: true });
+    mkdirSync(join(src, longDir));
+    writeFileSync(join(src, 'bin/ping'), 'not really ping\n', { mode: 0o755 });
+    execFileSync('setcap', ['cap_net_raw,cap_setuid+ep', join(src, 'bin/ping')]);
+    execFileSync('setfattr', ['-n', 'user.note', '-v', '0x00ff0a3d6b', join(src, 'bin/ping')]);
+    writeFileSync(join(src, longDir, 'file-with-a-long-path'), 'deep\n');
+    execFileSync('setfattr', ['-n', 'user.long', '-v', 'text value', join(src, longDir, 'file-with-a-long-path')]);
+    const tarPath = join(base, `case${n}`, 'layer.tar');
+    execFileSync('tar', ['--format=posix', '--xattrs', '--xattrs-include=*', '-C', src, '-cf', tarPath, 'bin', longDir]);
+    const tar = readFileSync(tarPath);
+    rmSync(src, { recursive: true });
+    rmSync(tarPath);
+    expect(tar.includes('SCHILY.xattr.security.capability=')).toBe(true);
+    expect(tar.includes(` path=${longDir}/file-with-a-long-path\n`)).toBe(true);
+    const blob = join(base, `case${n}`, 'blob');
+    writeFileSync(blob, compress(tar, 'gzip'));
+
+    const res = await unpackLayer(blob, root);
+    expect(res.diffId).toBe(sha256(tar));
+    expect(xattrHex(join(root, 'bin/ping'), 'security.capability')).toBe(CAPS);
+    expect(execFileSync('getcap', [join(root, 'bin/ping')]).toString()).toMatch(/cap_setuid,cap_net_raw[=+]ep/);
+    expect(xattrHex(join(root, 'bin/ping'), 'user.note')).toBe('0x00ff0a3d6b');
+    expect(readFileSync(join(root, longDir, 'file-with-a-long-path'), 'utf8')).toBe('deep\n');
+    expect(xattrHex(join(root, longDir, 'file-with-a-long-path'), 'user.long')).toBe('0x746578742076616c7565');
+    outsideUntouched();
+  });
+
+  it('reads GNU long names and long link targets from a layer GNU tar wrote in its own format', async () => {
+    const src = join(base, `case${n}`, 'src');
+    mkdirSync(join(src, longDir), { recursive: true });
+    writeFileSync(join(src, longDir, 'file-with-a-long-path'), 'gnu\n');
+    symlinkSync(`/${longDir}/file-with-a-long-path`, join(src, 'link'));
+    linkSync(join(src, longDir, 'file-with-a-long-path'), join(src, 'hard'));
+    const tarPath = join(base, `case${n}`, 'layer.tar');
+    execFileSync('tar', ['--format=gnu', '-C', src, '-cf', tarPath, longDir, 'link', 'hard']);
+    const tar = readFileSync(tarPath);
+    rmSync(src, { recursive: true });
+    rmSync(tarPath);
+    expect(tar.includes('././@LongLink')).toBe(true);
+    const blob = join(base, `case${n}`, 'blob');
+    writeFileSync(blob, compress(tar, 'zstd'));
+
+    await unpackLayer(blob, root);
+    expect(readFileSync(join(root, longDir, 'file-with-a-long-path'), 'utf8')).toBe('gnu\n');
+    expect(readlinkSync(join(root, 'link'))).toBe(`/${longDir}/file-with-a-long-path`);
+    expect(statSync(join(root, 'hard')).ino).toBe(statSync(join(root, longDir, 'file-with-a-long-path')).ino);
+    outsideUntouched();
+  });
+
+  it('applies a binary xattr on an entry named by a GNU long name, keeps global pax xattrs and drops trusted.* ones', async () => {
+    const name = `${longDir}/bin`;
+    const tar = Buffer.concat([
+      paxEntry([['SCHILY.xattr.user.global', Buffer.from([0xc3, 0x28, 0x00])]], 'g'),
+      paxEntry([
+        ['SCHILY.xattr.security.capability', Buffer.from(CAPS.slice(2), 'hex')],
+        ['SCHILY.xattr.trusted.overlay.opaque', 'y'],
+      ]),
+      gnuLongEntry(name),
+      fileEntry({ name: name.slice(0, 100), mode: 0o755 }, 'bin'),
+      END,
+    ]);
+    const blob = join(base, `case${n}`, 'blob');
+    writeFileSync(blob, tar);
+    await unpackLayer(blob, root);
+    const p = join(root, name);
+    expect(readFileSync(p, 'utf8')).toBe('bin');
+    expect(xattrHex(p, 'security.capability')).toBe(CAPS);
+    expect(xattrHex(p, 'user.global')).toBe('0xc32800');
+    expect(execFileSync('getfattr', ['--absolute-names', '-d', '-m', '-', p]).toString()).not.toContain('trusted.');
+    outsideUntouched();
   });
 });
 
