@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { gzipSync, zstdCompressSync, constants as zc } from 'node:zlib';
-import { pack } from 'tar-stream';
+import { END, header, padded, paxEntry } from './tar-writer.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -22,7 +22,8 @@ export interface LayerEntry {
   mtime?: Date;
   /** Size written in the header when it should lie about the content (malicious tests). */
   declaredSize?: number;
-  xattrs?: Record<string, string>;
+  /** Extended attributes (SCHILY.xattr pax records); a Buffer value is written byte for byte. */
+  xattrs?: Record<string, string | Buffer>;
 }
 
 export interface Layer {
@@ -68,54 +69,55 @@ export function sha256(b: Buffer | string): string {
   return `sha256:${createHash('sha256').update(b).digest('hex')}`;
 }
 
-/** A tar built entry by entry (names are written exactly as given). */
+/** A tar built entry by entry (names are written exactly as given; pax records for long names, big ids and xattrs). */
 export async function buildTar(entries: LayerEntry[]): Promise<Buffer> {
-  const p = pack();
-  const chunks: Buffer[] = [];
-  p.on('data', (c: unknown) => chunks.push(c as Buffer));
-  const done = new Promise<void>((resolve, reject) => {
-    p.on('end', () => resolve());
-    p.on('error', reject);
-  });
+  const parts: Buffer[] = [];
   for (const e of entries) {
     const type = e.type ?? 'file';
     const content = e.content === undefined ? Buffer.alloc(0) : Buffer.from(e.content);
-    const header = {
-      name: e.path,
-      mode: e.mode ?? (type === 'dir' ? 0o755 : 0o644),
-      uid: e.uid ?? 0,
-      gid: e.gid ?? 0,
-      mtime: e.mtime ?? FIXED_MTIME,
-      type:
-        type === 'dir'
-          ? ('directory' as const)
-          : type === 'char'
-            ? ('character-device' as const)
-            : type === 'block'
-              ? ('block-device' as const)
-              : (type as 'file' | 'symlink' | 'link' | 'fifo'),
-      linkname: e.linkname,
-      devmajor: e.devmajor ?? 0,
-      devminor: e.devminor ?? 0,
-      size: type === 'file' ? (e.declaredSize ?? content.length) : 0,
-      pax: e.xattrs ? Object.fromEntries(Object.entries(e.xattrs).map(([k, v]) => [`SCHILY.xattr.${k}`, v])) : undefined,
-    };
+    const name = type === 'dir' && !e.path.endsWith('/') ? `${e.path}/` : e.path;
     if (e.declaredSize !== undefined && e.declaredSize !== content.length) {
-      // A header that lies about its size, then the archive just ends: written by hand.
-      p.finalize();
-      await done;
-      const body = Buffer.concat(chunks);
-      return Buffer.concat([body.subarray(0, body.length - 1024), rawFileHeader(e.path, e.declaredSize), content]);
+      // A header that lies about its size, then the archive just ends.
+      parts.push(rawFileHeader(e.path, e.declaredSize), content);
+      return Buffer.concat(parts);
     }
-    await new Promise<void>((resolve, reject) => {
-      const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
-      if (type === 'file') p.entry(header, content, cb);
-      else p.entry(header, cb);
-    });
+    const records: [string, Buffer | string][] = [];
+    const uid = e.uid ?? 0;
+    const gid = e.gid ?? 0;
+    if (Buffer.byteLength(name) > 100) records.push(['path', name]);
+    if (e.linkname !== undefined && Buffer.byteLength(e.linkname) > 100) records.push(['linkpath', e.linkname]);
+    if (uid > MAX_OCTAL_ID) records.push(['uid', String(uid)]);
+    if (gid > MAX_OCTAL_ID) records.push(['gid', String(gid)]);
+    for (const [k, v] of Object.entries(e.xattrs ?? {})) records.push([`SCHILY.xattr.${k}`, v]);
+    if (records.length > 0) parts.push(paxEntry(records));
+    parts.push(
+      header({
+        name: fit(name),
+        typeflag: TYPEFLAGS[type],
+        mode: (e.mode ?? (type === 'dir' ? 0o755 : 0o644)) & 0o7777,
+        uid: uid > MAX_OCTAL_ID ? 0 : uid,
+        gid: gid > MAX_OCTAL_ID ? 0 : gid,
+        size: type === 'file' ? content.length : 0,
+        mtime: Math.floor((e.mtime ?? FIXED_MTIME).getTime() / 1000),
+        linkname: fit(e.linkname ?? ''),
+        devmajor: e.devmajor ?? 0,
+        devminor: e.devminor ?? 0,
+      }),
+    );
+    if (type === 'file') parts.push(padded(content));
   }
-  p.finalize();
-  await done;
-  return Buffer.concat(chunks);
+  parts.push(END);
+  return Buffer.concat(parts);
+}
+
+const MAX_OCTAL_ID = 0o7777777;
+const TYPEFLAGS: Record<NonNullable<LayerEntry['type']>, string> = { file: '0', dir: '5', symlink: '2', link: '1', char: '3', block: '4', fifo: '6' };
+
+/** A name cut to the 100 bytes of a ustar field (the full one goes in a pax record). */
+function fit(s: string): string {
+  let out = s;
+  while (Buffer.byteLength(out) > 100) out = out.slice(0, -1);
+  return out;
 }
 
 /** A ustar header for a regular file; sizes past 8 GiB use the base-256 form. */
