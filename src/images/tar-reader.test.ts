@@ -213,6 +213,14 @@ describe('reading a tar', () => {
     };
     await expect(read(4096)).rejects.toThrow(/'x' extended header of 5014 bytes is over the 4096 byte limit/);
     expect(await read(8192)).toBe(1);
+    // Many global headers (or consecutive 'x' ones), each under the limit, with distinct keys.
+    for (const flag of ['g', 'x'] as const) {
+      const many = Buffer.concat([...Array.from({ length: 10 }, (_, i) => paxEntry([[`key${i}`, 'v'.repeat(1000)]], flag)), fileEntry({ name: 'a' }), END]);
+      const drain = async (): Promise<void> => {
+        for await (const e of readTar(chunked(many, 4096), { maxMetaBytes: 4096 })) void e;
+      };
+      await expect(drain()).rejects.toThrow(/pax records in force add up to more than the 4096 byte limit/);
+    }
   });
 
   it('reports typeflags it does not know as unsupported, keeping the flag', async () => {

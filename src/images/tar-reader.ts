@@ -89,8 +89,8 @@ export async function* readTar(input: AsyncIterable<Buffer>, opts: TarReaderOpti
         const data = await src.read(padded);
         if (data === undefined) throw new TarFormatError('Unexpected end of data in an extended header');
         const body = data.subarray(0, h.size);
-        if (h.typeflag === 'x') localPax = new Map([...(localPax ?? []), ...parsePax(body)]);
-        else if (h.typeflag === 'g') globalPax = mergeGlobal(globalPax, parsePax(body));
+        if (h.typeflag === 'x') localPax = checkPaxSize(new Map([...(localPax ?? []), ...parsePax(body)]), maxMeta);
+        else if (h.typeflag === 'g') globalPax = checkPaxSize(mergeGlobal(globalPax, parsePax(body)), maxMeta);
         else if (h.typeflag === 'L') longName = cString(body);
         else longLink = cString(body);
         continue;
@@ -205,6 +205,14 @@ function parsePax(buf: Buffer): Map<string, Buffer> {
     pos = end;
   }
   return out;
+}
+
+/** Records pile up across consecutive 'x' headers and every 'g' header: the total is capped too. */
+function checkPaxSize(m: Map<string, Buffer>, max: number): Map<string, Buffer> {
+  let total = 0;
+  for (const [k, v] of m) total += k.length + v.length;
+  if (total > max) throw new TarFormatError(`pax records in force add up to more than the ${max} byte limit`);
+  return m;
 }
 
 function mergeGlobal(global: Map<string, Buffer>, records: Map<string, Buffer>): Map<string, Buffer> {
