@@ -161,6 +161,27 @@ describe('PullImage', () => {
     expect((await status(`${proxy.host}/test/username:latest`)).image?.uid).toBeNull();
   });
 
+  it('keeps binary file capabilities and xattrs byte for byte, and paths past 100 bytes (pax)', async () => {
+    // security.capability v2 for cap_net_raw,cap_setuid+ep: NULs and a 0x80 byte (not valid UTF-8).
+    const caps = Buffer.from('0100000280200000000000000000000000000000', 'hex');
+    const long = `${'nested-directory/'.repeat(7)}file`;
+    const l = await layer([
+      { path: 'bin/ping', content: 'ping\n', mode: 0o755, xattrs: { 'security.capability': caps, 'user.bin': Buffer.from([0, 0xff, 0x0a]) } },
+      { path: long, content: 'deep\n', xattrs: { 'user.note': 'text' } },
+    ]);
+    const img = buildImage({ layers: [l] });
+    await pushImage(registry.pushTarget, 'test/caps', ['latest'], img);
+    await pull(`${proxy.host}/test/caps:latest`);
+    const info = JSON.parse((await status(`${proxy.host}/test/caps:latest`, true)).info.info ?? '{}') as { chainIds: string[] };
+    const fs = snapshotFs(info.chainIds[0] as string);
+    const dump = execFileSync('getfattr', ['--absolute-names', '-d', '-m', '-', '-e', 'hex', join(fs, 'bin/ping')]).toString();
+    expect(dump).toContain(`security.capability=0x${caps.toString('hex')}\n`);
+    expect(dump).toContain('user.bin=0x00ff0a\n');
+    expect(execFileSync('getcap', [join(fs, 'bin/ping')]).toString()).toMatch(/cap_setuid,cap_net_raw[=+]ep/);
+    expect(readFileSync(join(fs, long), 'utf8')).toBe('deep\n');
+    expect(execFileSync('getfattr', ['--only-values', '-n', 'user.note', join(fs, long)]).toString()).toBe('text');
+  });
+
   it('shares one pull between concurrent requests for one reference: one download per blob', async () => {
     const l = await layer([{ path: 'big.bin', content: sha256('x').repeat(200_000) }], 'gzip');
     const img = buildImage({ layers: [l] });
