@@ -358,3 +358,55 @@ describe('pod sandboxes across a daemon crash', () => {
     await d.stop();
   });
 });
+
+describe('pod sandboxes on a dual-stack CNI network', () => {
+  it('reports the IPv4 address as ip and the IPv6 one in additional_ips; both answer ping', async () => {
+    const dir = t.dir();
+    const confDir = dir.join('dual-cni');
+    const d = t.track(new Daemon(dir, 'dual', { config: { cni: { confDirs: [confDir], ...dir.podNetwork } } }));
+    execFileSync('mkdir', ['-p', confDir]);
+    // A ULA /64 of this file's own (the VM's eth0 already uses fd00::/64).
+    const v6Subnet = `fd6e:7863:${Buffer.from(dir.podNetwork.defaultBridge.slice(-4)).toString('hex').slice(0, 4)}::/64`;
+    const conf = {
+      cniVersion: '1.0.0',
+      name: 'dual',
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: dir.podNetwork.defaultBridge,
+          isGateway: true,
+          ipam: {
+            type: 'host-local',
+            ranges: [[{ subnet: dir.podNetwork.defaultSubnet }], [{ subnet: v6Subnet }]],
+            dataDir: join(dir.path, 'dual', 'state', 'cni', 'networks'),
+          },
+        },
+      ],
+    };
+    execFileSync('sh', ['-c', `cat > ${confDir}/10-dual.conflist`], { input: JSON.stringify(conf) });
+    await d.start();
+    const { pod_sandbox_id: id } = await call(d.client.runtime, 'RunPodSandbox', { config: podConfig() });
+    const st = await call(d.client.runtime, 'PodSandboxStatus', { pod_sandbox_id: id });
+    const v4 = st.status?.network?.ip ?? '';
+    const v6 = st.status?.network?.additional_ips.map((a) => a.ip) ?? [];
+    expect(v4).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(v6).toHaveLength(1);
+    expect(v6[0]).toMatch(/^fd6e:7863:/);
+    expect(ping(v4)).toBe(true);
+    // IPv6 duplicate address detection on the new veth can take a moment.
+    await waitFor(`ping of ${v6[0]}`, () => {
+      try {
+        execFileSync('ping', ['-6', '-c', '1', '-W', '1', v6[0] as string], { stdio: 'ignore' });
+        return true;
+      } catch {
+        return false;
+      }
+    }, 15_000);
+    await call(d.client.runtime, 'StopPodSandbox', { pod_sandbox_id: id });
+    await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: id });
+    const ipDir = join(dir.path, 'dual', 'state', 'cni', 'networks', 'dual');
+    expect(existsSync(ipDir) ? readdirSync(ipDir).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f) || f.includes(':')) : []).toEqual([]);
+    await d.stop();
+    execFileSync('ip', ['link', 'del', dir.podNetwork.defaultBridge]);
+  });
+});
