@@ -152,6 +152,12 @@ export class SandboxManager implements SandboxStatsSource {
     if (m.name === '') throw new InvalidArgumentError('pod sandbox metadata.name is required');
     if (m.namespace === '') throw new InvalidArgumentError('pod sandbox metadata.namespace is required');
     if (m.uid === '') throw new InvalidArgumentError('pod sandbox metadata.uid is required');
+    // They travel to CNI plugins in CNI_ARGS ("K=V;K=V"): a ";" or "=" broke the plugin's parsing
+    // (INTERNAL "invalid pair"), and Kubernetes never sends one (nor NUL or control characters).
+    for (const [field, v] of [['name', m.name], ['namespace', m.namespace], ['uid', m.uid]] as const) {
+      const bad = [...v].find((ch) => ch === ';' || ch === '=' || ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f);
+      if (bad !== undefined) throw new InvalidArgumentError(`pod sandbox metadata.${field} ${JSON.stringify(v.slice(0, 256))} contains ${JSON.stringify(bad)}, which is not allowed (it could not be passed to CNI plugins)`);
+    }
     validateSysctls(c.sysctls, c.namespaceOptions);
     for (const [k, v] of Object.entries(c.namespaceOptions)) {
       if (v === 'TARGET') throw new InvalidArgumentError(`pod sandbox namespace option ${k}: TARGET is only valid for containers`);

@@ -69,6 +69,8 @@ afterAll(async () => {
 
 const nasty = fc.constantFrom('', ' ', '.', '..', '../..', '/', '../../../../etc/shadow', 'a/../../b', '\u0000', 'a\u0000b', '\uD800', '\uFFFF', 'ünïcødé', '*', '%s%n%x', '-rf', '--help', '\n', 'a'.repeat(300), '${HOME}', '$(reboot)');
 const str = fc.oneof({ weight: 3, arbitrary: fc.string({ maxLength: 30 }) }, { weight: 3, arbitrary: nasty }, { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 30 }) });
+/** Hostile text that is not an id prefix of a fixture (ids resolve by prefix: "4" may name one). */
+const notFixture = (): fc.Arbitrary<string> => str.filter((v) => v === '' || !(podId.startsWith(v) || ctrId.startsWith(v)));
 /** An id: one of the fixtures' (so the call reaches real objects), a prefix, or hostile text. */
 const id = (): fc.Arbitrary<string> => fc.oneof(str, fc.constant(podId), fc.constant(ctrId), fc.constant(podId.slice(0, 5)), fc.constant(ctrId.slice(0, 12)));
 const int32 = fc.oneof(fc.constantFrom(-1, 0, 1, 2 ** 31 - 1, -(2 ** 31)), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }));
@@ -206,8 +208,8 @@ const rpcs = (): Rpc[] => [
     },
   },
   // Destructive calls get hostile ids only (never the fixtures'), so lists stay comparable.
-  { svc: 'runtime', method: 'StopPodSandbox', arb: () => fc.record({ pod_sandbox_id: str }) },
-  { svc: 'runtime', method: 'RemovePodSandbox', arb: () => fc.record({ pod_sandbox_id: str }) },
+  { svc: 'runtime', method: 'StopPodSandbox', arb: () => fc.record({ pod_sandbox_id: notFixture() }) },
+  { svc: 'runtime', method: 'RemovePodSandbox', arb: () => fc.record({ pod_sandbox_id: notFixture() }) },
   { svc: 'runtime', method: 'PodSandboxStatus', arb: () => fc.record({ pod_sandbox_id: id(), verbose: fc.boolean() }) },
   { svc: 'runtime', method: 'ListPodSandbox', arb: () => fc.record({ filter: fc.record({ id: str, state: filterState('SANDBOX_READY', 'SANDBOX_NOTREADY'), label_selector: dict }, { requiredKeys: [] }) }, { requiredKeys: [] }) },
   { svc: 'runtime', method: 'StreamPodSandboxes', stream: true, arb: () => fc.record({ filter: fc.record({ id: str, label_selector: dict }, { requiredKeys: [] }) }, { requiredKeys: [] }) },
@@ -217,14 +219,14 @@ const rpcs = (): Rpc[] => [
     arb: () => fc.record({ pod_sandbox_id: id(), config: ctrConfigArb(), sandbox_config: fc.oneof(fc.constant(pod), podConfigArb()) }, { requiredKeys: [] }),
     undo: async (res) => void (await call(d.client.runtime, 'RemoveContainer', { container_id: res.container_id as string }, 60_000)),
   },
-  { svc: 'runtime', method: 'StartContainer', arb: () => fc.record({ container_id: str }) },
-  { svc: 'runtime', method: 'StopContainer', arb: () => fc.record({ container_id: str, timeout: int64 }) },
-  { svc: 'runtime', method: 'RemoveContainer', arb: () => fc.record({ container_id: str }) },
+  { svc: 'runtime', method: 'StartContainer', arb: () => fc.record({ container_id: notFixture() }) },
+  { svc: 'runtime', method: 'StopContainer', arb: () => fc.record({ container_id: notFixture(), timeout: int64 }) },
+  { svc: 'runtime', method: 'RemoveContainer', arb: () => fc.record({ container_id: notFixture() }) },
   { svc: 'runtime', method: 'ListContainers', arb: () => fc.record({ filter: fc.record({ id: str, pod_sandbox_id: id(), state: filterState('CONTAINER_CREATED', 'CONTAINER_RUNNING', 'CONTAINER_EXITED', 'CONTAINER_UNKNOWN'), label_selector: dict }, { requiredKeys: [] }) }, { requiredKeys: [] }) },
   { svc: 'runtime', method: 'StreamContainers', stream: true, arb: () => fc.record({ filter: fc.record({ id: str, pod_sandbox_id: id(), label_selector: dict }, { requiredKeys: [] }) }, { requiredKeys: [] }) },
   { svc: 'runtime', method: 'ContainerStatus', arb: () => fc.record({ container_id: id(), verbose: fc.boolean() }) },
   // Resources only for hostile ids: absurd limits accepted on the fixture would change what later calls see.
-  { svc: 'runtime', method: 'UpdateContainerResources', arb: () => fc.record({ container_id: str, linux: resources, annotations: dict }, { requiredKeys: [] }) },
+  { svc: 'runtime', method: 'UpdateContainerResources', arb: () => fc.record({ container_id: notFixture(), linux: resources, annotations: dict }, { requiredKeys: [] }) },
   { svc: 'runtime', method: 'ReopenContainerLog', arb: () => fc.record({ container_id: id() }) },
   { svc: 'runtime', method: 'ExecSync', arb: () => fc.record({ container_id: id(), cmd: fc.oneof(strs, fc.constant(['true'])), timeout: int64 }, { requiredKeys: [] }) },
   { svc: 'runtime', method: 'Exec', arb: () => fc.record({ container_id: id(), cmd: strs, tty: fc.boolean(), stdin: fc.boolean(), stdout: fc.boolean(), stderr: fc.boolean() }, { requiredKeys: [] }) },
@@ -240,7 +242,7 @@ const rpcs = (): Rpc[] => [
   { svc: 'runtime', method: 'ListMetricDescriptors', arb: () => fc.constant({}) },
   { svc: 'runtime', method: 'ListPodSandboxMetrics', arb: () => fc.constant({}) },
   { svc: 'runtime', method: 'RuntimeConfig', arb: () => fc.constant({}) },
-  { svc: 'runtime', method: 'UpdatePodSandboxResources', arb: () => fc.record({ pod_sandbox_id: str, overhead: resources, resources }, { requiredKeys: [] }) },
+  { svc: 'runtime', method: 'UpdatePodSandboxResources', arb: () => fc.record({ pod_sandbox_id: notFixture(), overhead: resources, resources }, { requiredKeys: [] }) },
   { svc: 'image', method: 'ListImages', arb: () => fc.record({ filter: fc.record({ image: fc.record({ image: str }) }) }, { requiredKeys: [] }) },
   { svc: 'image', method: 'StreamImages', stream: true, arb: () => fc.record({ filter: fc.record({ image: fc.record({ image: str }) }) }, { requiredKeys: [] }) },
   { svc: 'image', method: 'ImageStatus', arb: () => fc.record({ image: fc.record({ image: fc.oneof(str, fc.constant(images.busybox)) }), verbose: fc.boolean() }, { requiredKeys: [] }) },
@@ -250,7 +252,7 @@ const rpcs = (): Rpc[] => [
     arb: () => fc.record({ image: fc.record({ image: imageRef(), annotations: dict }, { requiredKeys: ['image'] }), auth: fc.record({ username: str, password: str, auth: str, registry_token: str }, { requiredKeys: [] }), sandbox_config: fc.oneof(fc.constant(pod), podConfigArb()) }, { requiredKeys: [] }),
   },
   // Never the fixture image: removing it is a legitimate success.
-  { svc: 'image', method: 'RemoveImage', arb: () => fc.record({ image: fc.record({ image: str }) }, { requiredKeys: [] }) },
+  { svc: 'image', method: 'RemoveImage', arb: () => fc.record({ image: fc.record({ image: str.filter((v) => v === '' || !images.busybox.includes(v)) }) }, { requiredKeys: [] }) },
   { svc: 'image', method: 'ImageFsInfo', arb: () => fc.constant({}) },
 ];
 
