@@ -27,6 +27,8 @@ export default defineConfig({
           name: 'reliability',
           include: ['test/reliability/**/*.test.ts'],
           fileParallelism: false,
+          // After unit + e2e (group 0), not beside them: crash/concurrency timings on 2 shared cores.
+          sequence: { groupOrder: 1 },
           testTimeout: 600_000,
           hookTimeout: 300_000,
         },
