@@ -3,17 +3,9 @@ import { FailedPreconditionError, InternalError, InvalidArgumentError } from '..
 import type { ContainerConfig, HostFacts, SandboxFacts } from '../container-config.js';
 import { buildContainerSpec, clampRlimits, type ContainerSpecInput } from './container-spec.js';
 import { allCapabilities, defaultCapabilities, defaultMaskedPaths, defaultReadonlyPaths } from './defaults.js';
+import { testHost } from './test-host.js';
 
-const host: HostFacts = {
-  cgroupDriver: 'cgroupfs',
-  cgroupV2: false,
-  daemonOomScoreAdj: 0,
-  nofileHardLimit: 20000,
-  apparmorEnabled: false,
-  selinuxEnabled: false,
-  supportsRecursiveReadOnly: true,
-  arch: 'x64',
-};
+const host: HostFacts = testHost();
 const sandbox: SandboxFacts = {
   id: 'sb1',
   name: 'web',

@@ -2,16 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../errors.js';
 import type { HostFacts, SandboxFacts } from '../container-config.js';
 import { bindMount, checkContainerPath, hostMountRequirements, planMounts, sandboxMounts } from './mounts.js';
+import { testHost } from './test-host.js';
 
-const host: HostFacts = {
-  cgroupDriver: 'cgroupfs',
-  cgroupV2: false,
-  daemonOomScoreAdj: 0,
-  nofileHardLimit: 20000,
-  apparmorEnabled: false,
-  selinuxEnabled: false,
-  supportsRecursiveReadOnly: true,
-};
+const host: HostFacts = testHost();
 const sandbox: SandboxFacts = {
   id: 'sb1',
   name: 'pod',

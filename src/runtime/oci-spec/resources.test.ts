@@ -2,16 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../errors.js';
 import type { HostFacts } from '../container-config.js';
 import { buildResources, cgroupsPathFor, clampOomScoreAdj } from './resources.js';
+import { testHost } from './test-host.js';
 
-const v1: HostFacts = {
-  cgroupDriver: 'cgroupfs',
-  cgroupV2: false,
-  daemonOomScoreAdj: 0,
-  nofileHardLimit: 20000,
-  apparmorEnabled: false,
-  selinuxEnabled: false,
-  supportsRecursiveReadOnly: false,
-};
+const v1: HostFacts = testHost({ supportsRecursiveReadOnly: false });
 const v2: HostFacts = { ...v1, cgroupDriver: 'systemd', cgroupV2: true };
 
 describe('cgroup path', () => {

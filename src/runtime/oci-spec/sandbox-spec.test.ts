@@ -3,17 +3,9 @@ import { InvalidArgumentError } from '../../errors.js';
 import type { HostFacts } from '../container-config.js';
 import { allCapabilities, defaultCapabilities, defaultMaskedPaths } from './defaults.js';
 import { buildSandboxSpec, type SandboxSpecInput } from './sandbox-spec.js';
+import { testHost } from './test-host.js';
 
-const host: HostFacts = {
-  cgroupDriver: 'cgroupfs',
-  cgroupV2: false,
-  daemonOomScoreAdj: 0,
-  nofileHardLimit: 20000,
-  apparmorEnabled: false,
-  selinuxEnabled: false,
-  supportsRecursiveReadOnly: true,
-  arch: 'x64',
-};
+const host: HostFacts = testHost();
 const input = (over: Partial<SandboxSpecInput> = {}): SandboxSpecInput => ({
   id: 'sb1',
   name: 'web',
