@@ -43,6 +43,7 @@ import { detectCgroupLayout } from './stats/cgroup-paths.js';
 import type { ContainerStatsSource, StatsContainerInfo } from './stats/provider.js';
 import type { AttachLocator, AttachTarget } from './streaming/conmon-attach.js';
 import type { ContainerLocator, ExecTarget } from './streaming/runc-exec.js';
+import { rollback, type Undo } from './undo.js';
 
 export interface ContainerManagerOptions {
   rootDir: string;
@@ -63,7 +64,6 @@ export interface ContainerManagerOptions {
   killWaitMs?: number;
 }
 
-type Undo = { what: string; run: () => Promise<unknown> };
 
 /** How often running containers' exit files are checked besides fs.watch. */
 const EXIT_SWEEP_MS = 5_000;
@@ -243,13 +243,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
       return c;
     } catch (err) {
       log.warn({ error: errorMessage(err) }, 'CreateContainer failed; undoing');
-      for (const u of undo.reverse()) {
-        try {
-          await u.run();
-        } catch (e) {
-          log.error({ err: e, step: u.what }, 'undo of CreateContainer step failed');
-        }
-      }
+      await rollback(undo, log, 'CreateContainer');
       throw err;
     }
   }

@@ -29,6 +29,7 @@ import { listIds, mountShm, unmountShm, validateSysctls, writePodFiles } from '.
 import type { CgroupLayout } from './stats/cgroup-paths.js';
 import type { ContainerHooks, Sandbox, SandboxConfig, SandboxFilter } from './sandbox-config.js';
 import type { SandboxStatsSource, StatsSandboxInfo } from './stats/provider.js';
+import { rollback, type Undo } from './undo.js';
 
 /** Fills the pods gauge at scrape time from the daemon's manager (one per daemon). */
 let gaugeSource: (() => void) | undefined;
@@ -71,7 +72,6 @@ export interface SandboxManagerOptions {
   cgroupLayout: CgroupLayout;
 }
 
-type Undo = { what: string; run: () => Promise<unknown> };
 
 export class SandboxManager implements SandboxStatsSource {
   private readonly sandboxes = new Map<string, Sandbox>();
@@ -302,13 +302,7 @@ export class SandboxManager implements SandboxStatsSource {
       return sandbox;
     } catch (err) {
       log.warn({ error: errorMessage(err) }, 'RunPodSandbox failed; undoing');
-      for (const u of undo.reverse()) {
-        try {
-          await u.run();
-        } catch (e) {
-          log.error({ err: e, step: u.what }, 'undo of RunPodSandbox step failed');
-        }
-      }
+      await rollback(undo, log, 'RunPodSandbox');
       throw err;
     }
   }

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../src/cri/client.js';
 import type { ContainerEventResponse__Output } from '../../src/cri/generated/runtime/v1/ContainerEventResponse.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
-import { createCtr, ctrConfig, failure, parseCriLog, podConfig, pull, pushContainerImages, runCtr, runPod, status, type ContainerImages } from '../support/containers.js';
+import { createCtr, ctrConfig, failure, parseCriLog, podConfig, pull, runCtr, runPod, status, type ContainerImages, startPodFixture, stopPodFixture } from '../support/containers.js';
 import { TestRegistry } from '../support/registry.js';
 import { Daemon, useTestDir, waitFor } from './harness.js';
 
@@ -25,20 +25,12 @@ async function execSync(id: string, cmd: string[]) {
 }
 
 beforeAll(async () => {
-  registry = await TestRegistry.start({ parent: t.dir().path });
-  images = await pushContainerImages(registry);
-  d = t.track(new Daemon(t.dir(), 'feat'));
-  await d.start();
-  await pull(d, images.busybox);
-  pod = podConfig(t.dir());
-  podId = await runPod(d, pod);
+  ({ registry, images, d, pod, podId } = await startPodFixture(t, 'feat'));
 }, 120_000);
 
 afterAll(async () => {
-  if (podId) await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: podId }, 60_000).catch(() => undefined);
+  await stopPodFixture({ d, registry, podId }, 60_000);
   for (const m of hostMounts.reverse()) execFileSync('umount', ['-l', m], { stdio: 'ignore' });
-  await d?.stop();
-  await registry?.stop();
 });
 
 describe('mounts', () => {

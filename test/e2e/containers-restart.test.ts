@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../src/cri/client.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
-import { createCtr, ctrConfig, parseCriLog, podConfig, pull, pushContainerImages, runCtr, runPod, status, type ContainerImages } from '../support/containers.js';
+import { createCtr, ctrConfig, parseCriLog, podConfig, runCtr, runPod, status, type ContainerImages, startPodFixture, stopPodFixture } from '../support/containers.js';
 import { TestRegistry } from '../support/registry.js';
 import { Daemon, useTestDir, waitFor } from './harness.js';
 
@@ -35,19 +35,11 @@ function alive(pid: number): boolean {
 }
 
 beforeAll(async () => {
-  registry = await TestRegistry.start({ parent: t.dir().path });
-  images = await pushContainerImages(registry);
-  d = t.track(new Daemon(t.dir(), 'restart'));
-  await d.start();
-  await pull(d, images.busybox);
-  pod = podConfig(t.dir());
-  podId = await runPod(d, pod);
+  ({ registry, images, d, pod, podId } = await startPodFixture(t, 'restart'));
 }, 120_000);
 
 afterAll(async () => {
-  if (podId) await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: podId }, 120_000).catch(() => undefined);
-  await d?.stop();
-  await registry?.stop();
+  await stopPodFixture({ d, registry, podId }, 120_000);
 });
 
 describe('daemon restart after kill -9', () => {

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../src/cri/client.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
-import { ctrConfig, failure, podConfig, pull, pushContainerImages, runCtr, runPod, type ContainerImages } from '../support/containers.js';
+import { ctrConfig, failure, runCtr, type ContainerImages, startPodFixture, stopPodFixture } from '../support/containers.js';
 import { TestRegistry } from '../support/registry.js';
 import { SpdyClient } from '../support/spdy-client.js';
 import { Daemon, useTestDir, waitFor } from './harness.js';
@@ -17,19 +17,11 @@ let pod: PodSandboxConfig;
 let podId: string;
 
 beforeAll(async () => {
-  registry = await TestRegistry.start({ parent: t.dir().path });
-  images = await pushContainerImages(registry);
-  d = t.track(new Daemon(t.dir(), 'strm'));
-  await d.start();
-  await pull(d, images.busybox);
-  pod = podConfig(t.dir());
-  podId = await runPod(d, pod);
+  ({ registry, images, d, pod, podId } = await startPodFixture(t, 'strm'));
 }, 120_000);
 
 afterAll(async () => {
-  if (podId) await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: podId }, 60_000).catch(() => undefined);
-  await d?.stop();
-  await registry?.stop();
+  await stopPodFixture({ d, registry, podId }, 60_000);
 });
 
 describe('streaming into real containers', () => {

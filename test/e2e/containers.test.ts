@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../src/cri/client.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
-import { createCtr, ctrConfig, failure, parseCriLog, podConfig, pull, pushContainerImages, runCtr, runPod, status, type ContainerImages } from '../support/containers.js';
+import { createCtr, ctrConfig, failure, parseCriLog, podConfig, runCtr, runPod, status, type ContainerImages, startPodFixture, stopPodFixture } from '../support/containers.js';
 import { TestRegistry } from '../support/registry.js';
 import { Daemon, useTestDir, waitFor } from './harness.js';
 
@@ -32,19 +32,11 @@ async function execSync(id: string, cmd: string[], timeout = 10) {
 }
 
 beforeAll(async () => {
-  registry = await TestRegistry.start({ parent: t.dir().path });
-  images = await pushContainerImages(registry);
-  d = t.track(new Daemon(t.dir(), 'ctr'));
-  await d.start();
-  for (const ref of Object.values(images)) await pull(d, ref);
-  pod = podConfig(t.dir());
-  podId = await runPod(d, pod);
+  ({ registry, images, d, pod, podId } = await startPodFixture(t, 'ctr', 'all'));
 }, 120_000);
 
 afterAll(async () => {
-  if (podId) await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: podId }).catch(() => undefined);
-  await d?.stop();
-  await registry?.stop();
+  await stopPodFixture({ d, registry, podId });
 });
 
 describe('lifecycle and logs', () => {

@@ -4,9 +4,9 @@ import type { ServiceError } from '@grpc/grpc-js';
 import { call } from '../../src/cri/client.js';
 import type { ContainerConfig } from '../../src/cri/generated/runtime/v1/ContainerConfig.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
-import type { Daemon, TestDir } from '../e2e/harness.js';
+import { Daemon, type TestDir } from '../e2e/harness.js';
 import { buildImage, busyboxEntries, layer, pushImage, pushTestImages } from './image-builder.js';
-import type { TestRegistry } from './registry.js';
+import { TestRegistry } from './registry.js';
 
 export interface ContainerImages {
   busybox: string;
@@ -97,4 +97,35 @@ export function parseCriLog(text: string): CriLogLine[] {
       if (!m) throw new Error(`not a CRI log line: ${JSON.stringify(l)}`);
       return { time: m[1]!, stream: m[2] as 'stdout' | 'stderr', tag: m[3] as 'F' | 'P', text: m[4]! };
     });
+}
+
+/** What most container e2e files start from: a registry with the test images, a daemon that pulled them, one pod. */
+export interface PodFixture {
+  registry: TestRegistry;
+  images: ContainerImages;
+  d: Daemon;
+  pod: PodSandboxConfig;
+  podId: string;
+}
+
+export async function startPodFixture(
+  t: { dir: () => TestDir; track: (d: Daemon) => Daemon },
+  name: string,
+  pullImages: 'busybox' | 'all' = 'busybox',
+): Promise<PodFixture> {
+  const registry = await TestRegistry.start({ parent: t.dir().path });
+  const images = await pushContainerImages(registry);
+  const d = t.track(new Daemon(t.dir(), name));
+  await d.start();
+  for (const ref of pullImages === 'all' ? Object.values(images) : [images.busybox]) await pull(d, ref);
+  const pod = podConfig(t.dir());
+  const podId = await runPod(d, pod);
+  return { registry, images, d, pod, podId };
+}
+
+/** Removes the fixture's pod (and its containers), stops the daemon and the registry. */
+export async function stopPodFixture(f: Partial<PodFixture>, removeTimeoutMs = 60_000): Promise<void> {
+  if (f.podId && f.d) await call(f.d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: f.podId }, removeTimeoutMs).catch(() => undefined);
+  await f.d?.stop();
+  await f.registry?.stop();
 }
