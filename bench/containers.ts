@@ -6,12 +6,12 @@
 //   - ListContainers and ListPodSandbox latency with 200 running containers (answered from memory);
 //   - daemon RSS idle, with 100 and with 200 containers; conmon RSS per container.
 // Everything it makes (pods, containers, registry, dirs, cgroups, bridge) is removed at the end.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { call, connectCri, type CriClient } from '../src/cri/client.js';
+import { join } from 'node:path';
+import { call } from '../src/cri/client.js';
 import { loadCri } from '../src/cri/proto.js';
 import type { ContainerConfig } from '../src/cri/generated/runtime/v1/ContainerConfig.js';
 import type { PodSandboxConfig } from '../src/cri/generated/runtime/v1/PodSandboxConfig.js';
@@ -19,55 +19,14 @@ import { run } from '../src/exec.js';
 import { pushContainerImages } from '../test/support/containers.js';
 import { TestRegistry } from '../test/support/registry.js';
 import { single, summarize, timeMs, type Row, type Suite } from './lib.js';
+import { BenchDaemon, rssMiB } from './bench-daemon.js';
 
 const RUNS = 50;
 const LIST_CONTAINERS = 200;
 const PER_POD = 10;
 const LIST_CALLS = 500;
-const REPO = resolve(import.meta.dirname, '../..');
 
-function rssMiB(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
 
-class BenchDaemon {
-  proc: ChildProcess | undefined;
-  client!: CriClient;
-  constructor(
-    readonly dir: string,
-    readonly config: Record<string, unknown>,
-  ) {}
-
-  async start(): Promise<void> {
-    const cfgPath = join(this.dir, 'daemon.json');
-    await writeFile(cfgPath, JSON.stringify(this.config));
-    const proc = spawn(join(REPO, 'node_modules/.bin/node'), [join(REPO, 'dist/src/cli/main.js'), 'serve', '--config', cfgPath], { stdio: 'ignore' });
-    this.proc = proc;
-    this.client = connectCri(this.config.socket as string);
-    // Serving once Version answers (recovery runs before the socket is bound).
-    for (let i = 0; ; i++) {
-      if (proc.exitCode !== null) throw new Error(`daemon exited with ${proc.exitCode} before serving`);
-      try {
-        await call(this.client.runtime, 'Version', {}, 1000);
-        return;
-      } catch (err) {
-        if (i > 300) throw err;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-  }
-
-  async stop(): Promise<void> {
-    this.client?.close();
-    const p = this.proc;
-    if (!p || p.exitCode !== null) return;
-    await new Promise((r) => {
-      p.on('exit', r);
-      p.kill('SIGTERM');
-    });
-  }
-}
 
 export const suite: Suite = {
   name: 'containers',

@@ -5,27 +5,23 @@
 // files under the state dir, daemon fds (compared with after the warm-up). Daemon RSS is sampled
 // along the way: it must plateau. `make bench ARGS="soak"` runs 1000 cycles x 4 in parallel;
 // NEXCAGE_SOAK_CYCLES / NEXCAGE_SOAK_PARALLEL change that (e.g. a short run).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { call, connectCri, type CriClient } from '../src/cri/client.js';
+import { mkdtemp, rm, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { call } from '../src/cri/client.js';
 import type { ContainerConfig } from '../src/cri/generated/runtime/v1/ContainerConfig.js';
 import type { PodSandboxConfig } from '../src/cri/generated/runtime/v1/PodSandboxConfig.js';
 import { pushContainerImages } from '../test/support/containers.js';
 import { TestRegistry } from '../test/support/registry.js';
 import { single, summarize, type Row, type Suite } from './lib.js';
+import { BenchDaemon, rssMiB } from './bench-daemon.js';
 
 const CYCLES = Number(process.env.NEXCAGE_SOAK_CYCLES ?? 1000);
 const PARALLEL = Number(process.env.NEXCAGE_SOAK_PARALLEL ?? 4);
 const WARMUP = 8;
-const REPO = resolve(import.meta.dirname, '../..');
 
-function rssMiB(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
 
 function fds(pid: number): string[] {
   return readdirSync(`/proc/${pid}/fd`).map((fd) => {
@@ -84,42 +80,6 @@ function leaks(dir: string, stateDir: string, cgroupParent: string, keepPids: nu
   return { processes, mounts, netns, ips, cgroups };
 }
 
-class SoakDaemon {
-  proc: ChildProcess | undefined;
-  client!: CriClient;
-  constructor(
-    readonly dir: string,
-    readonly config: Record<string, unknown>,
-  ) {}
-
-  async start(): Promise<void> {
-    const cfgPath = join(this.dir, 'daemon.json');
-    await writeFile(cfgPath, JSON.stringify(this.config));
-    const proc = spawn(join(REPO, 'node_modules/.bin/node'), [join(REPO, 'dist/src/cli/main.js'), 'serve', '--config', cfgPath], { stdio: 'ignore' });
-    this.proc = proc;
-    this.client = connectCri(this.config.socket as string);
-    for (let i = 0; ; i++) {
-      if (proc.exitCode !== null) throw new Error(`daemon exited with ${proc.exitCode} before serving`);
-      try {
-        await call(this.client.runtime, 'Version', {}, 1000);
-        return;
-      } catch (err) {
-        if (i > 300) throw err;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-  }
-
-  async stop(): Promise<void> {
-    this.client?.close();
-    const p = this.proc;
-    if (!p || p.exitCode !== null) return;
-    await new Promise((r) => {
-      p.on('exit', r);
-      p.kill('SIGTERM');
-    });
-  }
-}
 
 export const suite: Suite = {
   name: 'soak',
@@ -131,7 +91,7 @@ export const suite: Suite = {
     const bridge = `nxs${tag}`;
     const stateDir = join(dir, 'state');
     const registry = await TestRegistry.start({ parent: dir });
-    const d = new SoakDaemon(dir, {
+    const d = new BenchDaemon(dir, {
       socket: join(dir, 'nexcage.sock'),
       rootDir: join(dir, 'root'),
       stateDir,
