@@ -58,17 +58,16 @@ test-reliability: build
 	NEXCAGE_RELIABILITY=full vitest run --project reliability $(ARGS)
 
 # Line and branch coverage of unit + e2e tests together, per directory of src/: the test processes
-# through vitest's v8 provider, the daemon children (and CLI runs) through NODE_V8_COVERAGE + c8
-# remapped to src/ by dist's source maps. Children killed -9 write nothing (their share is lost).
+# through vitest's v8 provider, the daemon children (and CLI runs) through NODE_V8_COVERAGE; both
+# are converted by the same AST-aware mapper to src/*.ts and merged exactly (test/support/coverage-table.ts).
+# Children killed -9 write nothing (their share is lost). Coverage is reported even if a test fails.
 coverage: build
 	@rm -rf coverage && mkdir -p coverage/daemon-raw
 	-NODE_V8_COVERAGE=$(CURDIR)/coverage/daemon-raw vitest run --project unit --project e2e $(ARGS) \
 	  --coverage.enabled --coverage.provider=v8 --coverage.include='src/**/*.ts' \
 	  --coverage.exclude='src/cri/generated/**' --coverage.exclude='**/*.test.ts' \
-	  --coverage.reporter=json --coverage.reportsDirectory=coverage/tests
-	@c8 report --temp-directory coverage/daemon-raw --report-dir coverage/daemon --reporter=json \
-	  --include 'dist/src/**/*.js' --exclude 'dist/src/**/*.test.js' --exclude 'dist/src/cri/generated/**' >/dev/null
-	@$(NODE) dist/test/support/coverage-table.js coverage/tests/coverage-final.json coverage/daemon/coverage-final.json
+	  --coverage.reportOnFailure --coverage.reporter=json --coverage.reportsDirectory=coverage/tests
+	@$(NODE) dist/test/support/coverage-table.js coverage/tests/coverage-final.json coverage/daemon-raw
 
 bench: build
 	$(NODE) dist/bench/run.js $(ARGS)

@@ -42,5 +42,11 @@ stamp=node_modules/.nexcage-installed
 if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ ! -x node_modules/.bin/node ]; then
   echo "install-deps: npm ci"
   PATH=$(tr ":" "\n" <<<"$PATH" | grep -v "node_modules/.bin" | paste -sd: -) npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  # npm 11 runs a dependency's install script only when package.json's allowScripts approves it;
+  # the `node` package fetches its binary in one, so say so plainly if it did not run.
+  if [ ! -x node_modules/.bin/node ]; then
+    echo "install-deps: npm ci did not install Node 24 (node_modules/.bin/node); is \"node\" in package.json allowScripts?" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
