@@ -32,6 +32,13 @@ export class AlreadyExistsError extends NexcageError {
 export class FailedPreconditionError extends NexcageError {
   readonly code = 'FAILED_PRECONDITION';
 }
+/**
+ * The container's command is not in its rootfs (runc found no executable at create or start).
+ * containerd and CRI-O pass runc's text on as UNKNOWN; we say FAILED_PRECONDITION, not
+ * INVALID_ARGUMENT: the request is well formed, and the binary may come from a volume or an init
+ * container's work, so fixing the node's state (not the request) can be what makes a retry pass.
+ */
+export class ExecutableNotFoundError extends FailedPreconditionError {}
 export class UnavailableError extends NexcageError {
   readonly code = 'UNAVAILABLE';
 }

@@ -25,7 +25,7 @@ import type { ExitInfo, ExitWatcher } from './exit-watcher.js';
 import type { RuntimeHandlers } from './handlers.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { Monitor } from './monitor.js';
-import type { OciRuntime } from './oci-runtime.js';
+import { missingExecutable, type OciRuntime } from './oci-runtime.js';
 import { cdiEditsFor } from './oci-spec/cdi.js';
 import { completeDeviceNodes, loadCdiSpecs } from './oci-spec/cdi-loader.js';
 import { buildContainerSpec } from './oci-spec/container-spec.js';
@@ -217,6 +217,9 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
         terminal: config.tty === true,
         stdin: config.stdin === true,
         leaveStdinOpen: config.stdin === true && config.stdinOnce !== true,
+      }).catch((err: unknown) => {
+        // runc 1.1 looks the command up at create: a user error, not an internal one.
+        throw missingExecutable(err, `container "${config.metadata.name}" (attempt ${config.metadata.attempt}) in pod sandbox "${sandbox.id}"`, spec.process?.args ?? []) ?? err;
       });
       const c: Container = {
         id,
@@ -288,7 +291,10 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
       const startedAtNs = (BigInt(Date.now()) * 1_000_000n).toString();
       try {
         await runtime.start(cur.id);
-      } catch (err) {
+      } catch (startErr) {
+        // Runtimes that look the command up only at start (not runc 1.1) report it here.
+        const args = (await readJsonIfExists<Spec>(join(cur.bundle, 'config.json')).catch(() => undefined))?.process?.args ?? [];
+        const err = missingExecutable(startErr, `container "${cur.id}" (${cur.config.metadata.name})`, args) ?? startErr;
         const exit = await this.o.exits.read(cur.id);
         await this.store.setStatus(cur.id, {
           ...cur.status,

@@ -14,6 +14,7 @@
 //   globalArgs(logPath?)                            the global flags, for a monitor (conmon) that runs the binary itself
 // Every failure throws CommandError whose message carries the runtime's own JSON log (`--log
 // --log-format json`) lines of level error, so "runc create failed" says why.
+import { CommandError, ExecutableNotFoundError } from '../errors.js';
 
 export type OciStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
 
@@ -86,4 +87,22 @@ export function runtimeLogErrors(logText: string): string[] {
     }
   }
   return out;
+}
+
+/**
+ * A create or start that failed because the process's executable is missing from the rootfs, as
+ * the catalogue error naming `container`, the command and the runtime's reason; undefined for any
+ * other failure. Only a line naming args[0] counts: "no such file or directory" alone also comes
+ * from mounts, cgroups and hooks. runc: `exec: "x": executable file not found in $PATH` and
+ * `exec: "/x": stat /x: no such file or directory`; crun: "executable file `x` not found in $PATH".
+ */
+export function missingExecutable(err: unknown, container: string, args: readonly string[]): ExecutableNotFoundError | undefined {
+  const executable = args[0] ?? '';
+  if (!(err instanceof CommandError) || executable === '') return undefined;
+  const named = [`exec: "${executable}"`, `\`${executable}\``];
+  const reason = err.stderr
+    .split('\n')
+    .find((line) => named.some((n) => line.includes(n)) && /executable file not found|no such file or directory/i.test(line));
+  if (reason === undefined) return undefined;
+  return new ExecutableNotFoundError(`${container}: command "${executable}" not found in the container: ${reason.trim()}`, { cause: err });
 }

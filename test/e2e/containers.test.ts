@@ -1,13 +1,15 @@
 // Containers end to end: the built daemon with real runc, conmon and overlayfs, images pulled from
 // a local docker-registry (busybox-static test images). Lifecycle, CRI logs, exit reasons, stop
-// semantics, ExecSync, users, read-only rootfs, idempotency and name conflicts.
-import { readFileSync } from 'node:fs';
+// semantics, ExecSync, users, read-only rootfs, idempotency and name conflicts, and a command
+// missing from the image.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../src/cri/client.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
 import { createCtr, ctrConfig, failure, parseCriLog, podConfig, runCtr, runPod, status, type ContainerImages, startPodFixture, stopPodFixture } from '../support/containers.js';
 import { TestRegistry } from '../support/registry.js';
-import { Daemon, useTestDir, waitFor } from './harness.js';
+import { Daemon, leftovers, useTestDir, waitFor } from './harness.js';
 
 const t = useTestDir();
 let registry: TestRegistry;
@@ -312,3 +314,44 @@ describe('names and preconditions', () => {
     expect(await list({ state: { state: 'CONTAINER_EXITED' } })).toContain(id);
   });
 });
+
+describe('a command that is not in the image', () => {
+  /** What a container leaves on the node: processes, mounts, runc state, cgroups, bundles, records, attach sockets, exit files. */
+  function nodeState(): Set<string> {
+    const ls = (dir: string, dirsOnly = false): string[] => {
+      try {
+        return readdirSync(dir, { withFileTypes: true })
+          .filter((e) => !dirsOnly || e.isDirectory())
+          .map((e) => join(dir, e.name));
+      } catch {
+        return [];
+      }
+    };
+    const walk = (dir: string): string[] => ls(dir, true).flatMap((p) => [p, ...walk(p)]);
+    const cgroups = ls('/sys/fs/cgroup', true).flatMap((ctrl) => walk(join(ctrl, t.dir().cgroupParent)));
+    const cfg = d.config() as { rootDir: string; stateDir: string };
+    const dirs = [join(cfg.stateDir, 'containers'), join(cfg.rootDir, 'containers'), join(cfg.stateDir, 'attach'), join(cfg.stateDir, 'exits')];
+    return new Set([...leftovers(t.dir().path), ...cgroups, ...dirs.flatMap((dir) => ls(dir))]);
+  }
+
+  it("fails CreateContainer with FAILED_PRECONDITION naming the container, the command and runc's reason; leaves nothing; the retry with the same name runs", async () => {
+    for (const command of [['/no/such/binary', '--flag'], ['nosuchcmd']]) {
+      const cfg = ctrConfig(images.busybox, command);
+      const before = nodeState();
+      const err = await failure(createCtr(d, podId, pod, cfg));
+      expect(err.code).toBe(9);
+      expect(err.details).toContain(`container "${cfg.metadata!.name}" (attempt 0) in pod sandbox "${podId}"`);
+      expect(err.details).toContain(`command "${command[0]}" not found in the container`);
+      expect(err.details).toMatch(command[0]!.startsWith('/') ? /no such file or directory/ : /executable file not found in \$PATH/);
+      expect([...nodeState()].filter((x) => !before.has(x))).toEqual([]);
+      // The kubelet retries with the same name and attempt once the spec is fixed.
+      const id = await runCtr(d, podId, pod, { ...cfg, command: ['/bin/sh', '-c', 'exit 0'] });
+      expect([...nodeState()].filter((x) => !before.has(x))).not.toEqual([]); // the probe does see a container
+      const st = await exited(id);
+      expect(st.exit_code).toBe(0);
+      expect(st.metadata).toEqual(cfg.metadata);
+      await call(d.client.runtime, 'RemoveContainer', { container_id: id });
+    }
+  });
+});
+
