@@ -473,6 +473,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
     if (c.status.state !== 'RUNNING') throw new FailedPreconditionError(`container "${c.id}" is ${c.status.state}, not RUNNING`);
     return {
       attachSocket: this.o.monitor.attachSocketPath(c.id),
+      stdin: c.config.stdin === true,
       resize: (width, height) => this.o.monitor.resize(c.bundle, height, width),
     };
   }

@@ -63,6 +63,15 @@ describe('streaming into real containers', () => {
     c.close();
   });
 
+  it('Attach with stdin to a container created without stdin is refused (FAILED_PRECONDITION naming it); output-only attach is fine', async () => {
+    const id = await runCtr(d, podId, pod, ctrConfig(images.busybox, ['sleep', '1000']));
+    const err = await failure(call(d.client.runtime, 'Attach', { container_id: id, stdin: true, stdout: true, stderr: true, tty: false }));
+    expect(err.code).toBe(9);
+    expect(err.details).toContain(`container "${id}"`);
+    expect(err.details).toContain('created without stdin');
+    expect((await call(d.client.runtime, 'Attach', { container_id: id, stdout: true, stderr: true, tty: false })).url).toMatch(/\/attach\//);
+  });
+
   it('PortForward reaches a port inside the pod network namespace', async () => {
     await runCtr(d, podId, pod, ctrConfig(images.busybox, ['/bin/sh', '-c', 'while true; do echo pong | nc -l -p 8099; done']));
     const { url } = await call(d.client.runtime, 'PortForward', { pod_sandbox_id: podId, port: [8099] });

@@ -46,6 +46,7 @@ const attachable = {
     if (id !== ACID && id !== TCID) throw new NotFoundError(`container "${id}" not found`);
     return {
       attachSocket: t.dir().join('sock', id, 'attach'),
+      stdin: true, // both are started with conmon --stdin
       // conmon's ctl FIFO, as the container monitor writes it: `1 <height> <width>`
       resize: async (width: number, height: number) => {
         const fh = await open(t.dir().join(`bundle-${id}`, 'ctl'), constants.O_WRONLY | constants.O_NONBLOCK);

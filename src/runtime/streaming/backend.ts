@@ -33,8 +33,8 @@ export interface ExecBackend {
 }
 
 export interface AttachBackend {
-  /** As checkExec. */
-  checkAttach(containerId: string): Promise<void>;
+  /** As checkExec; also FailedPreconditionError when `stdin` is asked of a container created without stdin. */
+  checkAttach(containerId: string, stdin: boolean): Promise<void>;
   /** Connect to the container's main process until it exits (resolves) or `signal` aborts. */
   attach(containerId: string, tty: boolean, io: StreamIO, signal: AbortSignal): Promise<void>;
 }

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { InternalError } from '../../errors.js';
+import { FailedPreconditionError, InternalError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { AttachBackend, StreamIO } from './backend.js';
 import { findNativeHelper } from './native-helpers.js';
@@ -12,6 +12,8 @@ import { findNativeHelper } from './native-helpers.js';
 /** What attach needs of a container: its monitor's attach socket and terminal resize. */
 export interface AttachTarget {
   attachSocket: string;
+  /** Whether the container was created with stdin (CRI stdin: true): only then does its monitor take input. */
+  stdin: boolean;
   /** Resize the container's terminal (conmon: `1 <height> <width>` on the ctl FIFO). */
   resize(width: number, height: number): Promise<void>;
 }
@@ -41,8 +43,12 @@ export class ConmonAttachBackend implements AttachBackend {
     this.helper = options.attachHelper ?? findNativeHelper('nexcage-attach');
   }
 
-  async checkAttach(containerId: string): Promise<void> {
-    await this.containers.locateAttach(containerId);
+  async checkAttach(containerId: string, stdin: boolean): Promise<void> {
+    const target = await this.containers.locateAttach(containerId);
+    // containerd drops such input without a word; refusing tells the user why typing does nothing.
+    if (stdin && !target.stdin) {
+      throw new FailedPreconditionError(`attach to container "${containerId}": stdin was requested but the container was created without stdin (stdin: true in its config)`);
+    }
   }
 
   async attach(containerId: string, tty: boolean, io: StreamIO, signal: AbortSignal): Promise<void> {

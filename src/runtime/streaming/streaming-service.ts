@@ -120,7 +120,7 @@ export class StreamingService {
     const req: AttachRequest = { kind: 'attach', ...r };
     validateAttach(req);
     if (!this.backends.attach) throw new UnimplementedError('Attach is not implemented by nexcage yet');
-    await this.backends.attach.checkAttach(req.containerId);
+    await this.backends.attach.checkAttach(req.containerId, req.stdin);
     return this.url(req);
   }
 
