@@ -614,7 +614,10 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
     for (const c of [...this.store.all()]) {
       if (c.status.state !== 'RUNNING') continue;
       const exit = await this.o.exits.read(c.id);
-      if (exit) await this.onExit(exit);
+      if (!exit) continue;
+      // Logged: exits the watcher keeps missing point at inotify trouble (queue overflow, a replaced dir).
+      this.o.log.info({ containerId: c.id, exitCode: exit.exitCode }, 'exit found by the periodic sweep: fs.watch did not report it');
+      await this.onExit(exit);
     }
   }
 

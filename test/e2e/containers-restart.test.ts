@@ -1,7 +1,9 @@
 // Recovery after kill -9 of the daemon: 20 running containers keep running (same pid, same
 // started_at) and keep logging without a gap; a container that exits while the daemon is down
 // shows EXITED with its real exit code (from conmon's exit file); a created one is still startable.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// An exit the daemon's fs.watch never reported is still recorded, by the periodic sweep.
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../src/cri/client.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
@@ -159,3 +161,45 @@ describe('daemon restart after kill -9', () => {
     await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: otherId });
   }, 120_000);
 });
+
+describe('an exit the exit-file watcher missed', () => {
+  it('is recorded by the periodic sweep: EXITED with the real exit code', async () => {
+    const signalDir = t.dir().join('signal-sweep');
+    mkdirSync(signalDir, { recursive: true });
+    const other = podConfig(t.dir());
+    const otherId = await runPod(d, other);
+    const id = await runCtr(
+      d,
+      otherId,
+      other,
+      ctrConfig(images.busybox, ['/bin/sh', '-c', 'while [ ! -f /signal/go ]; do sleep 0.05; done; exit 7'], { mounts: [{ container_path: '/signal', host_path: signalDir }] }),
+    );
+    // Blind the watcher: fs.watch follows the exit dir's inode, conmon writes by path into a new dir.
+    const exits = join((d.config() as { stateDir: string }).stateDir, 'exits');
+    renameSync(exits, `${exits}.watched`);
+    mkdirSync(exits, { mode: 0o700 });
+    try {
+      writeFileSync(join(signalDir, 'go'), '');
+      await waitFor('conmon to write the exit file the watcher cannot see', () => existsSync(join(exits, id)));
+      const st = await waitFor(
+        'the sweep to record the exit',
+        async () => {
+          const s = (await status(d, id)).status;
+          return s?.state === 'CONTAINER_EXITED' ? s : undefined;
+        },
+        30_000,
+      );
+      expect(st.exit_code).toBe(7);
+      expect(st.reason).toBe('Error');
+      expect(d.logs().some((l) => l.containerId === id && typeof l.msg === 'string' && l.msg.startsWith('exit found by the periodic sweep'))).toBe(true);
+    } finally {
+      // Put the watched dir back with whatever landed meanwhile.
+      renameSync(exits, `${exits}.missed`);
+      renameSync(`${exits}.watched`, exits);
+      for (const f of readdirSync(`${exits}.missed`)) renameSync(join(`${exits}.missed`, f), join(exits, f));
+      rmdirSync(`${exits}.missed`);
+    }
+    await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: otherId });
+  }, 60_000);
+});
+
