@@ -2,14 +2,17 @@ import type { ListContainersRequest__Output } from './generated/runtime/v1/ListC
 import type { ListContainersResponse } from './generated/runtime/v1/ListContainersResponse.js';
 import type { StreamContainersRequest__Output } from './generated/runtime/v1/StreamContainersRequest.js';
 import type { StreamContainersResponse } from './generated/runtime/v1/StreamContainersResponse.js';
+import type { Container } from '../runtime/container-record.js';
 import { containerFilterFromProto, containerToProto } from './container-mapping.js';
+import { EncodedList, type Encoded } from './encoded-list.js';
+import { loadCri } from './proto.js';
 import type { Services } from './services.js';
 
-/** Answered from memory: the kubelet polls this every second. */
+/** Answered from memory, unchanged containers from their cached wire bytes: the kubelet polls this every second. */
 export function listContainers(s: Services) {
-  return (req: ListContainersRequest__Output): ListContainersResponse => ({
-    containers: s.containers.list(containerFilterFromProto(req.filter)).map(containerToProto),
-  });
+  const serialize = loadCri().runtime.v1.RuntimeService.service.ListContainers.responseSerialize;
+  const list = new EncodedList<Container>((c) => serialize({ containers: [containerToProto(c)] } satisfies ListContainersResponse));
+  return (req: ListContainersRequest__Output): Encoded => list.encode(s.containers.list(containerFilterFromProto(req.filter)));
 }
 
 /** The same list in pages, so a node with thousands of containers never hits the message cap. */

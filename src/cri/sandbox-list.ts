@@ -2,14 +2,17 @@ import type { ListPodSandboxRequest__Output } from './generated/runtime/v1/ListP
 import type { ListPodSandboxResponse } from './generated/runtime/v1/ListPodSandboxResponse.js';
 import type { StreamPodSandboxesRequest__Output } from './generated/runtime/v1/StreamPodSandboxesRequest.js';
 import type { StreamPodSandboxesResponse } from './generated/runtime/v1/StreamPodSandboxesResponse.js';
+import type { Sandbox } from '../runtime/sandbox-config.js';
+import { EncodedList, type Encoded } from './encoded-list.js';
+import { loadCri } from './proto.js';
 import { podSandboxToProto, sandboxFilterFromProto } from './sandbox-mapping.js';
 import type { Services } from './services.js';
 
-/** Answered from memory: the kubelet polls this every second. */
+/** Answered from memory, unchanged sandboxes from their cached wire bytes: the kubelet polls this every second. */
 export function listPodSandbox(s: Services) {
-  return (req: ListPodSandboxRequest__Output): ListPodSandboxResponse => ({
-    items: s.sandboxes.list(sandboxFilterFromProto(req.filter)).map(podSandboxToProto),
-  });
+  const serialize = loadCri().runtime.v1.RuntimeService.service.ListPodSandbox.responseSerialize;
+  const list = new EncodedList<Sandbox>((sb) => serialize({ items: [podSandboxToProto(sb)] } satisfies ListPodSandboxResponse));
+  return (req: ListPodSandboxRequest__Output): Encoded => list.encode(s.sandboxes.list(sandboxFilterFromProto(req.filter)));
 }
 
 /** The same list as a stream, in pages, so a node with thousands of pods never hits the message cap. */

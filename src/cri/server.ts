@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from '../log.js';
 import { unimplemented, type HandlerContext } from './handler.js';
+import { passEncoded } from './encoded-list.js';
 import { imageServiceHandlers } from './image-service.js';
 import { loadCri, MAX_MESSAGE_BYTES } from './proto.js';
 import { runtimeServiceHandlers } from './runtime-service.js';
@@ -28,7 +29,7 @@ export function createCriServer(log: Logger, services: Services): CriServer {
     for (const [method, def] of Object.entries(definition)) {
       impl[method] = built[method] ?? unimplemented(ctx, name, method, def.responseStream);
     }
-    server.addService(definition, impl);
+    server.addService(passEncoded(definition), impl);
   };
   add('runtime.v1.RuntimeService', cri.runtime.v1.RuntimeService.service, runtimeServiceHandlers(ctx, services));
   add('runtime.v1.ImageService', cri.runtime.v1.ImageService.service, imageServiceHandlers(ctx, services));

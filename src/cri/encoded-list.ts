@@ -1,0 +1,48 @@
+// List answers in wire form, built from per-item bytes cached by record identity.
+// The kubelet polls ListContainers and ListPodSandbox every second; re-encoding hundreds of
+// unchanged items each time was most of the daemon's work for the call (and its garbage).
+// Records in the stores are replaced on every change, never mutated, so a record object seen
+// before still encodes to the same bytes.
+import type * as grpc from '@grpc/grpc-js';
+
+/** A response already encoded: the server's serializer sends these bytes as they are. */
+export class Encoded {
+  constructor(readonly bytes: Buffer) {}
+}
+
+/**
+ * A repeated message field concatenates on the wire: the encoding of a response holding items
+ * [a, b] is the encoding of [a] followed by that of [b]. So each item is cached as the encoding
+ * of a one-item response and the answer is their concatenation.
+ */
+export class EncodedList<T extends object> {
+  private readonly cache = new WeakMap<T, Buffer>();
+
+  constructor(private readonly encodeOne: (item: T) => Buffer) {}
+
+  encode(items: readonly T[]): Encoded {
+    const parts: Buffer[] = new Array<Buffer>(items.length);
+    let size = 0;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as T;
+      let bytes = this.cache.get(item);
+      if (!bytes) {
+        bytes = this.encodeOne(item);
+        this.cache.set(item, bytes);
+      }
+      parts[i] = bytes;
+      size += bytes.length;
+    }
+    return new Encoded(Buffer.concat(parts, size));
+  }
+}
+
+/** The service definition with every response serializer letting `Encoded` answers through. */
+export function passEncoded(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  return Object.fromEntries(
+    Object.entries(definition).map(([name, method]) => {
+      const serialize = method.responseSerialize;
+      return [name, { ...method, responseSerialize: (value: unknown) => (value instanceof Encoded ? value.bytes : serialize(value)) }];
+    }),
+  );
+}
