@@ -58,6 +58,17 @@ describe('EncodedList', () => {
     expect(decoded.containers.map((c) => c.state)).toEqual(['CONTAINER_RUNNING', 'CONTAINER_RUNNING', 'CONTAINER_RUNNING', 'CONTAINER_EXITED', 'CONTAINER_RUNNING']);
   });
 
+  it('an unchanged list gives the very same answer; any change (order, removal) builds a new one', () => {
+    const { list } = counted();
+    const a = list.encode(recs);
+    expect(list.encode([...recs])).toBe(a);
+    const reordered = list.encode([...recs].reverse());
+    expect(reordered).not.toBe(a);
+    expect((method.responseDeserialize(reordered.bytes) as ListContainersResponse__Output).containers.map((c) => c.id)).toEqual(['c4', 'c3', 'c2', 'c1', 'c0']);
+    const fewer = list.encode(recs.slice(1));
+    expect((method.responseDeserialize(fewer.bytes) as ListContainersResponse__Output).containers).toHaveLength(4);
+  });
+
   it('an empty list is an empty message, which decodes to no items', () => {
     const bytes = counted().list.encode([]).bytes;
     expect(bytes.length).toBe(0);

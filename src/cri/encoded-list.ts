@@ -17,10 +17,15 @@ export class Encoded {
  */
 export class EncodedList<T extends object> {
   private readonly cache = new WeakMap<T, Buffer>();
+  private last: { items: readonly T[]; answer: Encoded } | undefined;
 
   constructor(private readonly encodeOne: (item: T) => Buffer) {}
 
   encode(items: readonly T[]): Encoded {
+    // The kubelet's poll usually finds nothing changed: the same records give the same answer,
+    // without a fresh (off-heap) buffer per call; those drove the daemon's major GCs.
+    const last = this.last;
+    if (last && last.items.length === items.length && last.items.every((x, i) => x === items[i])) return last.answer;
     const parts: Buffer[] = new Array<Buffer>(items.length);
     let size = 0;
     for (let i = 0; i < items.length; i++) {
@@ -33,7 +38,9 @@ export class EncodedList<T extends object> {
       parts[i] = bytes;
       size += bytes.length;
     }
-    return new Encoded(Buffer.concat(parts, size));
+    const answer = new Encoded(Buffer.concat(parts, size));
+    this.last = { items: [...items], answer };
+    return answer;
   }
 }
 
