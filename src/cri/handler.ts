@@ -1,5 +1,6 @@
 // The wrapper around every CRI handler: one log line per call (debug; warn/error on failure),
-// request metrics, and the error -> status mapping. Handlers just return or throw.
+// request metrics, and the error -> status mapping. Handlers just return or throw; each gets an
+// AbortSignal that fires when its caller goes away (cancel, deadline passed, disconnect).
 import {
   status,
   type handleServerStreamingCall,
@@ -9,6 +10,7 @@ import {
   type Metadata,
   type UntypedHandleCall,
 } from '@grpc/grpc-js';
+import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { grpcDuration, grpcRequests } from '../metrics.js';
 import { setCurrentSpanError, tracingEnabled, withServerSpan, type SpanAttributes } from '../tracing.js';
@@ -44,6 +46,7 @@ function finish(ctx: HandlerContext, method: string, req: unknown, started: bigi
   grpcDuration.observe({ method }, seconds);
   const fields = { method, code: status[code], durationMs: Math.round(seconds * 1e6) / 1e3, ...requestIds(req) };
   if (err === undefined) ctx.log.debug(fields, 'cri call');
+  else if (code === status.CANCELLED) ctx.log.info({ ...fields, error: capDetails((err as Error).message) }, 'cri call cancelled by its caller');
   else if (code === status.INTERNAL || code === status.UNKNOWN) ctx.log.error({ ...fields, err }, 'cri call failed');
   else if (code === status.UNIMPLEMENTED || code === status.NOT_FOUND) ctx.log.debug({ ...fields, error: capDetails((err as Error).message) }, 'cri call refused');
   else ctx.log.warn({ ...fields, error: capDetails((err as Error).message) }, 'cri call failed');
@@ -57,19 +60,29 @@ function traced(method: string, req: unknown, metadata: Metadata, body: () => Pr
   return withServerSpan(`CRI ${method}`, attrs, typeof parent === 'string' ? parent : undefined, body);
 }
 
-export function unary<Req, Res>(ctx: HandlerContext, method: string, impl: (req: Req) => Promise<Res> | Res): handleUnaryCall<Req, Res> {
+export function unary<Req, Res>(ctx: HandlerContext, method: string, impl: (req: Req, cancelled: AbortSignal) => Promise<Res> | Res): handleUnaryCall<Req, Res> {
   return (call: ServerUnaryCall<Req, Res>, callback) => {
     const started = process.hrtime.bigint();
+    const abort = new AbortController();
+    let answered = false;
+    // grpc-js also emits 'cancelled' after every status it sends: only one before the answer counts.
+    call.on('cancelled', () => {
+      if (!answered) abort.abort();
+    });
     void traced(method, call.request, call.metadata, () =>
       Promise.resolve()
-        .then(() => impl(call.request))
+        .then(() => impl(call.request, abort.signal))
         .then(
           (res) => {
-            finish(ctx, method, call.request, started, status.OK);
+            answered = true;
+            if (abort.signal.aborted) finish(ctx, method, call.request, started, status.CANCELLED, new Error('the caller went away before the answer'));
+            else finish(ctx, method, call.request, started, status.OK);
             callback(null, res);
           },
           (err: unknown) => {
-            const se = toServiceError(err);
+            answered = true;
+            // The caller is gone: what the handler threw (often the cancel itself) reaches nobody.
+            const se = abort.signal.aborted ? { code: status.CANCELLED, details: capDetails(errorMessage(err)) } : toServiceError(err);
             setCurrentSpanError(se.details);
             finish(ctx, method, call.request, started, se.code, err);
             callback(se);

@@ -6,7 +6,7 @@ import { specImage } from './image-mapping.js';
 import type { Services } from './services.js';
 
 export function imagePull(s: Services) {
-  return async (req: PullImageRequest__Output): Promise<PullImageResponse> => {
+  return async (req: PullImageRequest__Output, cancelled: AbortSignal): Promise<PullImageResponse> => {
     const image = specImage(req.image);
     if (image === '') throw new InvalidArgumentError('PullImage: image.image is required');
     const a = req.auth;
@@ -20,7 +20,8 @@ export function imagePull(s: Services) {
           registryToken: a.registry_token,
         })
       : undefined;
-    const r = await s.images.pull(image, creds);
+    // The caller going away stops the pull (once every caller sharing it has gone).
+    const r = await s.images.pull(image, creds, cancelled);
     return { image_ref: r.image.id };
   };
 }

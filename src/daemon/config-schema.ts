@@ -93,6 +93,13 @@ export const configSchema = {
         credentialsFile: { kind: 'string', doc: 'Docker-style config.json with registry credentials.', check: optionalAbsolutePath },
         maxConcurrentDownloads: { kind: 'int', doc: 'Layers fetched at once per image.', min: 1, max: 64 },
         noProgressTimeoutSeconds: { kind: 'int', doc: 'A download that moves no byte for this long fails.', min: 1, max: 86400 },
+        minBlobBytesPerSecond: {
+          kind: 'int',
+          doc: 'A blob connection averaging less than this over a window (minBlobRateWindowSeconds) is dropped and resumed; a registry this slow on every retry fails the pull. 0 = no floor.',
+          min: 0,
+          max: 1073741824,
+        },
+        minBlobRateWindowSeconds: { kind: 'int', doc: 'The window over which minBlobBytesPerSecond is averaged (and a new connection\'s grace).', min: 1, max: 3600 },
         maxDecompressionRatio: { kind: 'int', doc: 'A compressed layer that unpacks to more than this many times its size is refused (a decompression bomb); 0 = no limit.', min: 0, max: 1000000 },
       },
     },
@@ -151,6 +158,8 @@ export interface Config {
     credentialsFile: string;
     maxConcurrentDownloads: number;
     noProgressTimeoutSeconds: number;
+    minBlobBytesPerSecond: number;
+    minBlobRateWindowSeconds: number;
     maxDecompressionRatio: number;
   };
   streaming: { address: string; port: number; tlsCert: string; tlsKey: string; idleTimeoutSeconds: number };
@@ -180,6 +189,8 @@ export function defaultConfig(): Config {
       credentialsFile: '',
       maxConcurrentDownloads: 3,
       noProgressTimeoutSeconds: 300,
+      minBlobBytesPerSecond: 1024,
+      minBlobRateWindowSeconds: 30,
       maxDecompressionRatio: 1000,
     },
     streaming: { address: '127.0.0.1', port: 0, tlsCert: '', tlsKey: '', idleTimeoutSeconds: 14400 },

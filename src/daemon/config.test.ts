@@ -25,6 +25,7 @@ describe('loadConfig', () => {
     expect(config.socket).toBe('/run/nexcage/nexcage.sock');
     expect(config.runtimes.runc).toEqual({ path: 'runc', root: '/run/nexcage/runc', systemdCgroup: false });
     expect(config.metricsAddress).toBe('127.0.0.1:9101');
+    expect(config.registry).toMatchObject({ minBlobBytesPerSecond: 1024, minBlobRateWindowSeconds: 30 });
   });
 
   it('layers file, then environment, then flags', async () => {
@@ -59,6 +60,7 @@ describe('loadConfig', () => {
     ['nested unknown key', { cni: { confDir: '/x' } }, /key "cni.confDir" is not known/],
     ['wrong type', { shutdownTimeoutSeconds: 'ten' }, /key "shutdownTimeoutSeconds" must be a whole number/],
     ['impossible value', { registry: { maxConcurrentDownloads: 0 } }, /"registry.maxConcurrentDownloads" must be between 1 and 64/],
+    ['negative rate floor', { registry: { minBlobBytesPerSecond: -1 } }, /"registry.minBlobBytesPerSecond" must be between 0 and 1073741824/],
     ['bad enum', { cgroupDriver: 'cgroupv3' }, /"cgroupDriver" must be one of auto, systemd, cgroupfs/],
     ['relative path', { rootDir: 'var/lib' }, /"rootDir" must be an absolute path/],
     ['bad address', { metricsAddress: 'localhost' }, /"metricsAddress" must be HOST:PORT/],
@@ -99,6 +101,10 @@ describe('loadConfig', () => {
     expect(byKey.get('registry.noProgressTimeoutSeconds')).toMatchObject({
       env: 'NEXCAGE_REGISTRY_NO_PROGRESS_TIMEOUT_SECONDS',
       flag: 'registry-no-progress-timeout-seconds',
+    });
+    expect(byKey.get('registry.minBlobBytesPerSecond')).toMatchObject({
+      env: 'NEXCAGE_REGISTRY_MIN_BLOB_BYTES_PER_SECOND',
+      flag: 'registry-min-blob-bytes-per-second',
     });
     expect(byKey.get('rootDir')?.flag).toBe('root-dir');
   });

@@ -1,7 +1,8 @@
 // RegistryClient over the OCI distribution API (v2): endpoints in mirror order, bearer-token and
 // basic auth from the WWW-Authenticate challenge (tokens cached per scope until expiry), retries
 // with backoff on connection errors, 5xx and 429 (Retry-After honoured), redirects, and a
-// no-progress timeout on the socket instead of a total timeout.
+// no-progress timeout on the socket instead of a total timeout. Every request takes an AbortSignal:
+// when the pull's callers have all gone, open requests are destroyed and no retry follows.
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -16,6 +17,7 @@ import {
 } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseChallenge, type Challenge } from './auth-challenge.js';
+import { cancelledError, sleep, throwIfAborted } from './cancellation.js';
 import { credentialsFor, CredentialsFile, type Credentials } from './credentials.js';
 import { sha256 } from './digest.js';
 import { endpointsFor, type Endpoint, type EndpointConfig } from './endpoints.js';
@@ -114,11 +116,11 @@ export class DistributionClient implements RegistryClient {
   }
 
   /** One HTTP exchange with redirects followed; no retries, no auth. Resolves at response headers. */
-  async exchange(ep: Endpoint, url: string, method: string, headers: Record<string, string>): Promise<IncomingMessage> {
+  async exchange(ep: Endpoint, url: string, method: string, headers: Record<string, string>, signal?: AbortSignal): Promise<IncomingMessage> {
     let target = new URL(url);
     const originHost = target.host;
     for (let hop = 0; ; hop++) {
-      const res = await this.once(ep, target, method, headers);
+      const res = await this.once(ep, target, method, headers, signal);
       const loc = res.headers.location;
       if (res.statusCode && [301, 302, 303, 307, 308].includes(res.statusCode) && loc) {
         res.resume();
@@ -132,13 +134,14 @@ export class DistributionClient implements RegistryClient {
     }
   }
 
-  private once(ep: Endpoint, url: URL, method: string, headers: Record<string, string>): Promise<IncomingMessage> {
+  private once(ep: Endpoint, url: URL, method: string, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<IncomingMessage> {
     const https = url.protocol === 'https:';
     const agent = https ? (ep.skipVerify ? this.httpsInsecure : this.httpsAgent()) : this.http;
     const doRequest = https ? httpsRequest : httpRequest;
     const timeoutMs = this.noProgressTimeoutMs;
     return new Promise((resolve, reject) => {
-      const req = doRequest(url, { method, headers: { 'user-agent': 'nexcage', ...headers }, agent }, (res) => {
+      // The signal destroys the request and its socket, also while the body is being read.
+      const req = doRequest(url, { method, headers: { 'user-agent': 'nexcage', ...headers }, agent, ...(signal ? { signal } : {}) }, (res) => {
         // The idle timer keeps running while the body streams: no byte for timeoutMs fails the body.
         resolve(res);
       });
@@ -146,7 +149,8 @@ export class DistributionClient implements RegistryClient {
         req.destroy(new RetryableError(`${method} ${url.href}: no progress for ${Math.round(timeoutMs / 1000)} s`));
       });
       req.on('error', (err) => {
-        if (err instanceof NexcageError) reject(err);
+        if (signal?.aborted) reject(cancelledError(`${method} ${url.href}`));
+        else if (err instanceof NexcageError) reject(err);
         // A certificate problem will not go away by asking again.
         else if (isTlsTrustError(err)) reject(new UnavailableError(`${method} ${url.href}: TLS: ${errorMessage(err)} (configure registry.caFiles, or registry.insecure for this host)`));
         else reject(new RetryableError(`${method} ${url.href}: ${errorMessage(err)}`));
@@ -156,7 +160,7 @@ export class DistributionClient implements RegistryClient {
   }
 
   /** The Authorization header for a request to this endpoint, from its last challenge. */
-  async authorization(ep: Endpoint, scope: string, creds: Credentials | undefined, refresh: boolean): Promise<string | undefined> {
+  async authorization(ep: Endpoint, scope: string, creds: Credentials | undefined, refresh: boolean, signal?: AbortSignal): Promise<string | undefined> {
     const ch = this.challenges.get(ep.base);
     if (!ch) return undefined;
     if (ch.scheme === 'basic') {
@@ -170,7 +174,7 @@ export class DistributionClient implements RegistryClient {
     const key = `${realm}|${service}|${scope}|${creds?.username ?? ''}|${creds?.identityToken ? 'id' : ''}`;
     const cached = this.tokens.get(key);
     if (!refresh && cached && cached.expiresAt > Date.now()) return `Bearer ${cached.token}`;
-    const token = await this.fetchToken(ep, realm, service, scope, creds);
+    const token = await this.fetchToken(ep, realm, service, scope, creds, signal);
     this.tokens.set(key, token);
     return `Bearer ${token.token}`;
   }
@@ -181,7 +185,7 @@ export class DistributionClient implements RegistryClient {
     return ch;
   }
 
-  private async fetchToken(ep: Endpoint, realm: string, service: string, scope: string, creds: Credentials | undefined): Promise<CachedToken> {
+  private async fetchToken(ep: Endpoint, realm: string, service: string, scope: string, creds: Credentials | undefined, signal: AbortSignal | undefined): Promise<CachedToken> {
     let url: URL;
     try {
       url = new URL(realm);
@@ -200,15 +204,20 @@ export class DistributionClient implements RegistryClient {
       if (scope) url.searchParams.set('scope', scope);
       if (creds?.username) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password ?? ''}`).toString('base64')}`;
     }
-    const res = await this.withRetries(`token from ${url.origin}`, async () => {
-      const r = await this.sendWithBody(ep, url, method, headers, body);
-      if (r.statusCode === 429 || (r.statusCode ?? 0) >= 500) {
-        r.resume();
-        throw new RetryableError(`token server ${url.origin} answered ${r.statusCode}`, retryAfter(r));
-      }
-      return r;
-    });
+    const res = await this.withRetries(
+      `token from ${url.origin}`,
+      async () => {
+        const r = await this.sendWithBody(ep, url, method, headers, body, signal);
+        if (r.statusCode === 429 || (r.statusCode ?? 0) >= 500) {
+          r.resume();
+          throw new RetryableError(`token server ${url.origin} answered ${r.statusCode}`, retryAfter(r));
+        }
+        return r;
+      },
+      signal,
+    );
     const text = await readBody(res, 1024 * 1024, `token from ${url.origin}`, this.noProgressTimeoutMs);
+    throwIfAborted(signal, `token from ${url.origin}`);
     if (res.statusCode === 401 || res.statusCode === 403) {
       throw new FailedPreconditionError(`registry ${ep.host}: unauthorized: token server ${url.origin} refused the credentials (${res.statusCode})`);
     }
@@ -225,32 +234,41 @@ export class DistributionClient implements RegistryClient {
     return { token, expiresAt: Date.now() + Math.max(ttl - 5, 1) * 1000 };
   }
 
-  private sendWithBody(ep: Endpoint, url: URL, method: string, headers: Record<string, string>, body: string | undefined): Promise<IncomingMessage> {
-    if (body === undefined) return this.exchange(ep, url.href, method, headers);
+  private sendWithBody(ep: Endpoint, url: URL, method: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal | undefined): Promise<IncomingMessage> {
+    if (body === undefined) return this.exchange(ep, url.href, method, headers, signal);
     const https = url.protocol === 'https:';
     const agent = https ? (ep.skipVerify ? this.httpsInsecure : this.httpsAgent()) : this.http;
     const doRequest = https ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
-      const req = doRequest(url, { method, headers: { 'user-agent': 'nexcage', ...headers, 'content-length': String(Buffer.byteLength(body)) }, agent }, resolve);
+      const req = doRequest(
+        url,
+        { method, headers: { 'user-agent': 'nexcage', ...headers, 'content-length': String(Buffer.byteLength(body)) }, agent, ...(signal ? { signal } : {}) },
+        resolve,
+      );
       req.setTimeout(this.noProgressTimeoutMs, () => req.destroy(new RetryableError(`${method} ${url.href}: no progress`)));
-      req.on('error', (err) => reject(err instanceof NexcageError ? err : new RetryableError(`${method} ${url.href}: ${errorMessage(err)}`)));
+      req.on('error', (err) => {
+        if (signal?.aborted) reject(cancelledError(`${method} ${url.href}`));
+        else reject(err instanceof NexcageError ? err : new RetryableError(`${method} ${url.href}: ${errorMessage(err)}`));
+      });
       req.end(body);
     });
   }
 
   /** Run `fn` until it succeeds or fails with a non-retryable error, backing off between tries. */
-  async withRetries<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  async withRetries<T>(what: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     let last: unknown;
     for (let attempt = 1; attempt <= this.attempts; attempt++) {
+      throwIfAborted(signal, what);
       try {
         return await fn();
       } catch (err) {
+        throwIfAborted(signal, what);
         if (!(err instanceof RetryableError)) throw err;
         last = err;
         if (attempt === this.attempts) break;
         const delay = err.retryAfterMs ?? this.backoffMs * 2 ** (attempt - 1);
         this.log.debug({ what, attempt, delayMs: delay, error: err.message }, 'registry request failed, retrying');
-        await new Promise((r) => setTimeout(r, delay));
+        await sleep(delay, signal);
       }
     }
     throw new UnavailableError(`${what}: gave up after ${this.attempts} attempts: ${errorMessage(last)}`);
@@ -270,9 +288,9 @@ class DistributionRepository implements RepositoryClient {
     this.scope = `repository:${ref.repository}:pull`;
   }
 
-  async getManifest(reference: string): Promise<ManifestResponse> {
-    return this.acrossEndpoints(`manifest ${this.ref.repository}:${reference}`, async (ep) => {
-      const res = await this.request(ep, 'GET', `manifests/${reference}`, { accept: MANIFEST_ACCEPT }, `manifest "${reference}"`);
+  async getManifest(reference: string, signal?: AbortSignal): Promise<ManifestResponse> {
+    return this.acrossEndpoints(`manifest ${this.ref.repository}:${reference}`, signal, async (ep) => {
+      const res = await this.request(ep, 'GET', `manifests/${reference}`, { accept: MANIFEST_ACCEPT }, `manifest "${reference}"`, signal);
       const declared = Number(res.headers['content-length'] ?? 0);
       if (declared > MAX_MANIFEST_BYTES) {
         res.destroy();
@@ -283,11 +301,11 @@ class DistributionRepository implements RepositoryClient {
     });
   }
 
-  async openBlob(digest: string, offset: number, expectedSize: number): Promise<BlobResponse> {
-    return this.acrossEndpoints(`blob ${digest}`, async (ep) => {
+  async openBlob(digest: string, offset: number, expectedSize: number, signal?: AbortSignal): Promise<BlobResponse> {
+    return this.acrossEndpoints(`blob ${digest}`, signal, async (ep) => {
       const headers: Record<string, string> = {};
       if (offset > 0) headers.range = `bytes=${offset}-${expectedSize - 1}`;
-      const res = await this.request(ep, 'GET', `blobs/${digest}`, headers, `blob ${digest}`);
+      const res = await this.request(ep, 'GET', `blobs/${digest}`, headers, `blob ${digest}`, signal);
       if (res.statusCode === 206) {
         const m = /^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''));
         const start = m ? Number(m[1]) : offset;
@@ -306,7 +324,7 @@ class DistributionRepository implements RepositoryClient {
   }
 
   /** Try each endpoint (the last good one first); a mirror's failure falls through to the next. */
-  private async acrossEndpoints<T>(what: string, fn: (ep: Endpoint) => Promise<T>): Promise<T> {
+  private async acrossEndpoints<T>(what: string, signal: AbortSignal | undefined, fn: (ep: Endpoint) => Promise<T>): Promise<T> {
     const order = [this.preferred, ...this.endpoints.keys()].filter((v, i, a) => a.indexOf(v) === i);
     const earlier: string[] = [];
     for (const i of order) {
@@ -317,6 +335,8 @@ class DistributionRepository implements RepositoryClient {
         return out;
       } catch (err) {
         const isLast = i === order[order.length - 1];
+        // A cancelled pull tries no mirror after this one.
+        throwIfAborted(signal, what);
         if (err instanceof InvalidArgumentError) throw err;
         if (isLast) {
           // Keep the last endpoint's kind of error, but say what the mirrors before it answered.
@@ -334,22 +354,22 @@ class DistributionRepository implements RepositoryClient {
   }
 
   /** A GET with auth and retries; resolves with a 2xx response whose body is unread. */
-  private async request(ep: Endpoint, method: string, path: string, headers: Record<string, string>, what: string): Promise<IncomingMessage> {
+  private async request(ep: Endpoint, method: string, path: string, headers: Record<string, string>, what: string, signal: AbortSignal | undefined): Promise<IncomingMessage> {
     const url = `${ep.base}/v2/${this.ref.repository}/${path}`;
     const creds = credentialsFor(this.creds, ep.host, this.ref.registry) ?? (await this.client.fileCredentials(ep.host));
     return this.client.withRetries(`${what} from ${ep.base}`, async () => {
-      let auth = await this.client.authorization(ep, this.scope, creds, false);
+      let auth = await this.client.authorization(ep, this.scope, creds, false, signal);
       for (let round = 0; ; round++) {
         const h = { ...headers };
         if (auth) h.authorization = auth;
-        const res = await this.client.exchange(ep, url, method, h);
+        const res = await this.client.exchange(ep, url, method, h, signal);
         const code = res.statusCode ?? 0;
         if (code >= 200 && code < 300) return res;
         const body = (await readBody(res, 64 * 1024, what).catch(() => Buffer.alloc(0))).toString().slice(0, 300);
         if (code === 401 && round === 0) {
           const ch = this.client.rememberChallenge(ep, res.headers['www-authenticate']);
           if (ch) {
-            auth = await this.client.authorization(ep, this.scope, creds, true);
+            auth = await this.client.authorization(ep, this.scope, creds, true, signal);
             if (auth) continue;
           }
         }
@@ -363,7 +383,7 @@ class DistributionRepository implements RepositoryClient {
         if (code === 416) throw new RetryableError(`${what} from ${ep.base}: range not satisfiable`);
         throw new UnavailableError(`${what} from ${ep.base}: unexpected HTTP ${code}${errorDetail(body)}`);
       }
-    });
+    }, signal);
   }
 }
 

@@ -1,11 +1,13 @@
 // The image service the CRI layer and the container runtime call: pull (resolve -> fetch ->
 // verify -> unpack into chain-ID snapshots -> record), resolve by id/tag/digest, list, remove
 // with garbage collection of blobs and snapshots nothing uses, leases for running containers,
-// and the disk use of the store.
+// and the disk use of the store. Concurrent pulls of one reference share one pull, which stops
+// only when all of its callers have gone.
 import PQueue from 'p-queue';
 import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, NotFoundError, UnavailableError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ContentStore } from './content-store.js';
+import { abandonable, cancelledError, SharedAbort, throwIfAborted } from './cancellation.js';
+import type { ContentStore, IngestOptions } from './content-store.js';
 import type { Credentials } from './credentials.js';
 import { chainIds as computeChainIds, isDigest } from './digest.js';
 import { MAX_MANIFEST_BYTES } from './distribution-client.js';
@@ -17,6 +19,7 @@ import { formatPlatform, hostPlatform, platformMatches, type Platform } from './
 import { formatReference, parseReference, repoName, repoTagOf, type ImageReference } from './reference.js';
 import type { RegistryClient, RepositoryClient } from './registry-client.js';
 import type { Snapshotter } from './snapshotter.js';
+import type { RateFloor } from './transfer-rate.js';
 import { unpackLayer } from './unpack.js';
 import { withSpan } from '../tracing.js';
 
@@ -35,6 +38,8 @@ export interface ImageManagerOptions {
   maxConcurrentDownloads: () => number;
   /** Refuse a compressed layer that unpacks to more than this many times its size (0 = no limit). */
   maxDecompressionRatio?: () => number;
+  /** Drop (and resume) a blob connection averaging below this; read per pull. */
+  minBlobRate?: () => RateFloor;
   /** References whose images are pinned (the infra/pause image). */
   pinned?: string[];
   platform?: Platform;
@@ -55,8 +60,13 @@ export interface PullResult {
   layersReused: number;
 }
 
+interface SharedPull {
+  done: Promise<PullResult>;
+  shared: SharedAbort;
+}
+
 export class ImageManager {
-  private readonly pulls = new Map<string, Promise<PullResult>>();
+  private readonly pulls = new Map<string, SharedPull>();
   /** Blobs and snapshots a running pull has made but not yet recorded: GC keeps them. */
   private readonly pinnedByPulls = new Set<{ digests: Set<string>; chainIds: Set<string> }>();
   private lock: Promise<unknown> = Promise.resolve();
@@ -75,25 +85,51 @@ export class ImageManager {
     return next;
   }
 
-  /** Pull unless a pull of the same reference is running, in which case share it. */
-  pull(reference: string, credentials?: Credentials): Promise<PullResult> {
+  /**
+   * Pull unless a pull of the same reference is running, in which case share it. `signal` is this
+   * caller going away: it is answered at once, and the pull itself stops (its downloads' requests
+   * destroyed, partials kept, nothing recorded) once every caller sharing it has gone.
+   */
+  pull(reference: string, credentials?: Credentials, signal?: AbortSignal): Promise<PullResult> {
     const ref = parseReference(reference);
-    const key = formatReference(ref) + (ref.digest && ref.tag ? `#${ref.tag}` : '');
+    const name = formatReference(ref);
+    const key = name + (ref.digest && ref.tag ? `#${ref.tag}` : '');
+    const what = `pull of image "${name}"`;
+    if (signal?.aborted) return Promise.reject(cancelledError(what));
     const running = this.pulls.get(key);
-    if (running) return running;
-    const p = this.doPull(ref, credentials).finally(() => this.pulls.delete(key));
-    this.pulls.set(key, p);
-    return p;
+    if (running?.shared.signal.aborted) {
+      // Its callers all went away and it is winding down: pull afresh once it has settled.
+      const settled = running.done.then(
+        () => undefined,
+        () => undefined,
+      );
+      return abandonable(settled, signal, () => cancelledError(what)).then(() => this.pull(reference, credentials, signal));
+    }
+    if (running) {
+      running.shared.join(signal);
+      return abandonable(running.done, signal, () => cancelledError(what));
+    }
+    const shared = new SharedAbort();
+    shared.join(signal);
+    const entry: SharedPull = {
+      shared,
+      done: this.doPull(ref, credentials, shared.signal).finally(() => {
+        if (this.pulls.get(key) === entry) this.pulls.delete(key);
+        shared.dispose();
+      }),
+    };
+    this.pulls.set(key, entry);
+    return abandonable(entry.done, signal, () => cancelledError(what));
   }
 
-  private async doPull(ref: ImageReference, credentials: Credentials | undefined): Promise<PullResult> {
+  private async doPull(ref: ImageReference, credentials: Credentials | undefined, signal: AbortSignal): Promise<PullResult> {
     const started = process.hrtime.bigint();
     const name = formatReference(ref);
     imagePullsInFlight.inc();
     const guard = { digests: new Set<string>(), chainIds: new Set<string>() };
     this.pinnedByPulls.add(guard);
     try {
-      const result = await withSpan('image.pull', { 'image.ref': name }, () => this.fetchAndUnpack(ref, credentials, guard));
+      const result = await withSpan('image.pull', { 'image.ref': name }, () => this.fetchAndUnpack(ref, credentials, guard, signal));
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       imagePulls.inc({ result: 'success' });
       imagePullDuration.observe(seconds);
@@ -112,6 +148,12 @@ export class ImageManager {
       );
       return result;
     } catch (err) {
+      if (signal.aborted) {
+        // Not a failure of the pull: nobody wants the image any more. Its partials stay for the next pull.
+        imagePulls.inc({ result: 'cancelled' });
+        this.o.log.info({ ref: name, durationMs: Math.round(Number(process.hrtime.bigint() - started) / 1e6) }, 'image pull cancelled: every caller went away');
+        throw cancelledError(`pull of image "${name}"`);
+      }
       imagePulls.inc({ result: 'failure' });
       this.o.log.warn({ ref: name, error: errorMessage(err) }, 'image pull failed');
       // Refused content (bad layer, digest, manifest) leaves nothing behind; after a network
@@ -127,10 +169,15 @@ export class ImageManager {
     }
   }
 
-  private async fetchAndUnpack(ref: ImageReference, credentials: Credentials | undefined, guard: { digests: Set<string>; chainIds: Set<string> }): Promise<PullResult> {
+  private async fetchAndUnpack(
+    ref: ImageReference,
+    credentials: Credentials | undefined,
+    guard: { digests: Set<string>; chainIds: Set<string> },
+    signal: AbortSignal,
+  ): Promise<PullResult> {
     const name = formatReference(ref);
     const repo = this.o.registry.repository(ref, credentials);
-    const top = await repo.getManifest(ref.digest ?? ref.tag ?? 'latest');
+    const top = await repo.getManifest(ref.digest ?? ref.tag ?? 'latest', signal);
     if (ref.digest && top.digest !== ref.digest) {
       throw new FailedPreconditionError(`image "${name}": registry served a manifest with digest ${top.digest}, not the ${ref.digest} asked for`);
     }
@@ -145,7 +192,7 @@ export class ImageManager {
         const offered = doc.manifests.map((m) => (m.platform ? formatPlatform(m.platform) : 'unknown')).join(', ');
         throw new NotFoundError(`image "${name}" has no manifest for platform ${formatPlatform(this.platform)} (index offers: ${offered || 'nothing'})`);
       }
-      const m = await repo.getManifest(choice.digest);
+      const m = await repo.getManifest(choice.digest, signal);
       if (m.digest !== choice.digest) throw new FailedPreconditionError(`image "${name}": manifest digest mismatch: expected ${choice.digest}, got ${m.digest}`);
       doc = parseManifest(m.bytes, m.contentType ?? choice.mediaType, `manifest ${choice.digest} of "${name}"`);
       if (doc.kind === 'index') throw new InvalidArgumentError(`image "${name}": index ${top.digest} points at another index (${choice.digest})`);
@@ -164,7 +211,8 @@ export class ImageManager {
       bytesFetched += n;
       imagePullBytes.inc(n);
     };
-    await this.fetchBlob(repo, manifest.config, countBytes);
+    const fetchOpts = { onBytes: countBytes, signal, ...(this.o.minBlobRate ? { minRate: this.o.minBlobRate() } : {}) };
+    await this.fetchBlob(repo, manifest.config, fetchOpts);
     const configFile = parseImageConfig(await this.o.content.read(manifest.config.digest, MAX_MANIFEST_BYTES), `config ${manifest.config.digest} of "${name}"`);
     const diffIds = configFile.rootfs.diff_ids;
     if (diffIds.length !== manifest.layers.length) {
@@ -179,9 +227,10 @@ export class ImageManager {
     const reused = manifest.layers.length - missing.length;
     imageLayers.inc({ source: 'reused' }, reused);
     const concurrency = this.o.maxConcurrentDownloads();
-    await settleAll(missing.map(({ layer }) => () => this.fetchBlob(repo, layer, countBytes)), concurrency);
+    await settleAll(missing.map(({ layer }) => () => this.fetchBlob(repo, layer, fetchOpts)), concurrency);
     await settleAll(
       missing.map(({ layer, i }) => async () => {
+        throwIfAborted(signal, `pull of image "${name}"`);
         await this.o.snapshots.create(chains[i] as string, diffIds[i] as string, i > 0 ? chains[i - 1] : undefined, async (dir) => {
           const r = await withSpan('image.unpack', { 'image.layer': layer.digest, 'image.layer_index': i }, () => unpackLayer(this.o.content.path(layer.digest), dir, { maxRatio: this.o.maxDecompressionRatio?.() ?? 0 }));
           if (r.diffId !== diffIds[i]) {
@@ -202,6 +251,8 @@ export class ImageManager {
     if (indexDigest) await this.o.content.put(indexDigest, top.bytes);
 
     const size = manifestBytes.length + manifest.config.size + manifest.layers.reduce((s, l) => s + l.size, 0);
+    // A pull nobody waits for any more records nothing (its blobs and snapshots are reused next time).
+    throwIfAborted(signal, `pull of image "${name}"`);
     const image = await this.exclusive(() =>
       this.record(ref, {
         id: manifest.config.digest,
@@ -222,15 +273,16 @@ export class ImageManager {
     return { image, bytesFetched, layersFetched: fetched, layersReused: reused };
   }
 
-  private async fetchBlob(repo: RepositoryClient, desc: Descriptor, onBytes: (n: number) => void): Promise<void> {
+  private async fetchBlob(repo: RepositoryClient, desc: Descriptor, opts: IngestOptions): Promise<void> {
     await withSpan('image.fetch', { 'image.blob': desc.digest, 'image.blob_size': desc.size }, () =>
       this.o.content.ingest(
         desc,
-        async (offset) => {
-          const b = await repo.openBlob(desc.digest, offset, desc.size);
-          return { body: b.body, start: b.start };
+        // The download's own signal, not this pull's: another pull may share the download and stay.
+        async (offset, downloadSignal) => {
+          const b = await repo.openBlob(desc.digest, offset, desc.size, downloadSignal);
+          return { body: b.body, start: b.start, origin: b.endpoint };
         },
-        { onBytes },
+        opts,
       ),
     );
   }

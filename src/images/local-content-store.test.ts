@@ -1,10 +1,11 @@
 // The content store with an in-process blob source: resume after a cut, a crash partial that does
-// not verify, a wrong digest, and oversize content. (The registry-backed paths are in test/e2e.)
+// not verify, a wrong digest, oversize content, a source below the rate floor, and callers going
+// away. (The registry-backed paths are in test/e2e and test/reliability.)
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { afterAll, describe, expect, it } from 'vitest';
+import { PassThrough, Readable } from 'node:stream';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { BlobSource } from './content-store.js';
 import { sha256 } from './digest.js';
 import { LocalContentStore } from './local-content-store.js';
@@ -40,6 +41,38 @@ function source(data: Buffer, opts: { cuts?: number; cutAfter?: number; ignoreRa
       })(),
     );
     return { body: r, start };
+  };
+  return { open, offsets };
+}
+
+/** Sends `first` bytes from the asked offset at once and holds the rest until `release(i)`. */
+function held(data: Buffer, first: number) {
+  const opened: { offset: number; body: PassThrough; signal: AbortSignal }[] = [];
+  const open: BlobSource = async (offset, signal) => {
+    const body = new PassThrough();
+    body.write(data.subarray(offset, offset + first));
+    opened.push({ offset, body, signal });
+    return { body, start: offset, origin: 'http://registry.test' };
+  };
+  const release = (i: number): void => {
+    const o = opened[i]!;
+    o.body.end(data.subarray(o.offset + first));
+  };
+  return { open, opened, release };
+}
+
+/** Sends one byte every 10 ms from the asked offset: alive, never idle, hopelessly slow. */
+function trickle(data: Buffer): { open: BlobSource; offsets: number[] } {
+  const offsets: number[] = [];
+  const open: BlobSource = async (offset) => {
+    offsets.push(offset);
+    let at = offset;
+    const body = new Readable({ read() {} });
+    const timer = setInterval(() => {
+      if (at < data.length) body.push(data.subarray(at, ++at));
+    }, 10);
+    body.on('close', () => clearInterval(timer));
+    return { body, start: offset, origin: 'http://registry.test' };
   };
   return { open, offsets };
 }
@@ -104,5 +137,63 @@ describe('LocalContentStore', () => {
     const [a, b] = await Promise.all([s.ingest({ digest: sha256(data), size: data.length }, src.open), s.ingest({ digest: sha256(data), size: data.length }, src.open)]);
     expect(src.offsets).toEqual([0]);
     expect([a.fetched, b.fetched].sort()).toEqual([false, true]);
+  });
+
+  it('drops a connection below the rate floor, resumes it, and gives up after the attempts naming the source and the rate', async () => {
+    const s = await store();
+    const data = randomBytes(100_000);
+    const src = trickle(data);
+    const desc = { digest: sha256(data), size: data.length };
+    const err = await s.ingest(desc, src.open, { backoffMs: 1, attempts: 3, minRate: { bytesPerSecond: 10_000, windowMs: 100 } }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(
+      new RegExp(`^blob ${desc.digest}: too slow 3 times in a row: http://registry.test sent [\\d.]+ B/s over the last 0\\.\\d s, below registry.minBlobBytesPerSecond \\(10000 B/s\\) \\(at byte \\d+ of 100000\\)$`),
+    );
+    // Each new connection continued where the last one stopped; nothing was committed.
+    expect(src.offsets).toHaveLength(3);
+    expect(src.offsets[1]).toBeGreaterThan(0);
+    expect(src.offsets[2]).toBeGreaterThan(src.offsets[1]!);
+    expect(await s.has(desc.digest)).toBe(false);
+    expect(await s.ingests()).toEqual([desc.digest]);
+  });
+
+  it('stops a download whose only caller went away: body destroyed, partial kept, the next ingest resumes it', async () => {
+    const s = await store();
+    const data = randomBytes(200_000);
+    const desc = { digest: sha256(data), size: data.length };
+    const src = held(data, 64 * 1024);
+    const caller = new AbortController();
+    const first = s.ingest(desc, src.open, { signal: caller.signal });
+    const partial = join(dir, `s${n}`, 'ingest', desc.digest.slice(7));
+    await vi.waitFor(() => expect(existsSync(partial) && statSync(partial).size).toBe(64 * 1024), { timeout: 5000 });
+    caller.abort();
+    await expect(first).rejects.toThrow(/cancelled, every caller went away/);
+    await vi.waitFor(() => expect(src.opened[0]!.body.destroyed).toBe(true), { timeout: 5000 });
+    expect(src.opened[0]!.signal.aborted).toBe(true);
+    await vi.waitFor(async () => expect(await s.ingests()).toEqual([desc.digest]), { timeout: 5000 });
+    expect(await s.has(desc.digest)).toBe(false);
+
+    const again = source(data);
+    expect(await s.ingest(desc, again.open)).toMatchObject({ fetched: true, resumed: true, bytesFetched: 200_000 - 64 * 1024 });
+    expect(again.offsets).toEqual([64 * 1024]);
+    expect((await s.read(desc.digest, 1e6)).equals(data)).toBe(true);
+  });
+
+  it('keeps a shared download going while one of its callers remains', async () => {
+    const s = await store();
+    const data = randomBytes(100_000);
+    const desc = { digest: sha256(data), size: data.length };
+    const src = held(data, 1000);
+    const leaves = new AbortController();
+    const stays = new AbortController();
+    const a = s.ingest(desc, src.open, { signal: leaves.signal });
+    const b = s.ingest(desc, src.open, { signal: stays.signal });
+    await vi.waitFor(() => expect(src.opened).toHaveLength(1), { timeout: 5000 });
+    leaves.abort();
+    await expect(a).rejects.toThrow(/cancelled/);
+    expect(src.opened[0]!.signal.aborted).toBe(false);
+    src.release(0);
+    await expect(b).resolves.toMatchObject({ fetched: false });
+    expect((await s.read(desc.digest, 1e6)).equals(data)).toBe(true);
+    expect(src.opened).toHaveLength(1);
   });
 });

@@ -1,17 +1,26 @@
 // ContentStore on disk: <root>/blobs/sha256/<hex> and <root>/ingest/<hex>. A download is hashed
 // while it streams into its ingest file and renamed into blobs/ only when size and digest match;
 // a partial left by a crash or a dropped connection is resumed (re-hashed, then HTTP Range) and
-// discarded if it does not verify. Nothing under blobs/ is ever unverified.
+// discarded if it does not verify. Nothing under blobs/ is ever unverified. A connection slower
+// than the floor (registry.minBlobBytesPerSecond) is dropped and resumed like a cut one; a download
+// whose callers have all gone stops and keeps its partial for the next pull.
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError, NexcageError, ResourceExhaustedError, UnavailableError, errorMessage, isErrno } from '../errors.js';
 import { atomicWrite } from '../fsutil.js';
-import type { BlobSource, ContentStore, IngestOptions, IngestResult } from './content-store.js';
+import { abandonable, cancelledError, SharedAbort, sleep, throwIfAborted } from './cancellation.js';
+import type { BlobBody, BlobSource, ContentStore, IngestOptions, IngestResult } from './content-store.js';
 import { digestHex, newHash, sha256 } from './digest.js';
+import { checkIntervalMs, formatRate, progressBytes, ThroughputWatch, type RateFloor } from './transfer-rate.js';
+
+interface Download {
+  done: Promise<IngestResult>;
+  shared: SharedAbort;
+}
 
 export class LocalContentStore implements ContentStore {
-  private readonly inflight = new Map<string, Promise<IngestResult>>();
+  private readonly inflight = new Map<string, Download>();
 
   constructor(readonly root: string) {}
 
@@ -52,14 +61,35 @@ export class LocalContentStore implements ContentStore {
   }
 
   ingest(desc: { digest: string; size: number }, source: BlobSource, opts: IngestOptions = {}): Promise<IngestResult> {
+    const what = `download of blob ${desc.digest}`;
+    if (opts.signal?.aborted) return Promise.reject(cancelledError(what));
     const running = this.inflight.get(desc.digest);
-    if (running) return running.then((r) => ({ ...r, fetched: false, bytesFetched: 0 }));
-    const p = this.download(desc, source, opts).finally(() => this.inflight.delete(desc.digest));
-    this.inflight.set(desc.digest, p);
-    return p;
+    if (running?.shared.signal.aborted) {
+      // Its callers all went away and it is winding down: start afresh once it lets go of the partial.
+      const settled = running.done.then(
+        () => undefined,
+        () => undefined,
+      );
+      return abandonable(settled, opts.signal, () => cancelledError(what)).then(() => this.ingest(desc, source, opts));
+    }
+    if (running) {
+      running.shared.join(opts.signal);
+      return abandonable(running.done, opts.signal, () => cancelledError(what)).then((r) => ({ ...r, fetched: false, bytesFetched: 0 }));
+    }
+    const shared = new SharedAbort();
+    shared.join(opts.signal);
+    const entry: Download = {
+      shared,
+      done: this.download(desc, source, { ...opts, signal: shared.signal }).finally(() => {
+        if (this.inflight.get(desc.digest) === entry) this.inflight.delete(desc.digest);
+        shared.dispose();
+      }),
+    };
+    this.inflight.set(desc.digest, entry);
+    return abandonable(entry.done, opts.signal, () => cancelledError(what));
   }
 
-  private async download(desc: { digest: string; size: number }, source: BlobSource, opts: IngestOptions): Promise<IngestResult> {
+  private async download(desc: { digest: string; size: number }, source: BlobSource, opts: IngestOptions & { signal: AbortSignal }): Promise<IngestResult> {
     if (await this.has(desc.digest)) return { fetched: false, bytesFetched: 0, resumed: false };
     const partial = this.ingestPath(desc.digest);
     const fromDisk = await this.rehash(partial, desc.size);
@@ -95,7 +125,7 @@ export class LocalContentStore implements ContentStore {
   private async fetchInto(
     desc: { digest: string; size: number },
     source: BlobSource,
-    opts: IngestOptions,
+    opts: IngestOptions & { signal: AbortSignal },
     from: { offset: number; hash: ReturnType<typeof newHash> },
   ): Promise<IngestResult> {
     const partial = this.ingestPath(desc.digest);
@@ -105,13 +135,18 @@ export class LocalContentStore implements ContentStore {
     let bytesFetched = 0;
     const attempts = opts.attempts ?? 5;
     const backoff = opts.backoffMs ?? 250;
+    const signal = opts.signal;
+    const floor = opts.minRate && opts.minRate.bytesPerSecond > 0 ? opts.minRate : undefined;
+    const enough = progressBytes(floor);
     let fh: FileHandle = await open(partial, offset > 0 ? 'r+' : 'w', 0o644);
     try {
       let failures = 0;
       while (offset < desc.size) {
+        throwIfAborted(signal, `download of blob ${desc.digest} (at byte ${offset} of ${desc.size})`);
         const before = offset;
         // Opening does its own retries (registry client); only a body cut short is retried here.
-        const body = await source(offset);
+        const body = await source(offset, signal);
+        const watch = watchBody(body, floor, signal);
         try {
           if (body.start !== offset) {
             // The server sent the whole blob again: start over.
@@ -130,20 +165,29 @@ export class LocalContentStore implements ContentStore {
             hash.update(chunk);
             offset += chunk.length;
             bytesFetched += chunk.length;
+            watch.record(chunk.length);
             opts.onBytes?.(chunk.length);
           }
         } catch (err) {
           if (err instanceof NexcageError && !(err instanceof UnavailableError)) throw err;
           // A full disk is no network failure: retrying cannot help (and kept the partial filling it).
           if (isErrno(err, 'ENOSPC') || isErrno(err, 'EDQUOT')) throw noSpace(desc, offset, err);
-          failures = offset > before ? 1 : failures + 1;
-          if (failures >= attempts) throw new UnavailableError(`blob ${desc.digest}: download failed at byte ${offset} of ${desc.size}: ${errorMessage(err)}`);
-          await new Promise((r) => setTimeout(r, backoff * 2 ** (failures - 1)));
+          throwIfAborted(signal, `download of blob ${desc.digest} (at byte ${offset} of ${desc.size})`);
+          failures = offset - before >= enough ? 1 : failures + 1;
+          if (failures >= attempts) {
+            if (err instanceof TooSlow) {
+              throw new UnavailableError(`blob ${desc.digest}: too slow ${attempts} times in a row: ${err.message} (at byte ${offset} of ${desc.size})`);
+            }
+            throw new UnavailableError(`blob ${desc.digest}: download failed at byte ${offset} of ${desc.size}: ${errorMessage(err)}`);
+          }
+          await sleep(backoff * 2 ** (failures - 1), signal);
           continue;
+        } finally {
+          watch.stop();
         }
         if (offset < desc.size) {
           // The body ended early without an error: a dropped connection; resume from here.
-          failures = offset > before ? 1 : failures + 1;
+          failures = offset - before >= enough ? 1 : failures + 1;
           if (failures >= attempts) throw new UnavailableError(`blob ${desc.digest}: body ended at byte ${offset} of ${desc.size}`);
         }
       }
@@ -159,7 +203,7 @@ export class LocalContentStore implements ContentStore {
     } catch (err) {
       if (fh) await fh.close().catch(() => undefined);
       // Mismatched or oversized content is never kept, nor a partial on a full disk (it frees the
-      // space for the next try); a network failure keeps its partial to resume.
+      // space for the next try); a network failure or a cancel keeps its partial to resume.
       const full = err instanceof ResourceExhaustedError ? err : isErrno(err, 'ENOSPC') || isErrno(err, 'EDQUOT') ? noSpace(desc, offset, err) : undefined;
       if (err instanceof DigestMismatch || full) await unlink(partial).catch(() => undefined);
       throw full ?? err;
@@ -202,6 +246,38 @@ export class LocalContentStore implements ContentStore {
 
 /** Content that cannot be the blob asked for: never kept, never retried from the same partial. */
 export class DigestMismatch extends FailedPreconditionError {}
+
+/** A connection below the rate floor: dropped and resumed, but never counted as progress. */
+class TooSlow extends UnavailableError {}
+
+/**
+ * While one body streams: destroy it when every caller has gone, or when a window's average falls
+ * below the floor (checked on a timer, so a trickle that never sends another byte is caught too).
+ */
+function watchBody(body: BlobBody, floor: RateFloor | undefined, signal: AbortSignal): { record(n: number): void; stop(): void } {
+  const origin = body.origin ?? 'the source';
+  const onAbort = (): void => body.body.destroy(cancelledError(`download from ${origin}`));
+  signal.addEventListener('abort', onAbort, { once: true });
+  const watch = floor ? new ThroughputWatch(floor, performance.now()) : undefined;
+  const timer =
+    floor && watch
+      ? setInterval(() => {
+          const slow = watch.check(performance.now());
+          if (!slow) return;
+          const secs = Math.round(slow.windowMs / 100) / 10;
+          body.body.destroy(
+            new TooSlow(`${origin} sent ${formatRate(slow.bytesPerSecond)} over the last ${secs} s, below registry.minBlobBytesPerSecond (${floor.bytesPerSecond} B/s)`),
+          );
+        }, checkIntervalMs(floor))
+      : undefined;
+  return {
+    record: (n) => watch?.record(n),
+    stop: () => {
+      clearInterval(timer);
+      signal.removeEventListener('abort', onAbort);
+    },
+  };
+}
 
 async function writeAll(fh: FileHandle, chunk: Buffer, position: number): Promise<void> {
   let done = 0;

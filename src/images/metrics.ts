@@ -4,7 +4,7 @@ import { registry } from '../metrics.js';
 
 export const imagePulls = new Counter({
   name: 'nexcage_image_pulls_total',
-  help: 'Image pulls by result (success, failure).',
+  help: 'Image pulls by result (success, failure, cancelled: every caller went away before it finished).',
   labelNames: ['result'] as const,
   registers: [registry],
 });

@@ -22,11 +22,12 @@ export interface BlobResponse {
   endpoint: string;
 }
 
+/** `signal`: the pull's callers have all gone; open requests are destroyed and nothing is retried. */
 export interface RepositoryClient {
   /** A manifest or index by tag or digest. */
-  getManifest(reference: string): Promise<ManifestResponse>;
+  getManifest(reference: string, signal?: AbortSignal): Promise<ManifestResponse>;
   /** Blob bytes from `offset` on (HTTP Range when offset > 0). */
-  openBlob(digest: string, offset: number, expectedSize: number): Promise<BlobResponse>;
+  openBlob(digest: string, offset: number, expectedSize: number, signal?: AbortSignal): Promise<BlobResponse>;
 }
 
 export interface RegistryClient {

@@ -32,6 +32,7 @@ export async function createImageService(config: Config, log: Logger): Promise<I
     log,
     maxConcurrentDownloads: () => config.registry.maxConcurrentDownloads,
     maxDecompressionRatio: () => config.registry.maxDecompressionRatio,
+    minBlobRate: () => ({ bytesPerSecond: config.registry.minBlobBytesPerSecond, windowMs: config.registry.minBlobRateWindowSeconds * 1000 }),
     pinned: config.pauseImage ? [config.pauseImage] : [],
   });
   // Blobs and snapshots orphaned by a crash between unpack and record; partials stay to be resumed.

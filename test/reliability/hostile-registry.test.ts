@@ -1,11 +1,11 @@
 // A registry that lies, pulled from through the daemon: wrong digests, truncated bodies, an endless
 // body, a huge manifest, a redirect loop, a server that never answers, one that trickles a byte at a
-// time, malformed JSON, a manifest naming 1000 layers, a gzip bomb over the configured
-// decompression ratio. Each pull fails with a clear error in bounded time and memory, records no
+// time (a manifest, or a blob under the rate floor), malformed JSON, a manifest naming 1000 layers, a
+// gzip bomb over the configured decompression ratio. Each pull fails with a clear error in bounded time and memory, records no
 // image, leaves no temp snapshot and no committed blob whose bytes do not match its name.
 // The lying server is a small node:http server in this file (no real registry lies on purpose).
 import * as grpc from '@grpc/grpc-js';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -71,7 +71,11 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   host = `127.0.0.1:${(server.address() as { port: number }).port}`;
-  d = t.track(new Daemon(t.dir(), 'hostile', { config: { logLevel: 'info', registry: { noProgressTimeoutSeconds: 2, maxDecompressionRatio: 100 } } }));
+  d = t.track(
+    new Daemon(t.dir(), 'hostile', {
+      config: { logLevel: 'info', registry: { noProgressTimeoutSeconds: 2, maxDecompressionRatio: 100, minBlobBytesPerSecond: 1024, minBlobRateWindowSeconds: 2 } },
+    }),
+  );
   await d.start();
 });
 
@@ -228,6 +232,51 @@ describe('a lying registry', () => {
     // Nothing keeps feeding on the trickle afterwards.
     await waitFor('the daemon to drop the trickling download', () => open === 0 && Date.now() - last > 3000, 40_000);
     expect((await call(d.client.runtime, 'Version', {})).runtime_name).toBe('nexcage');
+  });
+
+  it('slow-loris on a blob (4 bytes every 250 ms): each connection dropped under the rate floor and resumed, then a clear failure; an honest pull afterwards works', async () => {
+    const img = buildImage({ layers: [await layer([{ path: 'slow.bin', content: randomBytes(64 * 1024) }], 'none')] });
+    const l = img.layers[0]!;
+    const ranges: (string | undefined)[] = [];
+    let open = 0;
+    serveImage('lie/blob-trickle', img, {
+      [l.digest]: (req, res) => {
+        const m = /bytes=(\d+)-/.exec(String(req.headers.range ?? ''));
+        const from = m ? Number(m[1]) : 0;
+        ranges.push(req.headers.range);
+        open++;
+        res.writeHead(m ? 206 : 200, { 'content-length': l.blob.length - from, ...(m ? { 'content-range': `bytes ${from}-${l.blob.length - 1}/${l.blob.length}` } : {}) });
+        let at = from;
+        const timer = setInterval(() => {
+          res.write(l.blob.subarray(at, at + 4));
+          at += 4;
+        }, 250);
+        res.on('close', () => {
+          clearInterval(timer);
+          open--;
+        });
+      },
+    });
+    const { err, ms } = await pullFails('lie/blob-trickle', 120_000);
+    expect(err.code).toBe(grpc.status.UNAVAILABLE);
+    expect(err.details).toContain(l.digest);
+    expect(err.details).toContain(`http://${host}`);
+    expect(err.details).toMatch(/too slow 5 times in a row: .* sent [\d.]+ B\/s over the last [\d.]+ s, below registry\.minBlobBytesPerSecond \(1024 B\/s\)/);
+    // 5 windows of 2 s plus the backoffs between them, not the caller's deadline.
+    expect(ms).toBeLessThan(40_000);
+    // Every slow connection was dropped and the next one continued where it stopped.
+    expect(ranges).toHaveLength(5);
+    expect(ranges[0]).toBeUndefined();
+    expect(Number(/^bytes=(\d+)-/.exec(ranges[4] ?? '')?.[1])).toBeGreaterThan(0);
+    await waitFor('the daemon to drop the trickling blob', () => open === 0, 10_000);
+    expect(existsSync(join(d.config().rootDir as string, 'content', 'blobs', 'sha256', l.digest.slice(7)))).toBe(false);
+
+    // The registry mends its ways: the next pull completes, and leaves the store as it found it.
+    serveImage('lie/blob-trickle', img);
+    const ok = await call(d.client.image, 'PullImage', { image: { image: `${host}/lie/blob-trickle:latest` } }, 60_000);
+    expect(ok.image_ref).toBe(img.configDigest);
+    await call(d.client.image, 'RemoveImage', { image: { image: ok.image_ref } });
+    await storeConsistent();
   });
 
   it('malformed JSON in the manifest: INVALID_ARGUMENT', async () => {

@@ -1,6 +1,6 @@
 // A small HTTP front for the test registry, on 127.0.0.1 with a random port. It forwards to the
 // real registry and can (a) count requests, (b) inject faults (an HTTP status such as 503/429, a
-// connection dropped after N body bytes, a stall), and (c) act as a bearer-token auth server in
+// connection dropped after N body bytes, a stall, a slow body), and (c) act as a bearer-token auth server in
 // front of it: /token issues tokens for users (basic auth), /v2/* demands them, as Docker Hub does.
 import { randomBytes } from 'node:crypto';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -11,7 +11,9 @@ export type FaultAction =
   | { kind: 'drop-after'; bytes: number }
   | { kind: 'stall-after'; bytes: number }
   /** Flip one byte of the body: same length, wrong digest. */
-  | { kind: 'corrupt' };
+  | { kind: 'corrupt' }
+  /** Send the body at this rate (reading upstream no faster); see `throttled`. */
+  | { kind: 'throttle'; bytesPerSecond: number };
 
 export interface Fault {
   /** Matched against "METHOD /path". */
@@ -36,6 +38,8 @@ export interface LoggedRequest {
 export class RegistryProxy {
   readonly requests: LoggedRequest[] = [];
   readonly faults: Fault[] = [];
+  /** Throttled bodies whose connection is still open, and the bytes they have sent. */
+  readonly throttled = { open: 0, bytes: 0 };
   tokenRequests = 0;
   private readonly tokens = new Map<string, { scope: string; expires: number }>();
   private readonly sockets = new Set<Socket>();
@@ -132,6 +136,7 @@ export class RegistryProxy {
           upRes.on('end', () => res.end());
           return;
         }
+        if (action?.kind === 'throttle') return this.throttle(upRes, res, action.bytesPerSecond);
         if (!action || (action.kind !== 'drop-after' && action.kind !== 'stall-after')) {
           upRes.pipe(res);
           return;
@@ -155,6 +160,44 @@ export class RegistryProxy {
       res.end();
     });
     req.pipe(upReq);
+  }
+
+  /** Pass `upRes` on in 50 ms slices of the rate; stop (and count it closed) when the client goes. */
+  private throttle(upRes: IncomingMessage, res: ServerResponse, bytesPerSecond: number): void {
+    const slice = Math.max(1, Math.floor(bytesPerSecond / 20));
+    const queue: Buffer[] = [];
+    let queued = 0;
+    let ended = false;
+    this.throttled.open++;
+    upRes.on('data', (c: Buffer) => {
+      queue.push(c);
+      queued += c.length;
+      if (queued > 4 * slice + 65536) upRes.pause();
+    });
+    upRes.on('end', () => (ended = true));
+    const timer = setInterval(() => {
+      let budget = slice;
+      while (budget > 0 && queue.length > 0) {
+        const c = queue[0] as Buffer;
+        const take = c.subarray(0, budget);
+        res.write(take);
+        this.throttled.bytes += take.length;
+        budget -= take.length;
+        queued -= take.length;
+        if (take.length === c.length) queue.shift();
+        else queue[0] = c.subarray(take.length);
+      }
+      if (queued < 65536 && upRes.isPaused()) upRes.resume();
+      if (ended && queue.length === 0) {
+        clearInterval(timer);
+        res.end();
+      }
+    }, 50);
+    res.on('close', () => {
+      clearInterval(timer);
+      upRes.destroy();
+      this.throttled.open--;
+    });
   }
 
   /** Refresh tokens (docker "identitytoken") accepted by POST /token, mapped to their user. */
