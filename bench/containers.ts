@@ -3,7 +3,8 @@
 // the same OCI bundle (the daemon's own config.json for a container of the same image):
 //   - "start from scratch": RunPodSandbox + CreateContainer + StartContainer, 50 runs;
 //   - CreateContainer / StartContainer / StopContainer / RemoveContainer each;
-//   - ListContainers and ListPodSandbox latency with 200 running containers (answered from memory);
+//   - ListContainers and ListPodSandbox latency with 200 running containers (answered from memory),
+//     from a grpc-go client as the kubelet is (bench/go/list-client.go) and from Node clients;
 //   - daemon RSS idle, with 100 and with 200 containers; conmon RSS per container.
 // Everything it makes (pods, containers, registry, dirs, cgroups, bridge) is removed at the end.
 import * as grpc from '@grpc/grpc-js';
@@ -20,6 +21,7 @@ import { pushContainerImages } from '../test/support/containers.js';
 import { TestRegistry } from '../test/support/registry.js';
 import { single, summarize, timeMs, type Row, type Suite } from './lib.js';
 import { BenchDaemon, rssMiB } from './bench-daemon.js';
+import { buildGoListClient, goListCalls } from './go-list-client.js';
 
 const RUNS = 50;
 const LIST_CONTAINERS = 200;
@@ -185,7 +187,16 @@ export const suite: Suite = {
         rawP.push(await timeMs(() => rawCall('ListPodSandbox')));
       }
       rawClient.close();
+      // The kubelet's view: grpc-go back to back, and at 100 calls/s (still 100x its 1 s poll).
+      const goClient = await buildGoListClient(dir);
+      const socket = d.config.socket as string;
+      const goC = await goListCalls(goClient, socket, 'ListContainers', LIST_CALLS);
+      const goCPaced = await goListCalls(goClient, socket, 'ListContainers', LIST_CALLS, 10);
+      const goP = await goListCalls(goClient, socket, 'ListPodSandbox', LIST_CALLS);
       const count = (await call(rt, 'ListContainers', {})).containers.length;
+      rows.push(summarize(`ListContainers with ${count} containers (grpc-go client as the kubelet, back to back; ${Math.round(goC.bytes / 1024)} KiB)`, 'ms', goC.ms));
+      rows.push(summarize(`ListContainers with ${count} containers (grpc-go client, 100 calls/s)`, 'ms', goCPaced.ms));
+      rows.push(summarize(`ListPodSandbox with ${pods.length} pods (grpc-go client, back to back)`, 'ms', goP.ms));
       rows.push(summarize(`ListContainers with ${count} containers (typed Node client, decode included)`, 'ms', listC));
       rows.push(summarize(`ListContainers with ${count} containers (raw client: daemon answer + transport, ${Math.round(answerBytes / 1024)} KiB)`, 'ms', rawC));
       rows.push(summarize(`ListPodSandbox with ${pods.length} pods (raw client)`, 'ms', rawP));

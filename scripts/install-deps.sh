@@ -8,12 +8,13 @@ cd "$(dirname "$0")/.."
 # What the daemon runs (runc, conmon, CNI plugins, catatonit for the infra container, iptables for
 # portmap) and what the tests use (a registry, busybox-static to build images, ping, socat, zstd,
 # skopeo + umoci as the pull benchmark's reference); gcc builds the pty helper (native/nexcage-pty.c);
-# Go + moby/spdystream (Kubernetes' SPDY library) drive the streaming interop test; systemd gives
+# Go + moby/spdystream (Kubernetes' SPDY library) drive the streaming interop test, Go + grpc-go the
+# kubelet-like client of the list benchmark; systemd gives
 # systemd-notify (readiness/watchdog) and systemd-analyze + man-db for the unit test.
 APT_PACKAGES=(
   runc conmon containernetworking-plugins catatonit iptables iproute2 util-linux
   docker-registry busybox-static iputils-ping socat zstd skopeo umoci attr
-  gcc libc6-dev golang-go golang-github-docker-spdystream-dev
+  gcc libc6-dev golang-go golang-github-docker-spdystream-dev golang-google-grpc-dev
   systemd man-db
 )
 

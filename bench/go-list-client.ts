@@ -1,0 +1,22 @@
+// The grpc-go list client (bench/go/list-client.go) for the list latency rows: the kubelet is a Go
+// program on grpc-go, so its transport, not the Node client's decode, is the figure that matters.
+// Built from Debian's golang-google-grpc-dev in GOPATH mode: nothing is downloaded.
+import { mkdtemp } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { run } from '../src/exec.js';
+
+const SOURCE = resolve(import.meta.dirname, '../../bench/go/list-client.go');
+const GO_ENV = { GO111MODULE: 'off', GOPATH: '/usr/share/gocode', GOFLAGS: '' };
+
+export async function buildGoListClient(dir: string): Promise<string> {
+  const out = join(await mkdtemp(join(dir, 'go-')), 'list-client');
+  await run('go', ['build', '-o', out, SOURCE], { env: { ...process.env, ...GO_ENV, GOCACHE: join(dir, 'go-cache') }, timeoutMs: 300_000 });
+  return out;
+}
+
+/** Durations (ms) of `calls` calls of `method`, `gapMs` apart; and the answer's size in bytes. */
+export async function goListCalls(binary: string, socket: string, method: string, calls: number, gapMs = 0): Promise<{ ms: number[]; bytes: number }> {
+  const { stdout } = await run(binary, [socket, `/runtime.v1.RuntimeService/${method}`, String(calls), String(gapMs)], { timeoutMs: 600_000 });
+  const lines = stdout.trim().split('\n');
+  return { ms: lines.map((l) => Number(l.split(' ')[0])), bytes: Number(lines.at(-1)?.split(' ')[1] ?? 0) };
+}

@@ -1,0 +1,77 @@
+// A CRI list client on grpc-go, the kubelet's gRPC library: times N unary calls of one method over
+// the daemon's unix socket and prints one duration per line (ms). The answer is taken as bytes
+// (not decoded), so the figure is the daemon's answer plus the transport a kubelet would see.
+// Built by bench/containers.ts from Debian's golang-google-grpc-dev (GOPATH mode, no downloads).
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc"
+)
+
+// rawCodec passes message bytes through; named "proto" so the content type is the usual one.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v interface{}) ([]byte, error) { return *(v.(*[]byte)), nil }
+func (rawCodec) Unmarshal(data []byte, v interface{}) error {
+	*(v.(*[]byte)) = append((*(v.(*[]byte)))[:0], data...)
+	return nil
+}
+func (rawCodec) Name() string { return "proto" }
+
+func main() {
+	if len(os.Args) != 4 && len(os.Args) != 5 {
+		fmt.Fprintln(os.Stderr, "usage: list-client <socket> <full method, e.g. /runtime.v1.RuntimeService/ListContainers> <calls> [gap ms between calls]")
+		os.Exit(2)
+	}
+	socket, method := os.Args[1], os.Args[2]
+	n, err := strconv.Atoi(os.Args[3])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	gap := time.Duration(0)
+	if len(os.Args) == 5 {
+		ms, err := strconv.Atoi(os.Args[4])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		gap = time.Duration(ms) * time.Millisecond
+	}
+	dial := func(ctx context.Context, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", socket)
+	}
+	conn, err := grpc.Dial("passthrough:///nexcage", grpc.WithInsecure(), grpc.WithContextDialer(dial),
+		grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{}), grpc.MaxCallRecvMsgSize(16<<20)))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer conn.Close()
+	req := []byte{}
+	for i := 0; i < n+20; i++ {
+		var res []byte
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		start := time.Now()
+		err := conn.Invoke(ctx, method, &req, &res)
+		d := time.Since(start)
+		cancel()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if i >= 20 { // the first calls warm the connection up
+			fmt.Printf("%.4f %d\n", float64(d.Nanoseconds())/1e6, len(res))
+		}
+		if gap > 0 {
+			time.Sleep(gap)
+		}
+	}
+}
