@@ -13,18 +13,55 @@ export function rssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/**
+ * The daemon's live JavaScript heap after a full GC, through its inspector: RSS swings with garbage
+ * not yet collected, this does not, so a leak shows as a climb and a plateau as a flat line.
+ */
+export async function liveHeapMiB(inspectPort: number): Promise<number> {
+  const targets = (await (await fetch(`http://127.0.0.1:${inspectPort}/json/list`)).json()) as { webSocketDebuggerUrl: string }[];
+  const url = targets[0]?.webSocketDebuggerUrl;
+  if (!url) throw new Error('daemon inspector: no target');
+  const ws = new WebSocket(url);
+  await new Promise((ok, fail) => {
+    ws.onopen = ok;
+    ws.onerror = () => fail(new Error(`daemon inspector: cannot connect to ${url}`));
+  });
+  let next = 0;
+  const pending = new Map<number, (result: unknown) => void>();
+  ws.onmessage = (m) => {
+    const msg = JSON.parse(String(m.data)) as { id?: number; result?: unknown };
+    if (msg.id !== undefined) pending.get(msg.id)?.(msg.result);
+  };
+  const send = (method: string): Promise<unknown> =>
+    new Promise((ok) => {
+      const id = ++next;
+      pending.set(id, ok);
+      ws.send(JSON.stringify({ id, method }));
+    });
+  try {
+    await send('HeapProfiler.collectGarbage');
+    const usage = (await send('Runtime.getHeapUsage')) as { usedSize: number };
+    return usage.usedSize / 1024 / 1024;
+  } finally {
+    ws.close();
+  }
+}
+
 export class BenchDaemon {
   proc: ChildProcess | undefined;
   client!: CriClient;
   constructor(
     readonly dir: string,
     readonly config: Record<string, unknown>,
+    /** Open the V8 inspector on 127.0.0.1:<port> (bench only) so liveHeapMiB can ask for a full GC. */
+    readonly inspectPort?: number,
   ) {}
 
   async start(): Promise<void> {
     const cfgPath = join(this.dir, 'daemon.json');
     await writeFile(cfgPath, JSON.stringify(this.config));
-    const proc = spawn(join(REPO, 'node_modules/.bin/node'), [join(REPO, 'dist/src/cli/main.js'), 'serve', '--config', cfgPath], { stdio: 'ignore' });
+    const inspect = this.inspectPort ? [`--inspect=127.0.0.1:${this.inspectPort}`] : [];
+    const proc = spawn(join(REPO, 'node_modules/.bin/node'), [...inspect, join(REPO, 'dist/src/cli/main.js'), 'serve', '--config', cfgPath], { stdio: 'ignore' });
     this.proc = proc;
     this.client = connectCri(this.config.socket as string);
     // Serving once Version answers (recovery runs before the socket is bound).

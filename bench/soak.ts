@@ -3,8 +3,9 @@
 // in each -> StopContainer x2 -> RemoveContainer x2 -> StopPodSandbox -> RemovePodSandbox, P at a
 // time. At the end nothing may be left: mounts, netns pins, processes, cgroups, host-local IPs,
 // files under the state dir, daemon fds (compared with after the warm-up). Daemon RSS is sampled
-// along the way: it must plateau. `make bench ARGS="soak"` runs 1000 cycles x 4 in parallel;
-// NEXCAGE_SOAK_CYCLES / NEXCAGE_SOAK_PARALLEL change that (e.g. a short run).
+// along the way, and the live heap after a full GC (through the daemon's inspector): it must
+// plateau. `make bench ARGS="soak"` runs 1000 cycles x 4 in parallel; NEXCAGE_SOAK_CYCLES /
+// NEXCAGE_SOAK_PARALLEL change that (e.g. a short run).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
@@ -16,11 +17,23 @@ import type { PodSandboxConfig } from '../src/cri/generated/runtime/v1/PodSandbo
 import { pushContainerImages } from '../test/support/containers.js';
 import { TestRegistry } from '../test/support/registry.js';
 import { single, summarize, type Row, type Suite } from './lib.js';
-import { BenchDaemon, rssMiB } from './bench-daemon.js';
+import { BenchDaemon, liveHeapMiB, rssMiB } from './bench-daemon.js';
 
 const CYCLES = Number(process.env.NEXCAGE_SOAK_CYCLES ?? 1000);
 const PARALLEL = Number(process.env.NEXCAGE_SOAK_PARALLEL ?? 4);
 const WARMUP = 8;
+/** The bench daemon's inspector (loopback, this benchmark only). */
+const INSPECT_PORT = 9339;
+
+/** Least-squares slope of y over x. */
+function slope(points: [number, number][]): number {
+  const n = points.length;
+  if (n < 2) return NaN;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  const sxx = points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
+  return sxx === 0 ? NaN : points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0) / sxx;
+}
 
 
 function fds(pid: number): string[] {
@@ -98,7 +111,7 @@ export const suite: Suite = {
       metricsAddress: '',
       logLevel: 'warn',
       cni: { confDirs: [join(dir, 'cni-conf')], defaultBridge: bridge, defaultSubnet: '10.252.0.0/16' },
-    });
+    }, INSPECT_PORT);
     let failures = 0;
     const errors = new Map<string, number>();
     try {
@@ -148,7 +161,7 @@ export const suite: Suite = {
       const stateBefore = new Set(tree(stateDir));
       const fdsBefore = fds(pid);
       const rssStart = rssMiB(pid);
-      const samples: { cycle: number; rss: number }[] = [{ cycle: 0, rss: rssStart }];
+      const samples: { cycle: number; rss: number; heap: number }[] = [{ cycle: 0, rss: rssStart, heap: await liveHeapMiB(INSPECT_PORT) }];
       const cycleMs: number[] = [];
       let done = 0;
       const started = Date.now();
@@ -164,13 +177,14 @@ export const suite: Suite = {
             errors.set(key, (errors.get(key) ?? 0) + 1);
           }
           cycleMs.push(Date.now() - t0);
-          if (cycleMs.length % Math.max(1, Math.floor(CYCLES / 10)) === 0) samples.push({ cycle: cycleMs.length, rss: rssMiB(pid) });
+          if (cycleMs.length % Math.max(1, Math.floor(CYCLES / 10)) === 0) samples.push({ cycle: cycleMs.length, rss: rssMiB(pid), heap: await liveHeapMiB(INSPECT_PORT) });
         }
       };
       await Promise.all(Array.from({ length: PARALLEL }, worker));
       const wallS = (Date.now() - started) / 1000;
       await new Promise((r) => setTimeout(r, 3000));
       const rssEnd = rssMiB(pid);
+      const heapEnd = await liveHeapMiB(INSPECT_PORT);
       const fdsAfter = fds(pid);
       const left = leaks(dir, stateDir, cgroupParent, [pid]);
       const stateAfter = tree(stateDir).filter((f) => !stateBefore.has(f));
@@ -182,6 +196,13 @@ export const suite: Suite = {
       rows.push(single('daemon RSS after warm-up', 'MiB', rssStart));
       rows.push(single('daemon RSS at the end', 'MiB', rssEnd, `growth ${(rssEnd - rssStart).toFixed(1)} MiB; samples ${samples.map((s) => `${s.cycle}:${s.rss.toFixed(0)}`).join(' ')}`));
       rows.push(single('daemon RSS max seen', 'MiB', Math.max(...samples.map((s) => s.rss), rssEnd)));
+      // The leak signal: live heap after a full GC at each tenth of the run, and its trend over the
+      // second half (MiB per 1000 cycles; ~0 is a plateau).
+      const heapStart = samples[0]?.heap ?? NaN;
+      const half = samples.filter((s) => s.cycle >= CYCLES / 2);
+      rows.push(single('daemon live heap after full GC: after warm-up', 'MiB', heapStart));
+      rows.push(single('daemon live heap after full GC: at the end', 'MiB', heapEnd, `growth ${(heapEnd - heapStart).toFixed(2)} MiB; samples ${samples.map((s) => `${s.cycle}:${s.heap.toFixed(1)}`).join(' ')}`));
+      rows.push(single('daemon live heap trend over the second half', 'MiB/1000 cycles', slope(half.map((s) => [s.cycle, s.heap])) * 1000));
       rows.push(single('daemon open fds (after warm-up -> end)', 'fds', fdsAfter.length, `from ${fdsBefore.length}${extraFds.length ? `; new: ${extraFds.slice(0, 5).join(', ')}` : ''}`));
       for (const [kind, items] of Object.entries(left)) rows.push(single(`leaked ${kind}`, 'count', items.length, items.slice(0, 3).join('; ')));
       rows.push(single('leaked files under the state dir', 'count', stateAfter.length, sizeOfState.slice(0, 5).join(', ')));
