@@ -138,8 +138,12 @@ export function applyCdiEdits(spec: Spec, all: readonly CdiContainerEdits[]): vo
       const devices = (linux.devices ??= []).filter((d) => d.path !== n.path);
       const node = { path: n.path, type: n.type, major: n.major, minor: n.minor } as NonNullable<typeof linux.devices>[number];
       if (n.fileMode !== undefined) node.fileMode = n.fileMode;
+      // as the CDI reference (container-edits.go) does: a node without an owner belongs to a
+      // non-root process user, so the container can open it
       if (n.uid !== undefined) node.uid = n.uid;
+      else if (proc.user.uid > 0) node.uid = proc.user.uid;
       if (n.gid !== undefined) node.gid = n.gid;
+      else if (proc.user.gid > 0) node.gid = proc.user.gid;
       devices.push(node);
       linux.devices = devices;
       if (n.type === 'c' || n.type === 'b') {
@@ -161,6 +165,8 @@ export function applyCdiEdits(spec: Spec, all: readonly CdiContainerEdits[]): vo
       (hooks[h.hookName] ??= []).push(hook);
     }
     for (const g of e.additionalGids ?? []) {
+      // skipped like the CDI reference does: a vendor file must not put the process in the root group
+      if (g === 0) continue;
       const gids = (proc.user.additionalGids ??= []);
       if (!gids.includes(g)) gids.push(g);
     }
