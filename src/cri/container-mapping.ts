@@ -8,6 +8,8 @@ import type {
   MountPropagation,
   NamespaceMode,
   SecurityProfile,
+  SecurityProfileType,
+  SupplementalGroupsPolicy,
 } from '../runtime/container-config.js';
 import type { Container, ContainerFilter, ContainerState } from '../runtime/container-record.js';
 import { legacySecurityProfile } from '../runtime/oci-spec/legacy-profile.js';
@@ -24,6 +26,8 @@ import { resourcesFromProto } from './sandbox-mapping.js';
 
 const MODES: readonly NamespaceMode[] = ['POD', 'CONTAINER', 'NODE', 'TARGET'];
 const PROPAGATIONS: readonly MountPropagation[] = ['PROPAGATION_PRIVATE', 'PROPAGATION_HOST_TO_CONTAINER', 'PROPAGATION_BIDIRECTIONAL'];
+const PROFILE_TYPES: readonly SecurityProfileType[] = ['RuntimeDefault', 'Unconfined', 'Localhost'];
+const GROUPS_POLICIES: readonly SupplementalGroupsPolicy[] = ['Merge', 'Strict'];
 
 function enumValue<T extends string>(values: readonly T[], v: unknown, field: string): T {
   if (typeof v === 'number' && values[v] !== undefined) return values[v];
@@ -37,10 +41,10 @@ function int(v: string, field: string): number {
   return n;
 }
 
-function profile(p: SecurityProfile__Output | null | undefined): SecurityProfile | undefined {
+function profile(p: SecurityProfile__Output | null | undefined, field: string): SecurityProfile | undefined {
   if (!p) return undefined;
-  const type = typeof p.profile_type === 'number' ? (['RuntimeDefault', 'Unconfined', 'Localhost'] as const)[p.profile_type] : p.profile_type;
-  if (type === undefined) return undefined;
+  // An enum value this CRI version does not know arrives as a number: refuse it rather than run unconfined.
+  const type = enumValue(PROFILE_TYPES, p.profile_type, `${field}.profile_type`);
   return type === 'Localhost' ? { profileType: type, localhostRef: p.localhost_ref } : { profileType: type };
 }
 
@@ -69,7 +73,7 @@ function securityFromProto(sc: LinuxContainerSecurityContext__Output | null | un
     readonlyRootfs: sc.readonly_rootfs,
     noNewPrivs: sc.no_new_privs,
     supplementalGroups: sc.supplemental_groups.map((g, i) => int(g, `supplemental_groups[${i}]`)),
-    supplementalGroupsPolicy: sc.supplemental_groups_policy === 'Strict' ? 'Strict' : 'Merge',
+    supplementalGroupsPolicy: enumValue(GROUPS_POLICIES, sc.supplemental_groups_policy, 'supplemental_groups_policy'),
     maskedPaths: [...sc.masked_paths],
     readonlyPaths: [...sc.readonly_paths],
   };
@@ -93,9 +97,9 @@ function securityFromProto(sc: LinuxContainerSecurityContext__Output | null | un
   if (sc.run_as_user) out.runAsUser = int(sc.run_as_user.value, 'run_as_user');
   if (sc.run_as_group) out.runAsGroup = int(sc.run_as_group.value, 'run_as_group');
   if (sc.run_as_username) out.runAsUsername = sc.run_as_username;
-  const seccomp = profile(sc.seccomp) ?? legacySecurityProfile(sc.seccomp_profile_path, 'seccomp_profile_path');
+  const seccomp = profile(sc.seccomp, 'seccomp') ?? legacySecurityProfile(sc.seccomp_profile_path, 'seccomp_profile_path');
   if (seccomp) out.seccomp = seccomp;
-  const apparmor = profile(sc.apparmor) ?? legacySecurityProfile(sc.apparmor_profile, 'apparmor_profile');
+  const apparmor = profile(sc.apparmor, 'apparmor') ?? legacySecurityProfile(sc.apparmor_profile, 'apparmor_profile');
   if (apparmor) out.apparmor = apparmor;
   return out;
 }

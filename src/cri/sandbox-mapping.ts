@@ -46,10 +46,11 @@ export function resourcesFromProto(r: LinuxContainerResources__Output | null | u
   return out;
 }
 
-function profile(p: SecurityProfile__Output | null | undefined): SecurityProfile | undefined {
+function profile(p: SecurityProfile__Output | null | undefined, field: string): SecurityProfile | undefined {
   if (!p) return undefined;
   const type = typeof p.profile_type === 'number' ? (['RuntimeDefault', 'Unconfined', 'Localhost'] as const)[p.profile_type] : p.profile_type;
-  if (type === undefined) return undefined;
+  // An enum value this CRI version does not know arrives as a number: refuse it rather than run unconfined.
+  if (type === undefined) return invalid(`${field}.profile_type`, p.profile_type);
   return { profileType: type, localhostRef: p.localhost_ref };
 }
 
@@ -90,9 +91,9 @@ export function sandboxConfigFromProto(c: PodSandboxConfig__Output | null): Sand
   if (dns) cfg.dns = { servers: [...dns.servers], searches: [...dns.searches], options: [...dns.options] };
   if (sc?.run_as_user) cfg.security.runAsUser = int(sc.run_as_user.value, 'run_as_user');
   if (sc?.run_as_group) cfg.security.runAsGroup = int(sc.run_as_group.value, 'run_as_group');
-  const seccomp = profile(sc?.seccomp);
+  const seccomp = profile(sc?.seccomp, 'seccomp');
   if (seccomp) cfg.security.seccomp = seccomp;
-  const apparmor = profile(sc?.apparmor);
+  const apparmor = profile(sc?.apparmor, 'apparmor');
   if (apparmor) cfg.security.apparmor = apparmor;
   const overhead = resourcesFromProto(linux?.overhead, 'linux.overhead');
   if (overhead) cfg.overhead = overhead;
