@@ -56,7 +56,7 @@ describe('Localhost seccomp profiles', () => {
     expect(() =>
       parseSeccompProfile('{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["x"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"EQ"}]}]}', '/p.json'),
     ).toThrow(/op "EQ" is not a seccomp operator/);
-    expect(() => parseSeccompProfile('{"defaultAction":"SCMP_ACT_NOTIFY"}', '/p.json')).toThrow(/needs listenerPath/);
+    expect(() => parseSeccompProfile('{"defaultAction":"SCMP_ACT_NOTIFY","listenerPath":"/run/agent.sock"}', '/p.json')).toThrow(/SCMP_ACT_NOTIFY cannot be the default action/);
   });
 
   it('accepts docker-style archMap and single-name rules', () => {
@@ -73,5 +73,127 @@ describe('Localhost seccomp profiles', () => {
       architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
       syscalls: [{ names: ['read'], action: 'SCMP_ACT_ALLOW' }],
     });
+  });
+});
+
+describe('Localhost seccomp profiles: paths and reading', () => {
+  it('the reference must be an absolute path, with or without the "localhost/" prefix', () => {
+    expect(localhostProfilePath('localhost//var/lib/kubelet/seccomp/audit.json')).toBe('/var/lib/kubelet/seccomp/audit.json');
+    expect(localhostProfilePath('/var/lib/kubelet/seccomp/audit.json')).toBe('/var/lib/kubelet/seccomp/audit.json');
+    expect(() => localhostProfilePath('profiles/audit.json')).toThrow('seccomp profile "profiles/audit.json": localhost profile path must be absolute');
+    expect(() => localhostProfilePath('')).toThrow(InvalidArgumentError);
+  });
+
+  it('a path that cannot be read as a file is InvalidArgument naming it and the cause', async () => {
+    await expect(loadLocalhostSeccomp(dir)).rejects.toThrow(InvalidArgumentError);
+    await expect(loadLocalhostSeccomp(`localhost/${dir}`)).rejects.toThrow(new RegExp(`^seccomp profile "${dir}": cannot read: .*EISDIR`));
+  });
+
+  it('a broken file on disk is InvalidArgument naming the file', async () => {
+    const path = join(dir, 'broken.json');
+    writeFileSync(path, '{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [');
+    await expect(loadLocalhostSeccomp(path)).rejects.toThrow(`seccomp profile "${path}": invalid JSON`);
+  });
+});
+
+describe('Localhost seccomp profiles: fields kept', () => {
+  it('a docker-format profile: defaultErrnoRet, archMap with and without sub-architectures, per-rule errnoRet and two-value args', () => {
+    const p = parseSeccompProfile(
+      JSON.stringify({
+        defaultAction: 'SCMP_ACT_ERRNO',
+        defaultErrnoRet: 1,
+        archMap: [
+          { architecture: 'SCMP_ARCH_X86_64', subArchitectures: ['SCMP_ARCH_X86'] },
+          { architecture: 'SCMP_ARCH_AARCH64' },
+        ],
+        syscalls: [
+          { names: ['personality'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 4294967295, valueTwo: 0, op: 'SCMP_CMP_EQ' }] },
+          { names: ['clone'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 2114060288, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }] },
+          { names: ['ptrace'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 },
+        ],
+      }),
+      '/var/lib/kubelet/seccomp/docker.json',
+    );
+    expect(p).toEqual({
+      defaultAction: 'SCMP_ACT_ERRNO',
+      defaultErrnoRet: 1,
+      architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_AARCH64'],
+      syscalls: [
+        { names: ['personality'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 4294967295, valueTwo: 0, op: 'SCMP_CMP_EQ' }] },
+        { names: ['clone'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 2114060288, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }] },
+        { names: ['ptrace'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 },
+      ],
+    });
+  });
+
+  it('an OCI-format profile: flags and a user-space notifier (listenerPath, listenerMetadata)', () => {
+    const p = parseSeccompProfile(
+      JSON.stringify({
+        defaultAction: 'SCMP_ACT_ALLOW',
+        architectures: ['SCMP_ARCH_X86_64'],
+        flags: ['SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW'],
+        listenerPath: '/run/seccomp-agent.sock',
+        listenerMetadata: 'pod=web',
+        syscalls: [{ names: ['mount', 'mknod'], action: 'SCMP_ACT_NOTIFY' }],
+      }),
+      '/p.json',
+    );
+    expect(p).toEqual({
+      defaultAction: 'SCMP_ACT_ALLOW',
+      architectures: ['SCMP_ARCH_X86_64'],
+      flags: ['SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW'],
+      listenerPath: '/run/seccomp-agent.sock',
+      listenerMetadata: 'pod=web',
+      syscalls: [{ names: ['mount', 'mknod'], action: 'SCMP_ACT_NOTIFY' }],
+    });
+  });
+
+  it('SCMP_ACT_NOTIFY profiles runc would refuse are InvalidArgument at load, naming the rule', () => {
+    const notify = (syscalls: unknown[], listenerPath?: string): string => JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls, ...(listenerPath ? { listenerPath } : {}) });
+    expect(() => parseSeccompProfile(notify([{ names: ['read'], action: 'SCMP_ACT_LOG' }, { names: ['mount'], action: 'SCMP_ACT_NOTIFY' }]), '/p.json')).toThrow(
+      'seccomp profile "/p.json": syscalls[1]: SCMP_ACT_NOTIFY needs listenerPath',
+    );
+    expect(() => parseSeccompProfile(notify([{ names: ['close', 'write'], action: 'SCMP_ACT_NOTIFY' }], '/run/agent.sock'), '/p.json')).toThrow(
+      'seccomp profile "/p.json": syscalls[0]: SCMP_ACT_NOTIFY cannot be used for the write syscall',
+    );
+  });
+
+  it('a profile with only a default action has no architectures or syscalls', () => {
+    expect(parseSeccompProfile('{"defaultAction":"SCMP_ACT_ALLOW","architectures":[]}', '/p.json')).toEqual({ defaultAction: 'SCMP_ACT_ALLOW' });
+  });
+});
+
+describe('Localhost seccomp profiles: malformed fields name the file and the field', () => {
+  const rule = (r: unknown): string => JSON.stringify({ defaultAction: 'SCMP_ACT_ERRNO', syscalls: [r] });
+  // [what, profile text, the message after `seccomp profile "/p.json": `]
+  const cases: [string, string, string][] = [
+    ['negative defaultErrnoRet', '{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":-1}', 'defaultErrnoRet must be a non-negative integer'],
+    ['architectures a string', '{"defaultAction":"SCMP_ACT_ERRNO","architectures":"SCMP_ARCH_X86_64"}', 'architectures must be a list of strings'],
+    ['archMap an object', '{"defaultAction":"SCMP_ACT_ERRNO","archMap":{"architecture":"SCMP_ARCH_X86_64"}}', 'archMap must be an array'],
+    ['archMap entry without architecture', '{"defaultAction":"SCMP_ACT_ERRNO","archMap":[{"subArchitectures":[]}]}', 'archMap[0].architecture must be a string'],
+    ['subArchitectures with a number', '{"defaultAction":"SCMP_ACT_ERRNO","archMap":[{"architecture":"a","subArchitectures":[3]}]}', 'archMap[0].subArchitectures must be a list of strings'],
+    ['flags a string', '{"defaultAction":"SCMP_ACT_ERRNO","flags":"SECCOMP_FILTER_FLAG_LOG"}', 'flags must be a list of strings'],
+    ['listenerPath a number', '{"defaultAction":"SCMP_ACT_ERRNO","listenerPath":1}', 'listenerPath must be a string'],
+    ['listenerMetadata an object', '{"defaultAction":"SCMP_ACT_ERRNO","listenerMetadata":{}}', 'listenerMetadata must be a string'],
+    ['no defaultAction', '{"syscalls":[]}', 'defaultAction "undefined" is not a seccomp action'],
+    ['syscalls an object', '{"defaultAction":"SCMP_ACT_ERRNO","syscalls":{}}', 'syscalls must be an array'],
+    ['a rule that is a string', rule('read'), 'syscalls[0] must be an object'],
+    ['a rule with no names', rule({ names: [], action: 'SCMP_ACT_ALLOW' }), 'syscalls[0].names is empty'],
+    ['a rule with an unknown action', rule({ names: ['read'], action: 'SCMP_ACT_KILL_ME' }), 'syscalls[0].action "SCMP_ACT_KILL_ME" is not a seccomp action'],
+    ['a rule with errnoRet as text', rule({ names: ['read'], action: 'SCMP_ACT_ERRNO', errnoRet: 'EPERM' }), 'syscalls[0].errnoRet must be a non-negative integer'],
+    ['args an object', rule({ names: ['read'], action: 'SCMP_ACT_ALLOW', args: {} }), 'syscalls[0].args must be an array'],
+    ['an arg that is a number', rule({ names: ['read'], action: 'SCMP_ACT_ALLOW', args: [0] }), 'syscalls[0].args[0] must be an object'],
+    ['an arg without value', rule({ names: ['read'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, op: 'SCMP_CMP_EQ' }] }), 'syscalls[0].args[0].value must be a non-negative integer'],
+    ['a fractional valueTwo', rule({ names: ['read'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 1, valueTwo: 0.5, op: 'SCMP_CMP_MASKED_EQ' }] }), 'syscalls[0].args[0].valueTwo must be a non-negative integer'],
+  ];
+  it.each(cases)('%s', (_what, text, why) => {
+    let err: unknown;
+    try {
+      parseSeccompProfile(text, '/p.json');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(InvalidArgumentError);
+    expect((err as Error).message).toBe(`seccomp profile "/p.json": ${why}`);
   });
 });

@@ -88,11 +88,18 @@ export function parseSeccompProfile(text: string, source: string): Seccomp {
     if (typeof raw.listenerMetadata !== 'string') fail('listenerMetadata must be a string');
     profile.listenerMetadata = raw.listenerMetadata as string;
   }
-  if (profile.defaultAction === 'SCMP_ACT_NOTIFY' && !profile.listenerPath) fail('SCMP_ACT_NOTIFY needs listenerPath');
+  // runc refuses these at create with a less helpful message: the notifying process could not
+  // hand the listener fd over (write) or would never get past its own filter (default action).
+  if (profile.defaultAction === 'SCMP_ACT_NOTIFY') fail('SCMP_ACT_NOTIFY cannot be the default action');
 
   if (raw.syscalls !== undefined) {
     if (!Array.isArray(raw.syscalls)) return fail('syscalls must be an array');
     profile.syscalls = (raw.syscalls as unknown[]).map((r, i) => syscallRule(r, `syscalls[${i}]`, fail));
+    for (const [i, rule] of profile.syscalls.entries()) {
+      if (rule.action !== 'SCMP_ACT_NOTIFY') continue;
+      if (rule.names.includes('write')) fail(`syscalls[${i}]: SCMP_ACT_NOTIFY cannot be used for the write syscall`);
+      if (!profile.listenerPath) fail(`syscalls[${i}]: SCMP_ACT_NOTIFY needs listenerPath`);
+    }
   }
   return profile;
 }
