@@ -137,6 +137,15 @@ export function parseImageConfig(bytes: Uint8Array, what: string): ImageConfigFi
     return d;
   });
   const config = typeof doc.config === 'object' && doc.config !== null ? (doc.config as ImageConfig) : {};
+  // The runtime reads these to build the process: a wrong type would split a string into characters
+  // or crash the pull later, so it is refused here (null, as Docker writes for unset, is fine).
+  const c = config as Record<string, unknown>;
+  for (const k of ['User', 'WorkingDir', 'StopSignal'] as const) {
+    if (c[k] != null && typeof c[k] !== 'string') invalid(what, `config.${k} is not a string`);
+  }
+  for (const k of ['Env', 'Entrypoint', 'Cmd'] as const) {
+    if (c[k] != null && !(Array.isArray(c[k]) && c[k].every((x) => typeof x === 'string'))) invalid(what, `config.${k} is not a list of strings`);
+  }
   const out: ImageConfigFile = {
     architecture: String(doc.architecture ?? ''),
     os: String(doc.os ?? ''),
