@@ -109,3 +109,153 @@ describe('loadConfig', () => {
     expect(byKey.get('rootDir')?.flag).toBe('root-dir');
   });
 });
+
+describe('loadConfig: values from environment variables and flags', () => {
+  const refusal = async (sources: Parameters<typeof loadConfig>[0]): Promise<string> => {
+    const err = await loadConfig(sources).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).code).toBe('INVALID_ARGUMENT');
+    return (err as Error).message;
+  };
+  let dir: string;
+  let empty: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'nexcage-config-env-'));
+    empty = join(dir, 'empty.json');
+    await writeFile(empty, '{}');
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a flag beats the environment, which beats the file', async () => {
+    const file = join(dir, 'timeout.json');
+    await writeFile(file, JSON.stringify({ shutdownTimeoutSeconds: 5 }));
+    const env = { NEXCAGE_SHUTDOWN_TIMEOUT_SECONDS: '7' };
+    expect((await loadConfig({ file, env: {} })).config.shutdownTimeoutSeconds).toBe(5);
+    expect((await loadConfig({ file, env })).config.shutdownTimeoutSeconds).toBe(7);
+    expect((await loadConfig({ file, env, flags: { 'shutdown-timeout-seconds': '9' } })).config.shutdownTimeoutSeconds).toBe(9);
+  });
+
+  it('reads booleans as true/1 and false/0', async () => {
+    for (const [raw, want] of [['true', true], ['1', true], ['false', false], ['0', false]] as const) {
+      const { config } = await loadConfig({ file: empty, env: { NEXCAGE_STATS_CONTAINER_METRICS: raw } });
+      expect(config.stats.containerMetrics).toBe(want);
+    }
+  });
+
+  it('refuses a boolean spelled otherwise, naming the variable, the key and the value', async () => {
+    expect(await refusal({ file: empty, env: { NEXCAGE_STATS_CONTAINER_METRICS: 'yes' } })).toBe(
+      'environment NEXCAGE_STATS_CONTAINER_METRICS: "stats.containerMetrics" must be true or false, got "yes"',
+    );
+  });
+
+  it('reads whole numbers and checks their range, naming the flag', async () => {
+    expect((await loadConfig({ file: empty, flags: { 'streaming-port': '10010' } })).config.streaming.port).toBe(10010);
+    expect(await refusal({ file: empty, flags: { 'streaming-port': '1.5' } })).toBe('flag --streaming-port: "streaming.port" must be a whole number, got "1.5"');
+    expect(await refusal({ file: empty, flags: { 'streaming-port': '70000' } })).toBe('flag --streaming-port: key "streaming.port" must be between 0 and 65535, got 70000');
+  });
+
+  it('reads lists as comma-separated values, trimmed; an empty value clears the list', async () => {
+    const { config } = await loadConfig({ file: empty, env: { NEXCAGE_CNI_BIN_DIRS: '/opt/cni/bin, /usr/libexec/cni', NEXCAGE_REGISTRY_INSECURE: '' } });
+    expect(config.cni.binDirs).toEqual(['/opt/cni/bin', '/usr/libexec/cni']);
+    expect(config.registry.insecure).toEqual([]);
+    expect((await loadConfig({ file: empty, env: { NEXCAGE_CNI_CONF_DIRS: '' } })).config.cni.confDirs).toEqual([]);
+  });
+
+  it('checks every list entry, naming the entry', async () => {
+    expect(await refusal({ file: empty, env: { NEXCAGE_CNI_BIN_DIRS: '/opt/cni/bin,opt/cni' } })).toBe(
+      'environment NEXCAGE_CNI_BIN_DIRS: key "cni.binDirs" entry "opt/cni" must be an absolute path',
+    );
+  });
+
+  it('reads a map as JSON, replacing the file\'s map as a whole', async () => {
+    const file = join(dir, 'mirrors.json');
+    await writeFile(file, JSON.stringify({ registry: { mirrors: { 'quay.io': ['http://q:5000'] } } }));
+    const { config } = await loadConfig({ file, env: { NEXCAGE_REGISTRY_MIRRORS: '{"docker.io":["http://127.0.0.1:5000"]}' } });
+    expect(config.registry.mirrors).toEqual({ 'docker.io': ['http://127.0.0.1:5000'] });
+    const flags = { runtimes: '{"crun":{"path":"/usr/bin/crun"}}', 'default-runtime': 'crun' };
+    expect((await loadConfig({ file, env: {}, flags })).config.runtimes).toEqual({ crun: { path: '/usr/bin/crun', root: '/run/nexcage/crun', systemdCgroup: false } });
+  });
+
+  it('refuses a map that is not a JSON object, naming the variable and the key', async () => {
+    expect(await refusal({ file: empty, env: { NEXCAGE_REGISTRY_MIRRORS: 'docker.io=http://m' } })).toBe('environment NEXCAGE_REGISTRY_MIRRORS: "registry.mirrors" must be a JSON object');
+    expect(await refusal({ file: empty, env: { NEXCAGE_REGISTRY_MIRRORS: '["http://m"]' } })).toBe(
+      'environment NEXCAGE_REGISTRY_MIRRORS: key "registry.mirrors" must be a JSON object, got a list',
+    );
+    expect(await refusal({ file: empty, env: { NEXCAGE_REGISTRY_MIRRORS: '{"docker.io":"http://m"}' } })).toBe(
+      'environment NEXCAGE_REGISTRY_MIRRORS: key "registry.mirrors.docker.io" must be a list of strings, got "http://m"',
+    );
+  });
+
+  it('checks enums and strings from the environment like the file', async () => {
+    expect(await refusal({ file: empty, env: { NEXCAGE_LOG_FORMAT: 'yaml' } })).toBe('environment NEXCAGE_LOG_FORMAT: key "logFormat" must be one of json, text, got "yaml"');
+    expect(await refusal({ file: empty, env: { NEXCAGE_STATE_DIR: 'run' } })).toBe('environment NEXCAGE_STATE_DIR: key "stateDir" must be an absolute path');
+  });
+});
+
+describe('loadConfig: file values of the wrong shape', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'nexcage-config-shape-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  const refusal = async (body: unknown): Promise<string> => {
+    const file = join(dir, 'c.json');
+    await writeFile(file, JSON.stringify(body));
+    const err = await loadConfig({ file, env: {} }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message.replace(file, 'FILE');
+  };
+
+  const cases: [string, unknown, string][] = [
+    ['a list at the top level', ['socket'], 'config file FILE: the top level must be a JSON object'],
+    ['a section that is not an object', { cni: ['/x'] }, 'config file FILE: "cni" must be a JSON object'],
+    ['a string where a boolean belongs', { stats: { containerMetrics: 'yes' } }, 'config file FILE: key "stats.containerMetrics" must be true or false, got "yes"'],
+    ['a string where a list belongs', { cni: { binDirs: '/opt/cni/bin' } }, 'config file FILE: key "cni.binDirs" must be a list of strings, got "/opt/cni/bin"'],
+    ['a list holding a number', { registry: { insecure: ['a', 1] } }, 'config file FILE: key "registry.insecure" must be a list of strings, got a list'],
+    ['null where a string belongs', { pauseImage: null }, 'config file FILE: key "pauseImage" must be a string, got null'],
+    ['a number where a string belongs', { socket: 5 }, 'config file FILE: key "socket" must be a string, got number 5'],
+    ['a fractional number', { shutdownTimeoutSeconds: 1.5 }, 'config file FILE: key "shutdownTimeoutSeconds" must be a whole number, got number 1.5'],
+    ['a map that is a list', { runtimes: [] }, 'config file FILE: key "runtimes" must be a JSON object, got a list'],
+    ['a map entry with an empty name', { runtimes: { '': { path: 'runc' } } }, 'config file FILE: key "runtimes" has an entry with an empty name'],
+    ['a key named like an Object member', { constructor: 1 }, 'config file FILE: key "constructor" is not known'],
+    ['a nested key named like an Object member', { cni: { toString: 'x' } }, 'config file FILE: key "cni.toString" is not known'],
+  ];
+  for (const [what, body, message] of cases) {
+    it(`refuses ${what}, naming the key and the file`, async () => {
+      expect(await refusal(body)).toBe(message);
+    });
+  }
+
+  it('refuses a runtime handler named __proto__ instead of dropping it', async () => {
+    expect(await refusal(JSON.parse('{"runtimes":{"__proto__":{"path":"/usr/bin/crun"}}}'))).toBe('config file FILE: key "runtimes" has an entry named "__proto__"');
+  });
+
+  it('refuses a default runtime that only an Object member would answer to', async () => {
+    expect(await refusal({ defaultRuntime: 'constructor' })).toBe('key "defaultRuntime" names "constructor", which is not in "runtimes"');
+  });
+
+  it('requires the streaming TLS certificate and key together', async () => {
+    expect(await refusal({ streaming: { tlsCert: '/etc/nexcage/tls.crt' } })).toBe('keys "streaming.tlsCert" and "streaming.tlsKey" must be set together');
+    const file = join(dir, 'tls.json');
+    await writeFile(file, JSON.stringify({ streaming: { tlsCert: '/etc/nexcage/tls.crt', tlsKey: '/etc/nexcage/tls.key' } }));
+    expect((await loadConfig({ file, env: {} })).config.streaming).toMatchObject({ tlsCert: '/etc/nexcage/tls.crt', tlsKey: '/etc/nexcage/tls.key' });
+  });
+
+  it('merges a partial section or handler with the defaults, keeping an explicit handler root', async () => {
+    const file = join(dir, 'partial.json');
+    await writeFile(file, JSON.stringify({ registry: { maxConcurrentDownloads: 8 }, runtimes: { runc: { systemdCgroup: true, root: '/run/runc-k8s' } } }));
+    const { config } = await loadConfig({ file, env: {} });
+    expect(config.registry).toMatchObject({ maxConcurrentDownloads: 8, noProgressTimeoutSeconds: 300, mirrors: {} });
+    expect(config.runtimes.runc).toEqual({ path: 'runc', root: '/run/runc-k8s', systemdCgroup: true });
+  });
+});

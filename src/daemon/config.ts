@@ -132,7 +132,8 @@ function mergeValue(target: Obj, input: unknown, spec: Spec & { kind: 'object' }
   if (!isPlainObject(input)) throw new ConfigError(`${source}: ${path ? `"${path}"` : 'the top level'} must be a JSON object`);
   for (const [k, v] of Object.entries(input)) {
     const key = path ? `${path}.${k}` : k;
-    const field = spec.fields[k];
+    // Own keys only: "constructor" or "toString" must not find Object.prototype's members.
+    const field = Object.hasOwn(spec.fields, k) ? spec.fields[k] : undefined;
     if (!field) throw new ConfigError(`${source}: key "${key}" is not known`);
     target[k] = checked(target[k], v, field, key, source);
   }
@@ -175,6 +176,7 @@ function checked(current: unknown, v: unknown, spec: Spec, key: string, source: 
       const out: Obj = isPlainObject(current) ? { ...current } : {};
       for (const [name, entry] of Object.entries(v)) {
         if (name === '') fail('has an entry with an empty name');
+        if (name === '__proto__') fail('has an entry named "__proto__"');
         const seed = spec.value.kind === 'object' ? { ...defaultRuntimeHandler(), ...(isPlainObject(out[name]) ? out[name] : {}) } : out[name];
         out[name] = checked(seed, entry, spec.value, `${key}.${name}`, source);
       }
@@ -190,7 +192,7 @@ function finish(config: Config): void {
     if (h.path === '') throw new ConfigError(`key "runtimes.${name}.path" is required`);
     if (h.root === '') h.root = `${config.stateDir}/${name}`;
   }
-  if (!config.runtimes[config.defaultRuntime]) {
+  if (!Object.hasOwn(config.runtimes, config.defaultRuntime)) {
     throw new ConfigError(`key "defaultRuntime" names "${config.defaultRuntime}", which is not in "runtimes"`);
   }
   if ((config.streaming.tlsCert === '') !== (config.streaming.tlsKey === '')) {
