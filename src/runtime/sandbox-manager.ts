@@ -24,6 +24,7 @@ import type { NetworkPlugin } from './network-plugin.js';
 import type { OciRuntime } from './oci-runtime.js';
 import { cgroupsPathFor } from './oci-spec/resources.js';
 import { buildSandboxSpec } from './oci-spec/sandbox-spec.js';
+import { loadLocalhostSeccomp } from './oci-spec/seccomp-localhost.js';
 import { applyPodCgroup, podCgroupWrites, podLimits } from './pod-cgroup.js';
 import { listIds, mountShm, unmountShm, validateSysctls, writePodFiles } from './pod-files.js';
 import type { CgroupLayout } from './stats/cgroup-paths.js';
@@ -247,7 +248,12 @@ export class SandboxManager implements SandboxStatsSource {
           ...(config.security.runAsGroup !== undefined ? { runAsGroup: config.security.runAsGroup } : {}),
           supplementalGroups: config.security.supplementalGroups,
           ...(config.security.seccomp ? { seccomp: config.security.seccomp } : {}),
+          ...(config.security.apparmor ? { apparmor: config.security.apparmor } : {}),
         },
+        // The pod's own Localhost profile confines its infra process too (the kubelet sends it here).
+        ...(config.security.seccomp?.profileType === 'Localhost' && !config.security.privileged
+          ? { localhostSeccomp: await loadLocalhostSeccomp(config.security.seccomp.localhostRef ?? '') }
+          : {}),
         host: this.o.host,
         ...(config.logDirectory ? { logDirectory: config.logDirectory } : {}),
       });

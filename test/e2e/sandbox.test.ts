@@ -2,7 +2,7 @@
 // plugins on this machine. Pods live on this file's own bridge/subnet (harness podNetwork) and
 // cgroup parent; the harness leak check then finds no netns, mount, process, cgroup or IP left.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -118,6 +118,26 @@ describe('pod sandboxes', () => {
     expect(execFileSync('readlink', [`/proc/${v.pid}/ns/net`]).toString()).toBe(execFileSync('readlink', ['/proc/self/ns/net']).toString());
     await call(d.client.runtime, 'StopPodSandbox', { pod_sandbox_id: id });
     await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: id });
+  });
+
+  it('confines the infra process with the pod Localhost seccomp profile; a missing profile file is INVALID_ARGUMENT naming it', async () => {
+    const profile = join(t.dir().path, 'pod-seccomp.json');
+    writeFileSync(profile, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdirat'], action: 'SCMP_ACT_ERRNO' }] }));
+    const cfg = podConfig();
+    cfg.linux!.security_context!.seccomp = { profile_type: 'Localhost', localhost_ref: profile };
+    const { pod_sandbox_id: id } = await call(d.client.runtime, 'RunPodSandbox', { config: cfg });
+    const v = (await verbose(d, id)) as unknown as { pid: number; runtimeSpec: { linux: { seccomp?: { defaultAction: string; syscalls?: { names: string[] }[] } } } };
+    expect(v.runtimeSpec.linux.seccomp?.defaultAction).toBe('SCMP_ACT_ALLOW');
+    expect(v.runtimeSpec.linux.seccomp?.syscalls?.[0]?.names).toEqual(['mkdirat']);
+    // mode 2 = filter: the kernel confines the running infra process
+    expect(readFileSync(`/proc/${v.pid}/status`, 'utf8')).toMatch(/^Seccomp:\s+2$/m);
+    await call(d.client.runtime, 'StopPodSandbox', { pod_sandbox_id: id });
+    await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: id });
+
+    const missing = podConfig();
+    missing.linux!.security_context!.seccomp = { profile_type: 'Localhost', localhost_ref: join(t.dir().path, 'no-such-profile.json') };
+    await expect(call(d.client.runtime, 'RunPodSandbox', { config: missing })).rejects.toMatchObject({ code: 3, details: expect.stringContaining('no-such-profile.json') });
+    expect((await call(d.client.runtime, 'ListPodSandbox', { filter: { label_selector: { name: missing.metadata!.name! } } })).items).toEqual([]);
   });
 
   it('maps a hostPort reachable on 127.0.0.1, puts DNS options in resolv.conf and applies sysctls', async () => {

@@ -215,7 +215,8 @@ function seccompProfile(
   }
 }
 
-function apparmorProfile(profile: SecurityProfile | undefined, privileged: boolean, host: HostFacts): string | undefined {
+/** The AppArmor profile for a container or a pod's infra container, as containerd picks it. */
+export function apparmorProfile(profile: SecurityProfile | undefined, privileged: boolean, host: HostFacts): string | undefined {
   const type = profile?.profileType ?? 'RuntimeDefault'; // unset means the runtime's default, as in containerd
   if (type === 'Localhost') {
     const name = (profile?.localhostRef ?? '').replace(/^localhost\//, '');

@@ -142,6 +142,9 @@ describe('buildSandboxSpec: seccomp, AppArmor and SELinux of the infra container
     );
     expect(buildSandboxSpec(input({ host: aa, securityContext: { apparmor: { profileType: 'Unconfined' } } })).process!.apparmorProfile).toBeUndefined();
     expect(buildSandboxSpec(input({ host: aa, securityContext: { privileged: true } })).process!.apparmorProfile).toBeUndefined();
+    // a Localhost profile still applies to a privileged pod, and an empty name is refused
+    expect(buildSandboxSpec(input({ host: aa, securityContext: { privileged: true, apparmor: { profileType: 'Localhost', localhostRef: 'k8s-pause' } } })).process!.apparmorProfile).toBe('k8s-pause');
+    expect(() => buildSandboxSpec(input({ host: aa, securityContext: { apparmor: { profileType: 'Localhost', localhostRef: 'localhost/' } } }))).toThrow('apparmor: Localhost profile without a name');
     // enabled but no default profile loaded: nothing to name
     expect(buildSandboxSpec(input({ host: testHost({ apparmorEnabled: true }) })).process!.apparmorProfile).toBeUndefined();
     // node without AppArmor: never set

@@ -5,7 +5,7 @@
 import { InvalidArgumentError } from '../../errors.js';
 import type { HostFacts, LinuxContainerResources, NamespaceMode, SecurityProfile, SelinuxOption } from '../container-config.js';
 import { availableCapabilities, computeCapabilities } from './capabilities.js';
-import { clampRlimits } from './container-spec.js';
+import { apparmorProfile, clampRlimits } from './container-spec.js';
 import { DEFAULT_PATH_ENV, defaultDeviceCgroupRules, defaultMaskedPaths, defaultReadonlyPaths, defaultRlimits, privilegedDeviceCgroupRules } from './defaults.js';
 import { planMounts } from './mounts.js';
 import { buildResources, cgroupsPathFor, clampOomScoreAdj } from './resources.js';
@@ -130,15 +130,15 @@ export function buildSandboxSpec(input: SandboxSpecInput): Spec {
       if (!input.localhostSeccomp) throw new InvalidArgumentError(`seccomp profile "${profile.localhostRef ?? ''}" was not loaded`);
       linux.seccomp = input.localhostSeccomp;
     }
-    if (host.apparmorEnabled) {
-      const type = sc.apparmor?.profileType ?? 'RuntimeDefault';
-      if (type === 'Localhost') spec.process!.apparmorProfile = (sc.apparmor?.localhostRef ?? '').replace(/^localhost\//, '');
-      else if (type === 'RuntimeDefault' && host.apparmorDefaultProfile) spec.process!.apparmorProfile = host.apparmorDefaultProfile;
-    }
     if (host.selinuxEnabled) {
       if (input.selinuxProcessLabel) spec.process!.selinuxLabel = input.selinuxProcessLabel;
       if (input.selinuxMountLabel) linux.mountLabel = input.selinuxMountLabel;
     }
   }
+  // A container's rule (a Localhost profile applies to a privileged pod too, an empty name is
+  // refused), but a node without AppArmor just runs the infra process without one: the kubelet
+  // admits such pods only where AppArmor is, and the pause process needs none.
+  const apparmor = host.apparmorEnabled ? apparmorProfile(sc.apparmor, privileged, host) : undefined;
+  if (apparmor) spec.process!.apparmorProfile = apparmor;
   return spec;
 }
