@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { FailedPreconditionError, InternalError } from '../../errors.js';
+import { InternalError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { AttachBackend, StreamIO } from './backend.js';
 import { findNativeHelper } from './native-helpers.js';
@@ -45,10 +45,9 @@ export class ConmonAttachBackend implements AttachBackend {
 
   async checkAttach(containerId: string, stdin: boolean): Promise<void> {
     const target = await this.containers.locateAttach(containerId);
-    // containerd drops such input without a word; refusing tells the user why typing does nothing.
-    if (stdin && !target.stdin) {
-      throw new FailedPreconditionError(`attach to container "${containerId}": stdin was requested but the container was created without stdin (stdin: true in its config)`);
-    }
+    // As containerd: `kubectl attach -i` to a container without stdin still shows its output
+    // (the kubelet passes -i on as is); the input is dropped in attach(), said in the log here.
+    if (stdin && !target.stdin) this.options.log.info({ containerId }, 'attach: stdin requested but the container was created without stdin; input will be dropped');
   }
 
   async attach(containerId: string, tty: boolean, io: StreamIO, signal: AbortSignal): Promise<void> {
@@ -70,7 +69,9 @@ export class ConmonAttachBackend implements AttachBackend {
     });
     const childStdin = child.stdin as Writable;
     childStdin.on('error', () => undefined);
-    if (io.stdin) io.stdin.pipe(childStdin);
+    // A container created without stdin takes no input: drain it, never reach its monitor.
+    if (io.stdin && target.stdin) io.stdin.pipe(childStdin);
+    else io.stdin?.resume();
     // Without stdin the socket's write side stays open: shutting it would close the container's stdin.
     const outputs: [Readable, Writable | null][] = [
       [child.stdout as Readable, io.stdout],
@@ -94,7 +95,7 @@ export class ConmonAttachBackend implements AttachBackend {
       signal.removeEventListener('abort', onAbort);
       unsubscribe();
       if (io.stdin) {
-        io.stdin.unpipe(childStdin);
+        if (target.stdin) io.stdin.unpipe(childStdin);
         io.stdin.resume();
       }
     }
