@@ -221,6 +221,8 @@ export interface HostFacts {
   daemonCapabilities?: string[];
   /** Seccomp architectures of the node; default from the daemon's process.arch. */
   arch?: string;
+  /** The node's kernel release (uname -r) for Localhost seccomp rules' minKernel; default os.release(). */
+  kernelRelease?: string;
 }
 
 /** A host device node as stat(2) saw it (read by device-info.ts; the builder stays pure). */

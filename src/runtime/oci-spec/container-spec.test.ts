@@ -3,6 +3,7 @@ import { FailedPreconditionError, InternalError, InvalidArgumentError } from '..
 import type { ContainerConfig, HostFacts, SandboxFacts } from '../container-config.js';
 import { buildContainerSpec, clampRlimits, type ContainerSpecInput } from './container-spec.js';
 import { allCapabilities, defaultCapabilities, defaultMaskedPaths, defaultReadonlyPaths } from './defaults.js';
+import { parseSeccompProfile } from './seccomp-localhost.js';
 import { testHost } from './test-host.js';
 
 const host: HostFacts = testHost();
@@ -165,6 +166,47 @@ describe('buildContainerSpec: security', () => {
         .linux!.seccomp,
     ).toEqual(localhost);
     expect(() => buildContainerSpec(input({ config: sec({ seccomp: { profileType: 'Localhost', localhostRef: '/p.json' } }) }))).toThrow(InternalError);
+  });
+
+  it('a docker-format Localhost profile: includes/excludes resolved against the container capabilities and the node', () => {
+    // as an operator gets from copying moby's profiles/seccomp/default.json to the kubelet's seccomp dir
+    const docker = parseSeccompProfile(
+      JSON.stringify({
+        defaultAction: 'SCMP_ACT_ERRNO',
+        defaultErrnoRet: 1,
+        syscalls: [
+          { names: ['read'], action: 'SCMP_ACT_ALLOW', includes: {}, excludes: {} },
+          { names: ['unshare', 'mount'], action: 'SCMP_ACT_ALLOW', includes: { caps: ['CAP_SYS_ADMIN'] } },
+          { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38, excludes: { caps: ['CAP_SYS_ADMIN'] } },
+          { names: ['arch_prctl'], action: 'SCMP_ACT_ALLOW', includes: { arches: ['amd64', 'x32', 'x86'] } },
+          { names: ['sync_file_range2'], action: 'SCMP_ACT_ALLOW', includes: { arches: ['arm', 'arm64'] } },
+          { names: ['mbind'], action: 'SCMP_ACT_ALLOW', excludes: { arches: ['arm64'] } },
+          { names: ['landlock_create_ruleset'], action: 'SCMP_ACT_ALLOW', includes: { minKernel: '5.13' } },
+        ],
+      }),
+      '/var/lib/kubelet/seccomp/docker.json',
+    );
+    const build = (over: { caps?: string[]; host?: HostFacts } = {}): { names: string[]; json: string } => {
+      const spec = buildContainerSpec(
+        input({
+          config: sec({ seccomp: { profileType: 'Localhost', localhostRef: 'localhost//var/lib/kubelet/seccomp/docker.json' }, capabilities: { addCapabilities: over.caps ?? [] } }),
+          localhostSeccomp: docker,
+          host: over.host ?? testHost({ arch: 'x64', kernelRelease: '6.8.0-45-generic' }),
+        }),
+      ).spec;
+      return { names: spec.linux!.seccomp!.syscalls!.flatMap((r) => r.names), json: JSON.stringify(spec) };
+    };
+    // a default container has no CAP_SYS_ADMIN: the rule docker only gives with it is not there
+    expect(build().names).toEqual(['read', 'clone3', 'arch_prctl', 'mbind', 'landlock_create_ruleset']);
+    expect(build({ caps: ['CAP_SYS_ADMIN'] }).names).toEqual(['read', 'unshare', 'mount', 'arch_prctl', 'mbind', 'landlock_create_ruleset']);
+    // arches: the node's, as moby names them
+    expect(build({ host: testHost({ arch: 'arm64', kernelRelease: '6.8.0' }) }).names).toEqual(['read', 'clone3', 'sync_file_range2', 'landlock_create_ruleset']);
+    // minKernel against the node's kernel release
+    expect(build({ host: testHost({ arch: 'x64', kernelRelease: '5.10.0-28-amd64' }) }).names).not.toContain('landlock_create_ruleset');
+    expect(build({ host: testHost({ arch: 'x64', kernelRelease: '5.13.0' }) }).names).toContain('landlock_create_ruleset');
+    // config.json is plain OCI: runc does not know includes/excludes
+    expect(build().json).not.toMatch(/"includes"|"excludes"/);
+    expect(build({ caps: ['CAP_SYS_ADMIN'] }).json).not.toMatch(/"includes"|"excludes"/);
   });
 
   it('RuntimeDefault seccomp follows the container capabilities', () => {

@@ -1,6 +1,7 @@
 // buildContainerSpec: the OCI config.json of an application container, from its CRI config, its
 // image's config, the pod sandbox and the node. Pure: everything read from disk (passwd/group
 // contents, device nodes, a Localhost seccomp profile) is passed in by the caller.
+import { release } from 'node:os';
 import { FailedPreconditionError, InternalError, InvalidArgumentError } from '../../errors.js';
 import type { ContainerConfig, HostDevice, HostFacts, ImageProcessConfig, NamespaceMode, SandboxFacts, SecurityProfile } from '../container-config.js';
 import { availableCapabilities, computeCapabilities } from './capabilities.js';
@@ -11,6 +12,7 @@ import { checkContainerPath, planMounts, sandboxMounts } from './mounts.js';
 import { mergeCommand, mergeEnv } from './process-args.js';
 import { buildResources, cgroupsPathFor, clampOomScoreAdj } from './resources.js';
 import { runtimeDefaultSeccomp } from './seccomp-default.js';
+import { resolveLocalhostSeccomp, type LocalhostSeccomp, type SeccompRuleContext } from './seccomp-localhost.js';
 import { OCI_VERSION, type LinuxDevice, type LinuxDeviceCgroup, type LinuxNamespace, type Rlimit, type Seccomp, type Spec } from './types.js';
 import { resolveUser, type ResolvedUser, type UserFiles } from './user.js';
 
@@ -30,8 +32,8 @@ export interface ContainerSpecInput {
   devices?: ResolvedDevice[];
   /** Host device nodes (device-info.ts listDevices()) given to a privileged container. */
   hostDevices?: HostDevice[];
-  /** The profile loaded by seccomp-localhost.ts when seccomp is Localhost. */
-  localhostSeccomp?: Seccomp;
+  /** The profile loaded by seccomp-localhost.ts when seccomp is Localhost (its rules' conditions are resolved here). */
+  localhostSeccomp?: LocalhostSeccomp;
   /** Pid of the target container's process when the pid namespace mode is TARGET. */
   targetPid?: number;
   /** Daemon-wide pids.max per container; 0/undefined = none. */
@@ -123,7 +125,7 @@ export function buildContainerSpec(input: ContainerSpecInput): BuiltContainerSpe
       sc.readonlyPaths && sc.readonlyPaths.length > 0 ? sc.readonlyPaths.map((p) => checkContainerPath(p, 'readonly path')) : defaultReadonlyPaths();
   }
 
-  const seccomp = seccompProfile(sc.seccomp, privileged, capabilities.bounding ?? [], input.localhostSeccomp, host.arch);
+  const seccomp = seccompProfile(sc.seccomp, privileged, capabilities.bounding ?? [], input.localhostSeccomp, host);
   if (seccomp) linux.seccomp = seccomp;
   if (input.cdiEdits && input.cdiEdits.length > 0) applyCdiEdits(spec, input.cdiEdits);
   return { spec, user };
@@ -197,8 +199,8 @@ function seccompProfile(
   profile: SecurityProfile | undefined,
   privileged: boolean,
   bounding: readonly string[],
-  localhost: Seccomp | undefined,
-  arch: string | undefined,
+  localhost: LocalhostSeccomp | undefined,
+  host: HostFacts,
 ): Seccomp | undefined {
   // containerd runs privileged containers without seccomp; unset means unconfined in CRI
   if (privileged || !profile) return undefined;
@@ -206,13 +208,18 @@ function seccompProfile(
     case 'Unconfined':
       return undefined;
     case 'RuntimeDefault':
-      return runtimeDefaultSeccomp(arch ? { capabilities: bounding, arch } : { capabilities: bounding });
+      return runtimeDefaultSeccomp(host.arch ? { capabilities: bounding, arch: host.arch } : { capabilities: bounding });
     case 'Localhost':
       if (!localhost) throw new InternalError(`seccomp profile "${profile.localhostRef ?? ''}" was not loaded before building the spec`);
-      return localhost;
+      return resolveLocalhostSeccomp(localhost, seccompRuleContext(bounding, host));
     default:
       throw new InvalidArgumentError(`seccomp profile type "${String(profile.profileType)}" is not known`);
   }
+}
+
+/** What a Localhost profile's includes/excludes are resolved against for a process with `bounding`. */
+export function seccompRuleContext(bounding: readonly string[], host: HostFacts): SeccompRuleContext {
+  return { capabilities: bounding, arch: host.arch ?? process.arch, kernelRelease: host.kernelRelease ?? release() };
 }
 
 /** The AppArmor profile for a container or a pod's infra container, as containerd picks it. */

@@ -54,6 +54,7 @@ describe('host facts', () => {
       apparmorDefaultProfile: 'nexcage-default',
       selinuxEnabled: true,
       supportsRecursiveReadOnly: true,
+      kernelRelease: '6.8.0',
       capLastCap: 40,
       daemonCapabilities: expect.arrayContaining(['CAP_CHOWN', 'CAP_KILL', 'CAP_NET_BIND_SERVICE']),
     });
@@ -67,5 +68,6 @@ describe('host facts', () => {
     expect(facts.capLastCap).toBeGreaterThanOrEqual(37);
     expect(facts.supportsRecursiveReadOnly).toBe(false); // runtime features not given
     expect(facts.daemonCapabilities).toContain('CAP_SYS_ADMIN');
+    expect(facts.kernelRelease).toBe((await import('node:os')).release()); // for Localhost seccomp minKernel
   });
 });

@@ -53,6 +53,7 @@ export async function probeHostFacts(opts: HostProbeOptions): Promise<HostFacts>
   const apparmorEnabled = (await text('sys/module/apparmor/parameters/enabled'))?.trim() === 'Y';
   // SELinux is on when selinuxfs is mounted and enforcing or permissive (the file exists either way)
   const selinuxEnabled = existsSync(`${root}sys/fs/selinux/enforce`);
+  const kernelRelease = opts.kernelRelease ?? release();
 
   const facts: HostFacts = {
     cgroupDriver: opts.cgroupDriver,
@@ -61,7 +62,8 @@ export async function probeHostFacts(opts: HostProbeOptions): Promise<HostFacts>
     nofileHardLimit: nofile,
     apparmorEnabled,
     selinuxEnabled,
-    supportsRecursiveReadOnly: supportsRecursiveReadOnly(opts.kernelRelease ?? release(), opts.runtimeMountOptions),
+    supportsRecursiveReadOnly: supportsRecursiveReadOnly(kernelRelease, opts.runtimeMountOptions),
+    kernelRelease,
   };
   if (Number.isInteger(lastCap) && lastCap > 0) facts.capLastCap = lastCap;
   const own = capabilitiesFromStatus((await text('proc/self/status')) ?? '');

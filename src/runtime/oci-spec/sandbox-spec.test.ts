@@ -4,8 +4,9 @@ import type { HostFacts } from '../container-config.js';
 import { DEFAULT_PATH_ENV, allCapabilities, defaultCapabilities, defaultDeviceCgroupRules, defaultMaskedPaths } from './defaults.js';
 import { buildSandboxSpec, type SandboxSpecInput } from './sandbox-spec.js';
 import { runtimeDefaultSeccomp } from './seccomp-default.js';
+import { parseSeccompProfile } from './seccomp-localhost.js';
 import { testHost } from './test-host.js';
-import type { Seccomp } from './types.js';
+import type { Seccomp, Spec } from './types.js';
 
 const host: HostFacts = testHost();
 const input = (over: Partial<SandboxSpecInput> = {}): SandboxSpecInput => ({
@@ -117,6 +118,34 @@ describe('buildSandboxSpec: seccomp, AppArmor and SELinux of the infra container
     );
     // privileged pods run unconfined whatever they ask for, as in containerd
     expect(buildSandboxSpec(input({ securityContext: { privileged: true, seccomp: { profileType: 'Localhost', localhostRef: '/x.json' } } })).linux!.seccomp).toBeUndefined();
+  });
+
+  it('a docker-format Localhost profile is resolved against the infra process capabilities and the node', () => {
+    const docker = parseSeccompProfile(
+      JSON.stringify({
+        defaultAction: 'SCMP_ACT_ERRNO',
+        syscalls: [
+          { names: ['read'], action: 'SCMP_ACT_ALLOW', includes: {}, excludes: {} },
+          { names: ['unshare'], action: 'SCMP_ACT_ALLOW', includes: { caps: ['CAP_SYS_ADMIN'] } },
+          { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38, excludes: { caps: ['CAP_SYS_ADMIN'] } },
+          { names: ['arch_prctl'], action: 'SCMP_ACT_ALLOW', includes: { arches: ['amd64'] } },
+          { names: ['sync_file_range2'], action: 'SCMP_ACT_ALLOW', includes: { arches: ['arm64'] } },
+          { names: ['landlock_create_ruleset'], action: 'SCMP_ACT_ALLOW', includes: { minKernel: '5.13' } },
+        ],
+      }),
+      '/var/lib/kubelet/seccomp/docker.json',
+    );
+    const build = (h: HostFacts): Spec =>
+      buildSandboxSpec(input({ host: h, securityContext: { seccomp: { profileType: 'Localhost', localhostRef: '/var/lib/kubelet/seccomp/docker.json' } }, localhostSeccomp: docker }));
+    const amd = build(testHost({ arch: 'x64', kernelRelease: '6.8.0' }));
+    expect(amd.linux!.seccomp!.syscalls).toEqual([
+      { names: ['read'], action: 'SCMP_ACT_ALLOW' },
+      { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 },
+      { names: ['arch_prctl'], action: 'SCMP_ACT_ALLOW' },
+      { names: ['landlock_create_ruleset'], action: 'SCMP_ACT_ALLOW' },
+    ]);
+    expect(JSON.stringify(amd)).not.toMatch(/"includes"|"excludes"/);
+    expect(build(testHost({ arch: 'arm64', kernelRelease: '5.4.0' })).linux!.seccomp!.syscalls!.flatMap((r) => r.names)).toEqual(['read', 'clone3', 'sync_file_range2']);
   });
 
   it('Unconfined or no seccomp profile leaves the infra process without a filter', () => {

@@ -5,12 +5,13 @@
 import { InvalidArgumentError } from '../../errors.js';
 import type { HostFacts, LinuxContainerResources, NamespaceMode, SecurityProfile, SelinuxOption } from '../container-config.js';
 import { availableCapabilities, computeCapabilities } from './capabilities.js';
-import { apparmorProfile, clampRlimits } from './container-spec.js';
+import { apparmorProfile, clampRlimits, seccompRuleContext } from './container-spec.js';
 import { DEFAULT_PATH_ENV, defaultDeviceCgroupRules, defaultMaskedPaths, defaultReadonlyPaths, defaultRlimits, privilegedDeviceCgroupRules } from './defaults.js';
 import { planMounts } from './mounts.js';
 import { buildResources, cgroupsPathFor, clampOomScoreAdj } from './resources.js';
 import { runtimeDefaultSeccomp } from './seccomp-default.js';
-import { OCI_VERSION, type LinuxNamespace, type Seccomp, type Spec } from './types.js';
+import { resolveLocalhostSeccomp, type LocalhostSeccomp } from './seccomp-localhost.js';
+import { OCI_VERSION, type LinuxNamespace, type Spec } from './types.js';
 
 /** containerd gives the infra process this score so the pod's containers die first under OOM. */
 export const SANDBOX_OOM_SCORE_ADJ = -998;
@@ -51,7 +52,8 @@ export interface SandboxSpecInput {
   /** Resources of the infra container itself (usually none; pod limits go on the pod cgroup). */
   resources?: LinuxContainerResources;
   host: HostFacts;
-  localhostSeccomp?: Seccomp;
+  /** The pod's Localhost profile as loaded (its rules' conditions are resolved against the infra process). */
+  localhostSeccomp?: LocalhostSeccomp;
   logDirectory?: string;
   selinuxProcessLabel?: string;
   selinuxMountLabel?: string;
@@ -128,7 +130,7 @@ export function buildSandboxSpec(input: SandboxSpecInput): Spec {
       linux.seccomp = runtimeDefaultSeccomp(host.arch ? { capabilities: capabilities.bounding ?? [], arch: host.arch } : { capabilities: capabilities.bounding ?? [] });
     } else if (profile?.profileType === 'Localhost') {
       if (!input.localhostSeccomp) throw new InvalidArgumentError(`seccomp profile "${profile.localhostRef ?? ''}" was not loaded`);
-      linux.seccomp = input.localhostSeccomp;
+      linux.seccomp = resolveLocalhostSeccomp(input.localhostSeccomp, seccompRuleContext(capabilities.bounding ?? [], host));
     }
     if (host.selinuxEnabled) {
       if (input.selinuxProcessLabel) spec.process!.selinuxLabel = input.selinuxProcessLabel;

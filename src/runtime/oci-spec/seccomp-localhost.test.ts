@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../errors.js';
-import { loadLocalhostSeccomp, localhostProfilePath, parseSeccompProfile } from './seccomp-localhost.js';
+import { FailedPreconditionError, InvalidArgumentError } from '../../errors.js';
+import { loadLocalhostSeccomp, localhostProfilePath, parseSeccompProfile, resolveLocalhostSeccomp, type SeccompRuleContext } from './seccomp-localhost.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nexcage-seccomp-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -185,6 +185,14 @@ describe('Localhost seccomp profiles: malformed fields name the file and the fie
     ['an arg that is a number', rule({ names: ['read'], action: 'SCMP_ACT_ALLOW', args: [0] }), 'syscalls[0].args[0] must be an object'],
     ['an arg without value', rule({ names: ['read'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, op: 'SCMP_CMP_EQ' }] }), 'syscalls[0].args[0].value must be a non-negative integer'],
     ['a fractional valueTwo', rule({ names: ['read'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 1, valueTwo: 0.5, op: 'SCMP_CMP_MASKED_EQ' }] }), 'syscalls[0].args[0].valueTwo must be a non-negative integer'],
+    ['includes a list', rule({ names: ['read'], action: 'SCMP_ACT_ALLOW', includes: ['CAP_SYS_ADMIN'] }), 'syscalls[0].includes must be an object'],
+    ['includes.caps a string', rule({ names: ['read'], action: 'SCMP_ACT_ALLOW', includes: { caps: 'CAP_SYS_ADMIN' } }), 'syscalls[0].includes.caps must be a list of strings'],
+    ['excludes.caps with a number', rule({ names: ['read'], action: 'SCMP_ACT_ALLOW', excludes: { caps: [21] } }), 'syscalls[0].excludes.caps must be a list of strings'],
+    ['includes.arches a string', rule({ names: ['read'], action: 'SCMP_ACT_ALLOW', includes: { arches: 'amd64' } }), 'syscalls[0].includes.arches must be a list of strings'],
+    ['excludes.arches an object', rule({ names: ['read'], action: 'SCMP_ACT_ALLOW', excludes: { arches: {} } }), 'syscalls[0].excludes.arches must be a list of strings'],
+    ['includes.minKernel a number', rule({ names: ['read'], action: 'SCMP_ACT_ALLOW', includes: { minKernel: 5.8 } }), 'syscalls[0].includes.minKernel 5.8 must be a "major.minor" kernel version'],
+    ['includes.minKernel with a patch level', rule({ names: ['read'], action: 'SCMP_ACT_ALLOW', includes: { minKernel: '5.8.1' } }), 'syscalls[0].includes.minKernel "5.8.1" must be a "major.minor" kernel version'],
+    ['excludes.minKernel only a major', rule({ names: ['read'], action: 'SCMP_ACT_ALLOW', excludes: { minKernel: '6' } }), 'syscalls[0].excludes.minKernel "6" must be a "major.minor" kernel version'],
   ];
   it.each(cases)('%s', (_what, text, why) => {
     let err: unknown;
@@ -195,5 +203,96 @@ describe('Localhost seccomp profiles: malformed fields name the file and the fie
     }
     expect(err).toBeInstanceOf(InvalidArgumentError);
     expect((err as Error).message).toBe(`seccomp profile "/p.json": ${why}`);
+  });
+});
+
+describe('Localhost seccomp profiles: docker-format includes/excludes, resolved per container', () => {
+  // rules shaped as in moby's profiles/seccomp/default.json
+  const docker = parseSeccompProfile(
+    JSON.stringify({
+      defaultAction: 'SCMP_ACT_ERRNO',
+      defaultErrnoRet: 1,
+      archMap: [{ architecture: 'SCMP_ARCH_X86_64', subArchitectures: ['SCMP_ARCH_X86', 'SCMP_ARCH_X32'] }],
+      syscalls: [
+        { names: ['read', 'write'], action: 'SCMP_ACT_ALLOW', args: [], comment: '', includes: {}, excludes: {} },
+        { names: ['arch_prctl'], action: 'SCMP_ACT_ALLOW', includes: { arches: ['amd64', 'x32', 'x86'] } },
+        { names: ['sync_file_range2'], action: 'SCMP_ACT_ALLOW', includes: { arches: ['arm', 'arm64'] } },
+        { names: ['unshare', 'mount'], action: 'SCMP_ACT_ALLOW', includes: { caps: ['CAP_SYS_ADMIN'] } },
+        { names: ['bpf'], action: 'SCMP_ACT_ALLOW', includes: { caps: ['CAP_SYS_ADMIN', 'CAP_BPF'] } },
+        {
+          names: ['clone'],
+          action: 'SCMP_ACT_ALLOW',
+          args: [{ index: 0, value: 2114060288, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }],
+          excludes: { caps: ['CAP_SYS_ADMIN'], arches: ['s390', 's390x'] },
+        },
+        { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38, excludes: { caps: ['CAP_SYS_ADMIN'] } },
+        { names: ['landlock_create_ruleset'], action: 'SCMP_ACT_ALLOW', includes: { minKernel: '5.13' } },
+        { names: ['old_call'], action: 'SCMP_ACT_ALLOW', excludes: { minKernel: '6.0' } },
+      ],
+    }),
+    '/var/lib/kubelet/seccomp/docker.json',
+  );
+  const ctx = (over: Partial<SeccompRuleContext> = {}): SeccompRuleContext => ({
+    capabilities: ['CAP_CHOWN', 'CAP_NET_BIND_SERVICE'],
+    arch: 'x64',
+    kernelRelease: '6.8.0-45-generic',
+    ...over,
+  });
+  const names = (c: SeccompRuleContext): string[] => resolveLocalhostSeccomp(docker, c).syscalls!.flatMap((r) => r.names);
+
+  it('keeps the conditions from parsing; docker\'s empty {} are no condition', () => {
+    expect(docker.syscalls![0]).toEqual({ names: ['read', 'write'], action: 'SCMP_ACT_ALLOW', args: [] });
+    expect(docker.syscalls![3]).toEqual({ names: ['unshare', 'mount'], action: 'SCMP_ACT_ALLOW', includes: { caps: ['CAP_SYS_ADMIN'] } });
+    expect(docker.syscalls![5]!.excludes).toEqual({ caps: ['CAP_SYS_ADMIN'], arches: ['s390', 's390x'] });
+    const empty = parseSeccompProfile(JSON.stringify({ defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['x'], action: 'SCMP_ACT_ALLOW', includes: { caps: [], arches: [], minKernel: '' }, excludes: null }] }), '/p.json');
+    expect(empty.syscalls).toEqual([{ names: ['x'], action: 'SCMP_ACT_ALLOW' }]);
+  });
+
+  it('includes.caps: a rule needs every listed capability in the bounding set', () => {
+    expect(names(ctx())).not.toContain('unshare');
+    expect(names(ctx({ capabilities: ['CAP_SYS_ADMIN'] }))).toEqual(expect.arrayContaining(['unshare', 'mount']));
+    expect(names(ctx({ capabilities: ['CAP_SYS_ADMIN'] }))).not.toContain('bpf');
+    expect(names(ctx({ capabilities: ['CAP_SYS_ADMIN', 'CAP_BPF'] }))).toContain('bpf');
+  });
+
+  it('excludes.caps: a rule goes when any listed capability is in the bounding set', () => {
+    const without = resolveLocalhostSeccomp(docker, ctx()).syscalls!;
+    expect(without.find((r) => r.names.includes('clone'))).toEqual({
+      names: ['clone'],
+      action: 'SCMP_ACT_ALLOW',
+      args: [{ index: 0, value: 2114060288, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }],
+    });
+    expect(without.find((r) => r.names.includes('clone3'))).toEqual({ names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 });
+    expect(names(ctx({ capabilities: ['CAP_CHOWN', 'CAP_SYS_ADMIN'] }))).not.toContain('clone');
+    expect(names(ctx({ capabilities: ['CAP_CHOWN', 'CAP_SYS_ADMIN'] }))).not.toContain('clone3');
+  });
+
+  it('includes/excludes arches use moby\'s names for the node (amd64, arm64, x86, s390x)', () => {
+    expect(names(ctx({ arch: 'x64' }))).toContain('arch_prctl');
+    expect(names(ctx({ arch: 'x64' }))).not.toContain('sync_file_range2');
+    expect(names(ctx({ arch: 'arm64' }))).toContain('sync_file_range2');
+    expect(names(ctx({ arch: 'arm64' }))).not.toContain('arch_prctl');
+    expect(names(ctx({ arch: 'ia32' }))).toContain('arch_prctl');
+    expect(names(ctx({ arch: 'arm64' }))).toContain('clone');
+    expect(names(ctx({ arch: 's390x' }))).not.toContain('clone');
+  });
+
+  it('minKernel: includes needs the node kernel at least that version, excludes drops the rule from it on', () => {
+    expect(names(ctx({ kernelRelease: '5.13.0' }))).toContain('landlock_create_ruleset');
+    expect(names(ctx({ kernelRelease: '5.12.19-rt' }))).not.toContain('landlock_create_ruleset');
+    expect(names(ctx({ kernelRelease: '4.19.0' }))).not.toContain('landlock_create_ruleset');
+    expect(names(ctx({ kernelRelease: '5.15.0' }))).toContain('old_call');
+    expect(names(ctx({ kernelRelease: '6.0.1' }))).not.toContain('old_call');
+    expect(() => resolveLocalhostSeccomp(docker, ctx({ kernelRelease: 'custom' }))).toThrow(FailedPreconditionError);
+    expect(() => resolveLocalhostSeccomp(docker, ctx({ kernelRelease: 'custom' }))).toThrow('seccomp rule syscalls[7] needs the kernel version');
+  });
+
+  it('the resolved profile is plain OCI: no includes/excludes, and the loaded profile is left as it was', () => {
+    const before = JSON.stringify(docker);
+    const out = resolveLocalhostSeccomp(docker, ctx({ capabilities: ['CAP_SYS_ADMIN'] }));
+    expect(JSON.stringify(out)).not.toMatch(/includes|excludes/);
+    expect(out).toMatchObject({ defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 1, architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'] });
+    expect(JSON.stringify(docker)).toBe(before);
+    expect(resolveLocalhostSeccomp({ defaultAction: 'SCMP_ACT_LOG' }, ctx())).toEqual({ defaultAction: 'SCMP_ACT_LOG' });
   });
 });

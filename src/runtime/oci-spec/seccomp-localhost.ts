@@ -1,7 +1,10 @@
 // Loading a `Localhost` seccomp profile: the kubelet names a JSON file on the node. Read and
-// validated here (errors name the file) so the spec builder receives a checked Seccomp object.
+// validated here (errors name the file) so the spec builder receives a checked profile. Rules in
+// docker's format may carry `includes` / `excludes` conditions (capabilities, architectures, a
+// minimum kernel); they are kept from parsing and resolved per container by
+// resolveLocalhostSeccomp, where the bounding set and the node are known, as moby and CRI-O do.
 import { readFile } from 'node:fs/promises';
-import { InvalidArgumentError, isErrno } from '../../errors.js';
+import { FailedPreconditionError, InvalidArgumentError, isErrno } from '../../errors.js';
 import type { Seccomp, SeccompAction, SeccompArg, SeccompOperator, SeccompSyscall } from './types.js';
 
 const ACTIONS: readonly SeccompAction[] = [
@@ -25,6 +28,27 @@ const OPERATORS: readonly SeccompOperator[] = [
   'SCMP_CMP_MASKED_EQ',
 ];
 
+/** A docker-format rule condition; absent fields (and empty lists) do not constrain. */
+export interface SeccompRuleCondition {
+  /** CAP_ names, compared with the container's bounding set. */
+  caps?: string[];
+  /** Architectures as moby writes them (amd64, x86, arm64, arm, ppc64le, s390x, riscv64, ...). */
+  arches?: string[];
+  /** "major.minor", compared with the node's kernel release. */
+  minKernel?: string;
+}
+
+/** A rule of a loaded profile: an OCI rule plus docker's conditions, never written to config.json. */
+export interface LocalhostSeccompSyscall extends SeccompSyscall {
+  includes?: SeccompRuleCondition;
+  excludes?: SeccompRuleCondition;
+}
+
+/** A loaded Localhost profile: resolve it per container with resolveLocalhostSeccomp. */
+export interface LocalhostSeccomp extends Omit<Seccomp, 'syscalls'> {
+  syscalls?: LocalhostSeccompSyscall[];
+}
+
 /** The file path a Localhost reference names ("localhost/<path>" or "<path>"); must be absolute. */
 export function localhostProfilePath(ref: string): string {
   const path = ref.startsWith('localhost/') ? ref.slice('localhost/'.length) : ref;
@@ -35,7 +59,7 @@ export function localhostProfilePath(ref: string): string {
 }
 
 /** Reads and validates the Localhost profile `ref`. */
-export async function loadLocalhostSeccomp(ref: string): Promise<Seccomp> {
+export async function loadLocalhostSeccomp(ref: string): Promise<LocalhostSeccomp> {
   const path = localhostProfilePath(ref);
   let text: string;
   try {
@@ -48,10 +72,10 @@ export async function loadLocalhostSeccomp(ref: string): Promise<Seccomp> {
 }
 
 /**
- * Parses an OCI-format seccomp profile (also accepts docker's `archMap` and the old single `name`
- * per rule). Unknown fields are ignored, as containerd does.
+ * Parses an OCI-format seccomp profile (also accepts docker's `archMap`, the old single `name`
+ * per rule and the rules' `includes` / `excludes`). Unknown fields are ignored, as containerd does.
  */
-export function parseSeccompProfile(text: string, source: string): Seccomp {
+export function parseSeccompProfile(text: string, source: string): LocalhostSeccomp {
   const fail = (why: string): never => {
     throw new InvalidArgumentError(`seccomp profile "${source}": ${why}`);
   };
@@ -63,7 +87,7 @@ export function parseSeccompProfile(text: string, source: string): Seccomp {
   }
   if (!isObject(raw)) return fail('must be a JSON object');
 
-  const profile: Seccomp = { defaultAction: action(raw.defaultAction, 'defaultAction', fail) };
+  const profile: LocalhostSeccomp = { defaultAction: action(raw.defaultAction, 'defaultAction', fail) };
   if (raw.defaultErrnoRet !== undefined) profile.defaultErrnoRet = uint(raw.defaultErrnoRet, 'defaultErrnoRet', fail);
 
   const arches = new Set<string>();
@@ -106,20 +130,123 @@ export function parseSeccompProfile(text: string, source: string): Seccomp {
 
 type Fail = (why: string) => never;
 
-function syscallRule(raw: unknown, where: string, fail: Fail): SeccompSyscall {
+/** What a container's rules are resolved against. */
+export interface SeccompRuleContext {
+  /** The container's (or infra process's) bounding capabilities, CAP_ names. */
+  capabilities: readonly string[];
+  /** Node `process.arch` value (x64, arm64, ...). */
+  arch: string;
+  /** The node's kernel release (uname -r), e.g. "6.8.0-45-generic". */
+  kernelRelease: string;
+}
+
+/**
+ * The OCI profile a container gets from a loaded Localhost profile: rules whose conditions do not
+ * hold are dropped, as moby's and CRI-O's setupSeccomp do (skip when excludes.arches has the
+ * node's arch, excludes.caps has any bounding cap, excludes.minKernel <= kernel, includes.arches
+ * lacks the arch, includes.caps has one not in the bounding set, includes.minKernel > kernel).
+ * The result has only OCI fields: runc does not know includes/excludes.
+ */
+export function resolveLocalhostSeccomp(profile: LocalhostSeccomp, ctx: SeccompRuleContext): Seccomp {
+  const { syscalls, ...rest } = profile;
+  const out: Seccomp = { ...rest };
+  if (rest.architectures) out.architectures = [...rest.architectures];
+  if (rest.flags) out.flags = [...rest.flags];
+  if (!syscalls) return out;
+  const arches = archNames(ctx.arch);
+  const bounding = new Set(ctx.capabilities);
+  let kernel: [number, number] | undefined;
+  const kernelAtLeast = (min: string, where: string): boolean => {
+    kernel ??= kernelVersion(ctx.kernelRelease, where);
+    const [major, minor] = min.split('.').map(Number) as [number, number];
+    return kernel[0] > major || (kernel[0] === major && kernel[1] >= minor);
+  };
+  out.syscalls = [];
+  for (const [i, rule] of syscalls.entries()) {
+    const { includes: inc, excludes: exc } = rule;
+    const where = `syscalls[${i}]`;
+    if (exc?.arches?.some((a) => arches.has(a))) continue;
+    if (exc?.caps?.some((c) => bounding.has(c))) continue;
+    if (exc?.minKernel && kernelAtLeast(exc.minKernel, where)) continue;
+    if (inc?.arches && !inc.arches.some((a) => arches.has(a))) continue;
+    if (inc?.caps && !inc.caps.every((c) => bounding.has(c))) continue;
+    if (inc?.minKernel && !kernelAtLeast(inc.minKernel, where)) continue;
+    const oci: SeccompSyscall = { names: [...rule.names], action: rule.action };
+    if (rule.errnoRet !== undefined) oci.errnoRet = rule.errnoRet;
+    if (rule.args) oci.args = rule.args.map((a) => ({ ...a }));
+    out.syscalls.push(oci);
+  }
+  return out;
+}
+
+/**
+ * The names a rule's `arches` may use for the node's architecture: moby's (libseccomp's native
+ * names: amd64, x86, arm64, ...) and, where it differs, Go's GOARCH name.
+ */
+const ARCH_NAMES: Readonly<Record<string, readonly string[]>> = {
+  x64: ['amd64'],
+  ia32: ['x86', '386'],
+  arm64: ['arm64'],
+  arm: ['arm'],
+  ppc64: ['ppc64le'],
+  s390x: ['s390x'],
+  riscv64: ['riscv64'],
+  loong64: ['loong64', 'loongarch64'],
+  mips: ['mips'],
+  mipsel: ['mipsel', 'mipsle'],
+  mips64el: ['mipsel64', 'mips64le'],
+};
+
+function archNames(nodeArch: string): Set<string> {
+  return new Set(ARCH_NAMES[nodeArch] ?? [nodeArch]);
+}
+
+function kernelVersion(release: string, where: string): [number, number] {
+  const m = release.match(/^(\d+)\.(\d+)/);
+  if (!m) throw new FailedPreconditionError(`seccomp rule ${where} needs the kernel version, but the node's kernel release "${release}" cannot be parsed`);
+  return [Number(m[1]), Number(m[2])];
+}
+
+function syscallRule(raw: unknown, where: string, fail: Fail): LocalhostSeccompSyscall {
   if (!isObject(raw)) return fail(`${where} must be an object`);
   let names: string[];
   if (raw.names !== undefined) names = stringList(raw.names, `${where}.names`, fail);
   else if (typeof raw.name === 'string') names = [raw.name];
   else return fail(`${where} needs "names"`);
   if (names.length === 0) fail(`${where}.names is empty`);
-  const rule: SeccompSyscall = { names, action: action(raw.action, `${where}.action`, fail) };
+  const rule: LocalhostSeccompSyscall = { names, action: action(raw.action, `${where}.action`, fail) };
   if (raw.errnoRet !== undefined) rule.errnoRet = uint(raw.errnoRet, `${where}.errnoRet`, fail);
   if (raw.args !== undefined && raw.args !== null) {
     if (!Array.isArray(raw.args)) fail(`${where}.args must be an array`);
     rule.args = (raw.args as unknown[]).map((a, j) => syscallArg(a, `${where}.args[${j}]`, fail));
   }
+  const includes = condition(raw.includes, `${where}.includes`, fail);
+  if (includes) rule.includes = includes;
+  const excludes = condition(raw.excludes, `${where}.excludes`, fail);
+  if (excludes) rule.excludes = excludes;
   return rule;
+}
+
+/** A rule's includes/excludes; undefined when it constrains nothing (docker writes `{}`). */
+function condition(raw: unknown, where: string, fail: Fail): SeccompRuleCondition | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (!isObject(raw)) return fail(`${where} must be an object`);
+  const out: SeccompRuleCondition = {};
+  if (raw.caps !== undefined && raw.caps !== null) {
+    const caps = stringList(raw.caps, `${where}.caps`, fail);
+    if (caps.length > 0) out.caps = caps;
+  }
+  if (raw.arches !== undefined && raw.arches !== null) {
+    const arches = stringList(raw.arches, `${where}.arches`, fail);
+    if (arches.length > 0) out.arches = arches;
+  }
+  if (raw.minKernel !== undefined && raw.minKernel !== null && raw.minKernel !== '') {
+    if (typeof raw.minKernel !== 'string' || !/^\d+\.\d+$/.test(raw.minKernel)) {
+      return fail(`${where}.minKernel ${JSON.stringify(raw.minKernel)} must be a "major.minor" kernel version`);
+    }
+    out.minKernel = raw.minKernel;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 function syscallArg(raw: unknown, where: string, fail: Fail): SeccompArg {
