@@ -57,13 +57,14 @@ test-e2e: build
 test-reliability: build
 	NEXCAGE_RELIABILITY=full vitest run --project reliability $(ARGS)
 
-# Line and branch coverage of unit + e2e tests together, per directory of src/: the test processes
-# through vitest's v8 provider, the daemon children (and CLI runs) through NODE_V8_COVERAGE; both
-# are converted by the same AST-aware mapper to src/*.ts and merged exactly (test/support/coverage-table.ts).
+# Line and branch coverage of unit + e2e + the short reliability tests together (what `make test`
+# runs), per directory of src/: the test processes through vitest's v8 provider, the daemon children
+# (and CLI runs) through NODE_V8_COVERAGE; both are converted by the same AST-aware mapper to
+# src/*.ts and merged exactly (test/support/coverage-table.ts).
 # Children killed -9 write nothing (their share is lost). Coverage is reported even if a test fails.
 coverage: build
 	@rm -rf coverage && mkdir -p coverage/daemon-raw
-	-NODE_V8_COVERAGE=$(CURDIR)/coverage/daemon-raw vitest run --project unit --project e2e $(ARGS) \
+	-NODE_V8_COVERAGE=$(CURDIR)/coverage/daemon-raw vitest run --project unit --project e2e --project reliability $(ARGS) \
 	  --coverage.enabled --coverage.provider=v8 --coverage.include='src/**/*.ts' \
 	  --coverage.exclude='src/cri/generated/**' --coverage.exclude='**/*.test.ts' \
 	  --coverage.reportOnFailure --coverage.reporter=json --coverage.reportsDirectory=coverage/tests
