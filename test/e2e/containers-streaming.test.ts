@@ -6,7 +6,7 @@ import { call } from '../../src/cri/client.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
 import { ctrConfig, failure, runCtr, type ContainerImages, startPodFixture, stopPodFixture } from '../support/containers.js';
 import { TestRegistry } from '../support/registry.js';
-import { SpdyClient } from '../support/spdy-client.js';
+import { type ClientStream, SpdyClient } from '../support/spdy-client.js';
 import { Daemon, useTestDir, waitFor } from './harness.js';
 
 const t = useTestDir();
@@ -23,6 +23,16 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopPodFixture({ d, registry, podId }, 60_000);
 });
+
+/** An attach session as the kubelet opens it: error, stdin, stdout and stderr streams. */
+async function attachStreams(url: string): Promise<{ c: SpdyClient; stdin: ClientStream; stdout: ClientStream }> {
+  const c = await SpdyClient.connect(url, { protocols: ['v4.channel.k8s.io'] });
+  await c.createStream({ streamType: 'error' });
+  const stdin = await c.createStream({ streamType: 'stdin' });
+  const stdout = await c.createStream({ streamType: 'stdout' });
+  await c.createStream({ streamType: 'stderr' });
+  return { c, stdin, stdout };
+}
 
 describe('streaming into real containers', () => {
   it('Exec runs the command in the container with stdin, stdout, stderr and the exit status', async () => {
@@ -52,11 +62,7 @@ describe('streaming into real containers', () => {
   it('Attach connects to the main process: stdin in, stdout out', async () => {
     const id = await runCtr(d, podId, pod, ctrConfig(images.busybox, ['/bin/sh', '-c', 'while read l; do echo "got $l"; done'], { stdin: true, stdin_once: false }));
     const { url } = await call(d.client.runtime, 'Attach', { container_id: id, stdin: true, stdout: true, stderr: true, tty: false });
-    const c = await SpdyClient.connect(url, { protocols: ['v4.channel.k8s.io'] });
-    await c.createStream({ streamType: 'error' });
-    const stdin = await c.createStream({ streamType: 'stdin' });
-    const stdout = await c.createStream({ streamType: 'stdout' });
-    await c.createStream({ streamType: 'stderr' });
+    const { c, stdin, stdout } = await attachStreams(url);
     await stdin.write('hello\n');
     await waitFor('the container to answer', () => stdout.text().includes('\n'));
     expect(stdout.text()).toBe('got hello\n');
@@ -67,11 +73,7 @@ describe('streaming into real containers', () => {
     // `kubectl attach -i` to such a container: the kubelet passes stdin=true on as is.
     const id = await runCtr(d, podId, pod, ctrConfig(images.busybox, ['/bin/sh', '-c', 'while true; do echo tick; sleep 0.2; done']));
     const { url } = await call(d.client.runtime, 'Attach', { container_id: id, stdin: true, stdout: true, stderr: true, tty: false });
-    const c = await SpdyClient.connect(url, { protocols: ['v4.channel.k8s.io'] });
-    await c.createStream({ streamType: 'error' });
-    const stdin = await c.createStream({ streamType: 'stdin' });
-    const stdout = await c.createStream({ streamType: 'stdout' });
-    await c.createStream({ streamType: 'stderr' });
+    const { c, stdin, stdout } = await attachStreams(url);
     await stdin.write('ignored\n');
     await stdin.end();
     await waitFor('output through the attach', () => stdout.text().includes('tick\ntick\n'));
