@@ -172,13 +172,19 @@ export class StatsService {
         }
         for (const gone of watched) this.o.diskUsage.unwatch(gone);
         for (const c of list) if (LIVE_STATES.has(c.state)) alive.add(c.id);
-        await this.listContainerStats();
       }
+      const readyPods = new Set<string>();
       if (this.sandboxes) {
-        for (const p of this.sandboxes.listSandboxes()) if (p.ready) alive.add(podKey(p.id));
+        for (const p of this.sandboxes.listSandboxes()) if (p.ready) readyPods.add(p.id);
+        for (const id of readyPods) alive.add(podKey(id));
         // The same read as the RPC (a pod without a parent cgroup sums its containers), so the
-        // rate's counter means the same thing in every sample.
+        // rate's counter means the same thing in every sample. It reads each pod's live
+        // containers too (and primes their rates): they are not read a second time below.
         await this.listPodSandboxStats();
+      }
+      if (this.containers) {
+        const rest = this.containers.listContainers().filter((c) => LIVE_STATES.has(c.state) && !readyPods.has(c.podSandboxId));
+        await eachYielding(rest, (c) => this.readContainer(c, false));
       }
       this.rates.retain(alive);
     } catch (err) {
