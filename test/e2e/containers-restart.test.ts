@@ -9,7 +9,7 @@ import { call } from '../../src/cri/client.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
 import { createCtr, ctrConfig, parseCriLog, podConfig, runCtr, runPod, status, type ContainerImages, startPodFixture, stopPodFixture } from '../support/containers.js';
 import { TestRegistry } from '../support/registry.js';
-import { Daemon, useTestDir, waitFor } from './harness.js';
+import { Daemon, processAlive as alive, useTestDir, waitFor } from './harness.js';
 
 const t = useTestDir();
 let registry: TestRegistry;
@@ -25,15 +25,6 @@ function ticks(path: string): number[] {
     .map((l) => /^tick (\d+)$/.exec(l.text))
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => Number(m[1]));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 beforeAll(async () => {

@@ -15,7 +15,7 @@ import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSan
 import { ctrConfig, parseCriLog, podConfig, pull, pushContainerImages, runCtr, runPod, status, type ContainerImages } from '../support/containers.js';
 import { buildImage, layer, pushImage } from '../support/image-builder.js';
 import { TestRegistry } from '../support/registry.js';
-import { Daemon, useTestDir, waitFor } from '../e2e/harness.js';
+import { Daemon, processAlive as alive, useTestDir, waitFor } from '../e2e/harness.js';
 import { pick, prng, report, SEED, settle } from './scale.js';
 
 const PODS = Number(process.env.NEXCAGE_RELIABILITY_PODS ?? pick(3, 30));
@@ -49,15 +49,6 @@ const extraPods: string[] = [];
 function writer(image: string, signalDir: string): ContainerConfig {
   const script = 'i=0; while true; do echo seq $i; i=$((i+1)); if [ -f /signal/exit ]; then exit $(cat /signal/exit); fi; sleep 0.3; done';
   return ctrConfig(image, ['/bin/sh', '-c', script], { mounts: [{ container_path: '/signal', host_path: signalDir }] });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function seqs(path: string): number[] {

@@ -12,7 +12,7 @@ import { call } from '../../src/cri/client.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
 import { ctrConfig, pull, pushContainerImages, runCtr, runPod, type ContainerImages } from '../support/containers.js';
 import { TestRegistry } from '../support/registry.js';
-import { Daemon, useTestDir } from '../e2e/harness.js';
+import { Daemon, processAlive as alive, useTestDir } from '../e2e/harness.js';
 import { pick, report, SEED } from './scale.js';
 
 const RUNS = Number(process.env.NEXCAGE_RELIABILITY_FUZZ_RUNS ?? pick(300, 5000));
@@ -323,15 +323,6 @@ async function check(rpc: Rpc, req: unknown): Promise<void> {
   if (out.code === grpc.status.UNAVAILABLE) expect(out.details, `UNAVAILABLE only for the closed registry port: ${what}`).toMatch(/127\.0\.0\.1:1\b/);
   expect(out.details.trim().length, `a message: ${what}`).toBeGreaterThan(0);
   expect(await snapshot(), `lists unchanged by the rejected ${what}`).toBe(before);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 // ---- invalid UTF-8: hand-encoded protobuf, since a JS client only sends valid strings ----
