@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { call, connectCri, type CriClient } from '../src/cri/client.js';
+import { call, connectCri, type CriClient } from '../src/cri/grpc/client.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 

@@ -3,7 +3,7 @@
 // Built from Debian's golang-google-grpc-dev in GOPATH mode: nothing is downloaded.
 import { mkdtemp } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { run } from '../src/exec.js';
+import { run } from '../src/lib/exec.js';
 
 const SOURCE = resolve(import.meta.dirname, '../../bench/go/list-client.go');
 const GO_ENV = { GO111MODULE: 'off', GOPATH: '/usr/share/gocode', GOFLAGS: '' };

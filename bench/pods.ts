@@ -5,8 +5,8 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { call, connectCri, type CriClient } from '../src/cri/client.js';
-import { run } from '../src/exec.js';
+import { call, connectCri, type CriClient } from '../src/cri/grpc/client.js';
+import { run } from '../src/lib/exec.js';
 import { single, summarize, timeMs, type Row, type Suite } from './lib.js';
 
 const MAIN = resolve(import.meta.dirname, '../src/cli/main.js');

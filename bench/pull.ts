@@ -10,13 +10,13 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildImage, layer, pushImage, type LayerEntry } from '../test/support/image-builder.js';
 import { TestRegistry } from '../test/support/registry.js';
-import { run } from '../src/exec.js';
+import { run } from '../src/lib/exec.js';
 import { DistributionClient } from '../src/images/distribution-client.js';
 import { ImageManager } from '../src/images/image-manager.js';
 import { ImageStore } from '../src/images/image-store.js';
 import { LocalContentStore } from '../src/images/local-content-store.js';
 import { OverlaySnapshotter } from '../src/images/overlay-snapshotter.js';
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../src/lib/log.js';
 import { single, summarize, timeMs, type Row, type Suite } from './lib.js';
 
 const LAYERS = 5;

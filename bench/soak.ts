@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { mkdtemp, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { call } from '../src/cri/client.js';
+import { call } from '../src/cri/grpc/client.js';
 import type { ContainerConfig } from '../src/cri/generated/runtime/v1/ContainerConfig.js';
 import type { PodSandboxConfig } from '../src/cri/generated/runtime/v1/PodSandboxConfig.js';
 import { pushContainerImages } from '../test/support/containers.js';

@@ -4,10 +4,10 @@
 // with backoff; nothing here lets an error end the process.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { call, connectCri, type CriClient } from '../cri/client.js';
+import { call, connectCri, type CriClient } from '../cri/grpc/client.js';
 import { startHttpEndpoint } from '../daemon/http-server.js';
-import { errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
+import { errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
 import { Backoff, sleep } from './backoff.js';
 import { apiErrorMessage, KubeApi } from './kube-api.js';
 import { agentApiErrors, agentDaemonUp, agentRuntimeReady, agentSyncs } from './metrics.js';

@@ -1,8 +1,8 @@
 // `nexcage agent`: parse options, connect to the API server, run until SIGTERM/SIGINT.
-import { ConfigError } from '../errors.js';
-import { createLogger } from '../log.js';
-import { collectProcessMetrics } from '../metrics.js';
-import { nexcageVersion } from '../version.js';
+import { ConfigError } from '../lib/errors.js';
+import { createLogger } from '../lib/log.js';
+import { collectProcessMetrics } from '../lib/metrics.js';
+import { nexcageVersion } from '../lib/version.js';
 import { Agent } from './agent.js';
 import { apiErrorMessage, KubeApi } from './kube-api.js';
 import { agentUsage, parseAgentOptions } from './options.js';

@@ -1,6 +1,6 @@
 // The agent's nexcage_agent_* metrics, in the process-wide registry its /metrics serves.
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { registry } from '../metrics.js';
+import { registry } from '../lib/metrics.js';
 
 export const agentDaemonUp = new Gauge({
   name: 'nexcage_agent_daemon_up',

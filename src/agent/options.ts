@@ -1,7 +1,7 @@
 // `nexcage agent` options: one table drives flags, environment variables (what the Helm chart
 // sets) and --help, like the daemon's config schema does for `serve`.
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../lib/errors.js';
 
 export interface RuntimeClassSpec {
   /** RuntimeClass object name (what pods put in runtimeClassName). */

@@ -4,9 +4,9 @@
 // daemon that answers UNIMPLEMENTED because it cannot pull yet, are retried with backoff; once
 // every image is there the list is re-checked each resync (an image GC may remove one).
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { call, type CriClient } from '../cri/client.js';
-import { errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
+import { call, type CriClient } from '../cri/grpc/client.js';
+import { errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
 import { Backoff, sleep } from './backoff.js';
 import { agentPrePullImages, agentPulls, agentPullSeconds } from './metrics.js';
 

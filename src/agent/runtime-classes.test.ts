@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeApiStandIn } from '../../test/support/kube-api-standin.js';
-import { silentLogger } from '../log.js';
+import { silentLogger } from '../lib/log.js';
 import { KubeApi } from './kube-api.js';
 import { desiredRuntimeClass, ensureRuntimeClass } from './runtime-classes.js';
 

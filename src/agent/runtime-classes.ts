@@ -2,7 +2,7 @@
 // `handler.nexcage.io/<handler>=true` (node-labels.ts), so pods asking for it only land on nodes
 // whose daemon has that handler. Objects the agent did not create are left alone.
 import type { V1RuntimeClass } from '@kubernetes/client-node';
-import type { Logger } from '../log.js';
+import type { Logger } from '../lib/log.js';
 import type { KubeApi } from './kube-api.js';
 import { HANDLER_LABEL_PREFIX } from './node-labels.js';
 import type { RuntimeClassSpec } from './options.js';

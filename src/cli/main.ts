@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // The `nexcage` command: serve (the daemon), version, health, config, agent.
 import { parseArgs } from 'node:util';
-import { call, connectCri } from '../cri/client.js';
+import { call, connectCri } from '../cri/grpc/client.js';
 import { loadConfig, leaves } from '../daemon/config.js';
-import { errorMessage, NexcageError } from '../errors.js';
-import { createLogger } from '../log.js';
-import { nexcageVersion } from '../version.js';
+import { errorMessage, NexcageError } from '../lib/errors.js';
+import { createLogger } from '../lib/log.js';
+import { nexcageVersion } from '../lib/version.js';
 
 const COMMANDS: Record<string, string> = {
   serve: 'run the CRI daemon in the foreground',

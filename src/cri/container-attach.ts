@@ -4,7 +4,7 @@ import type { AttachRequest__Output } from './generated/runtime/v1/AttachRequest
 import type { AttachResponse } from './generated/runtime/v1/AttachResponse.js';
 import type { StreamingService } from '../runtime/streaming/streaming-service.js';
 
-export function containerAttach(streaming: StreamingService) {
+export function attach(streaming: StreamingService) {
   return async (req: AttachRequest__Output): Promise<AttachResponse> => ({
     url: await streaming.attach({ containerId: req.container_id, tty: req.tty, stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }),
   });

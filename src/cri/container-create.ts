@@ -1,6 +1,6 @@
 import type { CreateContainerRequest__Output } from './generated/runtime/v1/CreateContainerRequest.js';
 import type { CreateContainerResponse } from './generated/runtime/v1/CreateContainerResponse.js';
-import { containerConfigFromProto } from './container-mapping.js';
+import { containerConfigFromProto } from './mapping/container-mapping.js';
 import type { Services } from './services.js';
 
 export function createContainer(s: Services) {

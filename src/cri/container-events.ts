@@ -1,10 +1,10 @@
-import type { ContainerEvent } from '../runtime/container-record.js';
-import { containerStatusToProto } from './container-mapping.js';
+import type { ContainerEvent } from '../runtime/container/container-record.js';
+import { containerStatusToProto } from './mapping/container-mapping.js';
 import type { ContainerEventResponse } from './generated/runtime/v1/ContainerEventResponse.js';
 import type { GetEventsRequest__Output } from './generated/runtime/v1/GetEventsRequest.js';
-import { podSandboxStatusToProto } from './sandbox-mapping.js';
+import { podSandboxStatusToProto } from './mapping/sandbox-mapping.js';
 import type { Services } from './services.js';
-import { ResourceExhaustedError } from '../errors.js';
+import { ResourceExhaustedError } from '../lib/errors.js';
 
 const TYPES = {
   CREATED: 'CONTAINER_CREATED_EVENT',

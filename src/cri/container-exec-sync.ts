@@ -1,7 +1,7 @@
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../lib/errors.js';
 import type { ExecSyncRequest__Output } from './generated/runtime/v1/ExecSyncRequest.js';
 import type { ExecSyncResponse } from './generated/runtime/v1/ExecSyncResponse.js';
-import { MAX_MESSAGE_BYTES } from './proto.js';
+import { MAX_MESSAGE_BYTES } from './grpc/proto.js';
 import type { Services } from './services.js';
 
 /** Room for the message framing besides the two byte fields. */

@@ -2,10 +2,10 @@ import type { ListContainersRequest__Output } from './generated/runtime/v1/ListC
 import type { ListContainersResponse } from './generated/runtime/v1/ListContainersResponse.js';
 import type { StreamContainersRequest__Output } from './generated/runtime/v1/StreamContainersRequest.js';
 import type { StreamContainersResponse } from './generated/runtime/v1/StreamContainersResponse.js';
-import type { Container } from '../runtime/container-record.js';
-import { containerFilterFromProto, containerToProto } from './container-mapping.js';
-import { EncodedList, type Encoded } from './encoded-list.js';
-import { loadCri } from './proto.js';
+import type { Container } from '../runtime/container/container-record.js';
+import { containerFilterFromProto, containerToProto } from './mapping/container-mapping.js';
+import { EncodedList, type Encoded } from './grpc/encoded-list.js';
+import { loadCri } from './grpc/proto.js';
 import type { Services } from './services.js';
 
 /** Answered from memory, unchanged containers from their cached wire bytes: the kubelet polls this every second. */

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../lib/errors.js';
 import type { RemoveContainerRequest__Output } from './generated/runtime/v1/RemoveContainerRequest.js';
 import type { RemoveContainerResponse } from './generated/runtime/v1/RemoveContainerResponse.js';
 import type { Services } from './services.js';

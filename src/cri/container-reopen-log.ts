@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../lib/errors.js';
 import type { ReopenContainerLogRequest__Output } from './generated/runtime/v1/ReopenContainerLogRequest.js';
 import type { ReopenContainerLogResponse } from './generated/runtime/v1/ReopenContainerLogResponse.js';
 import type { Services } from './services.js';

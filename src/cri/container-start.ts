@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../lib/errors.js';
 import type { StartContainerRequest__Output } from './generated/runtime/v1/StartContainerRequest.js';
 import type { StartContainerResponse } from './generated/runtime/v1/StartContainerResponse.js';
 import type { Services } from './services.js';

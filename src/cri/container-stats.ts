@@ -1,5 +1,5 @@
 // ContainerStats, ListContainerStats, StreamContainerStats.
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../lib/errors.js';
 import type { ContainerStatsFilter } from '../runtime/stats/stats-service.js';
 import type { ContainerStatsFilter__Output } from './generated/runtime/v1/ContainerStatsFilter.js';
 import type { ContainerStatsRequest__Output } from './generated/runtime/v1/ContainerStatsRequest.js';
@@ -9,7 +9,7 @@ import type { ListContainerStatsResponse } from './generated/runtime/v1/ListCont
 import type { StreamContainerStatsRequest__Output } from './generated/runtime/v1/StreamContainerStatsRequest.js';
 import type { StreamContainerStatsResponse } from './generated/runtime/v1/StreamContainerStatsResponse.js';
 import type { StatsService } from '../runtime/stats/stats-service.js';
-import { chunks, toContainerStats } from './stats-mapping.js';
+import { chunks, toContainerStats } from './mapping/stats-mapping.js';
 
 function filter(f: ContainerStatsFilter__Output | null): ContainerStatsFilter {
   return { id: f?.id || undefined, podSandboxId: f?.pod_sandbox_id || undefined, labelSelector: f?.label_selector ?? {} };

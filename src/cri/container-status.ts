@@ -1,7 +1,7 @@
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../lib/errors.js';
 import type { ContainerStatusRequest__Output } from './generated/runtime/v1/ContainerStatusRequest.js';
 import type { ContainerStatusResponse } from './generated/runtime/v1/ContainerStatusResponse.js';
-import { containerStatusToProto } from './container-mapping.js';
+import { containerStatusToProto } from './mapping/container-mapping.js';
 import type { Services } from './services.js';
 
 export function containerStatus(s: Services) {

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../lib/errors.js';
 import type { StopContainerRequest__Output } from './generated/runtime/v1/StopContainerRequest.js';
 import type { StopContainerResponse } from './generated/runtime/v1/StopContainerResponse.js';
 import type { Services } from './services.js';

@@ -1,7 +1,7 @@
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../lib/errors.js';
 import type { UpdateContainerResourcesRequest__Output } from './generated/runtime/v1/UpdateContainerResourcesRequest.js';
 import type { UpdateContainerResourcesResponse } from './generated/runtime/v1/UpdateContainerResourcesResponse.js';
-import { resourcesFromProto } from './sandbox-mapping.js';
+import { resourcesFromProto } from './mapping/sandbox-mapping.js';
 import type { Services } from './services.js';
 
 export function updateContainerResources(s: Services) {

@@ -1,7 +1,7 @@
 import type { ImageFsInfoRequest__Output } from './generated/runtime/v1/ImageFsInfoRequest.js';
 import type { ImageFsInfoResponse } from './generated/runtime/v1/ImageFsInfoResponse.js';
 import type { Services } from './services.js';
-import { fsUsage } from './stats-mapping.js';
+import { fsUsage } from './mapping/stats-mapping.js';
 
 export function imageFsInfo(s: Services) {
   return async (_req: ImageFsInfoRequest__Output): Promise<ImageFsInfoResponse> => {

@@ -1,11 +1,11 @@
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../lib/errors.js';
 import { credentialsFromAuth } from '../images/credentials.js';
 import type { PullImageRequest__Output } from './generated/runtime/v1/PullImageRequest.js';
 import type { PullImageResponse } from './generated/runtime/v1/PullImageResponse.js';
-import { specImage } from './image-mapping.js';
+import { specImage } from './mapping/image-mapping.js';
 import type { Services } from './services.js';
 
-export function imagePull(s: Services) {
+export function pullImage(s: Services) {
   return async (req: PullImageRequest__Output, cancelled: AbortSignal): Promise<PullImageResponse> => {
     const image = specImage(req.image);
     if (image === '') throw new InvalidArgumentError('PullImage: image.image is required');

@@ -1,10 +1,10 @@
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../lib/errors.js';
 import type { RemoveImageRequest__Output } from './generated/runtime/v1/RemoveImageRequest.js';
 import type { RemoveImageResponse } from './generated/runtime/v1/RemoveImageResponse.js';
-import { specImage } from './image-mapping.js';
+import { specImage } from './mapping/image-mapping.js';
 import type { Services } from './services.js';
 
-export function imageRemove(s: Services) {
+export function removeImage(s: Services) {
   return async (req: RemoveImageRequest__Output): Promise<RemoveImageResponse> => {
     const image = specImage(req.image);
     if (image === '') throw new InvalidArgumentError('RemoveImage: image.image is required');

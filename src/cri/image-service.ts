@@ -1,21 +1,21 @@
 // ImageService: the RPCs built so far. server.ts answers every other one with UNIMPLEMENTED.
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
-import { serverStream, unary, type HandlerContext } from './handler.js';
+import { serverStream, unary, type HandlerContext } from './grpc/handler.js';
 import { imageFsInfo } from './image-fs-info.js';
-import { imageList } from './image-list.js';
-import { imagePull } from './image-pull.js';
-import { imageRemove } from './image-remove.js';
+import { listImages } from './image-list.js';
+import { pullImage } from './image-pull.js';
+import { removeImage } from './image-remove.js';
 import { imageStatus } from './image-status.js';
-import { imagesStream } from './images-stream.js';
+import { streamImages } from './image-stream.js';
 import type { Services } from './services.js';
 
 export function imageServiceHandlers(ctx: HandlerContext, s: Services): UntypedServiceImplementation {
   return {
-    PullImage: unary(ctx, 'PullImage', imagePull(s)),
-    ListImages: unary(ctx, 'ListImages', imageList(s)),
-    StreamImages: serverStream(ctx, 'StreamImages', imagesStream(s)),
+    PullImage: unary(ctx, 'PullImage', pullImage(s)),
+    ListImages: unary(ctx, 'ListImages', listImages(s)),
+    StreamImages: serverStream(ctx, 'StreamImages', streamImages(s)),
     ImageStatus: unary(ctx, 'ImageStatus', imageStatus(s)),
-    RemoveImage: unary(ctx, 'RemoveImage', imageRemove(s)),
+    RemoveImage: unary(ctx, 'RemoveImage', removeImage(s)),
     ImageFsInfo: unary(ctx, 'ImageFsInfo', imageFsInfo(s)),
   };
 }

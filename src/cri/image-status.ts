@@ -1,7 +1,7 @@
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../lib/errors.js';
 import type { ImageStatusRequest__Output } from './generated/runtime/v1/ImageStatusRequest.js';
 import type { ImageStatusResponse } from './generated/runtime/v1/ImageStatusResponse.js';
-import { specImage, toCriImage } from './image-mapping.js';
+import { specImage, toCriImage } from './mapping/image-mapping.js';
 import type { Services } from './services.js';
 
 export function imageStatus(s: Services) {

@@ -7,7 +7,7 @@ import type { ListPodSandboxMetricsRequest__Output } from './generated/runtime/v
 import type { ListPodSandboxMetricsResponse } from './generated/runtime/v1/ListPodSandboxMetricsResponse.js';
 import type { StreamPodSandboxMetricsRequest__Output } from './generated/runtime/v1/StreamPodSandboxMetricsRequest.js';
 import type { StreamPodSandboxMetricsResponse } from './generated/runtime/v1/StreamPodSandboxMetricsResponse.js';
-import { chunks, toMetricDescriptor, toPodSandboxMetrics } from './stats-mapping.js';
+import { chunks, toMetricDescriptor, toPodSandboxMetrics } from './mapping/stats-mapping.js';
 
 export function listMetricDescriptors(stats: StatsService) {
   return (_req: ListMetricDescriptorsRequest__Output): ListMetricDescriptorsResponse => ({ descriptors: stats.metricDescriptors().map(toMetricDescriptor) });

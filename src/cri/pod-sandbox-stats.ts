@@ -1,5 +1,5 @@
 // PodSandboxStats, ListPodSandboxStats, StreamPodSandboxStats.
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../lib/errors.js';
 import type { PodStatsFilter, StatsService } from '../runtime/stats/stats-service.js';
 import type { ListPodSandboxStatsRequest__Output } from './generated/runtime/v1/ListPodSandboxStatsRequest.js';
 import type { ListPodSandboxStatsResponse } from './generated/runtime/v1/ListPodSandboxStatsResponse.js';
@@ -8,7 +8,7 @@ import type { PodSandboxStatsRequest__Output } from './generated/runtime/v1/PodS
 import type { PodSandboxStatsResponse } from './generated/runtime/v1/PodSandboxStatsResponse.js';
 import type { StreamPodSandboxStatsRequest__Output } from './generated/runtime/v1/StreamPodSandboxStatsRequest.js';
 import type { StreamPodSandboxStatsResponse } from './generated/runtime/v1/StreamPodSandboxStatsResponse.js';
-import { chunks, toPodSandboxStats } from './stats-mapping.js';
+import { chunks, toPodSandboxStats } from './mapping/stats-mapping.js';
 
 function filter(f: PodSandboxStatsFilter__Output | null): PodStatsFilter {
   return { id: f?.id || undefined, labelSelector: f?.label_selector ?? {} };

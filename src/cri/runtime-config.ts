@@ -10,7 +10,7 @@ export function runtimeConfig(s: Services) {
   });
 }
 
-export function runtimeConfigUpdate(s: Services) {
+export function updateRuntimeConfig(s: Services) {
   return (req: UpdateRuntimeConfigRequest__Output): UpdateRuntimeConfigResponse => {
     s.runtimeInfo.updatePodCidr(req.runtime_config?.network_config?.pod_cidr ?? '');
     return {};

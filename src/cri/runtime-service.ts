@@ -10,10 +10,10 @@ import { startContainer } from './container-start.js';
 import { containerStatus } from './container-status.js';
 import { stopContainer } from './container-stop.js';
 import { updateContainerResources } from './container-update.js';
-import { serverStream, unary, type HandlerContext } from './handler.js';
-import { runtimeConfig, runtimeConfigUpdate } from './runtime-config.js';
-import { runtimeStatus } from './runtime-status.js';
-import { runtimeVersion } from './runtime-version.js';
+import { serverStream, unary, type HandlerContext } from './grpc/handler.js';
+import { runtimeConfig, updateRuntimeConfig } from './runtime-config.js';
+import { status } from './runtime-status.js';
+import { version } from './runtime-version.js';
 import { listPodSandbox, streamPodSandboxes } from './sandbox-list.js';
 import { removePodSandbox } from './sandbox-remove.js';
 import { runPodSandbox } from './sandbox-run.js';
@@ -26,10 +26,10 @@ import { streamingHandlers } from './streaming-handlers.js';
 
 export function runtimeServiceHandlers(ctx: HandlerContext, s: Services): UntypedServiceImplementation {
   return {
-    Version: unary(ctx, 'Version', runtimeVersion(s)),
-    Status: unary(ctx, 'Status', runtimeStatus(s)),
+    Version: unary(ctx, 'Version', version(s)),
+    Status: unary(ctx, 'Status', status(s)),
     RuntimeConfig: unary(ctx, 'RuntimeConfig', runtimeConfig(s)),
-    UpdateRuntimeConfig: unary(ctx, 'UpdateRuntimeConfig', runtimeConfigUpdate(s)),
+    UpdateRuntimeConfig: unary(ctx, 'UpdateRuntimeConfig', updateRuntimeConfig(s)),
     RunPodSandbox: unary(ctx, 'RunPodSandbox', runPodSandbox(s)),
     StopPodSandbox: unary(ctx, 'StopPodSandbox', stopPodSandbox(s)),
     RemovePodSandbox: unary(ctx, 'RemovePodSandbox', removePodSandbox(s)),

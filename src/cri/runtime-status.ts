@@ -2,7 +2,7 @@ import type { StatusRequest__Output } from './generated/runtime/v1/StatusRequest
 import type { StatusResponse } from './generated/runtime/v1/StatusResponse.js';
 import type { Services } from './services.js';
 
-export function runtimeStatus(s: Services) {
+export function status(s: Services) {
   return async (req: StatusRequest__Output): Promise<StatusResponse> => {
     const st = await s.runtimeInfo.status(req.verbose);
     return {

@@ -2,9 +2,9 @@ import type { VersionRequest__Output } from './generated/runtime/v1/VersionReque
 import type { VersionResponse } from './generated/runtime/v1/VersionResponse.js';
 import type { Services } from './services.js';
 
-export function runtimeVersion(s: Services) {
+export function version(s: Services) {
   return (_req: VersionRequest__Output): VersionResponse => {
     const v = s.runtimeInfo.version();
-    return { version: v.version, runtime_name: v.runtimeName, runtime_version: v.runtimeVersion, runtime_api_version: v.runtimeApiVersion };
+    return { version: v.version, runtime_name: v.runtimeName, runtime_version: v.version, runtime_api_version: v.runtimeApiVersion };
   };
 }

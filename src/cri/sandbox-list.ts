@@ -2,10 +2,10 @@ import type { ListPodSandboxRequest__Output } from './generated/runtime/v1/ListP
 import type { ListPodSandboxResponse } from './generated/runtime/v1/ListPodSandboxResponse.js';
 import type { StreamPodSandboxesRequest__Output } from './generated/runtime/v1/StreamPodSandboxesRequest.js';
 import type { StreamPodSandboxesResponse } from './generated/runtime/v1/StreamPodSandboxesResponse.js';
-import type { Sandbox } from '../runtime/sandbox-config.js';
-import { EncodedList, type Encoded } from './encoded-list.js';
-import { loadCri } from './proto.js';
-import { podSandboxToProto, sandboxFilterFromProto } from './sandbox-mapping.js';
+import type { Sandbox } from '../runtime/sandbox/sandbox-config.js';
+import { EncodedList, type Encoded } from './grpc/encoded-list.js';
+import { loadCri } from './grpc/proto.js';
+import { podSandboxToProto, sandboxFilterFromProto } from './mapping/sandbox-mapping.js';
 import type { Services } from './services.js';
 
 /** Answered from memory, unchanged sandboxes from their cached wire bytes: the kubelet polls this every second. */

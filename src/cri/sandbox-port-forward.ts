@@ -5,7 +5,7 @@ import type { PortForwardRequest__Output } from './generated/runtime/v1/PortForw
 import type { PortForwardResponse } from './generated/runtime/v1/PortForwardResponse.js';
 import type { StreamingService } from '../runtime/streaming/streaming-service.js';
 
-export function sandboxPortForward(streaming: StreamingService) {
+export function portForward(streaming: StreamingService) {
   return async (req: PortForwardRequest__Output): Promise<PortForwardResponse> => ({
     url: await streaming.portForward({ sandboxId: req.pod_sandbox_id, ports: req.port }),
   });

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../lib/errors.js';
 import type { RemovePodSandboxRequest__Output } from './generated/runtime/v1/RemovePodSandboxRequest.js';
 import type { RemovePodSandboxResponse } from './generated/runtime/v1/RemovePodSandboxResponse.js';
 import type { Services } from './services.js';

@@ -1,6 +1,6 @@
 import type { RunPodSandboxRequest__Output } from './generated/runtime/v1/RunPodSandboxRequest.js';
 import type { RunPodSandboxResponse } from './generated/runtime/v1/RunPodSandboxResponse.js';
-import { sandboxConfigFromProto } from './sandbox-mapping.js';
+import { sandboxConfigFromProto } from './mapping/sandbox-mapping.js';
 import type { Services } from './services.js';
 
 export function runPodSandbox(s: Services) {

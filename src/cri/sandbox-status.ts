@@ -1,8 +1,8 @@
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../lib/errors.js';
 import type { PodSandboxStatusRequest__Output } from './generated/runtime/v1/PodSandboxStatusRequest.js';
 import type { PodSandboxStatusResponse } from './generated/runtime/v1/PodSandboxStatusResponse.js';
-import { containerStatusToProto } from './container-mapping.js';
-import { podSandboxStatusToProto } from './sandbox-mapping.js';
+import { containerStatusToProto } from './mapping/container-mapping.js';
+import { podSandboxStatusToProto } from './mapping/sandbox-mapping.js';
 import type { Services } from './services.js';
 
 export function podSandboxStatus(s: Services) {

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../lib/errors.js';
 import type { StopPodSandboxRequest__Output } from './generated/runtime/v1/StopPodSandboxRequest.js';
 import type { StopPodSandboxResponse } from './generated/runtime/v1/StopPodSandboxResponse.js';
 import type { Services } from './services.js';

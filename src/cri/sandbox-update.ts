@@ -1,7 +1,7 @@
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../lib/errors.js';
 import type { UpdatePodSandboxResourcesRequest__Output } from './generated/runtime/v1/UpdatePodSandboxResourcesRequest.js';
 import type { UpdatePodSandboxResourcesResponse } from './generated/runtime/v1/UpdatePodSandboxResourcesResponse.js';
-import { resourcesFromProto } from './sandbox-mapping.js';
+import { resourcesFromProto } from './mapping/sandbox-mapping.js';
 import type { Services } from './services.js';
 
 export function updatePodSandboxResources(s: Services) {

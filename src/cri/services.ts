@@ -1,17 +1,17 @@
-// The domain services the gRPC layer calls into. Each later issue adds its service here.
+// The domain services the gRPC layer calls into.
 import type { ImageManager } from '../images/image-manager.js';
-import type { ContainerEventBus } from '../runtime/container-events.js';
-import type { ContainerManager } from '../runtime/container-manager.js';
-import type { RuntimeInfo } from '../runtime/runtime-info.js';
-import type { SandboxManager } from '../runtime/sandbox-manager.js';
+import type { ContainerEventBus } from '../runtime/container/container-events.js';
+import type { ContainerManager } from '../runtime/container/container-manager.js';
+import type { RuntimeInfo } from '../runtime/engine/runtime-info.js';
+import type { SandboxManager } from '../runtime/sandbox/sandbox-manager.js';
 import type { StatsService } from '../runtime/stats/stats-service.js';
 import type { StreamingService } from '../runtime/streaming/streaming-service.js';
 
 export interface Services {
   runtimeInfo: RuntimeInfo;
-  /** Pod sandboxes: run/stop/remove/status/list (src/runtime/sandbox-manager.ts). */
+  /** Pod sandboxes: run/stop/remove/status/list (src/runtime/sandbox/sandbox-manager.ts). */
   sandboxes: SandboxManager;
-  /** Containers: create/start/stop/remove/status/list/update/reopen log/exec sync (src/runtime/container-manager.ts). */
+  /** Containers: create/start/stop/remove/status/list/update/reopen log/exec sync (src/runtime/container/container-manager.ts). */
   containers: ContainerManager;
   /** Container lifecycle events for GetContainerEvents. */
   containerEvents: ContainerEventBus;

@@ -3,7 +3,7 @@
 // once a container source is. Anything not returned here stays UNIMPLEMENTED (server.ts).
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { containerStats, listContainerStats, streamContainerStats } from './container-stats.js';
-import { serverStream, unary, type HandlerContext } from './handler.js';
+import { serverStream, unary, type HandlerContext } from './grpc/handler.js';
 import { listMetricDescriptors, listPodSandboxMetrics, streamPodSandboxMetrics } from './pod-sandbox-metrics.js';
 import { listPodSandboxStats, podSandboxStats, streamPodSandboxStats } from './pod-sandbox-stats.js';
 import type { Services } from './services.js';

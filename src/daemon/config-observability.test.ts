@@ -1,6 +1,6 @@
 // The stats.* and tracing.* keys: defaults, env/flag forms, and refusals naming the key.
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../lib/errors.js';
 import { leaves, loadConfig } from './config.js';
 
 describe('stats and tracing configuration', () => {

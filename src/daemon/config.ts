@@ -2,7 +2,7 @@
 // environment variables, then flags. Every layer is validated against config-schema.ts and a
 // problem names the key and where it came from.
 import { readFile } from 'node:fs/promises';
-import { ConfigError, isErrno } from '../errors.js';
+import { ConfigError, isErrno } from '../lib/errors.js';
 import { configSchema, defaultConfig, defaultRuntimeHandler, type Config, type Spec } from './config-schema.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/nexcage/config.json';

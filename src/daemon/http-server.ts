@@ -1,8 +1,8 @@
 // The side HTTP endpoint for operators: /metrics (Prometheus), /healthz (alive), /readyz
 // (CRI Status says RuntimeReady). Plain node:http; it serves nothing else.
 import { createServer, type Server } from 'node:http';
-import type { Logger } from '../log.js';
-import { registry } from '../metrics.js';
+import type { Logger } from '../lib/log.js';
+import { registry } from '../lib/metrics.js';
 
 export interface Readiness {
   ready: boolean;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../log.js';
+import { createLogger } from '../lib/log.js';
 import { defaultConfig } from './config-schema.js';
 import { applyReload, changedKeys } from './reload.js';
 

@@ -2,8 +2,8 @@
 // started with and applies what can change while it runs: the log level and the registry
 // settings (mirrors, insecure hosts, CA files, credentials, download limits). Everything else
 // (socket, directories, runtimes, CNI, streaming) needs a restart and is reported as such.
-import type { Logger } from '../log.js';
-import { setLogLevel } from '../log.js';
+import type { Logger } from '../lib/log.js';
+import { setLogLevel } from '../lib/log.js';
 import type { Config } from './config-schema.js';
 import { leaves } from './config.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../log.js';
+import { silentLogger } from '../lib/log.js';
 import { notifyReceiver as receiver } from '../../test/support/notify-receiver.js';
 import { sdNotifier, startWatchdog, watchdogInterval } from './sd-notify.js';
 

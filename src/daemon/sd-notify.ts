@@ -5,9 +5,9 @@
 // names the daemon as the sender, so systemd attributes the message to the unit's main process
 // even after systemd-notify exited (the unit sets NotifyAccess=all); `--no-block` skips the
 // barrier handshake, which would otherwise wait on the receiver.
-import { errorMessage } from '../errors.js';
-import { run } from '../exec.js';
-import type { Logger } from '../log.js';
+import { errorMessage } from '../lib/errors.js';
+import { run } from '../lib/exec.js';
+import type { Logger } from '../lib/log.js';
 
 export interface SdNotifier {
   /** True when systemd (or something speaking its protocol) listens on NOTIFY_SOCKET. */

@@ -3,7 +3,7 @@
 import { connect } from 'node:net';
 import { lstat, mkdir, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { FailedPreconditionError, isErrno } from '../errors.js';
+import { FailedPreconditionError, isErrno } from '../lib/errors.js';
 
 function answers(path: string): Promise<boolean> {
   return new Promise((resolve) => {

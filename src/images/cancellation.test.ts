@@ -1,7 +1,7 @@
 // Shared work and its callers: it stops only when the last caller has gone; a caller who leaves is
 // answered at once while the work goes on for the others.
 import { describe, expect, it } from 'vitest';
-import { UnavailableError } from '../errors.js';
+import { UnavailableError } from '../lib/errors.js';
 import { abandonable, cancelledError, SharedAbort } from './cancellation.js';
 
 describe('SharedAbort', () => {

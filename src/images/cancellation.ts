@@ -2,7 +2,7 @@
 // or passed its deadline). Pulls and blob downloads are shared by concurrent callers, so the work
 // itself stops only when every caller has gone; each caller that leaves is answered at once.
 import { setMaxListeners } from 'node:events';
-import { UnavailableError } from '../errors.js';
+import { UnavailableError } from '../lib/errors.js';
 
 export function cancelledError(what: string): UnavailableError {
   return new UnavailableError(`${what}: cancelled, every caller went away`);

@@ -1,7 +1,7 @@
 // Registry credentials: from the CRI AuthConfig of one pull, or from a docker-style config.json
 // (`{"auths": {"host": {"auth": base64(user:pass)}}}`) named in the daemon config.
 import { readFile } from 'node:fs/promises';
-import { InvalidArgumentError, isErrno } from '../errors.js';
+import { InvalidArgumentError, isErrno } from '../lib/errors.js';
 
 export interface Credentials {
   username?: string;

@@ -14,8 +14,8 @@ import {
   NotFoundError,
   UnavailableError,
   errorMessage,
-} from '../errors.js';
-import type { Logger } from '../log.js';
+} from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
 import { parseChallenge, type Challenge } from './auth-challenge.js';
 import { cancelledError, sleep, throwIfAborted } from './cancellation.js';
 import { credentialsFor, CredentialsFile, type Credentials } from './credentials.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushBlob, pushManifest, pushTestImages, type TestImages } from '../../test/support/image-builder.js';
 import { TestRegistry } from '../../test/support/registry.js';
-import { silentLogger } from '../log.js';
+import { silentLogger } from '../lib/log.js';
 import { DistributionClient } from './distribution-client.js';
 import { ImageManager, userOf } from './image-manager.js';
 import { ImageStore } from './image-store.js';

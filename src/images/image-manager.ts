@@ -4,8 +4,8 @@
 // and the disk use of the store. Concurrent pulls of one reference share one pull, which stops
 // only when all of its callers have gone.
 import PQueue from 'p-queue';
-import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, NotFoundError, UnavailableError, errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
+import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, NotFoundError, UnavailableError, errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
 import { abandonable, cancelledError, SharedAbort, throwIfAborted } from './cancellation.js';
 import type { ContentStore, IngestOptions } from './content-store.js';
 import type { Credentials } from './credentials.js';
@@ -21,7 +21,7 @@ import type { RegistryClient, RepositoryClient } from './registry-client.js';
 import type { Snapshotter } from './snapshotter.js';
 import type { RateFloor } from './transfer-rate.js';
 import { unpackLayer } from './unpack.js';
-import { withSpan } from '../tracing.js';
+import { withSpan } from '../lib/tracing.js';
 
 export type { ImageRecord } from './image-store.js';
 export type { ImageConfig } from './manifest.js';

@@ -3,7 +3,7 @@
 // snapshots for a holder (a container) even after the image itself is removed.
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { atomicWriteJson, readJsonIfExists } from '../fsutil.js';
+import { atomicWriteJson, readJsonIfExists } from '../lib/fsutil.js';
 import { digestHex, sha256 } from './digest.js';
 import type { Descriptor, ImageConfig } from './manifest.js';
 import type { Platform } from './platform.js';

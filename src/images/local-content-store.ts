@@ -7,8 +7,8 @@
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FailedPreconditionError, InvalidArgumentError, NexcageError, ResourceExhaustedError, UnavailableError, errorMessage, isErrno } from '../errors.js';
-import { atomicWrite } from '../fsutil.js';
+import { FailedPreconditionError, InvalidArgumentError, NexcageError, ResourceExhaustedError, UnavailableError, errorMessage, isErrno } from '../lib/errors.js';
+import { atomicWrite } from '../lib/fsutil.js';
 import { abandonable, cancelledError, SharedAbort, sleep, throwIfAborted } from './cancellation.js';
 import type { BlobBody, BlobSource, ContentStore, IngestOptions, IngestResult } from './content-store.js';
 import { digestHex, newHash, sha256 } from './digest.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../lib/errors.js';
 import { MAX_LAYERS, parseImageConfig, parseManifest, type ImageIndex, type ImageManifest } from './manifest.js';
 import { MT } from './media-types.js';
 import { hostPlatform, platformMatches } from './platform.js';

@@ -1,6 +1,6 @@
 // Parsing of indexes, manifests and image configs fetched from a registry: every field we rely on
 // is checked, so a malformed document fails the pull with a message instead of a crash later.
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../lib/errors.js';
 import { isDigest } from './digest.js';
 import { INDEX_TYPES, layerCompression, MANIFEST_TYPES, MT } from './media-types.js';
 import type { Platform } from './platform.js';

@@ -1,6 +1,6 @@
 // Image pull metrics, registered on the daemon's registry.
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { registry } from '../metrics.js';
+import { registry } from '../lib/metrics.js';
 
 export const imagePulls = new Counter({
   name: 'nexcage_image_pulls_total',

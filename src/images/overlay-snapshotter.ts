@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { atomicWriteJson, readJsonIfExists } from '../fsutil.js';
+import { atomicWriteJson, readJsonIfExists } from '../lib/fsutil.js';
 import { digestHex } from './digest.js';
 import type { Snapshot, SnapshotStats, Snapshotter } from './snapshotter.js';
 

@@ -1,6 +1,6 @@
 // Image references as the kubelet and containerd spell them: `busybox` is
 // `docker.io/library/busybox:latest`; `host:port/ns/name:tag@sha256:...` keeps its host.
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../lib/errors.js';
 import { isDigest } from './digest.js';
 
 export const DEFAULT_REGISTRY = 'docker.io';

@@ -3,7 +3,7 @@
 // machine, so a small HTTP server implements the few endpoints the agent calls.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call } from '../../src/cri/client.js';
+import { call } from '../../src/cri/grpc/client.js';
 import { buildTestImages, pushImage } from '../support/image-builder.js';
 import { KubeApiStandIn } from '../support/kube-api-standin.js';
 import { TestRegistry } from '../support/registry.js';

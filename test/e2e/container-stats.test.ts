@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, connectCri } from '../../src/cri/client.js';
+import { call, connectCri } from '../../src/cri/grpc/client.js';
 import type { ContainerStats__Output } from '../../src/cri/generated/runtime/v1/ContainerStats.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
 import { createCtr, ctrConfig, podConfig, pull, pushContainerImages, runCtr, runPod, type ContainerImages } from '../support/containers.js';

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call } from '../../src/cri/client.js';
+import { call } from '../../src/cri/grpc/client.js';
 import type { ContainerEventResponse__Output } from '../../src/cri/generated/runtime/v1/ContainerEventResponse.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
 import { createCtr, ctrConfig, failure, parseCriLog, podConfig, pull, runCtr, runPod, status, type ContainerImages, startPodFixture, stopPodFixture } from '../support/containers.js';

@@ -2,7 +2,7 @@
 // out a URL on the daemon's streaming server, the test's SPDY/3.1 client (speaking like the
 // kubelet's spdystream) drives it. Real runc, conmon, overlayfs, CNI, local registry.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call } from '../../src/cri/client.js';
+import { call } from '../../src/cri/grpc/client.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
 import { ctrConfig, failure, runCtr, type ContainerImages, startPodFixture, stopPodFixture } from '../support/containers.js';
 import { TestRegistry } from '../support/registry.js';

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { describe, expect, it, beforeAll } from 'vitest';
-import { call } from '../../src/cri/client.js';
+import { call } from '../../src/cri/grpc/client.js';
 import { Daemon, runCli, useTestDir, waitFor, NODE, MAIN } from './harness.js';
 import { spawn } from 'node:child_process';
 

@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { connectCri, type CriClient } from '../../src/cri/client.js';
+import { connectCri, type CriClient } from '../../src/cri/grpc/client.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const NODE = join(REPO, 'node_modules/.bin/node');

@@ -3,7 +3,7 @@
 import type { ServiceError } from '@grpc/grpc-js';
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call } from '../../src/cri/client.js';
+import { call } from '../../src/cri/grpc/client.js';
 import { pushTestImages, type TestImages } from '../support/image-builder.js';
 import { RegistryProxy } from '../support/registry-proxy.js';
 import { TestRegistry } from '../support/registry.js';

@@ -6,7 +6,7 @@ import type { ServiceError } from '@grpc/grpc-js';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call } from '../../src/cri/client.js';
+import { call } from '../../src/cri/grpc/client.js';
 import { buildImage, layer, layerFromTar, buildTar, pushImage, type LayerEntry, type Compression } from '../support/image-builder.js';
 import { TestRegistry } from '../support/registry.js';
 import { Daemon, useTestDir } from './harness.js';

@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, type CriClient } from '../../src/cri/client.js';
+import { call, type CriClient } from '../../src/cri/grpc/client.js';
 import { buildImage, layer, pushImage, type BuiltImage } from '../support/image-builder.js';
 import { RegistryProxy } from '../support/registry-proxy.js';
 import { TestRegistry } from '../support/registry.js';

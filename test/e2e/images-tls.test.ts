@@ -2,7 +2,7 @@
 // the pull fails at once naming TLS; `insecure` for the host skips verification.
 import type { ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call } from '../../src/cri/client.js';
+import { call } from '../../src/cri/grpc/client.js';
 import { pushTestImages, type TestImages } from '../support/image-builder.js';
 import { makeTestCa, TestRegistry } from '../support/registry.js';
 import { Daemon, useTestDir } from './harness.js';

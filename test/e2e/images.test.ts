@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call } from '../../src/cri/client.js';
+import { call } from '../../src/cri/grpc/client.js';
 import { buildImage, buildIndex, layer, pushImage, pushIndex, pushManifest, pushBlob, sha256, type TestImages, pushTestImages } from '../support/image-builder.js';
 import { RegistryProxy } from '../support/registry-proxy.js';
 import { TestRegistry } from '../support/registry.js';

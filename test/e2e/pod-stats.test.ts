@@ -4,7 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { execFileSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { call } from '../../src/cri/client.js';
+import { call } from '../../src/cri/grpc/client.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
 import type { PodSandboxStats__Output } from '../../src/cri/generated/runtime/v1/PodSandboxStats.js';
 import { Daemon, useTestDir, waitFor } from './harness.js';

@@ -3,7 +3,7 @@
 // layers mounted as a read-only overlay shared by the pods, detached again when the daemon stops.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call } from '../../src/cri/client.js';
+import { call } from '../../src/cri/grpc/client.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
 import { buildImage, layer, pushImage } from '../support/image-builder.js';
 import { TestRegistry } from '../support/registry.js';

@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call } from '../../src/cri/client.js';
+import { call } from '../../src/cri/grpc/client.js';
 import { Daemon, useTestDir, waitFor } from './harness.js';
 
 const t = useTestDir();

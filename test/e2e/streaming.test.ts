@@ -1,4 +1,4 @@
-// Streaming (issue 6) end to end, in process: the streaming server with its real backends — exec
+// Streaming end to end, in process: the streaming server with its real backends — exec
 // through `runc exec` into a busybox container this file creates with runc, port-forward through
 // nsenter+socat into a network namespace this file creates — driven by independent clients: the
 // SPDY/3.1 client in test/support (speaking like Kubernetes' spdystream) and `ws`. The daemon
@@ -12,10 +12,10 @@ import { copyFile, mkdir, open, readFile, readdir, readlink, symlink, writeFile 
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../src/errors.js';
-import { run } from '../../src/exec.js';
-import { silentLogger } from '../../src/log.js';
-import { registry } from '../../src/metrics.js';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../src/lib/errors.js';
+import { run } from '../../src/lib/exec.js';
+import { silentLogger } from '../../src/lib/log.js';
+import { registry } from '../../src/lib/metrics.js';
 import { ConmonAttachBackend } from '../../src/runtime/streaming/conmon-attach.js';
 import { NetnsPortForwarder } from '../../src/runtime/streaming/netns-port-forward.js';
 import { RuncExecBackend } from '../../src/runtime/streaming/runc-exec.js';

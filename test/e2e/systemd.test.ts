@@ -4,7 +4,7 @@
 // real systemd-notify do the sending.
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call } from '../../src/cri/client.js';
+import { call } from '../../src/cri/grpc/client.js';
 import { buildTestImages, pushImage } from '../support/image-builder.js';
 import { notifyReceiver, type NotifyReceiver } from '../support/notify-receiver.js';
 import { TestRegistry } from '../support/registry.js';

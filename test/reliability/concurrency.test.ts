@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call } from '../../src/cri/client.js';
+import { call } from '../../src/cri/grpc/client.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
 import { ctrConfig, podConfig, pull, pushContainerImages, runPod, type ContainerImages } from '../support/containers.js';
 import { buildImage, layer, pushImage } from '../support/image-builder.js';

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call } from '../../src/cri/client.js';
+import { call } from '../../src/cri/grpc/client.js';
 import { buildImage, layer, pushImage } from '../support/image-builder.js';
 import { TestRegistry } from '../support/registry.js';
 import { Daemon, useTestDir } from '../e2e/harness.js';

@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { mkdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call } from '../../src/cri/client.js';
+import { call } from '../../src/cri/grpc/client.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
 import { ctrConfig, pull, pushContainerImages, runCtr, runPod, type ContainerImages } from '../support/containers.js';
 import { TestRegistry } from '../support/registry.js';

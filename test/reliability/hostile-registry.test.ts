@@ -11,7 +11,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call } from '../../src/cri/client.js';
+import { call } from '../../src/cri/grpc/client.js';
 import { buildImage, layer, sha256, type BuiltImage } from '../support/image-builder.js';
 import { Daemon, useTestDir, waitFor } from '../e2e/harness.js';
 import { report, rssBytes, settle } from './scale.js';

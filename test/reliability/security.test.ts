@@ -5,7 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { statSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call } from '../../src/cri/client.js';
+import { call } from '../../src/cri/grpc/client.js';
 import type { ContainerConfig } from '../../src/cri/generated/runtime/v1/ContainerConfig.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
 import { createCtr, ctrConfig, failure, podConfig, pull, pushContainerImages, runCtr, runPod, type ContainerImages } from '../support/containers.js';

@@ -1,7 +1,7 @@
 // Helpers for the container e2e files: a registry with the standard test images plus a few
 // container-specific ones, a daemon, pods and containers with short calls, CRI log parsing.
 import type { ServiceError } from '@grpc/grpc-js';
-import { call } from '../../src/cri/client.js';
+import { call } from '../../src/cri/grpc/client.js';
 import type { ContainerConfig } from '../../src/cri/generated/runtime/v1/ContainerConfig.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
 import { Daemon, type TestDir } from '../e2e/harness.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FailedPreconditionError, InvalidArgumentError } from '../../errors.js';
+import { FailedPreconditionError, InvalidArgumentError } from '../../lib/errors.js';
 import { availableCapabilities, computeCapabilities } from './capabilities.js';
 import { allCapabilities, defaultCapabilities } from './defaults.js';
 

@@ -1,8 +1,8 @@
 // The capability sets of a container process from CRI's add/drop lists, as containerd computes
 // them: start from the default set (all of them if privileged), "ALL" in add/drop applies first so
 // individual names still work after it ("drop ALL, add NET_BIND_SERVICE").
-import { FailedPreconditionError, InvalidArgumentError } from '../../errors.js';
-import type { Capability, HostFacts } from '../container-config.js';
+import { FailedPreconditionError, InvalidArgumentError } from '../../lib/errors.js';
+import type { Capability, HostFacts } from '../container/container-config.js';
 import { allCapabilities, defaultCapabilities, isKnownCapability } from './defaults.js';
 import type { Capabilities } from './types.js';
 

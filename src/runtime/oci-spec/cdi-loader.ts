@@ -2,7 +2,7 @@
 // (type, major/minor, mode of the node), so cdi.ts can stay pure.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InvalidArgumentError, errorMessage, isErrno } from '../../errors.js';
+import { InvalidArgumentError, errorMessage, isErrno } from '../../lib/errors.js';
 import { parseCdiSpec, type CdiContainerEdits, type CdiSpec } from './cdi.js';
 import { statDevice } from './device-info.js';
 

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError } from '../../lib/errors.js';
 import { applyCdiEdits, cdiEditsFor, parseCdiName, parseCdiSpec, type CdiContainerEdits, type CdiDeviceNode } from './cdi.js';
 import { completeDeviceNodes, loadCdiSpecs } from './cdi-loader.js';
 import type { Spec } from './types.js';

@@ -3,7 +3,7 @@
 // env, mounts, hooks, extra groups). Parsing, lookup and applying the edits are pure; reading the
 // files is cdi-loader.ts.
 import { parse as parseYaml } from 'yaml';
-import { InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError } from '../../lib/errors.js';
 import type { Hook, Hooks, Spec } from './types.js';
 
 export interface CdiDeviceNode {

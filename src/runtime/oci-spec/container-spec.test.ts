@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { FailedPreconditionError, InternalError, InvalidArgumentError } from '../../errors.js';
-import type { ContainerConfig, HostFacts, SandboxFacts } from '../container-config.js';
+import { FailedPreconditionError, InternalError, InvalidArgumentError } from '../../lib/errors.js';
+import type { ContainerConfig, HostFacts, SandboxFacts } from '../container/container-config.js';
 import { buildContainerSpec, clampRlimits, type ContainerSpecInput } from './container-spec.js';
 import { allCapabilities, defaultCapabilities, defaultMaskedPaths, defaultReadonlyPaths } from './defaults.js';
 import { parseSeccompProfile } from './seccomp-localhost.js';

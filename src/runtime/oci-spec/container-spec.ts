@@ -2,8 +2,8 @@
 // image's config, the pod sandbox and the node. Pure: everything read from disk (passwd/group
 // contents, device nodes, a Localhost seccomp profile) is passed in by the caller.
 import { release } from 'node:os';
-import { FailedPreconditionError, InternalError, InvalidArgumentError } from '../../errors.js';
-import type { ContainerConfig, HostDevice, HostFacts, ImageProcessConfig, NamespaceMode, SandboxFacts, SecurityProfile } from '../container-config.js';
+import { FailedPreconditionError, InternalError, InvalidArgumentError } from '../../lib/errors.js';
+import type { ContainerConfig, HostDevice, HostFacts, ImageProcessConfig, NamespaceMode, SandboxFacts, SecurityProfile } from '../container/container-config.js';
 import { availableCapabilities, computeCapabilities } from './capabilities.js';
 import { applyCdiEdits, type CdiContainerEdits } from './cdi.js';
 import { defaultDeviceCgroupRules, defaultMaskedPaths, defaultReadonlyPaths, defaultRlimits, privilegedDeviceCgroupRules } from './defaults.js';

@@ -3,7 +3,6 @@ import {
   allCapabilities,
   defaultCapabilities,
   defaultDeviceCgroupRules,
-  defaultDevices,
   defaultMaskedPaths,
   defaultMounts,
   defaultReadonlyPaths,
@@ -67,8 +66,6 @@ describe('OCI defaults', () => {
     expect(rules).toContainEqual({ allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' });
     expect(rules).toContainEqual({ allow: true, type: 'c', major: 136, access: 'rwm' });
     expect(privilegedDeviceCgroupRules()).toEqual([{ allow: true, access: 'rwm' }]);
-    expect(defaultDevices().map((d) => d.path)).toEqual(['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty']);
-    expect(defaultDevices()[0]).toMatchObject({ type: 'c', major: 1, minor: 3, fileMode: 0o666 });
   });
 
   it('default rlimits set a nofile soft limit of 1024', () => {

@@ -1,7 +1,7 @@
 // Security and mount defaults of a CRI container, chosen to match what containerd gives a pod's
 // containers (so workloads behave the same when moved to nexcage). Our own data; every function
 // returns a fresh copy so a builder can change it without touching the defaults.
-import type { LinuxDevice, LinuxDeviceCgroup, Mount, Rlimit } from './types.js';
+import type { LinuxDeviceCgroup, Mount, Rlimit } from './types.js';
 
 export const DEFAULT_PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -129,27 +129,6 @@ export function defaultMounts(): Mount[] {
   ];
 }
 
-/** Device nodes runc creates in every container's /dev (it would create these anyway; listed for clarity). */
-export function defaultDevices(): LinuxDevice[] {
-  const node = (path: string, major: number, minor: number): LinuxDevice => ({
-    path,
-    type: 'c',
-    major,
-    minor,
-    fileMode: 0o666,
-    uid: 0,
-    gid: 0,
-  });
-  return [
-    node('/dev/null', 1, 3),
-    node('/dev/zero', 1, 5),
-    node('/dev/full', 1, 7),
-    node('/dev/random', 1, 8),
-    node('/dev/urandom', 1, 9),
-    node('/dev/tty', 5, 0),
-  ];
-}
-
 /**
  * Device cgroup rules: deny everything, then allow mknod of any node plus read/write/mknod on the
  * standard character devices, ptys, the console and /dev/net/tun (containerd's allowed list).
@@ -192,6 +171,3 @@ export function privilegedDeviceCgroupRules(): LinuxDeviceCgroup[] {
 export function defaultRlimits(): Rlimit[] {
   return [{ type: 'RLIMIT_NOFILE', soft: 1024, hard: 524288 }];
 }
-
-/** Mount options containerd uses for the sandbox-provided files (/etc/hosts, resolv.conf, hostname). */
-export const SANDBOX_FILE_MOUNT_OPTIONS = ['rbind', 'rprivate'] as const;

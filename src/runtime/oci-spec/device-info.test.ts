@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError } from '../../lib/errors.js';
 import { listDevices, resolveDevices, splitDev, statDevice } from './device-info.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nexcage-dev-'));

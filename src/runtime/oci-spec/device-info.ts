@@ -2,8 +2,8 @@
 // A CRI device may name a node or a directory of nodes (e.g. /dev/snd), as with containerd.
 import { lstat, readdir, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { InvalidArgumentError, isErrno } from '../../errors.js';
-import type { ContainerDevice, HostDevice } from '../container-config.js';
+import { InvalidArgumentError, isErrno } from '../../lib/errors.js';
+import type { ContainerDevice, HostDevice } from '../container/container-config.js';
 
 /** A CRI device with the host node's facts: what the builder turns into linux.devices. */
 export interface ResolvedDevice extends HostDevice {

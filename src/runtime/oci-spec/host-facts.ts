@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { release } from 'node:os';
-import type { HostFacts } from '../container-config.js';
+import type { HostFacts } from '../container/container-config.js';
 import { allCapabilities } from './defaults.js';
 
 /** The hard RLIMIT_NOFILE from /proc/<pid>/limits text ("Max open files  <soft>  <hard>  files"). */

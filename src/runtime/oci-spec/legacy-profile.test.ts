@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError } from '../../lib/errors.js';
 import { legacySecurityProfile } from './legacy-profile.js';
 
 describe('deprecated profile strings', () => {

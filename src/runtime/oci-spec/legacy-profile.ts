@@ -1,7 +1,7 @@
 // The deprecated string forms of CRI's seccomp_profile_path / apparmor_profile, still sent by
 // older kubelets, mapped to the structured SecurityProfile the builders take.
-import { InvalidArgumentError } from '../../errors.js';
-import type { SecurityProfile } from '../container-config.js';
+import { InvalidArgumentError } from '../../lib/errors.js';
+import type { SecurityProfile } from '../container/container-config.js';
 
 /**
  * "" -> undefined (not set); "runtime/default" / "docker/default" -> RuntimeDefault;

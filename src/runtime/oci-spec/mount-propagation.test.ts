@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../../exec.js';
-import { FailedPreconditionError, InvalidArgumentError } from '../../errors.js';
+import { run } from '../../lib/exec.js';
+import { FailedPreconditionError, InvalidArgumentError } from '../../lib/errors.js';
 import { ensureHostPropagation, isShared, isSlave, mountOf, parseMountInfo, propagationProblem } from './mount-propagation.js';
 
 const fixture = [

@@ -3,8 +3,8 @@
 // container) never propagate. containerd refuses such a mount; we do the same unless the caller
 // asks to make the host mount shared (`mount --make-shared <mount point>`).
 import { readFile, realpath } from 'node:fs/promises';
-import { FailedPreconditionError, InvalidArgumentError, isErrno } from '../../errors.js';
-import { run } from '../../exec.js';
+import { FailedPreconditionError, InvalidArgumentError, isErrno } from '../../lib/errors.js';
+import { run } from '../../lib/exec.js';
 import type { HostMountRequirement } from './mounts.js';
 
 export interface MountInfoEntry {

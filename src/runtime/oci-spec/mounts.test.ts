@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../errors.js';
-import type { HostFacts, SandboxFacts } from '../container-config.js';
+import { InvalidArgumentError } from '../../lib/errors.js';
+import type { HostFacts, SandboxFacts } from '../container/container-config.js';
 import { bindMount, checkContainerPath, hostMountRequirements, planMounts, sandboxMounts } from './mounts.js';
 import { testHost } from './test-host.js';
 

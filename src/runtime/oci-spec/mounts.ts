@@ -4,8 +4,8 @@
 // CRI mounts are ordered by depth so a parent never hides a child (e.g. /dev/termination-log
 // lands on the /dev tmpfs), and propagation maps to rprivate / rslave / rshared.
 import { posix } from 'node:path';
-import { InvalidArgumentError } from '../../errors.js';
-import type { ContainerMount, HostFacts, NamespaceMode, SandboxFacts } from '../container-config.js';
+import { InvalidArgumentError } from '../../lib/errors.js';
+import type { ContainerMount, HostFacts, NamespaceMode, SandboxFacts } from '../container/container-config.js';
 import { defaultMounts } from './defaults.js';
 import type { Mount } from './types.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError } from '../../lib/errors.js';
 import { mergeCommand, mergeEnv } from './process-args.js';
 
 type Row = [string, string[] | undefined, string[] | undefined, string[] | null | undefined, string[] | null | undefined, string[]];

@@ -1,8 +1,8 @@
 // The argv and environment of a container process from the CRI config and the image config,
 // merged by the rules the kubelet and containerd apply (Kubernetes "command"/"args" vs the image's
 // ENTRYPOINT/CMD).
-import { InvalidArgumentError } from '../../errors.js';
-import type { KeyValue } from '../container-config.js';
+import { InvalidArgumentError } from '../../lib/errors.js';
+import type { KeyValue } from '../container/container-config.js';
 import { DEFAULT_PATH_ENV } from './defaults.js';
 
 /**

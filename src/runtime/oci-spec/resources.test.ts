@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../errors.js';
-import type { HostFacts } from '../container-config.js';
+import { InvalidArgumentError } from '../../lib/errors.js';
+import type { HostFacts } from '../container/container-config.js';
 import { buildResources, cgroupsPathFor, clampOomScoreAdj } from './resources.js';
 import { testHost } from './test-host.js';
 

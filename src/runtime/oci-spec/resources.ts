@@ -1,8 +1,8 @@
 // cgroup resources and cgroup path of a container, from CRI's LinuxContainerResources (0 / '' =
 // not set, as in CRI) and the pod's cgroup parent, for both cgroup drivers.
 import { posix } from 'node:path';
-import { InvalidArgumentError } from '../../errors.js';
-import type { HostFacts, LinuxContainerResources } from '../container-config.js';
+import { InvalidArgumentError } from '../../lib/errors.js';
+import type { HostFacts, LinuxContainerResources } from '../container/container-config.js';
 import type { LinuxResources } from './types.js';
 
 /** The scope prefix runc's systemd driver puts before the container id ("cri-nexcage-<id>.scope"). */

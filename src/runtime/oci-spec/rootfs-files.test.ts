@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError } from '../../lib/errors.js';
 import { readRootfsFile, readUserFiles, resolveInRoot } from './rootfs-files.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nexcage-rootfs-'));

@@ -3,7 +3,7 @@
 // daemon read host files (e.g. /etc/passwd -> ../../../../etc/shadow).
 import { lstat, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InvalidArgumentError, isErrno } from '../../errors.js';
+import { InvalidArgumentError, isErrno } from '../../lib/errors.js';
 import type { UserFiles } from './user.js';
 
 const MAX_SYMLINKS = 40;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../errors.js';
-import type { HostFacts } from '../container-config.js';
+import { InvalidArgumentError } from '../../lib/errors.js';
+import type { HostFacts } from '../container/container-config.js';
 import { DEFAULT_PATH_ENV, allCapabilities, defaultCapabilities, defaultDeviceCgroupRules, defaultMaskedPaths } from './defaults.js';
 import { buildSandboxSpec, type SandboxSpecInput } from './sandbox-spec.js';
 import { runtimeDefaultSeccomp } from './seccomp-default.js';

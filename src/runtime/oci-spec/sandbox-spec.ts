@@ -2,8 +2,8 @@
 // creates and holds the pod's ipc/uts (and pid when shared) namespaces and joins the pinned
 // network namespace; app containers join them through /proc/<infra pid>/ns. Pure, like
 // buildContainerSpec, and built from the same defaults.
-import { InvalidArgumentError } from '../../errors.js';
-import type { HostFacts, LinuxContainerResources, NamespaceMode, SecurityProfile, SelinuxOption } from '../container-config.js';
+import { InvalidArgumentError } from '../../lib/errors.js';
+import type { HostFacts, LinuxContainerResources, NamespaceMode, SecurityProfile, SelinuxOption } from '../container/container-config.js';
 import { availableCapabilities, computeCapabilities } from './capabilities.js';
 import { apparmorProfile, clampRlimits, seccompRuleContext } from './container-spec.js';
 import { DEFAULT_PATH_ENV, defaultDeviceCgroupRules, defaultMaskedPaths, defaultReadonlyPaths, defaultRlimits, privilegedDeviceCgroupRules } from './defaults.js';

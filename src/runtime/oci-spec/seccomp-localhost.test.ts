@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FailedPreconditionError, InvalidArgumentError } from '../../errors.js';
+import { FailedPreconditionError, InvalidArgumentError } from '../../lib/errors.js';
 import { loadLocalhostSeccomp, localhostProfilePath, parseSeccompProfile, resolveLocalhostSeccomp, type SeccompRuleContext } from './seccomp-localhost.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nexcage-seccomp-'));

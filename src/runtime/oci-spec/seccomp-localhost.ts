@@ -4,7 +4,7 @@
 // minimum kernel); they are kept from parsing and resolved per container by
 // resolveLocalhostSeccomp, where the bounding set and the node are known, as moby and CRI-O do.
 import { readFile } from 'node:fs/promises';
-import { FailedPreconditionError, InvalidArgumentError, isErrno } from '../../errors.js';
+import { FailedPreconditionError, InvalidArgumentError, isErrno } from '../../lib/errors.js';
 import type { Seccomp, SeccompAction, SeccompArg, SeccompOperator, SeccompSyscall } from './types.js';
 
 const ACTIONS: readonly SeccompAction[] = [

@@ -6,9 +6,9 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findExecutable } from '../../fsutil.js';
-import { run } from '../../exec.js';
-import type { ContainerConfig, HostFacts, SandboxFacts } from '../container-config.js';
+import { findExecutable } from '../../lib/fsutil.js';
+import { run } from '../../lib/exec.js';
+import type { ContainerConfig, HostFacts, SandboxFacts } from '../container/container-config.js';
 import { buildContainerSpec, type ContainerSpecInput } from './container-spec.js';
 import { resolveDevices } from './device-info.js';
 import { capabilitiesFromStatus } from './host-facts.js';

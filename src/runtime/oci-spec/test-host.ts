@@ -1,6 +1,6 @@
 // Host facts of a plain cgroup v1 / cgroupfs node without AppArmor or SELinux: the baseline the
 // spec builder's unit tests vary one field at a time.
-import type { HostFacts } from '../container-config.js';
+import type { HostFacts } from '../container/container-config.js';
 
 export function testHost(overrides: Partial<HostFacts> = {}): HostFacts {
   return {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError } from '../../lib/errors.js';
 import { parseGroup, parsePasswd, resolveUser } from './user.js';
 
 const passwd = [

@@ -2,8 +2,8 @@
 // User, resolved against the CONTENTS of the rootfs /etc/passwd and /etc/group (the caller reads
 // them; this stays pure). Rules follow containerd: a name that is not in the files is an error, a
 // numeric uid that is not in the files runs with gid 0.
-import { InvalidArgumentError } from '../../errors.js';
-import type { SupplementalGroupsPolicy } from '../container-config.js';
+import { InvalidArgumentError } from '../../lib/errors.js';
+import type { SupplementalGroupsPolicy } from '../container/container-config.js';
 
 export interface PasswdEntry {
   name: string;

@@ -6,7 +6,7 @@
 // synchronously: ~30 us each here, against ~300 us through libuv's thread pool (bench/stats).
 // Callers reading many cgroups yield to the event loop between cgroups.
 import { readFileSync } from 'node:fs';
-import { isErrno } from '../../errors.js';
+import { isErrno } from '../../lib/errors.js';
 import type { PsiData, PsiStats } from './types.js';
 
 /** Values at or above this are the kernel's "no limit" (v1 writes 2^63 rounded down to a page). */

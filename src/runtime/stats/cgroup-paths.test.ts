@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError } from '../../lib/errors.js';
 import { containerCgroup, expandSlice, parseCgroupLayout, podCgroup, v1Dir, v2Dir } from './cgroup-paths.js';
 
 const FIX = resolve(import.meta.dirname, '../../../test/fixtures/cgroup-v2');

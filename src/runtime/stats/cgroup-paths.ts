@@ -8,8 +8,8 @@
 // ("kubepods-burstable-pod<uid>.slice" -> /kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid>.slice).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { InvalidArgumentError } from '../../errors.js';
-import type { CgroupDriver } from '../cgroup-driver.js';
+import { InvalidArgumentError } from '../../lib/errors.js';
+import type { CgroupDriver } from '../engine/cgroup-driver.js';
 
 /** The v1 controllers stats are read from. */
 export const V1_CONTROLLERS = ['cpu', 'cpuacct', 'memory', 'pids', 'blkio', 'hugetlb'] as const;

@@ -1,6 +1,6 @@
 // One entry point for "stats of this cgroup" whatever the host: picks the v1 or v2 reader from the
 // mounted layout and resolves driver-specific names (slices, scopes) to paths.
-import type { CgroupDriver } from '../cgroup-driver.js';
+import type { CgroupDriver } from '../engine/cgroup-driver.js';
 import { readCgroupV1 } from './cgroup-v1.js';
 import { readCgroupV2 } from './cgroup-v2.js';
 import { containerCgroup, podCgroup, v2Dir, type CgroupLayout } from './cgroup-paths.js';

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NotFoundError } from '../../errors.js';
+import { NotFoundError } from '../../lib/errors.js';
 import { CgroupReader } from './cgroup-reader.js';
 import { detectCgroupLayout, v1Dir, type V1Controller } from './cgroup-paths.js';
 import { CpuRateTracker } from './cpu-rate.js';

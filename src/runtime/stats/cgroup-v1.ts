@@ -4,7 +4,7 @@
 // cgroup missing in it reads as zeros; missing in every controller means the cgroup is gone.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { NotFoundError } from '../../errors.js';
+import { NotFoundError } from '../../lib/errors.js';
 import { parseKeyValues, parseLimit, parseSingle, readText, workingSet } from './cgroup-files.js';
 import { v1Dir, type CgroupLayout, type V1Controller } from './cgroup-paths.js';
 import type { CgroupStats, CpuStats, HugetlbStats, IoDeviceStats, IoStats, MemoryStats, PidsStats } from './types.js';

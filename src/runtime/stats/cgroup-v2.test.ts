@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { NotFoundError } from '../../errors.js';
+import { NotFoundError } from '../../lib/errors.js';
 import { CgroupReader } from './cgroup-reader.js';
 import { parseCgroupLayout } from './cgroup-paths.js';
 import { readCgroupV2 } from './cgroup-v2.js';

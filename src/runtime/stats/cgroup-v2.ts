@@ -2,7 +2,7 @@
 // pids.current/max, io.stat, hugetlb.<size>.*, and cpu/memory/io.pressure where the kernel has PSI.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { NotFoundError, isErrno } from '../../errors.js';
+import { NotFoundError, isErrno } from '../../lib/errors.js';
 import { parseKeyValues, parseLimit, parseNestedKeyed, parsePsi, parseSingle, readText, workingSet } from './cgroup-files.js';
 import type { CgroupStats, CpuStats, HugetlbStats, IoStats, MemoryStats, PidsStats } from './types.js';
 

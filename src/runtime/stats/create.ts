@@ -1,8 +1,8 @@
 // Builds the daemon's StatsService from its settings: the host's cgroup layout, the driver, the
 // writable-layer disk walker. Sources (sandboxes, containers) are plugged in by their services.
-import { DiskUsageCache, mountpointOf } from '../../disk-usage.js';
-import type { Logger } from '../../log.js';
-import type { CgroupDriver } from '../cgroup-driver.js';
+import { DiskUsageCache, mountpointOf } from '../../lib/disk-usage.js';
+import type { Logger } from '../../lib/log.js';
+import type { CgroupDriver } from '../engine/cgroup-driver.js';
 import { detectCgroupLayout } from './cgroup-paths.js';
 import { CgroupReader } from './cgroup-reader.js';
 import { StatsService } from './stats-service.js';

@@ -5,8 +5,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NotFoundError } from '../../errors.js';
-import { run } from '../../exec.js';
+import { NotFoundError } from '../../lib/errors.js';
+import { run } from '../../lib/exec.js';
 import { parseNetDev, readNetworkStats } from './net-dev.js';
 
 const tag = randomBytes(3).toString('hex');

@@ -2,8 +2,8 @@
 // come from /proc/<pid>/net/dev of a process inside the namespace (the infra process), or, when no
 // such process is alive, from `nsenter --net=<pinned netns> cat /proc/net/dev`.
 import { readFile } from 'node:fs/promises';
-import { isErrno, NotFoundError } from '../../errors.js';
-import { run } from '../../exec.js';
+import { isErrno, NotFoundError } from '../../lib/errors.js';
+import { run } from '../../lib/exec.js';
 import type { NetworkInterfaceStats, NetworkStats } from './types.js';
 
 /** The interface the kubelet treats as the pod's own (its CRI stats provider looks for eth0). */

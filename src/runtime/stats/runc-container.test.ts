@@ -1,8 +1,7 @@
 // The stats path on real runc containers (live, this v1 host): containers made by `runc run` with the
 // cgroupsPath the OCI spec builder writes, read through StatsService and the ContainerStatsSource
-// seam the container service will implement. Until that service exists this is the closest to the
-// issue's e2e checks: a CPU burner near one core, 64 MiB held shows in the working set, 10 MB
-// written raises the writable layer, pod figures cover their containers. Everything is removed after.
+// seam the container service implements: a CPU burner near one core, 64 MiB held shows in the
+// working set, 10 MB written raises the writable layer, pod figures cover their containers. Everything is removed after.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, rmdirSync } from 'node:fs';
@@ -10,9 +9,9 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DiskUsageCache } from '../../disk-usage.js';
-import { run } from '../../exec.js';
-import { silentLogger } from '../../log.js';
+import { DiskUsageCache } from '../../lib/disk-usage.js';
+import { run } from '../../lib/exec.js';
+import { silentLogger } from '../../lib/log.js';
 import { cgroupsPathFor } from '../oci-spec/resources.js';
 import { CgroupReader } from './cgroup-reader.js';
 import { detectCgroupLayout } from './cgroup-paths.js';

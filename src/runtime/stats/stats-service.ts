@@ -4,9 +4,9 @@
 // or waits on a child process on the RPC path except the nsenter fallback for a pod whose infra
 // process is gone.
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { FailedPreconditionError, NotFoundError, errorMessage } from '../../errors.js';
-import type { DiskUsageCache } from '../../disk-usage.js';
-import type { Logger } from '../../log.js';
+import { FailedPreconditionError, NotFoundError, errorMessage } from '../../lib/errors.js';
+import type { DiskUsageCache } from '../../lib/disk-usage.js';
+import type { Logger } from '../../lib/log.js';
 import { sumCgroupStats, type CgroupReader } from './cgroup-reader.js';
 import { containerCgroup, podCgroup } from './cgroup-paths.js';
 import { CpuRateTracker } from './cpu-rate.js';

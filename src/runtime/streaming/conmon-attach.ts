@@ -4,8 +4,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { InternalError } from '../../errors.js';
-import type { Logger } from '../../log.js';
+import { InternalError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
 import type { AttachBackend, StreamIO } from './backend.js';
 import { findNativeHelper } from './native-helpers.js';
 

@@ -1,6 +1,6 @@
 // Streaming metrics: sessions open now, sessions finished by result, bytes moved.
 import { Counter, Gauge } from 'prom-client';
-import { registry } from '../../metrics.js';
+import { registry } from '../../lib/metrics.js';
 
 export type StreamKind = 'exec' | 'attach' | 'portforward';
 /** success; exit_nonzero (exec ended with a non-zero code); error; rejected (bad/expired token, bad upgrade). */

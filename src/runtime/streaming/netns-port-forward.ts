@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import type { Duplex, Writable } from 'node:stream';
-import type { Logger } from '../../log.js';
+import type { Logger } from '../../lib/log.js';
 import type { PortForwardBackend } from './backend.js';
 
 /** The sandbox store's side of port forwarding. */

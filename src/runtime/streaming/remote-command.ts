@@ -1,6 +1,6 @@
 // Runs one exec or attach once its transport (SPDY or WebSocket) has its streams ready, and turns
 // the way it ended into the status the client expects on the error stream.
-import { errorMessage } from '../../errors.js';
+import { errorMessage } from '../../lib/errors.js';
 import type { StreamIO, StreamingBackends } from './backend.js';
 import { statusBytes, type Outcome } from './kube-status.js';
 import type { SessionResult } from './metrics.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError } from '../../lib/errors.js';
 import { kubeStatus, statusBytes } from './kube-status.js';
 import { validateAttach, validateExec, validatePortForward } from './requests.js';
 import { ResizeChannel } from './resize-channel.js';

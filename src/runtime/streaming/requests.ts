@@ -1,5 +1,5 @@
 // The three streaming requests as the domain sees them, and the CRI's validation rules for them.
-import { InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError } from '../../lib/errors.js';
 
 export interface StdioFlags {
   stdin: boolean;

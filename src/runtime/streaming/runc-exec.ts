@@ -9,8 +9,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { InternalError } from '../../errors.js';
-import type { Logger } from '../../log.js';
+import { InternalError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
 import type { ExecBackend, StreamIO } from './backend.js';
 import { findNativeHelper } from './native-helpers.js';
 

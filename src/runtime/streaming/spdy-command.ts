@@ -2,7 +2,7 @@
 // opens one stream per channel, named by its `streamtype` header; we reply to each, wait (bounded)
 // until every expected one is there, run the command, then send the status on the error stream.
 import { finished } from 'node:stream/promises';
-import type { Logger } from '../../log.js';
+import type { Logger } from '../../lib/log.js';
 import type { StreamingBackends } from './backend.js';
 import type { SessionResult } from './metrics.js';
 import { runCommand } from './remote-command.js';

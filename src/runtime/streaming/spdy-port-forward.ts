@@ -2,8 +2,8 @@
 // stream and a data stream carrying the same `requestid` and `port` headers; we pair them (bounded
 // wait), connect the data stream to the port in the pod, and report failures as text on the error
 // stream. Any number of pairs may run at once on one session.
-import type { Logger } from '../../log.js';
-import { errorMessage } from '../../errors.js';
+import type { Logger } from '../../lib/log.js';
+import { errorMessage } from '../../lib/errors.js';
 import type { PortForwardBackend } from './backend.js';
 import type { SessionResult } from './metrics.js';
 import type { PortForwardRequest } from './requests.js';

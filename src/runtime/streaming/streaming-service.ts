@@ -8,8 +8,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { UnimplementedError } from '../../errors.js';
-import type { Logger } from '../../log.js';
+import { UnimplementedError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
 import type { StreamingBackends } from './backend.js';
 import { streamingActive, streamingBytes, streamingSessions, type SessionResult, type StreamKind } from './metrics.js';
 import {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ResourceExhaustedError } from '../../errors.js';
+import { ResourceExhaustedError } from '../../lib/errors.js';
 import { TokenCache } from './token-cache.js';
 
 function cache(max = 1000) {

@@ -2,7 +2,7 @@
 // asks for a URL and the client opening it (as the kubelet's streaming server does): random,
 // consumed on first use, expired after the TTL, and capped in number so a caller cannot pile them up.
 import { randomBytes } from 'node:crypto';
-import { ResourceExhaustedError } from '../../errors.js';
+import { ResourceExhaustedError } from '../../lib/errors.js';
 
 export interface TokenCacheOptions {
   ttlMs: number;

@@ -4,7 +4,7 @@
 // life of the WebSocket; it closes when all of them are done.
 import { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
-import { errorMessage } from '../../errors.js';
+import { errorMessage } from '../../lib/errors.js';
 import type { PortForwardBackend } from './backend.js';
 import { streamingBytes, type SessionResult } from './metrics.js';
 import type { PortForwardRequest } from './requests.js';

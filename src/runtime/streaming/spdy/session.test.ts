@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../../log.js';
+import { silentLogger } from '../../../lib/log.js';
 import { ControlType, encodeControl, encodeData, FLAG_FIN, FrameSplitter, GoAwayStatus, pingPayload, RstStatus, settingsPayload, SettingId, synStreamPayload, twoWords, type RawFrame } from './frames.js';
 import { encodeHeaderBlock } from './header-block.js';
 import { HeaderCompressor } from './header-codec.js';

@@ -11,7 +11,7 @@
 // socket instead (TCP backpressure).
 import { EventEmitter } from 'node:events';
 import { Duplex } from 'node:stream';
-import type { Logger } from '../../../log.js';
+import type { Logger } from '../../../lib/log.js';
 import {
   ControlType,
   encodeControl,

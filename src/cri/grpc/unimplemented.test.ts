@@ -1,0 +1,47 @@
+import * as grpc from '@grpc/grpc-js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../lib/log.js';
+import { call, connectCri, type CriClient } from './client.js';
+import { unimplemented } from './handler.js';
+import { loadCri } from './proto.js';
+
+// A server where every RuntimeService RPC is unbuilt: what server.ts registers for an RPC without
+// a handler. Both unary and server-streaming RPCs must refuse with UNIMPLEMENTED.
+describe('unimplemented RPCs', () => {
+  let dir: string;
+  let server: grpc.Server;
+  let client: CriClient;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'nexcage-unimpl-'));
+    const def = loadCri().runtime.v1.RuntimeService.service;
+    const impl: grpc.UntypedServiceImplementation = {};
+    for (const [method, d] of Object.entries(def)) impl[method] = unimplemented({ log: silentLogger() }, 'runtime.v1.RuntimeService', method, d.responseStream);
+    server = new grpc.Server();
+    server.addService(def, impl);
+    await new Promise<void>((resolve, reject) =>
+      server.bindAsync(`unix://${join(dir, 's.sock')}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())),
+    );
+    client = connectCri(join(dir, 's.sock'));
+  });
+  afterAll(() => {
+    client.close();
+    server.forceShutdown();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a unary RPC naming it', async () => {
+    const err = (await call(client.runtime, 'Version', {}).catch((e: unknown) => e)) as grpc.ServiceError;
+    expect(err.code).toBe(grpc.status.UNIMPLEMENTED);
+    expect(err.details).toBe('runtime.v1.RuntimeService/Version is not implemented by nexcage yet');
+  });
+
+  it('refuses a server-streaming RPC naming it', async () => {
+    const stream = client.runtime.GetContainerEvents({});
+    const err = await new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
+    expect(err.code).toBe(grpc.status.UNIMPLEMENTED);
+    expect(err.details).toContain('RuntimeService/GetContainerEvents');
+  });
+});

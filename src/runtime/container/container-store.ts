@@ -1,0 +1,144 @@
+// The container store: every container in memory (reads never touch the disk: the kubelet polls
+// ListContainers every second) and persisted atomically under <rootDir>/containers/<id>/ as
+// meta.json (written at create, rewritten by resource updates) and status.json (every state
+// change). Names are unique per pod sandbox + name + attempt, as the kubelet expects.
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AlreadyExistsError, InvalidArgumentError } from '../../lib/errors.js';
+import { atomicWriteJson, readJsonIfExists } from '../../lib/fsutil.js';
+import type { Container, ContainerFilter, ContainerMeta, ContainerStatusRecord } from './container-record.js';
+
+export interface LoadedRecord {
+  id: string;
+  meta?: ContainerMeta;
+  status?: ContainerStatusRecord;
+  error?: string;
+}
+
+export class ContainerStore {
+  private readonly containers = new Map<string, Container>();
+  /** sandbox/name/attempt -> id (reserved from the start of CreateContainer). */
+  private readonly names = new Map<string, string>();
+
+  constructor(readonly dir: string) {}
+
+  recordDir(id: string): string {
+    return join(this.dir, id);
+  }
+
+  static nameKey(podSandboxId: string, name: string, attempt: number): string {
+    return `${podSandboxId}/${name}/${attempt}`;
+  }
+
+  /** Reserve a name for `id`; AlreadyExists naming the holder when it is taken. */
+  reserveName(key: string, id: string, what: string): void {
+    const holder = this.names.get(key);
+    if (holder !== undefined && holder !== id) throw new AlreadyExistsError(`${what} already exists as container "${holder}"`);
+    this.names.set(key, id);
+  }
+
+  releaseName(key: string, id: string): void {
+    if (this.names.get(key) === id) this.names.delete(key);
+  }
+
+  get(id: string): Container | undefined {
+    return this.containers.get(id);
+  }
+
+  /** By full id or unique prefix. */
+  find(idOrPrefix: string): Container | undefined {
+    if (idOrPrefix === '') return undefined;
+    const exact = this.containers.get(idOrPrefix);
+    if (exact) return exact;
+    let hit: Container | undefined;
+    for (const c of this.containers.values()) {
+      if (!c.id.startsWith(idOrPrefix)) continue;
+      if (hit) throw new InvalidArgumentError(`container id prefix "${idOrPrefix}" is ambiguous`);
+      hit = c;
+    }
+    return hit;
+  }
+
+  list(filter: ContainerFilter = {}): Container[] {
+    const out: Container[] = [];
+    const labels = Object.entries(filter.labelSelector ?? {});
+    for (const c of this.containers.values()) {
+      if (filter.id && !c.id.startsWith(filter.id)) continue;
+      if (filter.state && c.status.state !== filter.state) continue;
+      if (filter.podSandboxId && !c.podSandboxId.startsWith(filter.podSandboxId)) continue;
+      if (labels.length > 0 && !labels.every(([k, v]) => c.config.labels?.[k] === v)) continue;
+      out.push(c);
+    }
+    return out;
+  }
+
+  ofSandbox(podSandboxId: string): Container[] {
+    return [...this.containers.values()].filter((c) => c.podSandboxId === podSandboxId);
+  }
+
+  size(): number {
+    return this.containers.size;
+  }
+
+  all(): IterableIterator<Container> {
+    return this.containers.values();
+  }
+
+  /** Persist meta + status (meta first: a status without meta is never read back) and keep in memory. */
+  async add(c: Container): Promise<void> {
+    const { status, ...meta } = c;
+    await mkdir(this.recordDir(c.id), { recursive: true, mode: 0o700 });
+    await atomicWriteJson(join(this.recordDir(c.id), 'meta.json'), meta, 0o600);
+    await atomicWriteJson(join(this.recordDir(c.id), 'status.json'), status, 0o600);
+    this.containers.set(c.id, c);
+  }
+
+  async setStatus(id: string, status: ContainerStatusRecord): Promise<Container | undefined> {
+    const c = this.containers.get(id);
+    if (!c) return undefined;
+    await atomicWriteJson(join(this.recordDir(id), 'status.json'), status, 0o600);
+    const next = { ...c, status };
+    this.containers.set(id, next);
+    return next;
+  }
+
+  async setMeta(id: string, meta: ContainerMeta): Promise<Container | undefined> {
+    const c = this.containers.get(id);
+    if (!c) return undefined;
+    await atomicWriteJson(join(this.recordDir(id), 'meta.json'), meta, 0o600);
+    const next = { ...meta, status: c.status };
+    this.containers.set(id, next);
+    return next;
+  }
+
+  /** Forget the container and delete its record dir (and with it the writable layer). */
+  async delete(id: string): Promise<void> {
+    const c = this.containers.get(id);
+    await rm(this.recordDir(id), { recursive: true, force: true });
+    this.containers.delete(id);
+    if (c) this.releaseName(ContainerStore.nameKey(c.podSandboxId, c.config.metadata.name, c.config.metadata.attempt), id);
+  }
+
+  /** Read every record dir (recovery); the caller decides what each one's state is now. */
+  async load(): Promise<LoadedRecord[]> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const out: LoadedRecord[] = [];
+    for (const e of await readdir(this.dir, { withFileTypes: true })) {
+      if (!e.isDirectory() || e.name.startsWith('.')) continue;
+      try {
+        const meta = await readJsonIfExists<ContainerMeta>(join(this.dir, e.name, 'meta.json'));
+        const status = await readJsonIfExists<ContainerStatusRecord>(join(this.dir, e.name, 'status.json'));
+        out.push({ id: e.name, ...(meta ? { meta } : {}), ...(status ? { status } : {}) });
+      } catch (err) {
+        out.push({ id: e.name, error: (err as Error).message });
+      }
+    }
+    return out;
+  }
+
+  /** Put a recovered container in memory (its status was persisted by the caller when it changed). */
+  restore(c: Container): void {
+    this.containers.set(c.id, c);
+    this.names.set(ContainerStore.nameKey(c.podSandboxId, c.config.metadata.name, c.config.metadata.attempt), c.id);
+  }
+}

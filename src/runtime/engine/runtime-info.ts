@@ -1,0 +1,100 @@
+// Answers about the runtime itself: version, readiness conditions, handlers, cgroup driver and
+// the pod CIDR the kubelet hands down. Cheap enough for the kubelet's once-a-second Status poll.
+import { InvalidArgumentError } from '../../lib/errors.js';
+import { CRI_VERSION, nexcageVersion, RUNTIME_API_VERSION, RUNTIME_NAME } from '../../lib/version.js';
+import type { CgroupDriver } from './cgroup-driver.js';
+import type { HandlerFeatures, RuntimeHandlers } from './runtime-handlers.js';
+import { checkNetworkReadiness } from '../network/network-readiness.js';
+
+export interface VersionInfo {
+  version: string;
+  runtimeName: string;
+  runtimeVersion: string;
+  runtimeApiVersion: string;
+}
+
+export interface Condition {
+  type: 'RuntimeReady' | 'NetworkReady';
+  status: boolean;
+  reason: string;
+  message: string;
+}
+
+export interface HandlerInfo {
+  name: string;
+  features: HandlerFeatures;
+}
+
+export interface RuntimeStatus {
+  conditions: Condition[];
+  handlers: HandlerInfo[];
+  /** Only when asked for verbose output: key -> JSON text. */
+  info: Record<string, string>;
+}
+
+export interface RuntimeInfoOptions {
+  handlers: RuntimeHandlers;
+  cgroupDriver: CgroupDriver;
+  cniConfDirs: readonly string[];
+  cniBinDirs: readonly string[];
+  /** The effective config, shown by verbose Status. */
+  effectiveConfig: unknown;
+}
+
+export class RuntimeInfo {
+  private podCidr = '';
+
+  constructor(private readonly opts: RuntimeInfoOptions) {}
+
+  version(): VersionInfo {
+    return { version: CRI_VERSION, runtimeName: RUNTIME_NAME, runtimeVersion: nexcageVersion(), runtimeApiVersion: RUNTIME_API_VERSION };
+  }
+
+  async status(verbose: boolean): Promise<RuntimeStatus> {
+    const handlers = this.opts.handlers;
+    const def = handlers.get('');
+    const binary = await handlers.available('');
+    const runtime: Condition = binary
+      ? { type: 'RuntimeReady', status: true, reason: '', message: '' }
+      : {
+          type: 'RuntimeReady',
+          status: false,
+          reason: 'RuntimeBinaryNotFound',
+          message: `default runtime handler "${def.name}": binary "${def.path}" not found or not executable`,
+        };
+    const net = await checkNetworkReadiness(this.opts.cniConfDirs, this.opts.cniBinDirs);
+    const network: Condition = { type: 'NetworkReady', status: net.ready, reason: net.reason, message: net.message };
+    // The default handler is listed twice, as containerd does: by its name and as "" (no RuntimeClass).
+    const list: HandlerInfo[] = [{ name: '', features: def.features }, ...handlers.list().map((h) => ({ name: h.name, features: h.features }))];
+    const info: Record<string, string> = verbose
+      ? {
+          config: JSON.stringify(this.opts.effectiveConfig),
+          runtimeConfig: JSON.stringify({ podCIDR: this.podCidr, cgroupDriver: this.opts.cgroupDriver }),
+        }
+      : {};
+    return { conditions: [runtime, network], handlers: list, info };
+  }
+
+  cgroupDriver(): CgroupDriver {
+    return this.opts.cgroupDriver;
+  }
+
+  /** The kubelet sends the node's pod CIDR(s), comma separated; empty clears it. */
+  updatePodCidr(cidr: string): void {
+    for (const part of cidr.split(',').filter((p) => p.trim() !== '')) {
+      if (!isCidr(part.trim())) throw new InvalidArgumentError(`pod CIDR "${part}" is not a valid CIDR`);
+    }
+    this.podCidr = cidr;
+  }
+
+  podCidrValue(): string {
+    return this.podCidr;
+  }
+}
+
+function isCidr(s: string): boolean {
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(s);
+  if (v4) return v4.slice(1, 5).every((o) => Number(o) <= 255) && Number(v4[5]) <= 32;
+  const v6 = /^([0-9a-fA-F:]+)\/(\d{1,3})$/.exec(s);
+  return v6 !== null && (v6[1] as string).includes(':') && Number(v6[2]) <= 128;
+}

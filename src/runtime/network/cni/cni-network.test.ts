@@ -1,0 +1,108 @@
+// What the executor sends to plugins (env, CNI_ARGS, capability args, prevResult, order) can only
+// be observed from inside a plugin, so a small recording plugin (a shell script speaking the CNI
+// protocol) stands in for the real ones here; the real bridge/host-local/portmap run in the e2e tests.
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../../lib/log.js';
+import { CniNetwork } from './cni-network.js';
+
+let dir = '';
+
+/** A plugin that appends {command, env, stdin} to <dir>/calls.jsonl and answers with a result. */
+function recordingPlugin(name: string, ip: string, fail = false): void {
+  const script = `#!/bin/sh
+in=$(cat)
+printf '{"plugin":"%s","command":"%s","args":"%s","ifname":"%s","netns":"%s","stdin":%s}\\n' "${name}" "$CNI_COMMAND" "$CNI_ARGS" "$CNI_IFNAME" "$CNI_NETNS" "$in" >> "${dir}/calls.jsonl"
+${fail ? `if [ "$CNI_COMMAND" = ADD ]; then echo '{"cniVersion":"1.0.0","code":11,"msg":"boom","details":"on purpose"}'; exit 1; fi` : ''}
+if [ "$CNI_COMMAND" = ADD ]; then
+  echo '{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"'"$CNI_NETNS"'"}],"ips":[{"address":"${ip}/24","interface":0}]}'
+fi
+exit 0
+`;
+  writeFileSync(join(dir, 'bin', name), script);
+  chmodSync(join(dir, 'bin', name), 0o755);
+}
+
+function calls(): { plugin: string; command: string; args: string; ifname: string; stdin: Record<string, unknown> }[] {
+  return readFileSync(join(dir, 'calls.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { plugin: string; command: string; args: string; ifname: string; stdin: Record<string, unknown> });
+}
+
+function network(): CniNetwork {
+  return new CniNetwork({
+    confDirs: [join(dir, 'conf')],
+    binDirs: [join(dir, 'bin')],
+    cacheDir: join(dir, 'cache'),
+    defaultNetwork: { bridge: 'unused0', subnet: '10.0.0.0/24', ipamDataDir: join(dir, 'ipam') },
+    log: silentLogger(),
+  });
+}
+
+const request = {
+  podId: 'pod1',
+  netnsPath: '/run/netns/pod1',
+  podName: 'web',
+  podNamespace: 'default',
+  podUid: 'u-1',
+  portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' as const, hostIP: '' }],
+  dns: { servers: ['10.0.0.10'], searches: ['svc'], options: [] },
+};
+
+describe('CNI executor', () => {
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'nexcage-cni-exec-'));
+    mkdirSync(join(dir, 'bin'));
+    mkdirSync(join(dir, 'conf'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('runs the chain with CNI_ARGS, capability args only where declared, prevResult; DEL in reverse from the cache', async () => {
+    recordingPlugin('loopback', '127.0.0.1');
+    recordingPlugin('first', '10.9.0.5');
+    recordingPlugin('second', '10.9.0.5');
+    writeFileSync(
+      join(dir, 'conf', '10-test.conflist'),
+      JSON.stringify({ cniVersion: '1.0.0', name: 'test', plugins: [{ type: 'first', capabilities: { dns: true } }, { type: 'second', capabilities: { portMappings: true } }] }),
+    );
+    const net = network();
+    const st = await net.setUp(request);
+    expect(st).toEqual({ ips: ['10.9.0.5'], network: 'test' });
+    const adds = calls().filter((c) => c.command === 'ADD');
+    expect(adds.map((c) => c.plugin).sort()).toEqual(['first', 'loopback', 'second']);
+    const first = adds.find((c) => c.plugin === 'first')!;
+    const second = adds.find((c) => c.plugin === 'second')!;
+    expect(first.args).toBe('IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web;K8S_POD_INFRA_CONTAINER_ID=pod1;K8S_POD_UID=u-1');
+    expect(first.ifname).toBe('eth0');
+    expect(adds.find((c) => c.plugin === 'loopback')!.ifname).toBe('lo');
+    expect(first.stdin.runtimeConfig).toEqual({ dns: request.dns });
+    expect(first.stdin.prevResult).toBeUndefined();
+    expect(second.stdin.runtimeConfig).toEqual({ portMappings: request.portMappings });
+    expect((second.stdin.prevResult as { ips: unknown[] }).ips).toEqual([{ address: '10.9.0.5/24', interface: 0 }]);
+    expect(await net.cachedPods()).toEqual(['pod1']);
+
+    // The config changes on disk; DEL still runs exactly the chain ADD ran, last plugin first.
+    writeFileSync(join(dir, 'conf', '10-test.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'other', plugins: [{ type: 'loopback' }] }));
+    await net.tearDown('pod1', '/run/netns/pod1');
+    const dels = calls().filter((c) => c.command === 'DEL');
+    expect(dels.map((c) => c.plugin)).toEqual(['second', 'first']);
+    expect((dels[0]!.stdin.prevResult as { ips: unknown[] }).ips).toHaveLength(1);
+    expect(await net.cachedPods()).toEqual([]);
+    await net.tearDown('pod1', '/run/netns/pod1'); // idempotent: nothing cached, nothing run
+    expect(calls().filter((c) => c.command === 'DEL')).toHaveLength(2);
+  });
+
+  it('on a failing plugin: reports its CNI error, runs DEL for the chain and keeps no cache', async () => {
+    recordingPlugin('loopback', '127.0.0.1');
+    recordingPlugin('first', '10.9.0.6');
+    recordingPlugin('bad', '0.0.0.0', true);
+    writeFileSync(join(dir, 'conf', '10-test.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'test', plugins: [{ type: 'first' }, { type: 'bad' }] }));
+    const net = network();
+    await expect(net.setUp(request)).rejects.toThrow(/plugin "bad".*boom \(on purpose\) \[code 11\]/);
+    expect(calls().filter((c) => c.command === 'DEL').map((c) => c.plugin)).toEqual(['bad', 'first']);
+    expect(await net.cachedPods()).toEqual([]);
+  });
+});

@@ -1,0 +1,189 @@
+// NetworkPlugin over CNI 1.x, executed directly (no CNI library exists for Node): plugins are run
+// in list order for ADD (each gets the previous result), reverse order for DEL, with CNI_ARGS
+// carrying K8S_POD_* and runtimeConfig carrying the capability args a plugin declares
+// (portMappings, dns, ips). The loopback plugin brings `lo` up first in every pod, as containerd
+// does. The ADD result and the exact config used are cached on disk per pod, so DEL and CHECK
+// run exactly as ADD did even after the config changed or the daemon restarted.
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Counter } from 'prom-client';
+import { InternalError, InvalidArgumentError, errorMessage } from '../../../lib/errors.js';
+import { run } from '../../../lib/exec.js';
+import { atomicWriteJson, findExecutable, readJsonIfExists } from '../../../lib/fsutil.js';
+import type { Logger } from '../../../lib/log.js';
+import { registry } from '../../../lib/metrics.js';
+import type { NetworkPlugin, NetworkReadiness, PodNetworkRequest, PodNetworkStatus } from '../network-plugin.js';
+import { checkNetworkReadiness } from '../network-readiness.js';
+import { defaultNetworkConfig, findNetworkConfig, type DefaultNetworkOptions, type FoundConfig } from './conflist.js';
+import type { CachedNetwork, CniError, CniResult, NetworkConfigList, PluginConf } from './types.js';
+
+export const cniErrors = new Counter({
+  name: 'nexcage_cni_errors_total',
+  help: 'CNI plugin invocations that failed, by command (ADD, DEL, CHECK) and plugin type.',
+  labelNames: ['command', 'plugin'] as const,
+  registers: [registry],
+});
+
+export interface CniNetworkOptions {
+  confDirs: readonly string[];
+  binDirs: readonly string[];
+  /** Where ADD results are cached (persistent across daemon restarts). */
+  cacheDir: string;
+  defaultNetwork: DefaultNetworkOptions;
+  log: Logger;
+  timeoutMs?: number;
+}
+
+const IFNAME = 'eth0';
+const LOOPBACK: NetworkConfigList = { cniVersion: '1.0.0', name: 'cni-loopback', plugins: [{ type: 'loopback' }] };
+
+export class CniNetwork implements NetworkPlugin {
+  constructor(private readonly o: CniNetworkOptions) {}
+
+  /** The network to use now: the first config file, else the built-in default. */
+  async network(): Promise<FoundConfig> {
+    return (await findNetworkConfig(this.o.confDirs)) ?? { config: defaultNetworkConfig(this.o.defaultNetwork) };
+  }
+
+  async readiness(): Promise<NetworkReadiness> {
+    return checkNetworkReadiness(this.o.confDirs, this.o.binDirs);
+  }
+
+  async setUp(req: PodNetworkRequest): Promise<PodNetworkStatus> {
+    const { config } = await this.network();
+    const cniArgs = [
+      'IgnoreUnknown=1',
+      `K8S_POD_NAMESPACE=${req.podNamespace}`,
+      `K8S_POD_NAME=${req.podName}`,
+      `K8S_POD_INFRA_CONTAINER_ID=${req.podId}`,
+      `K8S_POD_UID=${req.podUid}`,
+    ].join(';');
+    const runtimeConfig: Record<string, unknown> = {};
+    if (req.portMappings.length > 0) runtimeConfig.portMappings = req.portMappings.map((p) => ({ ...p }));
+    if (req.dns && (req.dns.servers.length || req.dns.searches.length || req.dns.options.length)) runtimeConfig.dns = { ...req.dns };
+    if (req.ips && req.ips.length > 0) runtimeConfig.ips = [...req.ips];
+    const cached: CachedNetwork = { podId: req.podId, netnsPath: req.netnsPath, ifName: IFNAME, cniArgs, config, runtimeConfig };
+    // Cached before ADD: a crash in the middle still leaves what DEL needs.
+    await atomicWriteJson(this.cachePath(req.podId), cached);
+    try {
+      // lo and eth0 are independent: bring them up side by side.
+      const [, result] = await Promise.all([this.runList('ADD', LOOPBACK, { ...cached, ifName: 'lo', runtimeConfig: {} }), this.runList('ADD', config, cached)]);
+      if (!result) throw new InternalError(`CNI network "${config.name}" returned no result for pod "${req.podId}"`);
+      cached.result = result;
+      await atomicWriteJson(this.cachePath(req.podId), cached);
+      return { ips: podIps(result), network: config.name };
+    } catch (err) {
+      // Release whatever the plugins that did run allocated (IPs, iptables rules, veths).
+      await this.runList('DEL', config, cached).catch((e: unknown) => this.o.log.warn({ err: e, podId: req.podId }, 'CNI DEL after failed ADD failed'));
+      await rm(this.cachePath(req.podId), { force: true });
+      throw err;
+    }
+  }
+
+  async tearDown(podId: string, netnsPath: string): Promise<void> {
+    const cached = await readJsonIfExists<CachedNetwork>(this.cachePath(podId));
+    if (!cached) {
+      // Nothing was ever set up (or DEL already ran): DEL is idempotent, so this is success.
+      return;
+    }
+    await this.runList('DEL', cached.config, { ...cached, netnsPath });
+    await rm(this.cachePath(podId), { force: true });
+  }
+
+  async check(podId: string, netnsPath: string): Promise<void> {
+    const cached = await readJsonIfExists<CachedNetwork>(this.cachePath(podId));
+    if (!cached?.result) throw new InternalError(`pod "${podId}" has no cached network result to check`);
+    if (cached.config.disableCheck || versionLess(cached.config.cniVersion, '0.4.0')) return;
+    await this.runList('CHECK', cached.config, { ...cached, netnsPath });
+  }
+
+  async cachedPods(): Promise<string[]> {
+    const names = await readdir(this.o.cacheDir).catch(() => [] as string[]);
+    return names.filter((n) => n.endsWith('.json') && !n.startsWith('.')).map((n) => n.slice(0, -'.json'.length));
+  }
+
+  private cachePath(podId: string): string {
+    return join(this.o.cacheDir, `${podId}.json`);
+  }
+
+  private async runList(command: 'ADD' | 'DEL' | 'CHECK', list: NetworkConfigList, c: CachedNetwork): Promise<CniResult | undefined> {
+    const plugins = command === 'DEL' ? [...list.plugins].reverse() : list.plugins;
+    let prev: CniResult | undefined = command === 'ADD' ? undefined : c.result;
+    const errors: string[] = [];
+    for (const plugin of plugins) {
+      try {
+        const out = await this.exec(command, list, plugin, c, prev);
+        if (command === 'ADD') prev = out;
+      } catch (err) {
+        cniErrors.inc({ command, plugin: plugin.type });
+        // DEL goes on through the chain so one failing plugin does not strand the others' state.
+        if (command !== 'DEL') throw err;
+        errors.push(errorMessage(err));
+      }
+    }
+    if (errors.length > 0) throw new InternalError(`CNI DEL of network "${list.name}" for pod "${c.podId}": ${errors.join('; ')}`);
+    return prev;
+  }
+
+  private async exec(
+    command: 'ADD' | 'DEL' | 'CHECK',
+    list: NetworkConfigList,
+    plugin: PluginConf,
+    c: CachedNetwork,
+    prev: CniResult | undefined,
+  ): Promise<CniResult | undefined> {
+    const binary = await findExecutable(plugin.type, this.o.binDirs);
+    if (!binary) {
+      throw new InvalidArgumentError(`CNI plugin "${plugin.type}" of network "${list.name}" not found in ${this.o.binDirs.join(', ')}`);
+    }
+    const conf: Record<string, unknown> = { ...plugin, cniVersion: list.cniVersion, name: list.name };
+    const rc: Record<string, unknown> = {};
+    for (const [cap, on] of Object.entries(plugin.capabilities ?? {})) {
+      if (on && c.runtimeConfig[cap] !== undefined) rc[cap] = c.runtimeConfig[cap];
+    }
+    if (Object.keys(rc).length > 0) conf.runtimeConfig = rc;
+    if (prev) conf.prevResult = prev;
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+      CNI_COMMAND: command,
+      CNI_CONTAINERID: c.podId,
+      CNI_NETNS: c.netnsPath,
+      CNI_IFNAME: c.ifName,
+      CNI_ARGS: c.cniArgs,
+      CNI_PATH: this.o.binDirs.join(':'),
+    };
+    const res = await run(binary, [], { input: JSON.stringify(conf), env, timeoutMs: this.o.timeoutMs ?? 60_000, allowFailure: true });
+    if (res.exitCode !== 0) {
+      let why = res.stderr.trim();
+      try {
+        const e = JSON.parse(res.stdout) as CniError;
+        why = `${e.msg}${e.details ? ` (${e.details})` : ''} [code ${e.code}]`;
+      } catch {
+        // not a CNI error object: keep stderr
+      }
+      throw new InternalError(`CNI ${command} of plugin "${plugin.type}" (network "${list.name}") for pod "${c.podId}" failed: ${why || `exit code ${res.exitCode ?? 'unknown'}`}`);
+    }
+    if (command !== 'ADD' || res.stdout.trim() === '') return undefined;
+    return JSON.parse(res.stdout) as CniResult;
+  }
+}
+
+/** IPs of the pod's interface(s), IPv4 first (the primary pod IP), without prefix length. */
+export function podIps(result: CniResult): string[] {
+  const sandboxIfaces = new Set((result.interfaces ?? []).flatMap((iface, i) => (iface.sandbox ? [i] : [])));
+  const ips = (result.ips ?? [])
+    .filter((ip) => ip.interface === undefined || sandboxIfaces.size === 0 || sandboxIfaces.has(ip.interface))
+    .map((ip) => ip.address.split('/')[0] as string);
+  return [...ips.filter((a) => !a.includes(':')), ...ips.filter((a) => a.includes(':'))];
+}
+
+function versionLess(a: string, b: string): boolean {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < 3; i++) {
+    const x = pa[i] ?? 0;
+    const y = pb[i] ?? 0;
+    if (x !== y) return x < y;
+  }
+  return false;
+}
