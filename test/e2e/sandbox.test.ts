@@ -140,10 +140,15 @@ describe('pod sandboxes', () => {
     expect((await call(d.client.runtime, 'ListPodSandbox', { filter: { label_selector: { name: missing.metadata!.name! } } })).items).toEqual([]);
   });
 
-  it('maps a hostPort reachable on 127.0.0.1, puts DNS options in resolv.conf and applies sysctls', async () => {
+  it('maps a hostPort reachable on 127.0.0.1 beside containerPort-only mappings, puts DNS options in resolv.conf and applies sysctls', async () => {
     const hostPort = 30000 + Math.floor(Math.random() * 20000);
     const cfg = podConfig({
-      port_mappings: [{ protocol: 'TCP', container_port: 8080, host_port: hostPort, host_ip: '' }],
+      // The kubelet sends every containerPort; those without a hostPort come with host_port 0.
+      port_mappings: [
+        { protocol: 'TCP', container_port: 9090, host_port: 0, host_ip: '' },
+        { protocol: 'TCP', container_port: 8080, host_port: hostPort, host_ip: '' },
+        { protocol: 'UDP', container_port: 53, host_port: 0, host_ip: '' },
+      ],
       dns_config: { servers: ['10.0.0.10'], searches: ['e2e.svc.cluster.local', 'svc.cluster.local'], options: ['ndots:5', 'timeout:2'] },
     });
     cfg.linux!.sysctls = { 'net.ipv4.ip_unprivileged_port_start': '0', 'kernel.shm_rmid_forced': '1' };
@@ -173,6 +178,29 @@ describe('pod sandboxes', () => {
     await call(d.client.runtime, 'StopPodSandbox', { pod_sandbox_id: id });
     expect(await tcpOpen(hostPort)).toBe(false);
     await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: id });
+  });
+
+  it('runs a pod whose only port mappings have host_port 0 (containerPort only); refuses out-of-range ports naming them', async () => {
+    const cfg = podConfig({
+      port_mappings: [
+        { protocol: 'TCP', container_port: 80, host_port: 0, host_ip: '' },
+        { protocol: 'SCTP', container_port: 9000, host_port: 0, host_ip: '' },
+      ],
+    });
+    const { pod_sandbox_id: id } = await call(d.client.runtime, 'RunPodSandbox', { config: cfg });
+    const st = await call(d.client.runtime, 'PodSandboxStatus', { pod_sandbox_id: id });
+    expect(st.status?.state).toBe('SANDBOX_READY');
+    expect(ping(st.status?.network?.ip ?? '')).toBe(true);
+    await call(d.client.runtime, 'StopPodSandbox', { pod_sandbox_id: id });
+    await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: id });
+
+    for (const [pm, what] of [
+      [{ protocol: 'TCP', container_port: 80, host_port: 70000, host_ip: '' }, /host_port 70000 is out of range/],
+      [{ protocol: 'TCP', container_port: 80, host_port: -1, host_ip: '' }, /host_port -1 is out of range/],
+      [{ protocol: 'TCP', container_port: 0, host_port: 8080, host_ip: '' }, /container_port 0 is out of range/],
+    ] as const) {
+      await expect(call(d.client.runtime, 'RunPodSandbox', { config: podConfig({ port_mappings: [pm] }) })).rejects.toMatchObject({ code: 3, details: expect.stringMatching(what) as unknown });
+    }
   });
 
   it('refuses non-namespaced sysctls and net.* sysctls on host network, naming the key', async () => {

@@ -95,6 +95,25 @@ describe('CNI executor', () => {
     expect(calls().filter((c) => c.command === 'DEL')).toHaveLength(2);
   });
 
+  it('passes only port mappings with a host port to plugins; none at all when every host_port is 0', async () => {
+    recordingPlugin('loopback', '127.0.0.1');
+    recordingPlugin('pm', '10.9.0.7');
+    writeFileSync(join(dir, 'conf', '10-test.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'test', plugins: [{ type: 'pm', capabilities: { portMappings: true } }] }));
+    const net = network();
+    const hostPort = { hostPort: 8443, containerPort: 443, protocol: 'tcp' as const, hostIP: '' };
+    const containerOnly = [
+      { hostPort: 0, containerPort: 80, protocol: 'tcp' as const, hostIP: '' },
+      { hostPort: 0, containerPort: 53, protocol: 'udp' as const, hostIP: '' },
+    ];
+    await net.setUp({ ...request, podId: 'mixed', portMappings: [containerOnly[0]!, hostPort, containerOnly[1]!] });
+    await net.setUp({ ...request, podId: 'only0', portMappings: containerOnly });
+    const adds = calls().filter((c) => c.command === 'ADD' && c.plugin === 'pm');
+    expect(adds[0]!.stdin.runtimeConfig).toEqual({ portMappings: [hostPort] });
+    expect(adds[1]!.stdin.runtimeConfig).toBeUndefined();
+    await net.tearDown('mixed', '/run/netns/pod1');
+    await net.tearDown('only0', '/run/netns/pod1');
+  });
+
   it('on a failing plugin: reports its CNI error, runs DEL for the chain and keeps no cache', async () => {
     recordingPlugin('loopback', '127.0.0.1');
     recordingPlugin('first', '10.9.0.6');

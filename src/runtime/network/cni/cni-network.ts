@@ -59,7 +59,10 @@ export class CniNetwork implements NetworkPlugin {
       `K8S_POD_UID=${req.podUid}`,
     ].join(';');
     const runtimeConfig: Record<string, unknown> = {};
-    if (req.portMappings.length > 0) runtimeConfig.portMappings = req.portMappings.map((p) => ({ ...p }));
+    // The kubelet sends a mapping for every containerPort, host_port 0 when no hostPort was asked;
+    // only mappings with a host port are forwarded (portmap refuses port 0), as containerd does.
+    const portMappings = req.portMappings.filter((p) => p.hostPort > 0);
+    if (portMappings.length > 0) runtimeConfig.portMappings = portMappings.map((p) => ({ ...p }));
     if (req.dns && (req.dns.servers.length || req.dns.searches.length || req.dns.options.length)) runtimeConfig.dns = { ...req.dns };
     if (req.ips && req.ips.length > 0) runtimeConfig.ips = [...req.ips];
     const cached: CachedNetwork = { podId: req.podId, netnsPath: req.netnsPath, ifName: IFNAME, cniArgs, config, runtimeConfig };
