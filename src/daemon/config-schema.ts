@@ -75,6 +75,10 @@ export const configSchema = {
       fields: {
         confDirs: { kind: 'strings', doc: 'Where CNI network configs are read from.', check: absolutePath },
         binDirs: { kind: 'strings', doc: 'Where CNI plugin binaries are found.', check: absolutePath },
+        defaultNetwork: {
+          kind: 'bool',
+          doc: 'With no CNI config, put pods on the built-in bridge network (a zero-config node). Off: NetworkReady stays false until a CNI config appears, as containerd and CRI-O report it.',
+        },
         defaultSubnet: { kind: 'string', doc: 'Subnet of the built-in bridge network used when no CNI config exists.', check: cidr },
         defaultBridge: { kind: 'string', doc: 'Bridge device of the built-in default network (at most 15 characters).', check: ifName },
       },
@@ -150,7 +154,7 @@ export interface Config {
   runtimes: Record<string, RuntimeHandlerConfig>;
   shutdownTimeoutSeconds: number;
   pauseImage: string;
-  cni: { confDirs: string[]; binDirs: string[]; defaultSubnet: string; defaultBridge: string };
+  cni: { confDirs: string[]; binDirs: string[]; defaultNetwork: boolean; defaultSubnet: string; defaultBridge: string };
   registry: {
     mirrors: Record<string, string[]>;
     insecure: string[];
@@ -181,7 +185,7 @@ export function defaultConfig(): Config {
     runtimes: { runc: { path: 'runc', root: '', systemdCgroup: false } },
     shutdownTimeoutSeconds: 10,
     pauseImage: '',
-    cni: { confDirs: ['/etc/cni/net.d'], binDirs: ['/opt/cni/bin', '/usr/lib/cni'], defaultSubnet: '10.88.0.0/16', defaultBridge: 'nexcage0' },
+    cni: { confDirs: ['/etc/cni/net.d'], binDirs: ['/opt/cni/bin', '/usr/lib/cni'], defaultNetwork: true, defaultSubnet: '10.88.0.0/16', defaultBridge: 'nexcage0' },
     registry: {
       mirrors: {},
       insecure: [],

@@ -58,7 +58,9 @@ export async function createSandboxService(
     confDirs: config.cni.confDirs,
     binDirs: config.cni.binDirs,
     cacheDir: join(config.rootDir, 'cni', 'results'),
-    defaultNetwork: { bridge: config.cni.defaultBridge, subnet: config.cni.defaultSubnet, ipamDataDir: join(config.stateDir, 'cni', 'networks') },
+    ...(config.cni.defaultNetwork
+      ? { defaultNetwork: { bridge: config.cni.defaultBridge, subnet: config.cni.defaultSubnet, ipamDataDir: join(config.stateDir, 'cni', 'networks') } }
+      : {}),
     log: slog,
   });
   // The built-in rootfs is laid out now (cheap, local); a pause image is pulled on first use.

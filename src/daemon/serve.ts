@@ -58,6 +58,7 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
     cgroupDriver,
     cniConfDirs: config.cni.confDirs,
     cniBinDirs: config.cni.binDirs,
+    cniDefaultNetwork: config.cni.defaultNetwork,
     effectiveConfig: config,
   });
   // Image store recovered (temp snapshots dropped, orphans collected) before the socket is bound.

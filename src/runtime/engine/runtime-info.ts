@@ -5,6 +5,7 @@ import { CRI_VERSION, nexcageVersion, RUNTIME_API_VERSION, RUNTIME_NAME } from '
 import type { CgroupDriver } from './cgroup-driver.js';
 import type { HandlerFeatures, RuntimeHandlers } from './runtime-handlers.js';
 import { checkNetworkReadiness } from '../network/network-readiness.js';
+import { HUGETLB_MISSING, probeHugetlb } from '../oci-spec/host-facts.js';
 
 export interface VersionInfo {
   version: string;
@@ -37,12 +38,17 @@ export interface RuntimeInfoOptions {
   cgroupDriver: CgroupDriver;
   cniConfDirs: readonly string[];
   cniBinDirs: readonly string[];
+  /** Whether the built-in network stands in when no CNI config exists (default true). */
+  cniDefaultNetwork?: boolean;
   /** The effective config, shown by verbose Status. */
   effectiveConfig: unknown;
+  /** Whether the hugetlb cgroup controller is usable; default: probed on this node. */
+  hugetlb?: () => Promise<boolean>;
 }
 
 export class RuntimeInfo {
   private podCidr = '';
+  private hugetlb: Promise<boolean> | undefined;
 
   constructor(private readonly opts: RuntimeInfoOptions) {}
 
@@ -62,17 +68,23 @@ export class RuntimeInfo {
           reason: 'RuntimeBinaryNotFound',
           message: `default runtime handler "${def.name}": binary "${def.path}" not found or not executable`,
         };
-    const net = await checkNetworkReadiness(this.opts.cniConfDirs, this.opts.cniBinDirs);
+    const net = await checkNetworkReadiness(this.opts.cniConfDirs, this.opts.cniBinDirs, { defaultNetwork: this.opts.cniDefaultNetwork ?? true });
     const network: Condition = { type: 'NetworkReady', status: net.ready, reason: net.reason, message: net.message };
     // The default handler is listed twice, as containerd does: by its name and as "" (no RuntimeClass).
     const list: HandlerInfo[] = [{ name: '', features: def.features }, ...handlers.list().map((h) => ({ name: h.name, features: h.features }))];
-    const info: Record<string, string> = verbose
-      ? {
-          config: JSON.stringify(this.opts.effectiveConfig),
-          runtimeConfig: JSON.stringify({ podCIDR: this.podCidr, cgroupDriver: this.opts.cgroupDriver }),
-        }
-      : {};
+    const info: Record<string, string> = verbose ? await this.verboseInfo() : {};
     return { conditions: [runtime, network], handlers: list, info };
+  }
+
+  private async verboseInfo(): Promise<Record<string, string>> {
+    // Controllers are mounted at boot: probed once, on the first verbose Status.
+    this.hugetlb ??= (this.opts.hugetlb ?? probeHugetlb)();
+    const hugetlb = await this.hugetlb;
+    return {
+      config: JSON.stringify(this.opts.effectiveConfig),
+      runtimeConfig: JSON.stringify({ podCIDR: this.podCidr, cgroupDriver: this.opts.cgroupDriver }),
+      hugetlb: JSON.stringify(hugetlb ? { controller: true, hugepageLimits: 'applied' } : { controller: false, hugepageLimits: 'dropped', message: HUGETLB_MISSING }),
+    };
   }
 
   cgroupDriver(): CgroupDriver {

@@ -14,7 +14,7 @@ import type { Logger } from '../../../lib/log.js';
 import { registry } from '../../../lib/metrics.js';
 import type { NetworkPlugin, NetworkReadiness, PodNetworkRequest, PodNetworkStatus } from '../network-plugin.js';
 import { checkNetworkReadiness } from '../network-readiness.js';
-import { defaultNetworkConfig, findNetworkConfig, type DefaultNetworkOptions, type FoundConfig } from './conflist.js';
+import { selectNetwork, type DefaultNetworkOptions, type FoundConfig } from './conflist.js';
 import type { CachedNetwork, CniError, CniResult, NetworkConfigList, PluginConf } from './types.js';
 
 export const cniErrors = new Counter({
@@ -29,7 +29,8 @@ export interface CniNetworkOptions {
   binDirs: readonly string[];
   /** Where ADD results are cached (persistent across daemon restarts). */
   cacheDir: string;
-  defaultNetwork: DefaultNetworkOptions;
+  /** The built-in network used when no config exists; absent = none (pods wait for a config). */
+  defaultNetwork?: DefaultNetworkOptions;
   log: Logger;
   timeoutMs?: number;
 }
@@ -40,13 +41,13 @@ const LOOPBACK: NetworkConfigList = { cniVersion: '1.0.0', name: 'cni-loopback',
 export class CniNetwork implements NetworkPlugin {
   constructor(private readonly o: CniNetworkOptions) {}
 
-  /** The network to use now: the first config file, else the built-in default. */
+  /** The network to use now: the first config file, else the built-in default (when on). */
   async network(): Promise<FoundConfig> {
-    return (await findNetworkConfig(this.o.confDirs)) ?? { config: defaultNetworkConfig(this.o.defaultNetwork) };
+    return selectNetwork(this.o.confDirs, this.o.defaultNetwork);
   }
 
   async readiness(): Promise<NetworkReadiness> {
-    return checkNetworkReadiness(this.o.confDirs, this.o.binDirs);
+    return checkNetworkReadiness(this.o.confDirs, this.o.binDirs, { defaultNetwork: this.o.defaultNetwork !== undefined });
   }
 
   async setUp(req: PodNetworkRequest): Promise<PodNetworkStatus> {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { podIps } from './cni-network.js';
-import { defaultNetworkConfig, findNetworkConfig, parseNetworkConfig } from './conflist.js';
+import { defaultNetworkConfig, findNetworkConfig, parseNetworkConfig, selectNetwork } from './conflist.js';
 
 describe('CNI config discovery', () => {
   it('takes the first config by file name across the dirs, and wraps a single-plugin .conf', async () => {
@@ -40,6 +40,26 @@ describe('CNI config discovery', () => {
     expect(c.plugins.map((p) => p.type)).toEqual(['bridge', 'portmap']);
     expect(c.plugins[0]).toMatchObject({ bridge: 'nexcage0', isGateway: true, ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet: '10.88.0.0/16' }]], dataDir: '/run/nexcage/cni/networks' } });
     expect(c.plugins[1]?.capabilities).toEqual({ portMappings: true });
+  });
+});
+
+describe('choosing the pod network', () => {
+  const builtin = { bridge: 'nexcage0', subnet: '10.88.0.0/16', ipamDataDir: '/run/nexcage/cni/networks' };
+
+  it('takes a config file over the built-in network, the built-in one without a file, and refuses with neither', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nexcage-cni-'));
+    try {
+      expect(await selectNetwork([dir], builtin)).toEqual({ config: defaultNetworkConfig(builtin) });
+      await expect(selectNetwork([dir], undefined)).rejects.toMatchObject({
+        code: 'FAILED_PRECONDITION',
+        message: expect.stringContaining(`no CNI config in ${dir} and the built-in default network is off (cni.defaultNetwork)`),
+      });
+      writeFileSync(join(dir, '10-c.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'cluster', plugins: [{ type: 'ptp' }] }));
+      expect((await selectNetwork([dir], undefined)).config.name).toBe('cluster');
+      expect((await selectNetwork([dir], builtin)).file).toBe(join(dir, '10-c.conflist'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,9 +1,10 @@
 // Finding and reading the CNI network config: the first *.conflist/*.conf/*.json (by file name)
 // across the configured dirs, as the kubelet-era runtimes do. A single-plugin .conf becomes a
-// one-entry list. With no config at all, the built-in default network applies.
+// one-entry list. With no config at all, the built-in default network applies when it is on
+// (cni.defaultNetwork); otherwise a pod network cannot be set up until a config appears.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InvalidArgumentError } from '../../../lib/errors.js';
+import { FailedPreconditionError, InvalidArgumentError } from '../../../lib/errors.js';
 import type { NetworkConfigList, PluginConf } from './types.js';
 
 export interface FoundConfig {
@@ -52,6 +53,22 @@ export async function findNetworkConfig(dirs: readonly string[]): Promise<FoundC
     return { file, config: parseNetworkConfig(await readFile(file, 'utf8'), file) };
   }
   return undefined;
+}
+
+/** Why there is no pod network: no config, and the built-in network is off. */
+export function noNetworkConfigMessage(dirs: readonly string[]): string {
+  return `network plugin not initialized: no CNI config in ${dirs.join(', ')} and the built-in default network is off (cni.defaultNetwork); waiting for the cluster's network plugin to install one`;
+}
+
+/**
+ * The network a pod gets now: the first config file, else the built-in network when `builtin` is
+ * given; with neither, FailedPrecondition naming the dirs.
+ */
+export async function selectNetwork(dirs: readonly string[], builtin: DefaultNetworkOptions | undefined): Promise<FoundConfig> {
+  const found = await findNetworkConfig(dirs);
+  if (found) return found;
+  if (!builtin) throw new FailedPreconditionError(noNetworkConfigMessage(dirs));
+  return { config: defaultNetworkConfig(builtin) };
 }
 
 export interface DefaultNetworkOptions {

@@ -1,0 +1,77 @@
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { checkNetworkReadiness, DEFAULT_NETWORK_PLUGINS } from './network-readiness.js';
+
+describe('network readiness', () => {
+  let root: string;
+  let conf: string;
+  let bin: string;
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'nexcage-netready-'));
+    conf = join(root, 'net.d');
+    bin = join(root, 'bin');
+    mkdirSync(conf);
+    mkdirSync(bin);
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  const plugin = (name: string): void => {
+    writeFileSync(join(bin, name), '#!/bin/sh\n');
+    chmodSync(join(bin, name), 0o755);
+  };
+  const conflist = (name: string, types: string[]): void =>
+    writeFileSync(join(conf, name), JSON.stringify({ cniVersion: '1.0.0', name: 'net', plugins: types.map((type) => ({ type })) }));
+
+  it('is ready with no CNI config when the built-in network is on and its plugins are installed', async () => {
+    for (const p of DEFAULT_NETWORK_PLUGINS) plugin(p);
+    expect(await checkNetworkReadiness([conf], [bin], { defaultNetwork: true })).toEqual({ ready: true, reason: '', message: '' });
+  });
+
+  it('names the built-in network plugins that are missing', async () => {
+    plugin('bridge');
+    const r = await checkNetworkReadiness([conf], [bin], { defaultNetwork: true });
+    expect(r).toMatchObject({ ready: false, reason: 'NetworkPluginNotReady' });
+    expect(r.message).toContain('host-local, portmap, loopback');
+  });
+
+  it('is not ready with no CNI config when the built-in network is off, even with every plugin installed', async () => {
+    for (const p of DEFAULT_NETWORK_PLUGINS) plugin(p);
+    const r = await checkNetworkReadiness([conf, join(root, 'missing')], [bin], { defaultNetwork: false });
+    expect(r.ready).toBe(false);
+    expect(r.reason).toBe('NetworkPluginNotReady');
+    expect(r.message).toContain(`no CNI config in ${conf}, ${join(root, 'missing')}`);
+    expect(r.message).toContain('cni.defaultNetwork');
+  });
+
+  it('becomes ready as soon as a config with installed plugins appears, without any restart', async () => {
+    plugin('loopback');
+    plugin('ptp');
+    expect((await checkNetworkReadiness([conf], [bin], { defaultNetwork: false })).ready).toBe(false);
+    writeFileSync(join(conf, 'README'), 'not a config');
+    expect((await checkNetworkReadiness([conf], [bin], { defaultNetwork: false })).ready).toBe(false);
+    conflist('10-cluster.conflist', ['ptp']);
+    expect(await checkNetworkReadiness([conf], [bin], { defaultNetwork: false })).toEqual({ ready: true, reason: '', message: '' });
+  });
+
+  it('judges a config by its own plugins and IPAM, not the built-in ones', async () => {
+    plugin('loopback');
+    writeFileSync(join(conf, '10-c.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'c', plugins: [{ type: 'ptp', ipam: { type: 'static' } }] }));
+    const r = await checkNetworkReadiness([conf], [bin], { defaultNetwork: false });
+    expect(r).toMatchObject({ ready: false, reason: 'NetworkPluginNotReady' });
+    expect(r.message).toMatch(/10-c\.conflist needs plugins missing from .*: ptp, static$/);
+  });
+
+  it('reports an unparsable config as NetworkPluginInvalidConfig naming the file', async () => {
+    writeFileSync(join(conf, '00-bad.conf'), '{');
+    const r = await checkNetworkReadiness([conf], [bin], { defaultNetwork: false });
+    expect(r).toMatchObject({ ready: false, reason: 'NetworkPluginInvalidConfig' });
+    expect(r.message).toContain('00-bad.conf');
+  });
+
+  it('keeps the built-in network on when no option is given', async () => {
+    for (const p of DEFAULT_NETWORK_PLUGINS) plugin(p);
+    expect((await checkNetworkReadiness([conf], [bin])).ready).toBe(true);
+  });
+});
