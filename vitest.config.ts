@@ -6,7 +6,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['src/**/*.test.ts', 'cri-api/**/*.test.ts', 'test/deploy/**/*.test.ts'],
+          include: ['src/**/*.test.ts', 'cri-api/**/*.test.ts', 'test/deploy/**/*.test.ts', 'test/conformance/**/*.test.ts'],
           testTimeout: 20_000,
         },
       },

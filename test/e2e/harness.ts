@@ -8,7 +8,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { connectCri, type CriClient } from '../../src/cri/grpc/client.js';
 
-export const REPO = resolve(import.meta.dirname, '../..');
+// vitest runs this file from test/e2e; compiled runners (make conformance) from dist/test/e2e.
+export const REPO = resolve(import.meta.dirname, import.meta.filename.endsWith('.js') ? '../../..' : '../..');
 export const NODE = join(REPO, 'node_modules/.bin/node');
 export const MAIN = join(REPO, 'dist/src/cli/main.js');
 
