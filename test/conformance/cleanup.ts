@@ -3,8 +3,8 @@
 // daemon is gone. Everything found after the daemon stopped is a leak: it is cleaned and reported.
 import { readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { call, type CriClient } from '../../src/cri/client.js';
-import { run } from '../../src/exec.js';
+import { call, type CriClient } from '../../src/cri/grpc/client.js';
+import { run } from '../../src/lib/exec.js';
 import { leftovers, waitFor } from '../e2e/harness.js';
 
 /** Removes every container and pod the daemon still has; returns what it removed (for the log). */

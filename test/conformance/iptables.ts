@@ -1,7 +1,7 @@
 // iptables rules the CNI plugins (bridge ipMasq, portmap) left for the run's pods, found by the run's
 // subnet and the pod ids in their comments, and removed: rules first, then the per-pod CNI-* chains.
 // The shared CNI-HOSTPORT-* chains stay: portmap keeps them for every network on the node.
-import { run } from '../../src/exec.js';
+import { run } from '../../src/lib/exec.js';
 
 export interface IptablesCleanup {
   /** iptables arguments without the table, e.g. ['-D', 'POSTROUTING', '-s', ...]; in order. */

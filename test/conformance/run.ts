@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants, createWriteStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { run } from '../../src/exec.js';
+import { run } from '../../src/lib/exec.js';
 import { Daemon, REPO, TestDir, leftovers } from '../e2e/harness.js';
 import { TestRegistry } from '../support/registry.js';
 import { childCgroups, cleanNode, removeAllThroughCri } from './cleanup.js';
