@@ -211,6 +211,11 @@ export interface HostFacts {
   selinuxEnabled: boolean;
   /** Kernel (mount_setattr, 5.12+) and runc support recursive read-only bind mounts (`rro`). */
   supportsRecursiveReadOnly: boolean;
+  /**
+   * The hugetlb cgroup controller is usable (v1: a mounted hierarchy; v2: in cgroup.controllers).
+   * false: hugepage limits are dropped (runc fails on them). Undefined = assumed usable.
+   */
+  hugetlb?: boolean;
   /** /proc/sys/kernel/cap_last_cap; privileged containers get every capability up to it. */
   capLastCap?: number;
   /**

@@ -30,6 +30,7 @@ import { cdiEditsFor } from '../oci-spec/cdi.js';
 import { completeDeviceNodes, loadCdiSpecs } from '../oci-spec/cdi-loader.js';
 import { buildContainerSpec } from '../oci-spec/container-spec.js';
 import { listDevices, resolveDevices } from '../oci-spec/device-info.js';
+import { HUGETLB_MISSING } from '../oci-spec/host-facts.js';
 import { ensureHostPropagation } from '../oci-spec/mount-propagation.js';
 import { hostMountRequirements } from '../oci-spec/mounts.js';
 import { buildResources } from '../oci-spec/resources.js';
@@ -78,6 +79,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
 
   constructor(private readonly o: ContainerManagerOptions) {
     this.store = new ContainerStore(join(o.rootDir, 'containers'));
+    if (o.host.hugetlb === false) o.log.warn(HUGETLB_MISSING);
     try {
       this.layout = detectCgroupLayout();
     } catch {

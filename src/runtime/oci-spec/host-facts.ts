@@ -32,6 +32,32 @@ export function supportsRecursiveReadOnly(kernelRelease: string, runtimeMountOpt
   return kernelOk && (runtimeMountOptions ?? []).includes('rro');
 }
 
+/**
+ * Whether runc can apply hugepage limits: on cgroup v2 "hugetlb" is in cgroup.controllers; on v1
+ * a cgroup hierarchy with the hugetlb controller is mounted (/proc/cgroups lists it as enabled
+ * even when no hierarchy has it, and runc then fails "cannot set hugetlb limit").
+ */
+export function hugetlbAvailable(cgroupV2: boolean, controllers: string | undefined, mountinfo: string | undefined): boolean {
+  if (cgroupV2) return (controllers ?? '').split(/\s+/).includes('hugetlb');
+  return (mountinfo ?? '').split('\n').some((line) => {
+    const sep = line.indexOf(' - ');
+    if (sep < 0) return false;
+    const [fsType, , superOptions] = line.slice(sep + 3).split(' ');
+    return fsType === 'cgroup' && (superOptions ?? '').split(',').includes('hugetlb');
+  });
+}
+
+/** hugetlbAvailable for the node under `root` ("/" on a real node). */
+export async function probeHugetlb(root = '/'): Promise<boolean> {
+  const r = root.replace(/\/?$/, '/');
+  const controllers = await readFile(`${r}sys/fs/cgroup/cgroup.controllers`, 'utf8').catch(() => undefined);
+  if (controllers !== undefined) return hugetlbAvailable(true, controllers, undefined);
+  return hugetlbAvailable(false, undefined, await readFile(`${r}proc/self/mountinfo`, 'utf8').catch(() => undefined));
+}
+
+/** What the daemon log and verbose Status say when hugepage limits are dropped. */
+export const HUGETLB_MISSING = 'the node has no hugetlb cgroup controller (cgroup v1: no mounted hugetlb hierarchy; v2: not in cgroup.controllers): hugepage_limits of containers and pods are not applied';
+
 export interface HostProbeOptions {
   cgroupDriver: HostFacts['cgroupDriver'];
   /** `mountOptions` of the OCI runtime's `features` output (runc 1.1+); undefined = unknown = no rro. */
@@ -64,6 +90,7 @@ export async function probeHostFacts(opts: HostProbeOptions): Promise<HostFacts>
     selinuxEnabled,
     supportsRecursiveReadOnly: supportsRecursiveReadOnly(kernelRelease, opts.runtimeMountOptions),
     kernelRelease,
+    hugetlb: await probeHugetlb(root),
   };
   if (Number.isInteger(lastCap) && lastCap > 0) facts.capLastCap = lastCap;
   const own = capabilitiesFromStatus((await text('proc/self/status')) ?? '');

@@ -60,6 +60,15 @@ describe('resources', () => {
     expect(() => buildResources({ unified: { '../escape': '1' } }, v2)).toThrow(InvalidArgumentError);
   });
 
+  it('drops hugepage limits where the node has no hugetlb controller, still refusing odd page sizes', () => {
+    const limits = { hugepageLimits: [{ pageSize: '2MB', limit: 0 }, { pageSize: '1GB', limit: 0 }], memoryLimitInBytes: 2 ** 26 };
+    expect(buildResources(limits, { ...v1, hugetlb: false })).toEqual({ memory: { limit: 2 ** 26 } });
+    expect(buildResources(limits, { ...v2, hugetlb: false }).hugepageLimits).toBeUndefined();
+    expect(buildResources(limits, { ...v1, hugetlb: true }).hugepageLimits).toEqual(limits.hugepageLimits);
+    expect(buildResources(limits, { ...v2, hugetlb: true }).hugepageLimits).toEqual(limits.hugepageLimits);
+    expect(() => buildResources({ hugepageLimits: [{ pageSize: '2mb', limit: 0 }] }, { ...v1, hugetlb: false })).toThrow(/page size "2mb"/);
+  });
+
   it('rejects negative sizes and odd hugepage sizes', () => {
     expect(() => buildResources({ memoryLimitInBytes: -5 }, v1)).toThrow(/memory_limit_in_bytes/);
     expect(() => buildResources({ cpuShares: -1 }, v1)).toThrow(/cpu_shares/);

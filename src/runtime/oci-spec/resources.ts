@@ -60,10 +60,13 @@ export function buildResources(r: LinuxContainerResources | undefined, host: Hos
   if (Object.keys(memory).length > 0) out.memory = memory;
 
   if (res.hugepageLimits && res.hugepageLimits.length > 0) {
-    out.hugepageLimits = res.hugepageLimits.map((h) => {
+    const limits = res.hugepageLimits.map((h) => {
       if (!PAGE_SIZE.test(h.pageSize)) throw new InvalidArgumentError(`hugepage_limits: page size "${h.pageSize}" is not like 2MB or 1GB`);
       return { pageSize: h.pageSize, limit: h.limit };
     });
+    // The kubelet sends one (often 0) per page size the node has; without the hugetlb controller
+    // runc cannot apply any of them and fails, so they are dropped (as CRI-O does).
+    if (host.hugetlb !== false) out.hugepageLimits = limits;
   }
   // unified is cgroup v2 only; kubelets send it on v2 nodes only, containerd drops it on v1
   if (host.cgroupV2 && res.unified && Object.keys(res.unified).length > 0) {
