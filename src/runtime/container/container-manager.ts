@@ -441,7 +441,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
     const c = this.get(idOrPrefix);
     if (c.status.state !== 'RUNNING') throw new FailedPreconditionError(`container "${c.id}" is ${c.status.state}, not RUNNING; cannot reopen its log`);
     if (c.logPath === '') return;
-    await this.o.monitor.reopenLog(c.bundle);
+    await this.o.monitor.reopenLog(c.bundle, c.logPath);
   }
 
   // ---- ExecSync ----

@@ -5,9 +5,10 @@
 // `{"data": <pid or -1>, "message": "..."}` with --api-version 1); its stderr is useless once it
 // has forked. --socket-dir-path is always passed: its default (/var/run/crio) may not exist and
 // conmon then exits silently.
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
-import { constants } from 'node:fs';
+import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { CommandError, InternalError } from '../../lib/errors.js';
 import { run } from '../../lib/exec.js';
 import type { Logger } from '../../lib/log.js';
@@ -20,6 +21,8 @@ export interface ConmonMonitorOptions {
   /** Short dir for attach socket symlinks (unix socket paths are limited to 108 bytes). */
   socketDir: string;
   log: Logger;
+  /** How long reopenLog waits for conmon to open the new log file; default 5 s. */
+  reopenTimeoutMs?: number;
 }
 
 interface SyncMessage {
@@ -90,8 +93,19 @@ export class ConmonMonitor implements Monitor {
     await this.writeCtl(bundle, `1 ${height} ${width}\n`);
   }
 
-  async reopenLog(bundle: string): Promise<void> {
+  async reopenLog(bundle: string, logPath: string): Promise<void> {
+    const before = await stat(logPath).catch(() => undefined);
     await this.writeCtl(bundle, '2 0 0\n');
+    // conmon reopens from its event loop some time after the FIFO write; callers (the kubelet's
+    // log rotation, critest) look for the new file as soon as the call returns. conmon creates it
+    // as "<path>.tmp" and renames it over the path, so a new inode there means it is done.
+    const timeoutMs = this.o.reopenTimeoutMs ?? 5000;
+    const deadline = Date.now() + timeoutMs;
+    const isNew = (now: Stats | undefined): boolean => now !== undefined && (before === undefined || now.ino !== before.ino || now.dev !== before.dev);
+    while (!isNew(await stat(logPath).catch(() => undefined))) {
+      if (Date.now() >= deadline) throw new InternalError(`container monitor in ${bundle} did not reopen log "${logPath}" within ${timeoutMs} ms`);
+      await delay(5);
+    }
   }
 
   async monitorPid(bundle: string): Promise<number | undefined> {

@@ -11,7 +11,8 @@
 //                                           packet is the stream (2 stdout, 3 stderr), input goes
 //                                           straight to the container's stdin.
 //   ctlPath(bundle)                         FIFO: "1 <h> <w>\n" resizes the tty, "2 0 0\n" reopens the log.
-//   resize(bundle, height, width) / reopenLog(bundle)
+//   resize(bundle, height, width)
+//   reopenLog(bundle, logPath)              resolves once the monitor writes to a new file at logPath.
 //   monitorPid(bundle)                      the monitor's pid from its pid file (undefined when gone).
 //   cleanup(id)                             removes what the monitor leaves outside the bundle.
 // Exits are learned from exit files by ExitWatcher (exit-watcher.ts), never from the monitor
@@ -49,7 +50,7 @@ export interface Monitor {
   attachSocketPath(id: string): string;
   ctlPath(bundle: string): string;
   resize(bundle: string, height: number, width: number): Promise<void>;
-  reopenLog(bundle: string): Promise<void>;
+  reopenLog(bundle: string, logPath: string): Promise<void>;
   monitorPid(bundle: string): Promise<number | undefined>;
   cleanup(id: string): Promise<void>;
 }
