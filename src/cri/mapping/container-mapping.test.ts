@@ -286,6 +286,16 @@ describe('containerConfigFromProto: security context', () => {
     expect(invalidArgument(() => containerConfigFromProto(withSecurity({ supplemental_groups_policy: num(2) })))).toBe('supplemental_groups_policy: unknown value 2');
   });
 
+  it('refuses run_as_group without run_as_user or run_as_username (INVALID_ARGUMENT), accepts it with either', () => {
+    expect(invalidArgument(() => containerConfigFromProto(withSecurity({ run_as_group: { value: '1000' } })))).toBe(
+      'linux.security_context.run_as_group is set without run_as_user or run_as_username',
+    );
+    expect(invalidArgument(() => containerConfigFromProto(withSecurity({ run_as_group: { value: '0' }, supplemental_groups: ['5'] })))).toMatch(/run_as_group is set without/);
+    expect(containerConfigFromProto(withSecurity({ run_as_group: { value: '7' }, run_as_user: { value: '0' } })).linux?.securityContext).toMatchObject({ runAsUser: 0, runAsGroup: 7 });
+    expect(containerConfigFromProto(withSecurity({ run_as_group: { value: '7' }, run_as_username: 'app' })).linux?.securityContext).toMatchObject({ runAsUsername: 'app', runAsGroup: 7 });
+    expect(containerConfigFromProto(withSecurity({ run_as_user: { value: '5' } })).linux?.securityContext?.runAsGroup).toBeUndefined();
+  });
+
   it('refuses ids that are not integers, naming the field (and the index of a supplemental group)', () => {
     expect(invalidArgument(() => containerConfigFromProto(withSecurity({ supplemental_groups: ['5', 'wheel'] })))).toBe('supplemental_groups[1]: "wheel" is not a valid integer');
     expect(invalidArgument(() => containerConfigFromProto(withSecurity({ run_as_user: { value: '' } })))).toBe('run_as_user: "" is not a valid integer');

@@ -97,6 +97,10 @@ function securityFromProto(sc: LinuxContainerSecurityContext__Output | null | un
   if (sc.run_as_user) out.runAsUser = int(sc.run_as_user.value, 'run_as_user');
   if (sc.run_as_group) out.runAsGroup = int(sc.run_as_group.value, 'run_as_group');
   if (sc.run_as_username) out.runAsUsername = sc.run_as_username;
+  // A group needs a user to go with (CRI spec; containerd and CRI-O refuse it too).
+  if (out.runAsGroup !== undefined && out.runAsUser === undefined && out.runAsUsername === undefined) {
+    throw new InvalidArgumentError('linux.security_context.run_as_group is set without run_as_user or run_as_username');
+  }
   const seccomp = profile(sc.seccomp, 'seccomp') ?? legacySecurityProfile(sc.seccomp_profile_path, 'seccomp_profile_path');
   if (seccomp) out.seccomp = seccomp;
   const apparmor = profile(sc.apparmor, 'apparmor') ?? legacySecurityProfile(sc.apparmor_profile, 'apparmor_profile');

@@ -136,6 +136,13 @@ describe('sandboxConfigFromProto', () => {
     expect(c.security).toEqual({ privileged: true, readonlyRootfs: true, supplementalGroups: [1000, 2000], runAsUser: 65535, runAsGroup: 0 });
   });
 
+  it('refuses a pod run_as_group without run_as_user (INVALID_ARGUMENT)', () => {
+    expect(invalidArgument(() => sandboxConfigFromProto(withSecurity({ run_as_group: { value: '1000' } }))).message).toBe(
+      'pod sandbox linux.security_context.run_as_group is set without run_as_user',
+    );
+    expect(sandboxConfigFromProto(withSecurity({ run_as_group: { value: '0' }, run_as_user: { value: '0' } })).security).toMatchObject({ runAsUser: 0, runAsGroup: 0 });
+  });
+
   it('refuses a user or group id that is not an integer, naming the field and the value', () => {
     expect(invalidArgument(() => sandboxConfigFromProto(withSecurity({ run_as_user: { value: 'root' } }))).message).toBe('run_as_user: "root" is not a valid integer');
     expect(invalidArgument(() => sandboxConfigFromProto(withSecurity({ run_as_group: { value: '1.5' } }))).message).toBe('run_as_group: "1.5" is not a valid integer');

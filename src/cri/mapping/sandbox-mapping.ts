@@ -91,6 +91,10 @@ export function sandboxConfigFromProto(c: PodSandboxConfig__Output | null): Sand
   if (dns) cfg.dns = { servers: [...dns.servers], searches: [...dns.searches], options: [...dns.options] };
   if (sc?.run_as_user) cfg.security.runAsUser = int(sc.run_as_user.value, 'run_as_user');
   if (sc?.run_as_group) cfg.security.runAsGroup = int(sc.run_as_group.value, 'run_as_group');
+  // A group needs a user to go with (CRI spec; containerd refuses it too).
+  if (cfg.security.runAsGroup !== undefined && cfg.security.runAsUser === undefined) {
+    throw new InvalidArgumentError('pod sandbox linux.security_context.run_as_group is set without run_as_user');
+  }
   const seccomp = profile(sc?.seccomp, 'seccomp');
   if (seccomp) cfg.security.seccomp = seccomp;
   const apparmor = profile(sc?.apparmor, 'apparmor');
