@@ -11,8 +11,9 @@ export function status(s: Services) {
         name: h.name,
         features: { recursive_read_only_mounts: h.features.recursiveReadOnlyMounts, user_namespaces: h.features.userNamespaces },
       })),
-      // Container events are served by GetContainerEvents once containers land; not claimed yet.
-      features: { supplemental_groups_policy: false },
+      // SupplementalGroupsPolicy Merge/Strict are applied, and ContainerStatus.user reports the
+      // uid, gid and groups resolved at create time.
+      features: { supplemental_groups_policy: true },
       info: st.info,
     };
   };

@@ -38,7 +38,8 @@ describe('ContainerStore', () => {
 
   it('persists meta and status apart and loads them back', async () => {
     const s = new ContainerStore(dir);
-    await s.add(ctr('aaa1', 'pod1', 'web'));
+    // The user resolved at create time (ContainerStatus.user) comes back as it was.
+    await s.add(ctr('aaa1', 'pod1', 'web', { user: { uid: 1000, gid: 1000, additionalGids: [1000, 50000, 1234], username: 'app' } }));
     await s.setStatus('aaa1', { state: 'RUNNING', pid: 10, monitorPid: 9, startedAtNs: '5' });
     const meta = JSON.parse(await readFile(join(dir, 'aaa1', 'meta.json'), 'utf8')) as Record<string, unknown>;
     expect(meta.status).toBeUndefined();
@@ -46,6 +47,7 @@ describe('ContainerStore', () => {
     expect(loaded).toHaveLength(1);
     expect(loaded[0]?.status).toEqual({ state: 'RUNNING', pid: 10, monitorPid: 9, startedAtNs: '5' });
     expect(loaded[0]?.meta?.config.metadata.name).toBe('web');
+    expect(loaded[0]?.meta?.user).toEqual({ uid: 1000, gid: 1000, additionalGids: [1000, 50000, 1234], username: 'app' });
   });
 
   it('reserves names per pod + name + attempt and frees them on delete', async () => {
