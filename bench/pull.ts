@@ -1,121 +1,139 @@
-// `make bench ARGS=pull`: pull + unpack of a generated ~200 MB image in 5 layers from a local
-// docker-registry, cold (empty store) and warm (image already present), against `skopeo copy` to
-// an OCI dir + `umoci unpack` of the same image in the same run as the reference.
+// `make bench ARGS=pull`: cold pulls of a ~160 MB, 5-layer, 5,500-file image (gzip and zstd
+// variants) through CRI PullImage, nexcage against Debian's containerd (bench/peer-containerd.ts)
+// in the same run, both as daemons on private dirs, pulling from the same local docker-registry.
 //
-// Every run unpacks into a fresh directory and nothing is deleted until all runs are done: this
-// disk creates files more slowly for minutes after a mass delete, which would penalise whichever
-// tool ran right after one. Runs alternate ours / reference for the same reason.
-import { randomBytes } from 'node:crypto';
+// Every pull gets a twin image of its own (same layout, other bytes), so every pull is cold and
+// nothing is deleted until all runs are done: this disk creates files 2-4x slower for minutes
+// after a mass delete, which would penalise whichever runtime ran right after one. Runs alternate
+// which runtime goes first. Daemon CPU comes from /proc/<pid>/stat, peak RSS from VmHWM (reset
+// before each pull). NEXCAGE_BENCH_PULL_RUNS (default 5) and NEXCAGE_BENCH_PULL_SCALE (default 1,
+// the share of the files per layer) shrink it for a quick look.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { buildImage, layer, pushImage, type LayerEntry } from '../test/support/image-builder.js';
-import { TestRegistry } from '../test/support/registry.js';
+import { call, type CriClient } from '../src/cri/grpc/client.js';
 import { run } from '../src/lib/exec.js';
-import { DistributionClient } from '../src/images/distribution-client.js';
-import { ImageManager } from '../src/images/image-manager.js';
-import { ImageStore } from '../src/images/image-store.js';
-import { LocalContentStore } from '../src/images/local-content-store.js';
-import { OverlaySnapshotter } from '../src/images/overlay-snapshotter.js';
-import { silentLogger } from '../src/lib/log.js';
-import { single, summarize, timeMs, type Row, type Suite } from './lib.js';
+import { TestRegistry } from '../test/support/registry.js';
+import { BenchDaemon, rssMiB } from './bench-daemon.js';
+import { single, summarize, type Row, type Suite } from './lib.js';
+import { cpuSeconds, peakRssMiB, PeerContainerd, resetPeakRss } from './peer-containerd.js';
+import { pushTwin } from './pull-image.js';
 
-const LAYERS = 5;
-const BIG_FILES = 30; // x 1 MiB of random bytes per layer
-const SMALL_FILES = 1000; // x 10 KiB per layer
-const RUNS = 5;
+type Who = 'nexcage' | 'containerd';
+type Variant = 'gzip' | 'zstd';
 
-function layerEntries(i: number): LayerEntry[] {
-  const out: LayerEntry[] = [{ path: `layer${i}/`, type: 'dir' }, { path: `layer${i}/small/`, type: 'dir' }];
-  for (let f = 0; f < BIG_FILES; f++) out.push({ path: `layer${i}/big-${f}.bin`, content: randomBytes(1024 * 1024) });
-  for (let f = 0; f < SMALL_FILES; f++) out.push({ path: `layer${i}/small/f-${f}.bin`, content: randomBytes(10 * 1024) });
-  return out;
+interface Sample {
+  seconds: number;
+  cpu: number;
+  peakRss: number;
+  rssBefore: number;
+  warmMs: number;
 }
 
 function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-async function ourManager(root: string, client: DistributionClient): Promise<ImageManager> {
-  const content = new LocalContentStore(join(root, 'content'));
-  const snapshots = new OverlaySnapshotter(join(root, 'snapshots'));
-  const store = new ImageStore(join(root, 'images'));
-  await content.init();
-  await snapshots.init();
-  await store.init();
-  return new ImageManager({ registry: client, content, snapshots, store, root, log: silentLogger(), maxConcurrentDownloads: () => 3 });
+async function pullOnce(client: CriClient, pid: number, ref: string): Promise<Sample> {
+  const rssBefore = rssMiB(pid);
+  await resetPeakRss(pid);
+  const cpu0 = cpuSeconds(pid);
+  const t0 = performance.now();
+  await call(client.image, 'PullImage', { image: { image: ref } }, 600_000);
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = cpuSeconds(pid) - cpu0;
+  const peakRss = peakRssMiB(pid);
+  const w0 = performance.now();
+  await call(client.image, 'PullImage', { image: { image: ref } }, 600_000);
+  return { seconds, cpu, peakRss, rssBefore, warmMs: performance.now() - w0 };
 }
 
 export const suite: Suite = {
   name: 'pull',
   async run(): Promise<Row[]> {
+    const runs = Number(process.env.NEXCAGE_BENCH_PULL_RUNS ?? 5);
+    const scale = Number(process.env.NEXCAGE_BENCH_PULL_SCALE ?? 1);
+    const variants: Variant[] = ['gzip', 'zstd'];
     const work = mkdtempSync('/var/tmp/nexcage-bench-pull-');
     const registry = await TestRegistry.start({ parent: work });
-    const client = new DistributionClient({
-      settings: { mirrors: {}, insecure: [], caFiles: [], credentialsFile: '', noProgressTimeoutSeconds: 60 },
-      log: silentLogger(),
+    mkdirSync(join(work, 'nexcage'));
+    mkdirSync(join(work, 'containerd'));
+    const ours = new BenchDaemon(join(work, 'nexcage'), {
+      socket: join(work, 'nexcage', 'nexcage.sock'),
+      rootDir: join(work, 'nexcage', 'root'),
+      stateDir: join(work, 'nexcage', 'state'),
+      metricsAddress: '',
+      logLevel: 'warn',
+      cni: { confDirs: [join(work, 'nexcage', 'cni-conf')] },
     });
+    const peer = new PeerContainerd({ dir: join(work, 'containerd'), plainHttpRegistries: [registry.host] });
     try {
-      const layers = [];
-      for (let i = 0; i < LAYERS; i++) layers.push(await layer(layerEntries(i), 'gzip'));
-      const img = buildImage({ layers });
-      await pushImage(registry.pushTarget, 'bench/image', ['latest'], img);
-      const wireMB = (img.configBytes.length + img.manifestBytes.length + layers.reduce((s, l) => s + l.blob.length, 0)) / 1e6;
-      const tarMB = layers.reduce((s, l) => s + l.tar.length, 0) / 1e6;
-      const ref = `${registry.host}/bench/image:latest`;
-      // Let the push's writes reach the disk before anything is timed.
-      await run('sync', []);
-
-      const ours: number[] = [];
-      const oursWarm: number[] = [];
-      const refCopy: number[] = [];
-      const refUnpack: number[] = [];
-      const refTotal: number[] = [];
-      const refWarm: number[] = [];
-      const runOurs = async (r: number): Promise<void> => {
-        const root = join(work, `ours-${r}`);
-        mkdirSync(root);
-        const m = await ourManager(root, client);
-        ours.push(await timeMs(() => m.pull(ref)));
-        oursWarm.push(await timeMs(() => m.pull(ref)));
-      };
-      const runReference = async (r: number): Promise<void> => {
-        const oci = join(work, `oci-${r}`);
-        const bundle = join(work, `bundle-${r}`);
-        const skopeo = ['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `oci:${oci}:latest`];
-        const copy = await timeMs(() => run('skopeo', skopeo, { timeoutMs: 600_000 }));
-        const unpack = await timeMs(() => run('umoci', ['unpack', '--image', `${oci}:latest`, bundle], { timeoutMs: 600_000 }));
-        refCopy.push(copy);
-        refUnpack.push(unpack);
-        refTotal.push(copy + unpack);
-        refWarm.push(await timeMs(() => run('skopeo', skopeo, { timeoutMs: 600_000 })));
-      };
-      // Alternate who goes first, so neither always runs right after the other's writes.
-      for (let r = 0; r < RUNS; r++) {
-        if (r % 2 === 0) {
-          await runOurs(r);
-          await runReference(r);
-        } else {
-          await runReference(r);
-          await runOurs(r);
+      const refs = new Map<string, string>();
+      const sizes = new Map<Variant, { wire: number; tar: number; files: number }>();
+      for (const v of variants) {
+        for (let r = 0; r < runs; r++) {
+          for (const who of ['nexcage', 'containerd'] as Who[]) {
+            const repo = `bench/${v}-${who}-${r}`;
+            const t = await pushTwin(registry.pushTarget, repo, v, scale);
+            sizes.set(v, { wire: t.wireBytes, tar: t.tarBytes, files: t.files });
+            refs.set(`${v}/${who}/${r}`, `${registry.host}/${repo}:latest`);
+          }
         }
       }
-      const mbps = (ms: number[]): number[] => ms.map((v) => wireMB / (v / 1000));
-      const note = `${wireMB.toFixed(0)} MB gzip on the wire, ${tarMB.toFixed(0)} MB of tar, ${LAYERS} layers, ${LAYERS * (BIG_FILES + SMALL_FILES)} files; fresh dirs per run`;
-      return [
-        summarize('nexcage pull+unpack, cold (empty store)', 's', ours.map((v) => v / 1000), note),
-        summarize('nexcage pull+unpack, cold', 'MB/s', mbps(ours)),
-        summarize('nexcage pull, warm (image present)', 'ms', oursWarm),
-        summarize('skopeo copy + umoci unpack, cold', 's', refTotal.map((v) => v / 1000)),
-        summarize('skopeo copy + umoci unpack, cold', 'MB/s', mbps(refTotal)),
-        summarize('  skopeo copy to OCI dir', 's', refCopy.map((v) => v / 1000)),
-        summarize('  umoci unpack', 's', refUnpack.map((v) => v / 1000)),
-        summarize('skopeo copy, warm (blobs present)', 'ms', refWarm),
-        single('reference time / nexcage time (medians)', 'x', median(refTotal) / median(ours), 'above 1 = nexcage faster'),
+      await ours.start();
+      await peer.start();
+      const pid: Record<Who, number> = { nexcage: ours.proc!.pid!, containerd: peer.pid };
+      const client: Record<Who, CriClient> = { nexcage: ours.client, containerd: peer.client };
+      // Let the pushes reach the disk and start-up settle before anything is timed.
+      await run('sync', []);
+      await new Promise((r) => setTimeout(r, 5000));
+      const idle: Record<Who, number> = { nexcage: rssMiB(pid.nexcage), containerd: rssMiB(pid.containerd) };
+      const load = loadavg()[0] as number;
+      const samples = new Map<string, Sample[]>();
+      for (const v of variants) {
+        for (let r = 0; r < runs; r++) {
+          const order: Who[] = r % 2 === 0 ? ['nexcage', 'containerd'] : ['containerd', 'nexcage'];
+          for (const who of order) {
+            const s = await pullOnce(client[who], pid[who], refs.get(`${v}/${who}/${r}`) as string);
+            const key = `${v}/${who}`;
+            samples.set(key, [...(samples.get(key) ?? []), s]);
+            console.log(`pull ${v} run ${r} ${who}: ${s.seconds.toFixed(2)} s, CPU ${s.cpu.toFixed(2)} s, peak RSS ${s.peakRss.toFixed(0)} MiB (before ${s.rssBefore.toFixed(0)}), warm ${s.warmMs.toFixed(0)} ms`);
+          }
+        }
+      }
+      const loadAfter = loadavg()[0] as number;
+      const rows: Row[] = [
+        single('load average (1 min) before / after', '', load, `after: ${loadAfter.toFixed(2)}; ${peer.version}`),
+        single('nexcage daemon RSS idle', 'MiB', idle.nexcage),
+        single('containerd daemon RSS idle', 'MiB', idle.containerd),
       ];
+      for (const v of variants) {
+        const n = samples.get(`${v}/nexcage`) ?? [];
+        const c = samples.get(`${v}/containerd`) ?? [];
+        const sz = sizes.get(v)!;
+        const note = `${(sz.wire / 1e6).toFixed(0)} MB ${v}, ${(sz.tar / 1e6).toFixed(0)} MB tar, ${sz.files} files, 5 layers`;
+        const pairwise = n.map((s, i) => s.seconds / (c[i]?.seconds ?? NaN));
+        rows.push(
+          summarize(`${v}: nexcage cold pull`, 's', n.map((s) => s.seconds), note),
+          summarize(`${v}: containerd cold pull`, 's', c.map((s) => s.seconds)),
+          single(`${v}: cold pull nexcage / containerd (medians)`, 'x', median(n.map((s) => s.seconds)) / median(c.map((s) => s.seconds)), `pairwise median ${median(pairwise).toFixed(2)}; min ${Math.min(...n.map((s) => s.seconds)).toFixed(2)} vs ${Math.min(...c.map((s) => s.seconds)).toFixed(2)} s`),
+          summarize(`${v}: nexcage daemon CPU per pull`, 's', n.map((s) => s.cpu)),
+          summarize(`${v}: containerd daemon CPU per pull`, 's', c.map((s) => s.cpu)),
+          single(`${v}: daemon CPU nexcage / containerd (medians)`, 'x', median(n.map((s) => s.cpu)) / median(c.map((s) => s.cpu))),
+          summarize(`${v}: nexcage peak RSS during the pull`, 'MiB', n.map((s) => s.peakRss), `RSS before the pull: median ${median(n.map((s) => s.rssBefore)).toFixed(0)} MiB`),
+          summarize(`${v}: containerd peak RSS during the pull`, 'MiB', c.map((s) => s.peakRss), `RSS before the pull: median ${median(c.map((s) => s.rssBefore)).toFixed(0)} MiB`),
+          summarize(`${v}: nexcage warm pull (image present)`, 'ms', n.map((s) => s.warmMs)),
+          summarize(`${v}: containerd warm pull (image present)`, 'ms', c.map((s) => s.warmMs)),
+        );
+      }
+      return rows;
     } finally {
-      client.close();
+      await ours.stop();
+      await peer.stop();
       await registry.stop();
+      // containerd leaves its snapshots' overlay work dirs owned by root: a plain rm is enough.
       rmSync(work, { recursive: true, force: true });
     }
   },

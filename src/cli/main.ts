@@ -12,6 +12,7 @@ const COMMANDS: Record<string, string> = {
   version: 'print the client version and, if the daemon answers, the server version',
   health: 'ask the daemon for CRI Status: exit 0 when the runtime is ready, 1 with the reason otherwise',
   config: 'print the effective configuration (defaults < file < NEXCAGE_* env < flags) as JSON',
+  pull: 'pull IMAGE through the daemon, showing per-layer progress; prints the image id',
   agent: 'the Kubernetes node agent: labels this Node, publishes RuntimeClasses, pre-pulls images',
 };
 
@@ -52,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
   for (const l of leaves()) options[l.flag] = { type: 'string' };
   let parsed;
   try {
-    parsed = parseArgs({ args: rest, options, strict: true, allowPositionals: false });
+    parsed = parseArgs({ args: rest, options, strict: true, allowPositionals: command === 'pull' });
   } catch (err) {
     process.stderr.write(`nexcage ${command}: ${errorMessage(err)}\n\n${usage(command)}`);
     return 2;
@@ -81,6 +82,8 @@ async function main(argv: string[]): Promise<number> {
       return version(config.socket);
     case 'health':
       return health(config.socket);
+    case 'pull':
+      return (await import('./pull.js')).pullCommand(config, parsed.positionals);
   }
   return 2;
 }

@@ -1,6 +1,8 @@
 // The side HTTP endpoint for operators: /metrics (Prometheus), /healthz (alive), /readyz
-// (CRI Status says RuntimeReady). Plain node:http; it serves nothing else.
+// (CRI Status says RuntimeReady), /pulls (the image pulls running now and how far they are, JSON;
+// what `nexcage pull` shows). Plain node:http, read-only; it serves nothing else.
 import { createServer, type Server } from 'node:http';
+import { pullTracker } from '../images/pull-progress.js';
 import type { Logger } from '../lib/log.js';
 import { registry } from '../lib/metrics.js';
 
@@ -30,6 +32,7 @@ export async function startHttpEndpoint(address: string, readiness: () => Promis
       );
       return;
     }
+    if (path === '/pulls') return reply(200, JSON.stringify({ pulls: pullTracker.list() }) + '\n', 'application/json');
     if (path === '/metrics') {
       registry.metrics().then(
         (text) => reply(200, text, registry.contentType),

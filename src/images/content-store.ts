@@ -1,5 +1,6 @@
 // The seam for blob storage: content addressed by sha256, written through an ingest file and
 // committed only when size and digest match. local-content-store.ts keeps it on the filesystem.
+import type { GrowingBlob } from './growing-blob.js';
 import type { RateFloor } from './transfer-rate.js';
 
 export interface BlobBody {
@@ -26,6 +27,8 @@ export interface IngestOptions {
   minRate?: RateFloor;
   /** This caller went away; the download stops when every caller of it has (its partial stays). */
   signal?: AbortSignal;
+  /** Handed the blob as it is being written (at once, before any byte), to read it behind the download. */
+  onBlob?: (blob: GrowingBlob) => void;
 }
 
 export interface IngestResult {

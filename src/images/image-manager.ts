@@ -3,6 +3,7 @@
 // with garbage collection of blobs and snapshots nothing uses, leases for running containers,
 // and the disk use of the store. Concurrent pulls of one reference share one pull, which stops
 // only when all of its callers have gone.
+import { mkdir, rm } from 'node:fs/promises';
 import PQueue from 'p-queue';
 import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, NotFoundError, UnavailableError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
@@ -20,7 +21,9 @@ import { formatReference, parseReference, repoName, repoTagOf, type ImageReferen
 import type { RegistryClient, RepositoryClient } from './registry-client.js';
 import type { Snapshotter } from './snapshotter.js';
 import type { RateFloor } from './transfer-rate.js';
-import { unpackLayer } from './unpack.js';
+import { BlobRestarted, followBlob, type GrowingBlob } from './growing-blob.js';
+import { pullTracker, summaryLine, type PullProgress } from './pull-progress.js';
+import { unpackLayer, unpackStream, type UnpackResult } from './unpack.js';
 import { withSpan } from '../lib/tracing.js';
 
 export type { ImageRecord } from './image-store.js';
@@ -59,6 +62,15 @@ export interface PullResult {
   layersFetched: number;
   layersReused: number;
 }
+
+/**
+ * ImageSpec annotation of a PullImage whose caller may stop waiting (`nexcage pull` on Ctrl-C)
+ * without stopping the pull: it is pulled to the end as if nobody had asked for it to stop.
+ */
+export const PULL_DETACH_ANNOTATION = 'nexcage.io/pull-detach';
+
+/** How often a running pull logs its progress. */
+const PROGRESS_LOG_MS = 5000;
 
 interface SharedPull {
   done: Promise<PullResult>;
@@ -128,8 +140,15 @@ export class ImageManager {
     imagePullsInFlight.inc();
     const guard = { digests: new Set<string>(), chainIds: new Set<string>() };
     this.pinnedByPulls.add(guard);
+    const progress = pullTracker.start(name);
+    // A pull that takes a while says how far it is, every few seconds.
+    const ticker = setInterval(() => {
+      const v = progress.view();
+      this.o.log.info({ ref: name, phase: v.phase, downloadedBytes: v.downloadedBytes, unpackedBytes: v.unpackedBytes, totalBytes: v.totalBytes, bytesPerSecond: v.downloadBytesPerSecond, etaSeconds: v.etaSeconds }, `image pull progress: ${summaryLine(v)}`);
+    }, PROGRESS_LOG_MS);
+    ticker.unref();
     try {
-      const result = await withSpan('image.pull', { 'image.ref': name }, () => this.fetchAndUnpack(ref, credentials, guard, signal));
+      const result = await withSpan('image.pull', { 'image.ref': name }, () => this.fetchAndUnpack(ref, credentials, guard, signal, progress));
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       imagePulls.inc({ result: 'success' });
       imagePullDuration.observe(seconds);
@@ -164,6 +183,8 @@ export class ImageManager {
       }
       throw err;
     } finally {
+      clearInterval(ticker);
+      pullTracker.end(progress);
       this.pinnedByPulls.delete(guard);
       imagePullsInFlight.dec();
     }
@@ -174,6 +195,7 @@ export class ImageManager {
     credentials: Credentials | undefined,
     guard: { digests: Set<string>; chainIds: Set<string> },
     signal: AbortSignal,
+    progress: PullProgress,
   ): Promise<PullResult> {
     const name = formatReference(ref);
     const repo = this.o.registry.repository(ref, credentials);
@@ -221,31 +243,42 @@ export class ImageManager {
     const chains = computeChainIds(diffIds);
     for (const c of chains) guard.chainIds.add(c);
 
-    // Download every missing layer first, then unpack: a blob's fsync at commit then never has to
-    // push out the pages other layers' unpacking is writing at the same moment (ext4 ordered mode).
+    // Each layer unpacks as its bytes arrive (read back behind the download), into its own
+    // snapshot, all at once: overlay snapshots do not need their parent's files, whiteouts are
+    // recorded as overlay whiteouts. Snapshots are still committed bottom-up.
     const missing = manifest.layers.map((layer, i) => ({ layer, i })).filter(({ i }) => !this.o.snapshots.get(chains[i] as string));
     const reused = manifest.layers.length - missing.length;
     imageLayers.inc({ source: 'reused' }, reused);
-    const concurrency = this.o.maxConcurrentDownloads();
-    await settleAll(missing.map(({ layer }) => () => this.fetchBlob(repo, layer, fetchOpts)), concurrency);
-    await settleAll(
-      missing.map(({ layer, i }) => async () => {
-        throwIfAborted(signal, `pull of image "${name}"`);
-        await this.o.snapshots.create(chains[i] as string, diffIds[i] as string, i > 0 ? chains[i - 1] : undefined, async (dir) => {
-          const r = await withSpan('image.unpack', { 'image.layer': layer.digest, 'image.layer_index': i }, () => unpackLayer(this.o.content.path(layer.digest), dir, { maxRatio: this.o.maxDecompressionRatio?.() ?? 0 }));
-          if (r.diffId !== diffIds[i]) {
-            throw new FailedPreconditionError(
-              `image "${name}": layer ${i} (${layer.digest}) unpacks to diff ID ${r.diffId}, but the config says ${diffIds[i] as string}`,
-            );
-          }
-          return { usedBytes: r.usedBytes, inodes: r.inodes };
-        });
+    const missingIdx = new Set(missing.map((m) => m.i));
+    progress.setLayers(manifest.layers.map((l, i) => ({ digest: l.digest, size: l.size, reused: !missingIdx.has(i) })));
+    progress.phase = 'download';
+    const downloads = new PQueue({ concurrency: this.o.maxConcurrentDownloads() });
+    let downloadsLeft = missing.length;
+    const downloaded = (): void => {
+      if (--downloadsLeft === 0) progress.phase = 'unpack';
+    };
+    let below: Promise<unknown> = Promise.resolve();
+    const jobs = missing.map(({ layer, i }) => {
+      const parentDone = below;
+      const job = this.o.snapshots.create(chains[i] as string, diffIds[i] as string, i > 0 ? chains[i - 1] : undefined, async (dir) => {
+        const r = await this.fetchAndUnpackLayer({ repo, layer, i, dir, fetchOpts, downloads, progress, signal, downloaded });
+        if (r.diffId !== diffIds[i]) {
+          throw new FailedPreconditionError(`image "${name}": layer ${i} (${layer.digest}) unpacks to diff ID ${r.diffId}, but the config says ${diffIds[i] as string}`);
+        }
+        // Committed only on top of its parent (which fails this one if it failed).
+        await parentDone;
+        return { usedBytes: r.usedBytes, inodes: r.inodes };
+      });
+      below = job;
+      return job.then(() => {
+        progress.layerPhase(i, 'done');
         imageLayers.inc({ source: 'fetched' });
-      }),
-      concurrency,
-    );
+      });
+    });
+    await settleAll(jobs);
     const fetched = missing.length;
 
+    progress.phase = 'commit';
     // Manifest and index are kept too: they are what the repo digest names.
     await this.o.content.put(manifestDigest, manifestBytes);
     if (indexDigest) await this.o.content.put(indexDigest, top.bytes);
@@ -271,6 +304,57 @@ export class ImageManager {
       }),
     );
     return { image, bytesFetched, layersFetched: fetched, layersReused: reused };
+  }
+
+  /**
+   * Download one layer and unpack it into `dir` as its bytes arrive. The download's failure is the
+   * layer's failure (its digest is checked at the end, and the unpack fails with it); a download
+   * that starts its file over makes the unpack start over from the committed blob.
+   */
+  private async fetchAndUnpackLayer(a: {
+    repo: RepositoryClient;
+    layer: Descriptor;
+    i: number;
+    dir: string;
+    fetchOpts: IngestOptions;
+    downloads: PQueue;
+    progress: PullProgress;
+    signal: AbortSignal;
+    downloaded: () => void;
+  }): Promise<UnpackResult> {
+    const { layer, i, dir, progress, signal } = a;
+    let feed!: (b: GrowingBlob) => void;
+    const fed = new Promise<GrowingBlob>((resolve) => (feed = resolve));
+    const dl = a.downloads
+      .add(() => {
+        throwIfAborted(signal, `download of layer ${layer.digest}`);
+        progress.layerPhase(i, 'download');
+        return this.fetchBlob(a.repo, layer, {
+          ...a.fetchOpts,
+          onBytes: (n) => {
+            a.fetchOpts.onBytes?.(n);
+            progress.addDownloaded(i, n);
+          },
+          onBlob: feed,
+        });
+      })
+      .finally(a.downloaded);
+    const maxRatio = this.o.maxDecompressionRatio?.() ?? 0;
+    const unpack = Promise.race([fed, dl.then(() => undefined)]).then((blob) =>
+      withSpan('image.unpack', { 'image.layer': layer.digest, 'image.layer_index': i }, () =>
+        blob
+          ? unpackStream(followBlob(blob, { signal, onRead: (n) => progress.addUnpacked(i, n) }), layer.size, dir, { maxRatio })
+          : unpackLayer(this.o.content.path(layer.digest), dir, { maxRatio }),
+      ),
+    );
+    const [d, u] = await Promise.allSettled([dl.then(() => progress.layerPhase(i, 'unpack')), unpack]);
+    if (d.status === 'rejected') throw d.reason;
+    if (u.status === 'fulfilled') return u.value;
+    if (!(u.reason instanceof BlobRestarted)) throw u.reason;
+    throwIfAborted(signal, `unpack of layer ${layer.digest}`);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { mode: 0o755 });
+    return unpackLayer(this.o.content.path(layer.digest), dir, { maxRatio });
   }
 
   private async fetchBlob(repo: RepositoryClient, desc: Descriptor, opts: IngestOptions): Promise<void> {
@@ -458,10 +542,9 @@ export class ImageManager {
   }
 }
 
-/** Run the jobs `concurrency` at a time; after all have settled, throw the first failure. */
-async function settleAll(jobs: (() => Promise<unknown>)[], concurrency: number): Promise<void> {
-  const queue = new PQueue({ concurrency });
-  const results = await Promise.allSettled(jobs.map((j) => queue.add(j)));
+/** After all have settled, throw the first failure (in layer order). */
+async function settleAll(jobs: Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(jobs);
   const failed = results.find((r) => r.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
 }

@@ -12,11 +12,13 @@ import { atomicWrite } from '../lib/fsutil.js';
 import { abandonable, cancelledError, SharedAbort, sleep, throwIfAborted } from './cancellation.js';
 import type { BlobBody, BlobSource, ContentStore, IngestOptions, IngestResult } from './content-store.js';
 import { digestHex, newHash, sha256 } from './digest.js';
+import { GrowingBlob } from './growing-blob.js';
 import { checkIntervalMs, formatRate, progressBytes, ThroughputWatch, type RateFloor } from './transfer-rate.js';
 
 interface Download {
   done: Promise<IngestResult>;
   shared: SharedAbort;
+  blob: GrowingBlob;
 }
 
 export class LocalContentStore implements ContentStore {
@@ -74,31 +76,47 @@ export class LocalContentStore implements ContentStore {
     }
     if (running) {
       running.shared.join(opts.signal);
+      opts.onBlob?.(running.blob);
       return abandonable(running.done, opts.signal, () => cancelledError(what)).then((r) => ({ ...r, fetched: false, bytesFetched: 0 }));
     }
     const shared = new SharedAbort();
     shared.join(opts.signal);
+    const blob = new GrowingBlob(desc.size, this.ingestPath(desc.digest), this.path(desc.digest));
     const entry: Download = {
       shared,
-      done: this.download(desc, source, { ...opts, signal: shared.signal }).finally(() => {
-        if (this.inflight.get(desc.digest) === entry) this.inflight.delete(desc.digest);
-        shared.dispose();
-      }),
+      blob,
+      done: this.download(desc, source, { ...opts, signal: shared.signal }, blob).then(
+        (r) => {
+          blob.finish();
+          return r;
+        },
+        (err: unknown) => {
+          blob.finish(err);
+          throw err;
+        },
+      )
+        .finally(() => {
+          if (this.inflight.get(desc.digest) === entry) this.inflight.delete(desc.digest);
+          shared.dispose();
+        }),
     };
     this.inflight.set(desc.digest, entry);
+    opts.onBlob?.(blob);
     return abandonable(entry.done, opts.signal, () => cancelledError(what));
   }
 
-  private async download(desc: { digest: string; size: number }, source: BlobSource, opts: IngestOptions & { signal: AbortSignal }): Promise<IngestResult> {
+  private async download(desc: { digest: string; size: number }, source: BlobSource, opts: IngestOptions & { signal: AbortSignal }, blob: GrowingBlob): Promise<IngestResult> {
     if (await this.has(desc.digest)) return { fetched: false, bytesFetched: 0, resumed: false };
     const partial = this.ingestPath(desc.digest);
     const fromDisk = await this.rehash(partial, desc.size);
+    blob.grew(fromDisk.offset);
     try {
-      return await this.fetchInto(desc, source, opts, fromDisk);
+      return await this.fetchInto(desc, source, opts, fromDisk, blob);
     } catch (err) {
       // A partial from an earlier run that does not verify is discarded and fetched once afresh.
       if (fromDisk.offset > 0 && err instanceof DigestMismatch) {
-        return this.fetchInto(desc, source, opts, { offset: 0, hash: newHash() });
+        blob.restart();
+        return this.fetchInto(desc, source, opts, { offset: 0, hash: newHash() }, blob);
       }
       throw err;
     }
@@ -127,6 +145,7 @@ export class LocalContentStore implements ContentStore {
     source: BlobSource,
     opts: IngestOptions & { signal: AbortSignal },
     from: { offset: number; hash: ReturnType<typeof newHash> },
+    blob: GrowingBlob,
   ): Promise<IngestResult> {
     const partial = this.ingestPath(desc.digest);
     let { offset, hash } = from;
@@ -154,6 +173,7 @@ export class LocalContentStore implements ContentStore {
             await fh.truncate(0);
             offset = 0;
             hash = newHash();
+            blob.restart();
           }
           if (offset > 0) resumed = true;
           for await (const chunk of body.body) {
@@ -165,6 +185,7 @@ export class LocalContentStore implements ContentStore {
             hash.update(chunk);
             offset += chunk.length;
             bytesFetched += chunk.length;
+            blob.grew(offset);
             watch.record(chunk.length);
             opts.onBytes?.(chunk.length);
           }

@@ -76,59 +76,117 @@ export async function sniffCompression(path: string): Promise<Compression> {
   try {
     const b = Buffer.alloc(4);
     const { bytesRead } = await fh.read(b, 0, 4, 0);
-    if (bytesRead >= 2 && b[0] === 0x1f && b[1] === 0x8b) return 'gzip';
-    if (bytesRead >= 4 && b.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
-    return 'none';
+    return compressionOf(b.subarray(0, bytesRead));
   } finally {
     await fh.close();
   }
 }
 
+/** gzip and zstd by their magic numbers; anything else is taken for a plain tar. */
+function compressionOf(b: Buffer): Compression {
+  if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) return 'gzip';
+  if (b.length >= 4 && b.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  return 'none';
+}
+
 /** Unpack the layer blob at `blobPath` into `root` (an existing, empty directory). */
 export async function unpackLayer(blobPath: string, root: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
-  const compression = await sniffCompression(blobPath);
-  const applier = new Applier(root, opts);
-  const hash = newHash();
-  let tarBytes = 0;
-  const blobBytes = compression === 'none' ? 0 : (await stat(blobPath)).size;
-  const ratioLimit = opts.maxRatio && blobBytes > 0 ? Math.max(blobBytes * opts.maxRatio, RATIO_FLOOR_BYTES) : Infinity;
-  const hasher = new Transform({
-    transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      hash.update(chunk);
-      tarBytes += chunk.length;
-      if (opts.maxBytes && tarBytes > opts.maxBytes) {
-        cb(new LayerRejected(`layer is larger than ${opts.maxBytes} bytes uncompressed`));
-        return;
-      }
-      if (tarBytes > ratioLimit) {
-        cb(new LayerRejected(`layer unpacks to more than ${opts.maxRatio} times its ${blobBytes} compressed bytes (registry.maxDecompressionRatio): refused as a decompression bomb`));
-        return;
-      }
-      cb(null, chunk);
-    },
-  });
-  await applier.init();
-  const apply = async (tar: AsyncIterable<Buffer>): Promise<void> => {
-    for await (const e of readTar(tar)) await applier.entry(e.header, e.body);
+  const blobBytes = (await stat(blobPath)).size;
+  return unpackStream(createReadStream(blobPath, { highWaterMark: 1024 * 1024 }), blobBytes, root, opts);
+}
+
+/**
+ * Unpack a layer blob of `blobBytes` bytes arriving as `blob` (its compression sniffed from the
+ * first bytes) into `root`, an existing empty directory. An error of the source (a failed
+ * download) is thrown as it is.
+ */
+export async function unpackStream(blob: AsyncIterable<Buffer>, blobBytes: number, root: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
+  const it = blob[Symbol.asyncIterator]();
+  // The source's own error (a failed download) is reported as itself, not as a broken archive.
+  let sourceError: unknown;
+  const next = async (): Promise<IteratorResult<Buffer>> => {
+    try {
+      return await it.next();
+    } catch (err) {
+      sourceError = err;
+      throw err;
+    }
   };
-  const src = createReadStream(blobPath, { highWaterMark: 1024 * 1024 });
   try {
-    if (compression === 'gzip') await pipeline(src, createGunzip({ chunkSize: ZLIB_CHUNK }), hasher, apply);
-    else if (compression === 'zstd') await pipeline(src, createZstdDecompress({ chunkSize: ZLIB_CHUNK }), hasher, apply);
-    else await pipeline(src, hasher, apply);
+    const applier = new Applier(root, opts);
+    await applier.init();
+    // The magic number may span chunks.
+    const head: Buffer[] = [];
+    let headBytes = 0;
+    let ended = false;
+    while (headBytes < 4 && !ended) {
+      const r = await next();
+      if (r.done) ended = true;
+      else {
+        head.push(r.value);
+        headBytes += r.value.length;
+      }
+    }
+    const compression = compressionOf(Buffer.concat(head).subarray(0, 4));
+    const input = async function* (): AsyncGenerator<Buffer> {
+      yield* head;
+      while (!ended) {
+        const r = await next();
+        if (r.done) return;
+        yield r.value;
+      }
+    };
+    const hash = newHash();
+    let tarBytes = 0;
+    const compressed = compression === 'none' ? 0 : blobBytes;
+    const ratioLimit = opts.maxRatio && compressed > 0 ? Math.max(compressed * opts.maxRatio, RATIO_FLOOR_BYTES) : Infinity;
+    const hasher = new Transform({
+      transform(chunk: Buffer, _enc, cb: TransformCallback) {
+        hash.update(chunk);
+        tarBytes += chunk.length;
+        if (opts.maxBytes && tarBytes > opts.maxBytes) {
+          cb(new LayerRejected(`layer is larger than ${opts.maxBytes} bytes uncompressed`));
+          return;
+        }
+        if (tarBytes > ratioLimit) {
+          cb(new LayerRejected(`layer unpacks to more than ${opts.maxRatio} times its ${compressed} compressed bytes (registry.maxDecompressionRatio): refused as a decompression bomb`));
+          return;
+        }
+        cb(null, chunk);
+      },
+    });
+    const apply = async (tar: AsyncIterable<Buffer>): Promise<void> => {
+      for await (const e of readTar(tar)) await applier.entry(e.header, e.body);
+    };
+    try {
+      if (compression === 'gzip') await pipeline(input, createGunzip({ chunkSize: ZLIB_CHUNK }), hasher, apply);
+      else if (compression === 'zstd') await pipeline(input, createZstdDecompress({ chunkSize: ZLIB_CHUNK }), hasher, apply);
+      else await pipeline(input, hasher, apply);
+    } catch (err) {
+      throw sourceError ?? unpackError(err, compression);
+    }
+    await applier.finish();
+    return {
+      diffId: `sha256:${hash.digest('hex')}`,
+      tarBytes,
+      entries: applier.entries,
+      usedBytes: applier.usedBytes,
+      inodes: applier.inodes,
+      compression,
+    };
   } catch (err) {
-    if (err instanceof InvalidArgumentError || err instanceof ResourceExhaustedError) throw err;
-    throw new LayerRejected(`layer is not a valid ${compression === 'none' ? '' : compression + ' '}tar archive: ${errorMessage(err)}`);
+    throw sourceError ?? err;
+  } finally {
+    // Stops the source (closes a file it reads) whether or not the pipeline read it to the end.
+    await it.return?.();
   }
-  await applier.finish();
-  return {
-    diffId: `sha256:${hash.digest('hex')}`,
-    tarBytes,
-    entries: applier.entries,
-    usedBytes: applier.usedBytes,
-    inodes: applier.inodes,
-    compression,
-  };
+}
+
+/** Our refusals as they are; a full disk as RESOURCE_EXHAUSTED; anything else is a broken archive. */
+function unpackError(err: unknown, compression: Compression): Error {
+  if (err instanceof InvalidArgumentError || err instanceof ResourceExhaustedError) return err;
+  if (isErrno(err, 'ENOSPC') || isErrno(err, 'EDQUOT')) return new ResourceExhaustedError(`no space left to unpack the layer: ${errorMessage(err)}`);
+  return new LayerRejected(`layer is not a valid ${compression === 'none' ? '' : compression + ' '}tar archive: ${errorMessage(err)}`);
 }
 
 interface Deferred {
