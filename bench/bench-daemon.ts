@@ -1,12 +1,17 @@
 // The built daemon as a child process for the benchmarks that drive it over its socket, and the
 // RSS reading they report. Output is dropped: a benchmark must not pay for log piping.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { openSync, closeSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { call, connectCri, type CriClient } from '../src/cri/grpc/client.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
+
+/** The V8 flags every launcher gives the daemon (Makefile `run`, the installed wrapper): one list, in deploy/node-flags. */
+export function daemonNodeFlags(): string[] {
+  return readFileSync(join(REPO, 'deploy/node-flags'), 'utf8').split('\n').map((l) => l.replace(/#.*/, '').trim()).filter((l) => l !== '');
+}
 
 export function rssMiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -55,13 +60,22 @@ export class BenchDaemon {
     readonly config: Record<string, unknown>,
     /** Open the V8 inspector on 127.0.0.1:<port> (bench only) so liveHeapMiB can ask for a full GC. */
     readonly inspectPort?: number,
+    readonly options: {
+      /** Node/V8 flags instead of the launchers' (deploy/node-flags). */
+      nodeFlags?: string[];
+      /** Where the daemon's stdout goes (e.g. --trace-gc lines); dropped otherwise. */
+      stdoutFile?: string;
+    } = {},
   ) {}
 
   async start(): Promise<void> {
     const cfgPath = join(this.dir, 'daemon.json');
     await writeFile(cfgPath, JSON.stringify(this.config));
     const inspect = this.inspectPort ? [`--inspect=127.0.0.1:${this.inspectPort}`] : [];
-    const proc = spawn(join(REPO, 'node_modules/.bin/node'), [...inspect, join(REPO, 'dist/src/cli/main.js'), 'serve', '--config', cfgPath], { stdio: 'ignore' });
+    const flags = this.options.nodeFlags ?? daemonNodeFlags();
+    const out = this.options.stdoutFile ? openSync(this.options.stdoutFile, 'a') : 'ignore';
+    const proc = spawn(join(REPO, 'node_modules/.bin/node'), [...flags, ...inspect, join(REPO, 'dist/src/cli/main.js'), 'serve', '--config', cfgPath], { stdio: ['ignore', out, 'ignore'] });
+    if (typeof out === 'number') closeSync(out);
     this.proc = proc;
     this.client = connectCri(this.config.socket as string);
     // Serving once Version answers (recovery runs before the socket is bound).

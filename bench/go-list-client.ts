@@ -14,9 +14,14 @@ export async function buildGoListClient(dir: string): Promise<string> {
   return out;
 }
 
-/** Durations (ms) of `calls` calls of `method`, `gapMs` apart; and the answer's size in bytes. */
-export async function goListCalls(binary: string, socket: string, method: string, calls: number, gapMs = 0): Promise<{ ms: number[]; bytes: number }> {
-  const { stdout } = await run(binary, [socket, `/runtime.v1.RuntimeService/${method}`, String(calls), String(gapMs)], { timeoutMs: 600_000 });
+/**
+ * Durations (ms) of `calls` calls of `method` (`Service/Method`, or a RuntimeService method name),
+ * `gapMs` apart, with `request` as the encoded request (empty by default); and the answer's size.
+ */
+export async function goListCalls(binary: string, socket: string, method: string, calls: number, gapMs = 0, request?: Buffer): Promise<{ ms: number[]; bytes: number }> {
+  const full = method.includes('/') ? `/runtime.v1.${method}` : `/runtime.v1.RuntimeService/${method}`;
+  const args = [socket, full, String(calls), String(gapMs), ...(request ? [request.toString('hex')] : [])];
+  const { stdout } = await run(binary, args, { timeoutMs: 600_000 });
   const lines = stdout.trim().split('\n');
   return { ms: lines.map((l) => Number(l.split(' ')[0])), bytes: Number(lines.at(-1)?.split(' ')[1] ?? 0) };
 }

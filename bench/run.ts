@@ -10,6 +10,7 @@ const SUITES: { name: string; load: () => Promise<{ suite: Suite }> }[] = [
   { name: 'containers', load: () => import('./containers.js') },
   { name: 'pods', load: () => import('./pods.js') },
   { name: 'soak', load: () => import('./soak.js') },
+  { name: 'compare', load: () => import('./compare.js') },
 ];
 
 async function main(): Promise<void> {

@@ -1,11 +1,12 @@
-// A CRI list client on grpc-go, the kubelet's gRPC library: times N unary calls of one method over
-// the daemon's unix socket and prints one duration per line (ms). The answer is taken as bytes
+// A CRI poll client on grpc-go, the kubelet's gRPC library: times N unary calls of one method (an
+// empty request, or the given request bytes) over the daemon's unix socket and prints one duration per line (ms). The answer is taken as bytes
 // (not decoded), so the figure is the daemon's answer plus the transport a kubelet would see.
 // Built by bench/containers.ts from Debian's golang-google-grpc-dev (GOPATH mode, no downloads).
 package main
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -26,8 +27,8 @@ func (rawCodec) Unmarshal(data []byte, v interface{}) error {
 func (rawCodec) Name() string { return "proto" }
 
 func main() {
-	if len(os.Args) != 4 && len(os.Args) != 5 {
-		fmt.Fprintln(os.Stderr, "usage: list-client <socket> <full method, e.g. /runtime.v1.RuntimeService/ListContainers> <calls> [gap ms between calls]")
+	if len(os.Args) < 4 || len(os.Args) > 6 {
+		fmt.Fprintln(os.Stderr, "usage: list-client <socket> <full method, e.g. /runtime.v1.RuntimeService/ListContainers> <calls> [gap ms between calls] [request bytes, hex]")
 		os.Exit(2)
 	}
 	socket, method := os.Args[1], os.Args[2]
@@ -37,7 +38,7 @@ func main() {
 		os.Exit(2)
 	}
 	gap := time.Duration(0)
-	if len(os.Args) == 5 {
+	if len(os.Args) >= 5 {
 		ms, err := strconv.Atoi(os.Args[4])
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -56,6 +57,12 @@ func main() {
 	}
 	defer conn.Close()
 	req := []byte{}
+	if len(os.Args) == 6 {
+		if req, err = hex.DecodeString(os.Args[5]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+	}
 	for i := 0; i < n+20; i++ {
 		var res []byte
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -1,0 +1,281 @@
+// bench/compare (`make bench ARGS=compare`): nexcage next to a peer runtime (containerd, started
+// privately by peer-containerd.ts) in one run, the same CRI work against each, alternately, so a
+// busy machine slows both alike and the ratio holds: pod + container lifecycles (each call), exec
+// over SPDY, image pull/remove, daemon RSS (after start, after the work with nothing running, with
+// 10 pods, 100 and 200 containers) and the helpers' PSS (conmon / shims), the kubelet's polls with
+// 200 containers from a grpc-go client, and a pull's time and peak RSS. Prints both and the ratio,
+// writes bench/results/compare.json. NEXCAGE_COMPARE_ROUNDS changes the 100 lifecycles.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { call, type CriClient } from '../src/cri/grpc/client.js';
+import { run } from '../src/lib/exec.js';
+import { pushContainerImages } from '../test/support/containers.js';
+import { freePort, TestRegistry } from '../test/support/registry.js';
+import { BenchDaemon } from './bench-daemon.js';
+import { CriWorkload, LIFECYCLE_STEPS, type LifecycleStep } from './cri-workload.js';
+import { buildGoListClient, goListCalls } from './go-list-client.js';
+import { gcPauses, type GcPause } from './gc-trace.js';
+import { summarize, timeMs, type Row, type Suite } from './lib.js';
+import { pidsWhere, procMem, pssSum } from './proc-mem.js';
+
+const ROUNDS = Number(process.env.NEXCAGE_COMPARE_ROUNDS ?? 100);
+const PULL_ROUNDS = Number(process.env.NEXCAGE_COMPARE_PULLS ?? 20);
+const POLL_CALLS = Number(process.env.NEXCAGE_COMPARE_POLLS ?? 500);
+const SMALL_PODS = 10;
+const LIST_PODS = 20;
+const PER_POD = 10;
+
+/** A runtime under comparison: its CRI socket, its daemon process and its per-pod helpers. */
+export interface Runtime {
+  name: string;
+  socket: string;
+  client: CriClient;
+  daemonPid(): number;
+  /** conmon (nexcage) or containerd-shim (containerd) processes serving this daemon's pods. */
+  helperPids(): number[];
+  /** Per-step split of RunPodSandbox, when the runtime reports one (ms, mean). */
+  podStartSplit?(): Promise<Record<string, number>>;
+  stop(): Promise<void>;
+}
+
+async function startNexcage(dir: string, tag: string, registryHost: string): Promise<Runtime & { gcTrace: string }> {
+  await mkdir(dir, { recursive: true });
+  const metricsPort = await freePort();
+  const gcTrace = join(dir, 'nexcage-gc.log');
+  const flags = process.env.NEXCAGE_BENCH_NODE_FLAGS?.split(/[ ,]+/).filter((f) => f !== '');
+  const d = new BenchDaemon(
+    dir,
+    {
+      socket: join(dir, 'nexcage.sock'),
+      rootDir: join(dir, 'root'),
+      stateDir: join(dir, 'state'),
+      metricsAddress: `127.0.0.1:${metricsPort}`,
+      logLevel: 'warn',
+      registry: { insecure: [registryHost] },
+      cni: { confDirs: [join(dir, 'cni-conf')], defaultBridge: `nxc${tag}`, defaultSubnet: '10.247.0.0/16' },
+    },
+    undefined,
+    { nodeFlags: [...(flags ?? (await import('./bench-daemon.js')).daemonNodeFlags()), '--trace-gc'], stdoutFile: gcTrace },
+  );
+  await d.start();
+  const stateDir = join(dir, 'state');
+  return {
+    name: 'nexcage',
+    socket: d.config.socket as string,
+    client: d.client,
+    gcTrace,
+    daemonPid: () => d.proc!.pid!,
+    helperPids: () => pidsWhere((cmd) => cmd.startsWith('conmon ') || cmd.startsWith('/usr/bin/conmon ')).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(stateDir)),
+    podStartSplit: async () => {
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      const split: Record<string, number> = {};
+      for (const m of text.matchAll(/^nexcage_sandbox_create_duration_seconds_sum\{step="([^"]+)"\} (\S+)$/gm)) {
+        const count = new RegExp(`^nexcage_sandbox_create_duration_seconds_count\\{step="${m[1]}"\\} (\\S+)$`, 'm').exec(text);
+        if (count) split[m[1] as string] = (Number(m[2]) / Number(count[1])) * 1000;
+      }
+      return split;
+    },
+    stop: async () => {
+      await d.stop();
+      await run('ip', ['link', 'del', `nxc${tag}`], { allowFailure: true });
+    },
+  };
+}
+
+/** The peer runtimes next to nexcage (loaded only when their starter is present). */
+async function startPeers(dir: string, tag: string, registryHost: string): Promise<Runtime[]> {
+  if (process.env.NEXCAGE_COMPARE_PEER === 'none') return [];
+  const { startContainerdPeer } = await import('./compare-containerd.js');
+  return [await startContainerdPeer(dir, tag, registryHost)];
+}
+
+interface Figures {
+  rows: Map<string, { unit: string; values: Map<string, Row> }>;
+}
+
+function record(f: Figures, name: string, unit: string, runtime: string, row: Row): void {
+  const entry = f.rows.get(name) ?? { unit, values: new Map() };
+  entry.values.set(runtime, row);
+  f.rows.set(name, entry);
+}
+
+const value = (n: number): Row => ({ name: '', unit: '', n: 1, value: n });
+
+export const suite: Suite = {
+  name: 'compare',
+  async run(): Promise<Row[]> {
+    const tag = randomBytes(3).toString('hex');
+    const dir = await mkdtemp('/tmp/nexcage-bench-compare-');
+    const cgroupParent = `/nexcage-compare-${tag}`;
+    const registry = await TestRegistry.start({ parent: dir });
+    const figures: Figures = { rows: new Map() };
+    const runtimes: Runtime[] = [];
+    const workloads: CriWorkload[] = [];
+    const phase = (what: string): void => console.error(`compare: ${what} (load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')})`);
+    const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+    try {
+      const images = await pushContainerImages(registry);
+      phase('starting the daemons');
+      const nexcage = await startNexcage(join(dir, 'nexcage'), tag, registry.host);
+      runtimes.push(nexcage);
+      runtimes.push(...(await startPeers(join(dir, 'peers'), tag, registry.host)));
+      for (const r of runtimes) {
+        await mkdir(join(dir, 'logs', r.name), { recursive: true });
+        workloads.push(new CriWorkload(r.name, r.client, { tag, logDir: join(dir, 'logs', r.name), cgroupParent: `${cgroupParent}/${r.name}`, image: images.busybox }));
+      }
+      const each = async (fn: (r: Runtime, w: CriWorkload) => Promise<void>): Promise<void> => {
+        for (let i = 0; i < runtimes.length; i++) await fn(runtimes[i] as Runtime, workloads[i] as CriWorkload);
+      };
+      const mem = (name: string, which: 'daemon' | 'helpers' | 'both'): void => {
+        for (const r of runtimes) {
+          const d = procMem(r.daemonPid());
+          const helpers = pssSum(r.helperPids());
+          if (which === 'daemon') record(figures, `${name}: daemon RSS`, 'MiB', r.name, { ...value(d.rss), note: `anon ${d.anon.toFixed(1)} file ${d.file.toFixed(1)} PSS ${d.pss.toFixed(1)}` });
+          if (which === 'helpers') record(figures, `${name}: helpers PSS`, 'MiB', r.name, { ...value(helpers), note: `${r.helperPids().length} processes` });
+          if (which === 'both') {
+            record(figures, `${name}: helpers PSS`, 'MiB', r.name, { ...value(helpers), note: `${r.helperPids().length} processes` });
+            record(figures, `${name}: daemon RSS + helpers PSS`, 'MiB', r.name, value(d.rss + helpers));
+          }
+        }
+      };
+
+      await settle(2000);
+      mem('after start', 'daemon');
+      phase('first pull');
+      await each((_, w) => w.pull(images.busybox));
+
+      phase(`${ROUNDS} pod + container lifecycles, alternately`);
+      const steps = runtimes.map(() => new Map<LifecycleStep, number[]>(LIFECYCLE_STEPS.map((s) => [s, []])));
+      const scratch = runtimes.map(() => [] as number[]);
+      for (let i = 0; i < ROUNDS; i++) {
+        await each(async (_, w) => {
+          const k = workloads.indexOf(w);
+          const t = await w.lifecycle();
+          for (const s of LIFECYCLE_STEPS) steps[k]?.get(s)?.push(t[s]);
+          scratch[k]?.push(t.RunPodSandbox + t.CreateContainer + t.StartContainer);
+        });
+      }
+      runtimes.forEach((r, k) => {
+        record(figures, 'pod start from scratch (RunPodSandbox + CreateContainer + StartContainer)', 'ms', r.name, summarize('', 'ms', scratch[k] ?? []));
+        for (const s of LIFECYCLE_STEPS) record(figures, s, 'ms', r.name, summarize('', 'ms', steps[k]?.get(s) ?? []));
+      });
+      for (const r of runtimes) {
+        const split = await r.podStartSplit?.();
+        for (const [step, ms] of Object.entries(split ?? {})) record(figures, `  RunPodSandbox step ${step} (mean)`, 'ms', r.name, value(ms));
+      }
+
+      phase(`${PULL_ROUNDS} image pull + remove, alternately`);
+      const pulls = runtimes.map(() => [] as number[]);
+      const removes = runtimes.map(() => [] as number[]);
+      for (let i = 0; i < PULL_ROUNDS; i++) {
+        await each(async (_, w) => {
+          const k = workloads.indexOf(w);
+          pulls[k]?.push(await timeMs(() => w.pull(images.user)));
+          removes[k]?.push(await timeMs(() => w.removeImage(images.user)));
+        });
+      }
+      runtimes.forEach((r, k) => {
+        record(figures, 'PullImage (small image, 1 layer)', 'ms', r.name, summarize('', 'ms', pulls[k] ?? []));
+        record(figures, 'RemoveImage', 'ms', r.name, summarize('', 'ms', removes[k] ?? []));
+      });
+      await settle(5000);
+      mem('after the work, nothing running', 'daemon');
+
+      phase(`${SMALL_PODS} pods (pod + 1 container)`);
+      for (let p = 0; p < SMALL_PODS; p++) await each((_, w) => w.runningPod(1).then(() => undefined));
+      await settle(3000);
+      mem(`${SMALL_PODS} pods (pod + 1 container)`, 'daemon');
+      mem(`${SMALL_PODS} pods (pod + 1 container)`, 'both');
+      await each((_, w) => w.removePods());
+
+      phase(`${LIST_PODS * PER_POD} running containers`);
+      for (let p = 0; p < LIST_PODS; p++) {
+        await each((_, w) => w.runningPod(PER_POD).then(() => undefined));
+        if ((p + 1) * PER_POD === 100) {
+          await settle(3000);
+          mem('100 running containers', 'daemon');
+        }
+      }
+      await settle(3000);
+      mem(`${LIST_PODS * PER_POD} running containers`, 'daemon');
+      mem(`${LIST_PODS * PER_POD} running containers`, 'helpers');
+
+      phase("the kubelet's polls (grpc-go)");
+      const go = await buildGoListClient(dir);
+      const polls: { method: string; request?: (w: CriWorkload, r: Runtime) => Promise<Buffer> }[] = [
+        { method: 'ListContainers' },
+        { method: 'ListPodSandbox' },
+        { method: 'ImageService/ListImages' },
+        { method: 'Status' },
+        {
+          method: 'ContainerStatus',
+          request: async (_, r) => {
+            const id = (await call(r.client.runtime, 'ListContainers', {})).containers[0]?.id ?? '';
+            return Buffer.concat([Buffer.from([0x0a, id.length]), Buffer.from(id)]);
+          },
+        },
+      ];
+      const gcBefore = readFileSync(nexcage.gcTrace, 'utf8').length;
+      for (const p of polls) {
+        for (const [k, r] of runtimes.entries()) {
+          const req = p.request ? await p.request(workloads[k] as CriWorkload, r) : undefined;
+          const res = await goListCalls(go, r.socket, p.method, POLL_CALLS, 0, req);
+          record(figures, `${p.method.replace(/^.*\//, '')} with ${LIST_PODS * PER_POD} containers (grpc-go, back to back; ${Math.round(res.bytes / 1024)} KiB on ${r.name})`, 'ms', r.name, summarize('', 'ms', res.ms));
+          const paced = await goListCalls(go, r.socket, p.method, Math.round(POLL_CALLS / 5), 10, req);
+          record(figures, `${p.method.replace(/^.*\//, '')} (grpc-go, 100 calls/s)`, 'ms', r.name, summarize('', 'ms', paced.ms));
+        }
+      }
+      const pauses: GcPause[] = gcPauses(readFileSync(nexcage.gcTrace, 'utf8').slice(gcBefore));
+      record(figures, "nexcage GC pauses during the polls (--trace-gc)", 'ms', 'nexcage', {
+        ...summarize('', 'ms', pauses.map((p) => p.ms)),
+        note: `max ${Math.max(0, ...pauses.map((p) => p.ms)).toFixed(2)} ms; ${pauses.filter((p) => p.kind !== 'Scavenge').length} not scavenges`,
+      });
+
+      phase('removing the pods');
+      await each((_, w) => w.removePods());
+      await settle(5000);
+      mem('after removing every pod', 'daemon');
+      return toRows(figures, runtimes.map((r) => r.name));
+    } finally {
+      for (const w of workloads) await w.removePods().catch(() => undefined);
+      for (const r of runtimes.reverse()) await r.stop().catch((err: unknown) => console.error(`compare: stopping ${r.name}: ${String(err)}`));
+      await registry.stop();
+      await removeCgroups(cgroupParent);
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  },
+};
+
+/** One row per figure and runtime, then the ratio nexcage / peer (of p50, or of the value). */
+function toRows(f: Figures, names: string[]): Row[] {
+  const rows: Row[] = [];
+  for (const [name, { unit, values }] of f.rows) {
+    for (const n of names) {
+      const r = values.get(n);
+      if (r) rows.push({ ...r, name: `${name} [${n}]`, unit });
+    }
+    const ours = values.get('nexcage');
+    for (const n of names.filter((x) => x !== 'nexcage')) {
+      const theirs = values.get(n);
+      if (!ours || !theirs) continue;
+      const pick = (r: Row): number => r.value ?? r.mean ?? NaN;
+      const note = ours.p99 !== undefined && theirs.p99 ? `mean; p50 ${((ours.p50 ?? NaN) / (theirs.p50 ?? NaN)).toFixed(2)}, p99 ${(ours.p99 / theirs.p99).toFixed(2)}` : undefined;
+      rows.push({ name: `${name} [ratio nexcage/${n}]`, unit: 'x', n: 1, value: pick(ours) / pick(theirs), note });
+    }
+  }
+  return rows;
+}
+
+async function removeCgroups(parent: string): Promise<void> {
+  for (const ctrl of readdirSync('/sys/fs/cgroup')) {
+    const base = join('/sys/fs/cgroup', ctrl, parent);
+    if (!existsSync(base)) continue;
+    const walk = async (d: string): Promise<void> => {
+      for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) await walk(join(d, e.name));
+      await rmdir(d).catch(() => undefined);
+    };
+    await walk(base);
+  }
+}
