@@ -93,7 +93,7 @@ in_root sh -c 'systemctl is-enabled nexcage.service' | grep -qx enabled || fail 
 ok "nexcage.service is enabled (multi-user.target)"
 
 # The daemon from the package, as systemd would start it (minus systemd): serves and is healthy.
-sock=/run/nexcage/nexcage.sock
+sock=/run/nexcage/sock/nexcage.sock
 chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin nexcage serve --metrics-address '' >"$root/tmp/daemon.log" 2>&1 &
 daemon_pid=$!
 for _ in $(seq 100); do [ -S "$root$sock" ] && break; sleep 0.2; done

@@ -24,6 +24,8 @@ export class Agent {
   private http: Server | undefined;
   private loops: Promise<void>[] = [];
   lastSyncOk = false;
+  /** Whether the daemon answered in the last round: what /readyz reports (an API outage is not the agent's). */
+  daemonReachable = false;
 
   constructor(
     private readonly options: AgentOptions,
@@ -44,7 +46,9 @@ export class Agent {
     if (this.options.healthAddress !== '') {
       this.http = await startHttpEndpoint(
         this.options.healthAddress,
-        async () => ({ ready: this.lastSyncOk, reason: this.lastSyncOk ? '' : 'the last Node/RuntimeClass sync failed or has not run yet' }),
+        // Ready follows the node-local daemon only: an API server outage must not make every agent
+        // unready at once (and stall a rollout); API failures show in logs and metrics instead.
+        async () => ({ ready: this.daemonReachable, reason: this.daemonReachable ? '' : `the daemon at ${this.options.socket} did not answer in the last round` }),
         this.log,
       );
       const a = this.http.address() as AddressInfo;
@@ -60,6 +64,7 @@ export class Agent {
     this.abort.abort();
     await Promise.all(this.loops);
     this.cri?.close();
+    this.kube.close();
     const h = this.http;
     if (h) {
       await new Promise<void>((r) => {
@@ -89,6 +94,7 @@ export class Agent {
   /** One round: read the daemon, patch the Node, ensure RuntimeClasses. True when all of it worked. */
   async syncOnce(): Promise<boolean> {
     const facts = await this.readDaemon();
+    this.daemonReachable = facts.reachable;
     let ok = facts.reachable;
     try {
       const current = await this.kube.readNodeMeta(this.options.nodeName);

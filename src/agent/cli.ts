@@ -3,14 +3,18 @@ import { ConfigError } from '../lib/errors.js';
 import { createLogger } from '../lib/log.js';
 import { collectProcessMetrics } from '../lib/metrics.js';
 import { nexcageVersion } from '../lib/version.js';
+import type { Logger } from '../lib/log.js';
 import { Agent } from './agent.js';
+import { cleanupCluster } from './cleanup.js';
 import { apiErrorMessage, KubeApi } from './kube-api.js';
 import { agentUsage, parseAgentOptions } from './options.js';
 
 export async function runAgent(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const cleanup = argv[0] === 'cleanup';
+  if (cleanup) argv = argv.slice(1);
   let options;
   try {
-    options = parseAgentOptions(argv, env);
+    options = parseAgentOptions(argv, env, { nodeName: !cleanup });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`nexcage agent: ${err.message}\n\n${agentUsage()}`);
@@ -21,6 +25,7 @@ export async function runAgent(argv: string[], env: NodeJS.ProcessEnv): Promise<
     return 0;
   }
   const log = createLogger({ level: options.logLevel, format: options.logFormat });
+  if (cleanup) return runCleanup(options.kubeconfig, log);
   // An unexpected error in one round must not end the agent: log it and let the loops retry.
   process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception (agent keeps running)'));
   process.on('unhandledRejection', (reason) => log.error({ err: apiErrorMessage(reason) }, 'unhandled rejection (agent keeps running)'));
@@ -49,4 +54,18 @@ export async function runAgent(argv: string[], env: NodeJS.ProcessEnv): Promise<
   await agent.stop();
   log.info('agent stopped');
   return 0;
+}
+
+async function runCleanup(kubeconfig: string, log: Logger): Promise<number> {
+  let kube: KubeApi;
+  try {
+    kube = KubeApi.connect(kubeconfig);
+  } catch (err) {
+    log.fatal({ err: apiErrorMessage(err), kubeconfig: kubeconfig || '(in-cluster)' }, 'cannot load the Kubernetes client configuration');
+    return 1;
+  }
+  const r = await cleanupCluster(kube, log);
+  kube.close();
+  log.info({ runtimeClassesDeleted: r.runtimeClasses, nodesCleaned: r.nodes, errors: r.errors.length }, 'cleanup finished');
+  return r.errors.length === 0 ? 0 : 1;
 }

@@ -1,71 +1,95 @@
-// The few Kubernetes API calls the agent makes, over @kubernetes/client-node: read and
-// merge-patch its own Node; read, create and replace RuntimeClasses. Errors stay ApiException
-// (HTTP status in `code`); apiErrorMessage turns any failure into one readable line.
-import * as k8s from '@kubernetes/client-node';
+// The few Kubernetes API calls the agent makes: read and merge-patch Nodes; read, create, replace,
+// list and delete RuntimeClasses. Errors are KubeApiError (HTTP status in `code`);
+// apiErrorMessage turns any failure into one readable line.
+import { KubeApiError, KubeClient, inClusterConnection, kubeconfigConnection } from './kube-client.js';
 import type { MetaPatch, NodeMeta } from './node-labels.js';
 
-export class KubeApi {
-  private readonly core: k8s.CoreV1Api;
-  private readonly node: k8s.NodeV1Api;
+export interface ObjectMeta {
+  name: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  resourceVersion?: string;
+}
 
-  constructor(kc: k8s.KubeConfig) {
-    this.core = kc.makeApiClient(k8s.CoreV1Api);
-    this.node = kc.makeApiClient(k8s.NodeV1Api);
-  }
+export interface RuntimeClass {
+  apiVersion: 'node.k8s.io/v1';
+  kind: 'RuntimeClass';
+  metadata: ObjectMeta;
+  handler: string;
+  scheduling?: { nodeSelector?: Record<string, string>; tolerations?: unknown[] };
+}
+
+interface NodeObject {
+  metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+}
+
+const RUNTIME_CLASSES = '/apis/node.k8s.io/v1/runtimeclasses';
+
+export class KubeApi {
+  constructor(private readonly client: KubeClient) {}
 
   /** From a kubeconfig file, or the pod's service account when `kubeconfig` is empty. */
   static connect(kubeconfig: string): KubeApi {
-    const kc = new k8s.KubeConfig();
-    if (kubeconfig !== '') kc.loadFromFile(kubeconfig);
-    else kc.loadFromCluster();
-    return new KubeApi(kc);
+    return new KubeApi(new KubeClient(kubeconfig !== '' ? kubeconfigConnection(kubeconfig) : inClusterConnection()));
+  }
+
+  close(): void {
+    this.client.close();
   }
 
   async readNodeMeta(name: string): Promise<NodeMeta> {
-    const n = await this.core.readNode({ name });
+    const n = await this.client.request<NodeObject>('GET', `/api/v1/nodes/${encodeURIComponent(name)}`);
     return { labels: { ...(n.metadata?.labels ?? {}) }, annotations: { ...(n.metadata?.annotations ?? {}) } };
   }
 
-  async patchNodeMeta(name: string, patch: MetaPatch): Promise<void> {
-    await this.core.patchNode({ name, body: { metadata: patch } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+  /** Every Node's name, labels and annotations. */
+  async listNodeMeta(): Promise<(NodeMeta & { name: string })[]> {
+    const list = await this.client.request<{ items?: NodeObject[] }>('GET', '/api/v1/nodes');
+    return (list.items ?? []).map((n) => ({ name: n.metadata?.name ?? '', labels: { ...(n.metadata?.labels ?? {}) }, annotations: { ...(n.metadata?.annotations ?? {}) } }));
   }
 
-  async readRuntimeClass(name: string): Promise<k8s.V1RuntimeClass | undefined> {
+  async patchNodeMeta(name: string, patch: MetaPatch): Promise<void> {
+    await this.client.request('PATCH', `/api/v1/nodes/${encodeURIComponent(name)}`, { body: { metadata: patch }, contentType: 'application/merge-patch+json' });
+  }
+
+  async readRuntimeClass(name: string): Promise<RuntimeClass | undefined> {
     try {
-      return await this.node.readRuntimeClass({ name });
+      return await this.client.request<RuntimeClass>('GET', `${RUNTIME_CLASSES}/${encodeURIComponent(name)}`);
     } catch (err) {
       if (httpStatus(err) === 404) return undefined;
       throw err;
     }
   }
 
-  async createRuntimeClass(body: k8s.V1RuntimeClass): Promise<void> {
-    await this.node.createRuntimeClass({ body });
+  async listRuntimeClasses(labelSelector: string): Promise<RuntimeClass[]> {
+    const list = await this.client.request<{ items?: RuntimeClass[] }>('GET', `${RUNTIME_CLASSES}?labelSelector=${encodeURIComponent(labelSelector)}`);
+    return list.items ?? [];
   }
 
-  async replaceRuntimeClass(body: k8s.V1RuntimeClass): Promise<void> {
-    await this.node.replaceRuntimeClass({ name: body.metadata?.name ?? '', body });
+  async createRuntimeClass(body: RuntimeClass): Promise<void> {
+    await this.client.request('POST', RUNTIME_CLASSES, { body });
+  }
+
+  async replaceRuntimeClass(body: RuntimeClass): Promise<void> {
+    await this.client.request('PUT', `${RUNTIME_CLASSES}/${encodeURIComponent(body.metadata.name)}`, { body });
+  }
+
+  /** Deletes the RuntimeClass; one already gone counts as deleted. */
+  async deleteRuntimeClass(name: string): Promise<void> {
+    try {
+      await this.client.request('DELETE', `${RUNTIME_CLASSES}/${encodeURIComponent(name)}`);
+    } catch (err) {
+      if (httpStatus(err) !== 404) throw err;
+    }
   }
 }
 
 export function httpStatus(err: unknown): number | undefined {
-  return err instanceof k8s.ApiException ? (err.code as number) : undefined;
+  return err instanceof KubeApiError ? err.code : undefined;
 }
 
-/** "HTTP 403: nodes "n1" is forbidden: ..." or the network error's message. */
+/** "HTTP 403: nodes "n1" is forbidden: ... (PATCH /api/v1/nodes/n1)" or the network error's message. */
 export function apiErrorMessage(err: unknown): string {
-  if (err instanceof k8s.ApiException) {
-    let body: unknown = err.body;
-    if (typeof body === 'string') {
-      try {
-        body = JSON.parse(body);
-      } catch {
-        // a plain-text body: use it as it is
-      }
-    }
-    const message = typeof body === 'object' && body !== null && 'message' in body ? String((body as { message: unknown }).message) : String(body ?? '');
-    return `HTTP ${err.code}${message ? `: ${message}` : ''}`;
-  }
   if (err instanceof Error) {
     const cause = (err as { cause?: unknown }).cause;
     return cause instanceof Error && cause.message !== err.message ? `${err.message} (${cause.message})` : err.message;

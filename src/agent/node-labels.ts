@@ -9,6 +9,14 @@ export const HANDLER_LABEL_PREFIX = 'handler.nexcage.io/';
 export const ANNOTATION_HANDLERS = 'nexcage.io/handlers';
 export const ANNOTATION_API_VERSION = 'nexcage.io/runtime-api-version';
 export const ANNOTATION_NOT_READY_REASON = 'nexcage.io/not-ready-reason';
+/** Everything the agent writes (besides handler labels): what `nexcage agent cleanup` removes. */
+export const AGENT_LABELS = [LABEL_VERSION, LABEL_READY] as const;
+export const AGENT_ANNOTATIONS = [ANNOTATION_HANDLERS, ANNOTATION_API_VERSION, ANNOTATION_NOT_READY_REASON] as const;
+/**
+ * The label operators give nexcage nodes (kubelet --node-labels) for the chart's nodeSelector.
+ * The agent never writes or removes it.
+ */
+export const LABEL_RUNTIME = 'nexcage.io/runtime';
 
 /** What the agent learnt from the daemon over the CRI socket. */
 export interface DaemonFacts {

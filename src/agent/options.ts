@@ -83,7 +83,7 @@ export const AGENT_OPTIONS: Option[] = [
 
 export function defaultAgentOptions(): AgentOptions {
   return {
-    socket: '/run/nexcage/nexcage.sock',
+    socket: '/run/nexcage/sock/nexcage.sock',
     nodeName: '',
     kubeconfig: '',
     runtimeClasses: [],
@@ -97,8 +97,8 @@ export function defaultAgentOptions(): AgentOptions {
   };
 }
 
-/** Defaults < environment < flags. Returns undefined for --help. */
-export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv): AgentOptions | undefined {
+/** Defaults < environment < flags. Returns undefined for --help. `cleanup` needs no node name. */
+export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv, needs: { nodeName: boolean } = { nodeName: true }): AgentOptions | undefined {
   const spec: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
   for (const o of AGENT_OPTIONS) spec[o.flag] = { type: 'string' };
   let values: Record<string, string | boolean | undefined>;
@@ -116,7 +116,7 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv): Agent
     if (typeof fromFlag === 'string') out[o.key] = o.parse(fromFlag, `flag --${o.flag}`);
   }
   const options = out as unknown as AgentOptions;
-  if (options.nodeName === '') throw new ConfigError('the node name is required: --node-name or NODE_NAME');
+  if (options.nodeName === '' && needs.nodeName) throw new ConfigError('the node name is required: --node-name or NODE_NAME');
   if (options.retryMaxMs < options.retryInitialMs) throw new ConfigError('--retry-max-ms must not be below --retry-initial-ms');
   return options;
 }
@@ -124,9 +124,11 @@ export function parseAgentOptions(argv: string[], env: NodeJS.ProcessEnv): Agent
 export function agentUsage(): string {
   const rows = AGENT_OPTIONS.map((o) => `  ${`--${o.flag} VALUE`.padEnd(28)} ${o.doc} (env ${o.env})`);
   return (
-    'usage: nexcage agent [flags]\n\n' +
+    'usage: nexcage agent [flags]\n       nexcage agent cleanup [--kubeconfig PATH]\n\n' +
     'The node agent (run by the Helm chart as a DaemonSet): reads the local daemon over its CRI socket,\n' +
-    'labels and annotates this Node, publishes RuntimeClasses and pre-pulls images.\n\nflags:\n' +
+    'labels and annotates this Node, publishes RuntimeClasses and pre-pulls images.\n' +
+    '`cleanup` (the chart\'s uninstall hook) deletes the RuntimeClasses the agents created and removes\n' +
+    'their labels and annotations from every Node, then exits (1 if a step failed).\n\nflags:\n' +
     rows.join('\n') +
     '\n  --help                       show this help\n'
   );

@@ -1,4 +1,4 @@
-// ensureRuntimeClass through the real @kubernetes/client-node against the stand-in for the API
+// ensureRuntimeClass through the agent's Kubernetes client against the stand-in for the API
 // server (test/support/kube-api-standin.ts; no API server can run here).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';

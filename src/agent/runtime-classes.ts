@@ -1,16 +1,15 @@
 // One RuntimeClass per configured handler. Each selects nodes labelled
 // `handler.nexcage.io/<handler>=true` (node-labels.ts), so pods asking for it only land on nodes
 // whose daemon has that handler. Objects the agent did not create are left alone.
-import type { V1RuntimeClass } from '@kubernetes/client-node';
 import type { Logger } from '../lib/log.js';
-import type { KubeApi } from './kube-api.js';
+import type { KubeApi, RuntimeClass } from './kube-api.js';
 import { HANDLER_LABEL_PREFIX } from './node-labels.js';
 import type { RuntimeClassSpec } from './options.js';
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'nexcage-agent';
 
-export function desiredRuntimeClass(spec: RuntimeClassSpec): V1RuntimeClass {
+export function desiredRuntimeClass(spec: RuntimeClassSpec): RuntimeClass {
   return {
     apiVersion: 'node.k8s.io/v1',
     kind: 'RuntimeClass',
@@ -31,7 +30,7 @@ export async function ensureRuntimeClass(api: KubeApi, spec: RuntimeClassSpec, l
     log.info({ runtimeClass: spec.name, handler: spec.handler }, 'RuntimeClass created');
     return 'created';
   }
-  if (have.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY) {
+  if (have.metadata.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY) {
     log.warn({ runtimeClass: spec.name }, `RuntimeClass exists and is not managed by ${MANAGED_BY}; leaving it alone`);
     return 'foreign';
   }
@@ -41,7 +40,7 @@ export async function ensureRuntimeClass(api: KubeApi, spec: RuntimeClassSpec, l
     return 'conflict';
   }
   if (JSON.stringify(have.scheduling ?? {}) === JSON.stringify(want.scheduling)) return 'unchanged';
-  await api.replaceRuntimeClass({ ...want, metadata: { ...want.metadata, resourceVersion: have.metadata?.resourceVersion } });
+  await api.replaceRuntimeClass({ ...want, metadata: { ...want.metadata, ...(have.metadata.resourceVersion ? { resourceVersion: have.metadata.resourceVersion } : {}) } });
   log.info({ runtimeClass: spec.name, handler: spec.handler }, 'RuntimeClass updated');
   return 'updated';
 }

@@ -55,6 +55,11 @@ export const configSchema = {
   doc: 'nexcage configuration',
   fields: {
     socket: { kind: 'string', doc: 'CRI gRPC socket (path or unix:// URL).', check: socketPath },
+    socketGroup: {
+      kind: 'string',
+      doc: 'Group owning the socket (mode 0660): a group name or numeric gid; empty = the daemon\'s own group.',
+      check: (v) => (/^([0-9]+|[A-Za-z_][A-Za-z0-9_.-]*\$?)?$/.test(v) ? undefined : 'must be a group name or a numeric gid'),
+    },
     rootDir: { kind: 'string', doc: 'Persistent data: images, snapshots, container and sandbox records.', check: absolutePath },
     stateDir: { kind: 'string', doc: 'Runtime state (tmpfs): runtime roots, bundles, exit files, netns pins.', check: absolutePath },
     logLevel: { kind: 'enum', doc: 'Log level.', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] },
@@ -144,6 +149,7 @@ export interface RuntimeHandlerConfig {
 
 export interface Config {
   socket: string;
+  socketGroup: string;
   rootDir: string;
   stateDir: string;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
@@ -174,7 +180,8 @@ export interface Config {
 /** Embedded defaults: what `make run` starts with when no config file exists. */
 export function defaultConfig(): Config {
   return {
-    socket: '/run/nexcage/nexcage.sock',
+    socket: '/run/nexcage/sock/nexcage.sock',
+    socketGroup: '',
     rootDir: '/var/lib/nexcage',
     stateDir: '/run/nexcage',
     logLevel: 'info',

@@ -22,7 +22,7 @@ describe('loadConfig', () => {
   it('uses the embedded defaults when the default file is absent', async () => {
     const { config, file } = await loadConfig({ file: undefined, env: {} });
     expect(file === undefined || file === '/etc/nexcage/config.json').toBe(true);
-    expect(config.socket).toBe('/run/nexcage/nexcage.sock');
+    expect(config.socket).toBe('/run/nexcage/sock/nexcage.sock');
     expect(config.runtimes.runc).toEqual({ path: 'runc', root: '/run/nexcage/runc', systemdCgroup: false });
     expect(config.metricsAddress).toBe('127.0.0.1:9101');
     expect(config.registry).toMatchObject({ minBlobBytesPerSecond: 1024, minBlobRateWindowSeconds: 30 });

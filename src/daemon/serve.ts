@@ -26,6 +26,7 @@ import { startHttpEndpoint } from './http-server.js';
 import { applyReload, type ReloadListener } from './reload.js';
 import { sdNotifier, startWatchdog } from './sd-notify.js';
 import { claimSocketPath } from './socket-guard.js';
+import { applySocketGroup } from './socket-group.js';
 
 export interface ServeOptions {
   /** Re-reads the configuration from the sources the daemon started with (SIGHUP). */
@@ -87,6 +88,7 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
   const { server, health } = createCriServer(log, services);
   await bindUnix(server, config.socket);
   await chmod(config.socket, 0o660);
+  await applySocketGroup(config.socket, config.socketGroup);
 
   const readiness = async (): Promise<{ ready: boolean; reason: string }> => {
     const st = await runtimeInfo.status(false);

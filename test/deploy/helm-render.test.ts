@@ -3,7 +3,7 @@
 // subset of Helm's template language, values are checked against values.schema.json as helm
 // does, and every rendered object is checked for its apiVersion, kind and required fields.
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parseAgentOptions } from '../../src/agent/options.js';
@@ -22,6 +22,7 @@ const KINDS: Record<string, { apiVersion: string; namespaced: boolean; required:
   ClusterRole: { apiVersion: 'rbac.authorization.k8s.io/v1', namespaced: false, required: ['rules'] },
   ClusterRoleBinding: { apiVersion: 'rbac.authorization.k8s.io/v1', namespaced: false, required: ['roleRef.apiGroup', 'roleRef.kind', 'roleRef.name', 'subjects'] },
   Service: { apiVersion: 'v1', namespaced: true, required: ['spec.ports', 'spec.selector'] },
+  Job: { apiVersion: 'batch/v1', namespaced: true, required: ['spec.template.spec.containers'] },
   ServiceMonitor: { apiVersion: 'monitoring.coreos.com/v1', namespaced: true, required: ['spec.selector', 'spec.endpoints'] },
 };
 const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -70,10 +71,21 @@ interface Container {
 }
 interface PodSpec {
   containers: Container[];
-  volumes: { name: string; hostPath?: { path: string; type: string } }[];
+  volumes?: { name: string; hostPath?: { path: string; type: string } }[];
   serviceAccountName: string;
-  hostPID: boolean;
+  securityContext: { runAsNonRoot?: boolean; runAsUser?: number; runAsGroup?: number; supplementalGroups?: number[]; seccompProfile?: unknown };
   [k: string]: unknown;
+}
+
+const LEAST_PRIVILEGE = { privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } };
+
+/** Every pod the chart makes: non-root, no host namespaces, RuntimeDefault seccomp, least-privilege containers. */
+function checkPodSecurity(spec: PodSpec, what: string): void {
+  for (const hostNs of ['hostPID', 'hostIPC', 'hostNetwork']) expect(spec[hostNs], `${what}: ${hostNs}`).toBeUndefined();
+  expect(spec.securityContext.runAsNonRoot, `${what}: runAsNonRoot`).toBe(true);
+  expect(spec.securityContext.runAsUser, `${what}: runAsUser`).toBeGreaterThan(0);
+  expect(spec.securityContext.seccompProfile).toEqual({ type: 'RuntimeDefault' });
+  for (const c of spec.containers) expect(c.securityContext, `${what}: container ${c.name}`).toEqual(LEAST_PRIVILEGE);
 }
 
 /** Checks that tie objects together: selectors, ports, volumes, the ServiceAccount, RBAC. */
@@ -89,20 +101,38 @@ function checkConsistency(r: RenderedChart): void {
     const portNames = c.ports.map((p) => p.name);
     expect(portNames).toContain(c.livenessProbe.httpGet.port);
     expect(portNames).toContain(c.readinessProbe.httpGet.port);
-    for (const m of c.volumeMounts) expect(tpl.spec.volumes.map((v) => v.name), `volume ${m.name}`).toContain(m.name);
-    // Least privilege: no privileged mode, no capabilities, no escalation, read-only root.
-    expect(c.securityContext).toEqual({ privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    for (const m of c.volumeMounts) expect((tpl.spec.volumes ?? []).map((v) => v.name), `volume ${m.name}`).toContain(m.name);
+    // Only the socket's directory, read-only: the daemon's state dir (pods' mounts, netns pins) stays out.
+    expect(c.volumeMounts).toEqual([{ name: 'nexcage-socket', mountPath: '/run/nexcage/sock', readOnly: true }]);
+    expect(c.args).toContain('--socket=/run/nexcage/sock/nexcage.sock');
     expect(c.args[0]).toBe('agent');
     // The chart's flags are ones the agent accepts.
     const env = Object.fromEntries(c.env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value]));
     expect(() => parseAgentOptions(c.args.slice(1), { ...env, NODE_NAME: 'node-1' })).not.toThrow();
     expect(c.env.find((e) => e.name === 'NODE_NAME')?.valueFrom).toEqual({ fieldRef: { fieldPath: 'spec.nodeName' } });
   }
+  checkPodSecurity(tpl.spec, 'DaemonSet');
+  for (const job of byKind(r, 'Job')) checkPodSecurity(at(job, 'spec.template.spec') as PodSpec, `Job ${job.metadata.name}`);
   const sas = byKind(r, 'ServiceAccount');
   if (sas.length > 0) expect(sas.map((s) => s.metadata.name)).toContain(tpl.spec.serviceAccountName);
   for (const b of byKind(r, 'ClusterRoleBinding')) {
-    expect(byKind(r, 'ClusterRole').map((c) => c.metadata.name)).toContain(at(b, 'roleRef.name'));
-    expect(at(b, 'subjects')).toEqual([{ kind: 'ServiceAccount', name: tpl.spec.serviceAccountName, namespace: ds!.metadata.namespace }]);
+    const role = byKind(r, 'ClusterRole').find((c) => c.metadata.name === at(b, 'roleRef.name'));
+    expect(role, `ClusterRole ${at(b, 'roleRef.name') as string}`).toBeDefined();
+    // A hook binding binds hook objects, made at the same hook.
+    expect(role!.metadata.annotations?.['helm.sh/hook']).toBe(b.metadata.annotations?.['helm.sh/hook']);
+    const [subject] = at(b, 'subjects') as { kind: string; name: string; namespace: string }[];
+    expect(at(b, 'subjects')).toHaveLength(1);
+    expect(subject).toMatchObject({ kind: 'ServiceAccount', namespace: ds!.metadata.namespace });
+    const hook = b.metadata.annotations?.['helm.sh/hook'];
+    if (hook) expect(sas.find((sa) => sa.metadata.name === subject!.name)?.metadata.annotations?.['helm.sh/hook']).toBe(hook);
+    else expect(subject!.name).toBe(tpl.spec.serviceAccountName);
+  }
+  for (const job of byKind(r, 'Job')) {
+    const spec = at(job, 'spec.template.spec') as PodSpec;
+    expect(sas.find((sa) => sa.metadata.name === spec.serviceAccountName)?.metadata.annotations?.['helm.sh/hook']).toBe(job.metadata.annotations?.['helm.sh/hook']);
+    // The Job's pods never match the DaemonSet's selector (nor the metrics Service's).
+    const podLabels = at(job, 'spec.template.metadata.labels') as Record<string, string>;
+    expect(Object.entries(selector).every(([k, v]) => podLabels[k] === v)).toBe(false);
   }
   for (const role of byKind(r, 'ClusterRole')) {
     for (const rule of at(role, 'rules') as { apiGroups: string[]; resources: string[]; verbs: string[] }[]) {
@@ -128,6 +158,15 @@ function leafPaths(v: unknown, prefix = ''): string[] {
   return [prefix];
 }
 
+/** The agent's ClusterRole (not the cleanup hook's). */
+function agentRole(r: RenderedChart): K8s | undefined {
+  return byKind(r, 'ClusterRole').find((c) => !c.metadata.annotations?.['helm.sh/hook']);
+}
+
+function ds0(r: RenderedChart): K8s {
+  return byKind(r, 'DaemonSet')[0]!;
+}
+
 function agentContainer(r: RenderedChart): Container {
   return (at(byKind(r, 'DaemonSet')[0], 'spec.template.spec') as PodSpec).containers[0]!;
 }
@@ -140,29 +179,70 @@ describe('helm chart deploy/helm/nexcage (rendered by the subset renderer standi
     expect(chart.version).toMatch(/^\d+\.\d+\.\d+/);
   });
 
-  it('renders valid objects with the default values: DaemonSet, ServiceAccount and least-privilege RBAC', () => {
+  it('renders valid objects with the default values: DaemonSet, ServiceAccount, least-privilege RBAC and the cleanup hook', () => {
     const r = renderChart(CHART);
     expect(r.objects.map((o) => `${o.kind}/${(o.metadata as Obj).name}`).sort()).toEqual([
       'ClusterRole/nexcage-agent',
+      'ClusterRole/nexcage-agent-cleanup',
       'ClusterRoleBinding/nexcage-agent',
+      'ClusterRoleBinding/nexcage-agent-cleanup',
       'DaemonSet/nexcage-agent',
+      'Job/nexcage-agent-cleanup',
       'ServiceAccount/nexcage-agent',
+      'ServiceAccount/nexcage-agent-cleanup',
     ]);
     checkConsistency(r);
     const spec = at(byKind(r, 'DaemonSet')[0], 'spec.template.spec') as PodSpec;
-    expect(spec.hostPID).toBe(true);
-    expect(spec.volumes).toEqual([{ name: 'nexcage-run', hostPath: { path: '/run/nexcage', type: 'Directory' } }]);
+    // The socket-only directory of the packaged config, as a non-root user in the socket's group.
+    const packaged = JSON.parse(readFileSync(join(REPO, 'deploy/config.json'), 'utf8')) as { socket: string };
+    expect(spec.volumes).toEqual([{ name: 'nexcage-socket', hostPath: { path: dirname(packaged.socket), type: 'Directory' } }]);
+    expect(spec.securityContext).toEqual({ runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, supplementalGroups: [0], seccompProfile: { type: 'RuntimeDefault' } });
+    // Only nexcage nodes (labelled by their kubelet), tainted or not.
+    expect(spec.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux', 'nexcage.io/runtime': 'true' });
     expect(spec.tolerations).toEqual([{ operator: 'Exists' }]);
     const c = agentContainer(r);
     expect(c.image).toBe('ghcr.io/nexcage/nexcage:0.1.0');
+    expect(c.readinessProbe.httpGet.path).toBe('/readyz');
+    // Requests cover the agent's measured RSS (about 68 MB).
+    expect(c.resources).toEqual({ requests: { cpu: '5m', memory: '80Mi' }, limits: { memory: '192Mi' } });
     expect(c.args).toContain('--runtime-classes=runc');
     expect(c.args.some((a) => a.startsWith('--pre-pull'))).toBe(false);
-    expect(at(byKind(r, 'ClusterRole')[0], 'rules')).toEqual([
+    expect(at(agentRole(r), 'rules')).toEqual([
       { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] },
       { apiGroups: ['node.k8s.io'], resources: ['runtimeclasses'], verbs: ['create'] },
       { apiGroups: ['node.k8s.io'], resources: ['runtimeclasses'], resourceNames: ['runc'], verbs: ['get', 'update'] },
     ]);
     expect(r.files.get('NOTES.txt')).toContain('runc (handler runc, nodes labelled handler.nexcage.io/runc=true)');
+    expect(r.files.get('NOTES.txt')).toContain('pod-security.kubernetes.io/enforce=privileged');
+  });
+
+  it('cleans up on uninstall with a post-delete Job running `nexcage agent cleanup` with just enough RBAC', () => {
+    const r = renderChart(CHART);
+    const [job] = byKind(r, 'Job');
+    expect(job!.metadata.annotations).toEqual({ 'helm.sh/hook': 'post-delete', 'helm.sh/hook-weight': '0', 'helm.sh/hook-delete-policy': 'before-hook-creation,hook-succeeded' });
+    for (const o of r.objects as K8s[]) {
+      if (o.metadata.name.endsWith('-cleanup') && o.kind !== 'Job') expect(Number(o.metadata.annotations?.['helm.sh/hook-weight'])).toBeLessThan(0);
+    }
+    const c = (at(job, 'spec.template.spec') as PodSpec).containers[0]!;
+    expect(c.image).toBe(agentContainer(r).image);
+    expect(c.args.slice(0, 2)).toEqual(['agent', 'cleanup']);
+    expect(() => parseAgentOptions(c.args.slice(2), {}, { nodeName: false })).not.toThrow();
+    expect(at(job, 'spec.template.spec.restartPolicy')).toBe('Never');
+    expect(at(byKind(r, 'ClusterRole').find((x) => x.metadata.name === 'nexcage-agent-cleanup'), 'rules')).toEqual([
+      { apiGroups: [''], resources: ['nodes'], verbs: ['list', 'patch'] },
+      { apiGroups: ['node.k8s.io'], resources: ['runtimeclasses'], verbs: ['list', 'delete'] },
+    ]);
+    const off = renderChart(CHART, { values: [{ cleanup: { enabled: false } }] });
+    expect(off.objects.filter((o) => (o.metadata as Obj).name === 'nexcage-agent-cleanup')).toEqual([]);
+    expect(off.files.get('NOTES.txt')).toContain('kubectl delete runtimeclass -l app.kubernetes.io/managed-by=nexcage-agent');
+  });
+
+  it('accepts what parent charts pass (global, nameOverride), nameOverride naming the app label', () => {
+    const r = renderChart(CHART, { values: [{ global: { imageRegistry: 'mirror.example.com', storageClass: 'x' }, nameOverride: 'node-runtime' }] });
+    checkConsistency(r);
+    const [ds] = byKind(r, 'DaemonSet');
+    expect(ds!.metadata.labels?.['app.kubernetes.io/name']).toBe('node-runtime');
+    expect(at(ds, 'spec.selector.matchLabels')).toMatchObject({ 'app.kubernetes.io/name': 'node-runtime' });
   });
 
   it('has a values file for the test that sets every option of values.yaml', () => {
@@ -175,7 +255,8 @@ describe('helm chart deploy/helm/nexcage (rendered by the subset renderer standi
   it('renders valid objects with every option set, each option showing up where it belongs', () => {
     const r = renderChart(CHART, { releaseName: 'rt', namespace: 'nexcage-system', values: [ALL_VALUES] });
     checkConsistency(r);
-    expect(r.objects.map((o) => o.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'DaemonSet', 'Service', 'ServiceAccount', 'ServiceMonitor']);
+    expect(r.objects.map((o) => o.kind).sort()).toEqual(['ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ClusterRoleBinding', 'DaemonSet', 'Job', 'Service', 'ServiceAccount', 'ServiceAccount', 'ServiceMonitor']);
+    expect(ds0(r).metadata.labels?.['app.kubernetes.io/name']).toBe('nexcage-agent-chart');
     const [ds] = byKind(r, 'DaemonSet');
     expect(ds!.metadata).toMatchObject({ name: 'node-agent', namespace: 'nexcage-system' });
     expect(at(ds, 'spec.updateStrategy')).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 2 } });
@@ -184,14 +265,14 @@ describe('helm chart deploy/helm/nexcage (rendered by the subset renderer standi
     expect(tpl.metadata.annotations).toEqual({ 'example.com/scrape': 'true' });
     expect(tpl.spec).toMatchObject({
       serviceAccountName: 'nexcage-node-agent',
-      hostPID: false,
+      securityContext: { runAsUser: 1234, runAsGroup: 1234, supplementalGroups: [2375] },
       priorityClassName: 'system-cluster-critical',
       imagePullSecrets: [{ name: 'regcred' }],
       nodeSelector: { 'kubernetes.io/os': 'linux', 'nexcage.io/runtime': 'true' },
       tolerations: ALL_VALUES.tolerations,
       affinity: ALL_VALUES.affinity,
     });
-    expect(tpl.spec.volumes[0]!.hostPath!.path).toBe('/var/run/nexcage');
+    expect(tpl.spec.volumes![0]!.hostPath!.path).toBe('/var/run/nexcage/sock');
     const c = agentContainer(r);
     expect(c.image).toBe('registry.example.com/platform/nexcage:0.1.0-custom');
     expect(at(c, 'imagePullPolicy')).toBe('Always');
@@ -212,9 +293,9 @@ describe('helm chart deploy/helm/nexcage (rendered by the subset renderer standi
       ],
       prePull: ['registry.example.com/library/busybox:1.36', 'registry.example.com/pause:3.10'],
     });
-    const [sa] = byKind(r, 'ServiceAccount');
+    const sa = byKind(r, 'ServiceAccount').find((x) => !x.metadata.annotations?.['helm.sh/hook']);
     expect(sa!.metadata).toMatchObject({ name: 'nexcage-node-agent', annotations: { 'example.com/owner': 'platform' } });
-    const rules = at(byKind(r, 'ClusterRole')[0], 'rules') as { resourceNames?: string[] }[];
+    const rules = at(agentRole(r), 'rules') as { resourceNames?: string[] }[];
     expect(rules[2]!.resourceNames).toEqual(['runc', 'nexcage-crun']);
     const [sm] = byKind(r, 'ServiceMonitor');
     expect(sm!.metadata.labels?.release).toBe('prometheus');
@@ -225,7 +306,7 @@ describe('helm chart deploy/helm/nexcage (rendered by the subset renderer standi
   });
 
   it('leaves out the ServiceAccount and RBAC when told to, using the named account', () => {
-    const r = renderChart(CHART, { values: [{ serviceAccount: { create: false, name: 'existing' }, rbac: { create: false }, runtimeClasses: [] }] });
+    const r = renderChart(CHART, { values: [{ serviceAccount: { create: false, name: 'existing' }, rbac: { create: false }, runtimeClasses: [], cleanup: { enabled: false } }] });
     checkConsistency(r);
     expect(r.objects.map((o) => o.kind)).toEqual(['DaemonSet']);
     expect((at(byKind(r, 'DaemonSet')[0], 'spec.template.spec') as PodSpec).serviceAccountName).toBe('existing');
@@ -234,7 +315,7 @@ describe('helm chart deploy/helm/nexcage (rendered by the subset renderer standi
 
   it('RBAC is not narrowed by name when the agent publishes whatever handlers the daemons report', () => {
     const r = renderChart(CHART, { values: [{ runtimeClasses: [] }] });
-    const rules = at(byKind(r, 'ClusterRole')[0], 'rules') as { resourceNames?: string[]; verbs: string[] }[];
+    const rules = at(agentRole(r), 'rules') as { resourceNames?: string[]; verbs: string[] }[];
     expect(rules[2]).toEqual({ apiGroups: ['node.k8s.io'], resources: ['runtimeclasses'], verbs: ['get', 'update'] });
   });
 
@@ -242,5 +323,7 @@ describe('helm chart deploy/helm/nexcage (rendered by the subset renderer standi
     expect(() => renderChart(CHART, { values: [{ runtimeClasses: [{ handler: 'Not_A_Label' }] }] })).toThrow(/schema.*handler/);
     expect(() => renderChart(CHART, { values: [{ imageTag: 'typo' }] })).toThrow(/additional properties/);
     expect(() => renderChart(CHART, { values: [{ metrics: { port: 0 } }] })).toThrow(/port/);
+    expect(() => renderChart(CHART, { values: [{ agent: { runAsUser: 0 } }] })).toThrow(/runAsUser/);
+    expect(() => renderChart(CHART, { values: [{ agent: { hostPID: true } }] })).toThrow(/additional properties/);
   });
 });

@@ -7,7 +7,7 @@ import { call } from '../../src/cri/grpc/client.js';
 import { buildTestImages, pushImage } from '../support/image-builder.js';
 import { KubeApiStandIn } from '../support/kube-api-standin.js';
 import { TestRegistry } from '../support/registry.js';
-import { Daemon, MAIN, NODE, useTestDir, waitFor } from './harness.js';
+import { Daemon, MAIN, NODE, runCli, useTestDir, waitFor } from './harness.js';
 
 const t = useTestDir();
 
@@ -97,7 +97,7 @@ describe('nexcage agent', () => {
   });
 
   afterAll(async () => {
-    if (agent) expect(await agent.stop()).toEqual({ code: 0, signal: null });
+    if (agent && !agent.exit) expect(await agent.stop()).toEqual({ code: 0, signal: null });
     await api.stop();
     await registry?.stop();
   });
@@ -153,10 +153,12 @@ describe('nexcage agent', () => {
     await waitFor('a refused connection to be logged', () => agent.logs().some((l) => l.msg === 'updating the Node failed' && /ECONNREFUSED|refused|fetch failed/i.test(String(l.err))));
     expect(agent.exit).toBeUndefined();
     expect((await fetch(`${agent.healthUrl}/healthz`)).status).toBe(200);
-    await waitFor('/readyz to report the failing sync', async () => (await fetch(`${agent.healthUrl}/readyz`)).status === 503);
+    // Ready follows the node's daemon, not the API server: an API outage must not stall rollouts.
+    const syncErrors = await metric(agent.healthUrl, 'nexcage_agent_syncs_total', '{result="error"}');
+    await waitFor('another failed sync round', async () => (await metric(agent.healthUrl, 'nexcage_agent_syncs_total', '{result="error"}')) > syncErrors);
+    expect((await fetch(`${agent.healthUrl}/readyz`)).status).toBe(200);
     await api.start();
     await waitFor('the agent to recover', () => api.nodes.get('node-1')!.metadata.labels!['nexcage.io/version'] === '0.1.0');
-    await waitFor('/readyz to be ok again', async () => (await fetch(`${agent.healthUrl}/readyz`)).status === 200);
     expect(await metric(agent.healthUrl, 'nexcage_agent_api_errors_total', '{operation="node"}')).toBeGreaterThanOrEqual(2);
   });
 
@@ -169,6 +171,7 @@ describe('nexcage agent', () => {
     expect(down.metadata.annotations?.['nexcage.io/not-ready-reason']).toMatch(/^daemon unreachable: /);
     expect(down.metadata.labels?.['handler.nexcage.io/runc']).toBe('true');
     expect(await metric(agent.healthUrl, 'nexcage_agent_daemon_up')).toBe(0);
+    await waitFor('/readyz to report the daemon down', async () => (await fetch(`${agent.healthUrl}/readyz`)).status === 503);
     await daemon.start();
     const up = await waitFor('nexcage.io/ready=true', () => {
       const n = api.nodes.get('node-1')!;
@@ -176,6 +179,7 @@ describe('nexcage agent', () => {
     });
     expect(up.metadata.annotations?.['nexcage.io/not-ready-reason']).toBeUndefined();
     expect(await metric(agent.healthUrl, 'nexcage_agent_daemon_up')).toBe(1);
+    await waitFor('/readyz to be ok again', async () => (await fetch(`${agent.healthUrl}/readyz`)).status === 200);
   });
 
   it('pre-pulls the listed images through the daemon, with progress in logs and metrics, retrying failures', async () => {
@@ -202,5 +206,15 @@ describe('nexcage agent', () => {
     expect(await metric(agent.healthUrl, 'nexcage_agent_image_pulls_total', '{result="pulled"}')).toBe(2);
     expect(await metric(agent.healthUrl, 'nexcage_agent_image_pulls_total', '{result="failed"}')).toBeGreaterThanOrEqual(2);
     expect(agent.exit).toBeUndefined();
+  });
+
+  it('`nexcage agent cleanup` (the uninstall hook) removes its RuntimeClasses and Node labels once the agent is gone', async () => {
+    expect(await agent.stop()).toEqual({ code: 0, signal: null });
+    api.nodes.get('node-1')!.metadata.labels!['nexcage.io/runtime'] = 'true';
+    const r = await runCli(['agent', 'cleanup', '--kubeconfig', t.dir().join('kubeconfig')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect([...api.runtimeClasses.keys()]).toEqual(['foreign']);
+    expect(api.nodes.get('node-1')!.metadata.labels).toEqual({ 'kubernetes.io/os': 'linux', 'nexcage.io/runtime': 'true' });
+    expect(api.nodes.get('node-1')!.metadata.annotations).toEqual({});
   });
 });

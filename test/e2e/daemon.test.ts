@@ -229,7 +229,7 @@ describe('lifecycle', () => {
     const ok = await runCli(['config', '--log-level', 'warn'], { NEXCAGE_ROOT_DIR: '/srv/nx' });
     expect(ok.code).toBe(0);
     const cfg = JSON.parse(ok.stdout) as Record<string, unknown>;
-    expect(cfg).toMatchObject({ logLevel: 'warn', rootDir: '/srv/nx', socket: '/run/nexcage/nexcage.sock' });
+    expect(cfg).toMatchObject({ logLevel: 'warn', rootDir: '/srv/nx', socket: '/run/nexcage/sock/nexcage.sock' });
   });
 
   it('writes human-readable text logs with --log-format text', async () => {

@@ -1,6 +1,6 @@
 // A stand-in for the Kubernetes API server, because none can run on this machine: a plain HTTP
 // server implementing only the endpoints the node agent calls (read/merge-patch a Node;
-// read/create/replace RuntimeClasses) with the API's status codes and Status bodies, optimistic
+// list Nodes; read/create/replace/list/delete RuntimeClasses) with the API's status codes and Status bodies, optimistic
 // concurrency (resourceVersion) and handler immutability. Tests can make it fail on purpose.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -69,7 +69,6 @@ export class KubeApiStandIn {
         'apiVersion: v1',
         'kind: Config',
         'clusters:',
-        // Plain HTTP: client-node only allows it with TLS verification off.
         `- name: standin\n  cluster:\n    server: ${this.url}\n    insecure-skip-tls-verify: true`,
         'users:',
         `- name: agent\n  user:\n    token: ${this.token}`,
@@ -101,6 +100,14 @@ export class KubeApiStandIn {
     }
     if (req.headers.authorization !== `Bearer ${this.token}`) return status(401, 'Unauthorized', 'Unauthorized');
 
+    if (path === '/api/v1/nodes' && req.method === 'GET') return send(200, { kind: 'NodeList', apiVersion: 'v1', metadata: {}, items: [...this.nodes.values()] });
+    if (path === '/apis/node.k8s.io/v1/runtimeclasses' && req.method === 'GET') {
+      // Equality selectors only (k=v,k2=v2), what the agent's cleanup sends.
+      const selector = new URL(req.url ?? '/', 'http://x').searchParams.get('labelSelector') ?? '';
+      const wanted = selector.split(',').filter(Boolean).map((p) => p.split('=') as [string, string]);
+      const items = [...this.runtimeClasses.values()].filter((rc) => wanted.every(([k, v]) => rc.metadata.labels?.[k] === v));
+      return send(200, { kind: 'RuntimeClassList', apiVersion: 'node.k8s.io/v1', metadata: {}, items });
+    }
     let m = /^\/api\/v1\/nodes\/([^/]+)$/.exec(path);
     if (m) {
       const name = decodeURIComponent(m[1]!);
@@ -130,6 +137,11 @@ export class KubeApiStandIn {
       const name = decodeURIComponent(m[1]!);
       const have = this.runtimeClasses.get(name);
       if (req.method === 'GET') return have ? send(200, have) : status(404, 'NotFound', `runtimeclasses.node.k8s.io "${name}" not found`);
+      if (req.method === 'DELETE') {
+        if (!have) return status(404, 'NotFound', `runtimeclasses.node.k8s.io "${name}" not found`);
+        this.runtimeClasses.delete(name);
+        return send(200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success' });
+      }
       if (req.method === 'PUT') {
         if (!have) return status(404, 'NotFound', `runtimeclasses.node.k8s.io "${name}" not found`);
         const rc = JSON.parse(body) as StoredObject;
