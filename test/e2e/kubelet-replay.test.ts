@@ -5,7 +5,7 @@
 // files, log dirs). Each pod must run, answer on its ports, pass its probes and tear down clean.
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../src/cri/grpc/client.js';
@@ -16,6 +16,7 @@ import {
   createPodCgroup,
   layOutPodDir,
   loadFixture,
+  nodeDns,
   nodeHugepageLimits,
   podCgroupChildren,
   prepareContainer,
@@ -145,9 +146,9 @@ async function runPod(name: string, extra: Vars = {}): Promise<Pod> {
   const st = await call(d.client.runtime, 'PodSandboxStatus', { pod_sandbox_id: pod.id, verbose: false });
   expect(st.status?.state).toBe('SANDBOX_READY');
   pod.ip = st.status?.network?.ip ?? '';
-  expect(pod.ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
   // makeMounts -> makeHostsMount: the pod IP is known now, so every container gets etc-hosts
-  writeEtcHosts(vars.POD_DIR as string, pod.ip, f.sandbox.hostname!);
+  const hostNetwork = f.sandbox.linux?.security_context?.namespace_options?.network === 'NODE';
+  writeEtcHosts(vars.POD_DIR as string, pod.ip, f.sandbox.hostname ?? '', hostNetwork);
   for (const init of f.init_containers) {
     const { id } = await startContainer(pod, init);
     const done = await exited(id);
@@ -270,6 +271,10 @@ async function procOf(id: string, file: string): Promise<string> {
 }
 
 
+function daemonOomScoreAdj(): number {
+  return Number(readFileSync(`/proc/${d.pid!}/oom_score_adj`, 'utf8').trim());
+}
+
 /** The cgroup v1 path of the container's process for `controller` (from /proc/<pid>/cgroup). */
 async function cgroupOf(id: string, controller: string): Promise<string> {
   for (const line of (await procOf(id, 'cgroup')).split('\n')) {
@@ -300,6 +305,7 @@ async function probe(id: string, p: KubeletFixture['probes'][number]): Promise<{
 describe('kubelet request replay', () => {
   it('deployment-container-port: a containerPort-only pod (port mapping host_port 0) runs and answers on the pod IP', async () => {
     const pod = await runPod('deployment-container-port');
+    expect(pod.ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     expect(await answers(`http://${pod.ip}:8080/`)).toBe('hello from the kubelet replay\n');
     expect((await containerStatus(first(pod, 'web'))).state).toBe('CONTAINER_RUNNING');
     await expectKubeletView(pod);
@@ -404,7 +410,7 @@ describe('kubelet request replay', () => {
     if (existsSync(join('/sys/fs/cgroup/memory', mem, 'memory.memsw.limit_in_bytes'))) expect(cgroupFile('memory', mem, 'memory.memsw.limit_in_bytes')).toBe('134217728');
     // the sandbox's linux.resources on the pod cgroup
     expect(cgroupFile('memory', podCgroup, 'memory.limit_in_bytes')).toBe('134217728');
-    expect((await procOf(id, 'oom_score_adj')).trim()).toBe(String(oom));
+    expect(Number((await procOf(id, 'oom_score_adj')).trim())).toBe(Math.max(oom, daemonOomScoreAdj()));
 
     const status = await procOf(id, 'status');
     expect(status).toMatch(/^Seccomp:\s+2$/m);
@@ -463,6 +469,37 @@ describe('kubelet request replay', () => {
     expect(existsSync(st0.log_path)).toBe(false);
     expect((await containerStatus(id1)).state).toBe('CONTAINER_RUNNING');
     expect(existsSync(st1.log_path)).toBe(true);
+    await expectKubeletView(pod);
+    await tearDown(pod);
+  }, 120_000);
+
+  it('host-network: a hostNetwork/hostPID DaemonSet pod (no hostname, the node\'s DNS, hostPort = containerPort) listens on the node itself', async () => {
+    const port = await freePort();
+    const dns = nodeDns();
+    const pod = await runPod('host-network', { HOST_PORT: port, HOST_DNS_SERVERS: dns.servers, HOST_DNS_SEARCHES: dns.searches, HOST_DNS_OPTIONS: dns.options });
+    const id = first(pod, 'agent');
+    expect(await answers(`http://127.0.0.1:${port}/`)).toBe('hello from the kubelet replay\n');
+    expect(await answers(`http://${nodeIp()}:${port}/`)).toBe('hello from the kubelet replay\n');
+    expect((await exec(id, ['hostname'])).out.trim()).toBe(hostname());
+    expect((await exec(id, ['cat', '/etc/hosts'])).out).toBe(readFileSync(join(pod.vars.POD_DIR as string, 'etc-hosts'), 'utf8'));
+    // hostPID: the node's processes are visible
+    expect((await exec(id, ['cat', '/proc/1/comm'])).out).toBe(readFileSync('/proc/1/comm', 'utf8'));
+    await expectKubeletView(pod);
+    await tearDown(pod);
+    await expect(httpGet(`http://127.0.0.1:${port}/`)).rejects.toThrow();
+  }, 120_000);
+
+  it('guaranteed: cgroup parent /kubepods/pod<uid>, requests = limits, oom_score_adj -997 (not below the daemon\'s own)', async () => {
+    const pod = await runPod('guaranteed');
+    const id = first(pod, 'db');
+    expect(await answers(`http://${pod.ip}:8080/`)).toBe('hello from the kubelet replay\n');
+    const cpu = await cgroupOf(id, 'cpu');
+    expect(cpu.startsWith(`/kubepods/pod${pod.vars.POD_UID as string}/`)).toBe(true);
+    expect(cgroupFile('cpu', cpu, 'cpu.shares')).toBe('102');
+    expect(cgroupFile('cpu', cpu, 'cpu.cfs_quota_us')).toBe('10000');
+    // nexcage never goes below its own oom_score_adj (without CAP_SYS_RESOURCE runc could not):
+    // -997 under the packaged unit (OOMScoreAdjust=-999), the daemon's own where that is higher
+    expect(Number((await procOf(id, 'oom_score_adj')).trim())).toBe(Math.max(-997, daemonOomScoreAdj()));
     await expectKubeletView(pod);
     await tearDown(pod);
   }, 120_000);

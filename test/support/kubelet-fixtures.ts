@@ -240,22 +240,40 @@ export function tearDownPodDir(node: NodeLayout): void {
   }
 }
 
-/** kubelet_pods.go managedHostsFileContent: what makeHostsMount writes to <pod dir>/etc-hosts. */
-export function writeEtcHosts(podDir: string, podIp: string, hostname: string): string {
+/**
+ * kubelet_pods.go ensureHostsFile, what makeHostsMount writes to <pod dir>/etc-hosts: for a pod
+ * network managedHostsFileContent (localhost entries and the pod IP), for the host network
+ * nodeHostsFileContent (the node's /etc/hosts under its own header).
+ */
+export function writeEtcHosts(podDir: string, podIp: string, hostname: string, hostNetwork = false): string {
   const path = join(podDir, 'etc-hosts');
-  const text = [
-    '# Kubernetes-managed hosts file.',
-    '127.0.0.1\tlocalhost',
-    '::1\tlocalhost ip6-localhost ip6-loopback',
-    'fe00::0\tip6-localnet',
-    'fe00::0\tip6-mcastprefix',
-    'fe00::1\tip6-allnodes',
-    'fe00::2\tip6-allrouters',
-    `${podIp}\t${hostname}`,
-    '',
-  ].join('\n');
+  const text = hostNetwork
+    ? `# Kubernetes-managed hosts file (host network).\n${readFileSync('/etc/hosts', 'utf8')}`
+    : [
+        '# Kubernetes-managed hosts file.',
+        '127.0.0.1\tlocalhost',
+        '::1\tlocalhost ip6-localhost ip6-loopback',
+        'fe00::0\tip6-localnet',
+        'fe00::0\tip6-mcastprefix',
+        'fe00::1\tip6-allnodes',
+        'fe00::2\tip6-allrouters',
+        `${podIp}\t${hostname}`,
+        '',
+      ].join('\n');
   writeFileSync(path, text, { mode: 0o644 });
   return text;
+}
+
+/** The node's resolv.conf as the kubelet's dns configurer reads it for dnsPolicy Default. */
+export function nodeDns(path = '/etc/resolv.conf'): { servers: string[]; searches: string[]; options: string[] } {
+  const out = { servers: [] as string[], searches: [] as string[], options: [] as string[] };
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const [key, ...rest] = line.trim().split(/\s+/);
+    if (key === 'nameserver' && rest[0]) out.servers.push(rest[0]);
+    if (key === 'search') out.searches = rest;
+    if (key === 'options') out.options.push(...rest);
+  }
+  return out;
 }
 
 /** makeUID in kuberuntime_container.go: 8 hex digits naming one termination-log file. */
