@@ -59,9 +59,13 @@ interface Pod {
   vars: Vars;
   id: string;
   ip: string;
+  /** Earlier sandboxes of the pod (not ready, left for garbage collection). */
+  oldSandboxes: string[];
   cgroupsMade: string[];
   /** Every container instance the kubelet created, in order, with the config it sent. */
   containers: { id: string; config: ContainerConfig }[];
+  /** Lifecycle hooks run: exit code and how long ExecSync took. */
+  hookRuns: { hook: string; container: string; code: number; ms: number }[];
 }
 
 /** Pods started and not yet torn down (afterAll takes down what a failed test left). */
@@ -110,13 +114,21 @@ async function ensureImage(pod: Pod): Promise<string> {
 }
 
 /** kuberuntime_container.go startContainer: generate the config, CreateContainer, StartContainer. */
-async function startContainer(pod: Pod, template: ContainerTemplate, attempt = 0): Promise<{ id: string; config: ContainerConfig }> {
+async function startContainer(pod: Pod, template: ContainerTemplate, attempt = 0, extra: Vars = {}): Promise<{ id: string; config: ContainerConfig }> {
   const imageId = await ensureImage(pod);
-  const config = renderContainer(template, { ...pod.vars, IMAGE_ID: imageId, TERMINATION_LOG_ID: terminationLogId(), ATTEMPT: attempt, RESTART_COUNT: String(attempt) });
+  const vars = { ...pod.vars, ...extra, IMAGE_ID: imageId, TERMINATION_LOG_ID: terminationLogId(), ATTEMPT: attempt, RESTART_COUNT: String(attempt) };
+  const config = renderContainer(template, vars);
   prepareContainer(config, pod.f.sandbox.log_directory!);
   const { container_id: id } = await call(d.client.runtime, 'CreateContainer', { pod_sandbox_id: pod.id, config, sandbox_config: pod.f.sandbox }, 60_000);
   await call(d.client.runtime, 'StartContainer', { container_id: id }, 60_000);
   pod.containers.push({ id, config });
+  // step 4: the postStart hook; a failing one makes the kubelet kill the container
+  const hook = pod.f.hooks.find((h) => h.container === template.metadata.name && h.hook === 'postStart');
+  if (hook) {
+    const started = Date.now();
+    const r = await call(d.client.runtime, 'ExecSync', { container_id: id, ...hook.request }, 120_000);
+    pod.hookRuns.push({ hook: 'postStart', container: template.metadata.name, code: r.exit_code, ms: Date.now() - started });
+  }
   return { id, config };
 }
 
@@ -132,6 +144,18 @@ async function exited(id: string, timeoutMs = 30_000) {
   }, timeoutMs);
 }
 
+/** kuberuntime_sandbox.go createPodSandbox: RunPodSandbox, then PodSandboxStatus for the pod IP. */
+async function createSandbox(pod: Pod): Promise<void> {
+  const f = pod.f;
+  pod.id = (await call(d.client.runtime, 'RunPodSandbox', { config: f.sandbox, runtime_handler: '' }, 60_000)).pod_sandbox_id;
+  const st = await call(d.client.runtime, 'PodSandboxStatus', { pod_sandbox_id: pod.id, verbose: false });
+  expect(st.status?.state).toBe('SANDBOX_READY');
+  pod.ip = st.status?.network?.ip ?? '';
+  // makeMounts -> makeHostsMount: the pod IP is known now, so every container gets etc-hosts
+  const hostNetwork = f.sandbox.linux?.security_context?.namespace_options?.network === 'NODE';
+  writeEtcHosts(pod.vars.POD_DIR as string, pod.ip, f.sandbox.hostname ?? '', hostNetwork);
+}
+
 /** kuberuntime_manager.go SyncPod for a new pod: sandbox, then init containers in turn, then the containers. */
 async function runPod(name: string, extra: Vars = {}): Promise<Pod> {
   const vars = podVars(name, extra);
@@ -140,15 +164,9 @@ async function runPod(name: string, extra: Vars = {}): Promise<Pod> {
   cgroupsMade.push(...made);
   layOutPodDir(f.node);
   mkdirSync(f.sandbox.log_directory!, { recursive: true, mode: 0o755 });
-  const pod: Pod = { name, f, vars, id: '', ip: '', cgroupsMade: made, containers: [] };
+  const pod: Pod = { name, f, vars, id: '', ip: '', oldSandboxes: [], cgroupsMade: made, containers: [], hookRuns: [] };
   pods.push(pod);
-  pod.id = (await call(d.client.runtime, 'RunPodSandbox', { config: f.sandbox, runtime_handler: '' }, 60_000)).pod_sandbox_id;
-  const st = await call(d.client.runtime, 'PodSandboxStatus', { pod_sandbox_id: pod.id, verbose: false });
-  expect(st.status?.state).toBe('SANDBOX_READY');
-  pod.ip = st.status?.network?.ip ?? '';
-  // makeMounts -> makeHostsMount: the pod IP is known now, so every container gets etc-hosts
-  const hostNetwork = f.sandbox.linux?.security_context?.namespace_options?.network === 'NODE';
-  writeEtcHosts(vars.POD_DIR as string, pod.ip, f.sandbox.hostname ?? '', hostNetwork);
+  await createSandbox(pod);
   for (const init of f.init_containers) {
     const { id } = await startContainer(pod, init);
     const done = await exited(id);
@@ -169,13 +187,9 @@ async function tearDown(pod: Pod): Promise<void> {
   pods.splice(pods.indexOf(pod), 1);
   let left: string[];
   try {
-    const all = pod.containers.map((c) => c.id);
-    const running = [];
-    for (const id of all) if ((await containerStatus(id)).state === 'CONTAINER_RUNNING') running.push(id);
-    await Promise.all(running.map((id) => call(d.client.runtime, 'StopContainer', { container_id: id, timeout: pod.f.stop.timeout }, (pod.f.stop.timeout + 30) * 1000)));
-    if (pod.id) await call(d.client.runtime, 'StopPodSandbox', { pod_sandbox_id: pod.id }, 60_000);
-    for (const id of all) await removeContainer(id);
-    if (pod.id) await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: pod.id }, 60_000);
+    await killPod(pod);
+    for (const { id } of pod.containers) await removeContainer(id);
+    for (const id of [...pod.oldSandboxes, pod.id]) if (id) await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: id }, 60_000);
   } finally {
     left = podCgroupChildren(pod.f.node.pod_cgroup);
     tearDownPodDir(pod.f.node);
@@ -183,6 +197,27 @@ async function tearDown(pod: Pod): Promise<void> {
     rmSync(pod.vars.POD_DIR as string, { recursive: true, force: true });
   }
   expect(left, 'container cgroups left in the pod cgroup').toEqual([]);
+}
+
+/**
+ * kuberuntime_manager.go killPodWithSyncResult: every running container killed in parallel
+ * (killContainer: the preStop hook, then StopContainer with what is left of the grace period,
+ * at least 2 s), then StopPodSandbox.
+ */
+async function killPod(pod: Pod): Promise<void> {
+  const kill = async (id: string, name: string): Promise<void> => {
+    if ((await containerStatus(id)).state !== 'CONTAINER_RUNNING') return;
+    const started = Date.now();
+    const hook = pod.f.hooks.find((h) => h.container === name && h.hook === 'preStop');
+    if (hook) {
+      const r = await call(d.client.runtime, 'ExecSync', { container_id: id, ...hook.request }, pod.f.stop.timeout * 1000);
+      pod.hookRuns.push({ hook: 'preStop', container: name, code: r.exit_code, ms: Date.now() - started });
+    }
+    const timeout = Math.max(2, pod.f.stop.timeout - Math.floor((Date.now() - started) / 1000));
+    await call(d.client.runtime, 'StopContainer', { container_id: id, timeout }, (timeout + 30) * 1000);
+  };
+  await Promise.all(pod.containers.map((c) => kill(c.id, c.config.metadata!.name!)));
+  if (pod.id) await call(d.client.runtime, 'StopPodSandbox', { pod_sandbox_id: pod.id }, 60_000);
 }
 
 /** kuberuntime_gc.go removeContainer: the log file first (removeContainerLog), then RemoveContainer. */
@@ -208,8 +243,9 @@ afterAll(async () => {
 async function expectKubeletView(pod: Pod): Promise<void> {
   const uid = pod.vars.POD_UID as string;
   const sandboxes = await call(d.client.runtime, 'ListPodSandbox', { filter: { label_selector: { 'io.kubernetes.pod.uid': uid } } });
-  expect(sandboxes.items.map((s) => s.id)).toEqual([pod.id]);
-  const s = sandboxes.items[0]!;
+  expect(sandboxes.items.map((s) => s.id).sort()).toEqual([...pod.oldSandboxes, pod.id].sort());
+  const s = sandboxes.items.find((x) => x.id === pod.id)!;
+  expect(s.state).toBe('SANDBOX_READY');
   expect(s.metadata).toEqual({ ...pod.f.sandbox.metadata });
   expect(s.labels).toEqual(pod.f.sandbox.labels);
   expect(s.annotations).toEqual(pod.f.sandbox.annotations);
@@ -500,6 +536,81 @@ describe('kubelet request replay', () => {
     // nexcage never goes below its own oom_score_adj (without CAP_SYS_RESOURCE runc could not):
     // -997 under the packaged unit (OOMScoreAdjust=-999), the daemon's own where that is higher
     expect(Number((await procOf(id, 'oom_score_adj')).trim())).toBe(Math.max(-997, daemonOomScoreAdj()));
+    await expectKubeletView(pod);
+    await tearDown(pod);
+  }, 120_000);
+
+  it('lifecycle-hooks: postStart/preStop exec with ExecSync timeout 0 run to the end; shared PID namespace; read-only root filesystem', async () => {
+    const pod = await runPod('lifecycle-hooks');
+    const id = first(pod, 'web');
+    const hooksDir = join(pod.vars.POD_DIR as string, 'volumes/kubernetes.io~empty-dir/hooks');
+    // timeout 0 is "no timeout": the 2 s hook is not cut short
+    expect(pod.hookRuns).toEqual([{ hook: 'postStart', container: 'web', code: 0, ms: expect.any(Number) }]);
+    expect(pod.hookRuns[0]!.ms).toBeGreaterThanOrEqual(2000);
+    expect(readFileSync(join(hooksDir, 'post-start'), 'utf8')).toBe('post-start ran\n');
+    expect(await answers(`http://${pod.ip}:8080/`)).toBe('hello from the kubelet replay\n');
+    // pid POD: the sandbox's infra process is PID 1 for the containers
+    expect((await exec(id, ['cat', '/proc/1/cmdline'])).out.split('\0')[0]).toBe('/pause');
+    const rootWrite = await exec(id, ['touch', '/planted']);
+    expect(rootWrite.code).not.toBe(0);
+    expect(rootWrite.err).toMatch(/read-only/i);
+    expect((await exec(id, ['touch', '/hooks/writable'])).code).toBe(0);
+    await expectKubeletView(pod);
+
+    await killPod(pod);
+    expect(pod.hookRuns.find((h) => h.hook === 'preStop')).toMatchObject({ code: 0 });
+    expect(readFileSync(join(hooksDir, 'pre-stop'), 'utf8')).toBe('pre-stop ran\n');
+    const st = await containerStatus(id);
+    expect({ state: st.state, exit: st.exit_code }).toEqual({ state: 'CONTAINER_EXITED', exit: 0 });
+    await tearDown(pod);
+  }, 120_000);
+
+  it('ephemeral-debug: a debug container with stdin/tty in its target\'s PID namespace (pid TARGET) sees the target\'s processes', async () => {
+    const pod = await runPod('ephemeral-debug');
+    const web = first(pod, 'web');
+    await answers(`http://${pod.ip}:8080/`);
+    const { id: dbg, config } = await startContainer(pod, pod.f.ephemeral_containers[0]!, 0, { TARGET_ID: web });
+    expect(config.linux?.security_context?.namespace_options).toMatchObject({ pid: 'TARGET', target_id: web });
+    await waitFor('the debug container to run', async () => (await containerStatus(dbg)).state === 'CONTAINER_RUNNING');
+    const ps = (await exec(dbg, ['ps', '-o', 'pid,args'])).out;
+    expect(ps).toMatch(/httpd -f -p 8080/);
+    expect((await exec(dbg, ['cat', '/proc/1/cmdline'])).out.split('\0').slice(0, 2)).toEqual(['/bin/sh', '-c']);
+    expect((await exec(web, ['ps', '-o', 'args'])).out).toMatch(/^sh\s*$/m);
+    await expectKubeletView(pod);
+    const started = Date.now();
+    await tearDown(pod);
+    // the target's PID 1 exits on SIGTERM and takes the namespace (the debug shell) with it
+    expect(Date.now() - started).toBeLessThan(pod.f.stop.timeout * 1000);
+  }, 120_000);
+
+  it('sandbox-recreate: after the infra process dies, a new sandbox attempt 1 for the same pod runs the container (attempt 1) beside the old one', async () => {
+    const pod = await runPod('sandbox-recreate', { SANDBOX_ATTEMPT: 0 });
+    const web0 = first(pod, 'web');
+    await answers(`http://${pod.ip}:8080/`);
+    const info = JSON.parse((await call(d.client.runtime, 'PodSandboxStatus', { pod_sandbox_id: pod.id, verbose: true })).info.info ?? '{}') as { pid: number };
+    process.kill(info.pid, 'SIGKILL');
+    // the PLEG relist: PodSandboxStatus shows the sandbox not ready
+    await waitFor('the sandbox to be not ready', async () => (await call(d.client.runtime, 'PodSandboxStatus', { pod_sandbox_id: pod.id })).status?.state === 'SANDBOX_NOTREADY');
+
+    // computePodActions: KillPod + CreateSandbox with attempt 1; killPodWithSyncResult first
+    await killPod(pod);
+    expect((await containerStatus(web0)).state).toBe('CONTAINER_EXITED');
+    pod.oldSandboxes.push(pod.id);
+    pod.f = loadFixture('sandbox-recreate', { ...pod.vars, SANDBOX_ATTEMPT: 1 });
+    await createSandbox(pod);
+    expect(pod.id).not.toBe(pod.oldSandboxes[0]);
+    const { id: web1 } = await startContainer(pod, pod.f.containers[0]!, 1);
+    expect(await answers(`http://${pod.ip}:8080/`)).toBe('hello from the kubelet replay\n');
+    expect((await containerStatus(web1)).log_path).toBe(join(pod.f.sandbox.log_directory!, 'web/1.log'));
+    const listed = await call(d.client.runtime, 'ListPodSandbox', { filter: { label_selector: { 'io.kubernetes.pod.uid': pod.vars.POD_UID as string } } });
+    expect(listed.items.map((x) => [x.metadata?.attempt, x.state]).sort()).toEqual([[0, 'SANDBOX_NOTREADY'], [1, 'SANDBOX_READY']]);
+    await expectKubeletView(pod);
+
+    // garbage collection of the old sandbox and its container, the new one untouched
+    await removeContainer(web0);
+    pod.containers.shift();
+    await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: pod.oldSandboxes.shift()! }, 60_000);
+    expect(await answers(`http://${pod.ip}:8080/`)).toBe('hello from the kubelet replay\n');
     await expectKubeletView(pod);
     await tearDown(pod);
   }, 120_000);

@@ -41,13 +41,22 @@ export interface NodeLayout {
 /** A container config as the fixture holds it: filled when the kubelet would generate it. */
 export type ContainerTemplate = Record<string, unknown> & { metadata: { name: string } };
 
+/** A lifecycle exec hook as the handler runner calls it: ExecSync with timeout 0 (none). */
+export interface HookFixture {
+  container: string;
+  hook: 'postStart' | 'preStop';
+  request: Omit<ExecSyncRequest, 'container_id'>;
+}
+
 export interface KubeletFixture {
   node: NodeLayout;
   sandbox: PodSandboxConfig;
   image_spec: ImageSpec;
   init_containers: ContainerTemplate[];
   containers: ContainerTemplate[];
+  ephemeral_containers: ContainerTemplate[];
   probes: ProbeFixture[];
+  hooks: HookFixture[];
   stop: { timeout: number };
 }
 
@@ -96,9 +105,16 @@ export function readFixture(name: string): Record<string, unknown> {
  */
 export function loadFixture(name: string, vars: Vars): KubeletFixture {
   const raw = readFixture(name) as Record<string, unknown>;
-  const { init_containers: init, containers, ...rest } = raw;
-  const f = fill(rest, vars) as unknown as Omit<KubeletFixture, 'init_containers' | 'containers'>;
-  return { ...f, probes: f.probes ?? [], init_containers: (init ?? []) as ContainerTemplate[], containers: containers as ContainerTemplate[] };
+  const { init_containers: init, containers, ephemeral_containers: ephemeral, ...rest } = raw;
+  const f = fill(rest, vars) as unknown as Omit<KubeletFixture, 'init_containers' | 'containers' | 'ephemeral_containers'>;
+  return {
+    ...f,
+    probes: f.probes ?? [],
+    hooks: f.hooks ?? [],
+    init_containers: (init ?? []) as ContainerTemplate[],
+    containers: containers as ContainerTemplate[],
+    ephemeral_containers: (ephemeral ?? []) as ContainerTemplate[],
+  };
 }
 
 /** One container config, filled. KeyValue.value is `bytes` in runtime.v1: env text goes as UTF-8. */
