@@ -14,6 +14,7 @@ const COMMANDS: Record<string, string> = {
   config: 'print the effective configuration (defaults < file < NEXCAGE_* env < flags) as JSON',
   pull: 'pull IMAGE through the daemon, showing per-layer progress; prints the image id',
   agent: 'the Kubernetes node agent: labels this Node, publishes RuntimeClasses, pre-pulls images',
+  doctor: 'check this node for nexcage (runtimes, cgroups, kernel, CNI, socket, disk, registries): OK/WARN/FAIL with fixes',
 };
 
 function usage(command?: string): string {
@@ -45,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
   // Loaded on demand: the agent's Kubernetes client is large and the daemon never needs it
   // (a smaller heap is also a shorter GC pause on every daemon call).
   if (command === 'agent') return (await import('../agent/cli.js')).runAgent(rest, process.env);
+  if (command === 'doctor') return (await import('./doctor.js')).doctorCommand(rest, process.env);
   if (!(command in COMMANDS)) {
     process.stderr.write(`nexcage: unknown command "${command}"\n\n${usage()}`);
     return 2;
