@@ -23,6 +23,18 @@ export function layerLine(l: LayerProgressView): string {
   return `${id} ${l.phase.padEnd(8)} [${bar}] ${bytes}`;
 }
 
+/** The last view of a pull that has succeeded: every layer it fetched is whole and unpacked. */
+export function finished(v: PullProgressView): PullProgressView {
+  return {
+    ...v,
+    phase: 'done',
+    downloadedBytes: v.totalBytes,
+    unpackedBytes: v.totalBytes,
+    etaSeconds: 0,
+    layers: v.layers.map((l) => (l.phase === 'reused' ? l : { ...l, phase: 'done', downloadedBytes: l.size, unpackedBytes: l.size })),
+  };
+}
+
 /** One line for a log or a pipe. */
 export function plainLine(v: PullProgressView): string {
   return `${v.image}: ${summaryLine(v)}`;

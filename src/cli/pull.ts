@@ -9,7 +9,7 @@ import { PULL_DETACH_ANNOTATION } from '../images/image-manager.js';
 import type { PullProgressView } from '../images/pull-progress.js';
 import { formatReference, parseReference } from '../images/reference.js';
 import { errorMessage } from '../lib/errors.js';
-import { plainLine, terminalLines } from './pull-view.js';
+import { finished, plainLine, terminalLines } from './pull-view.js';
 
 /** A pull may take long; the daemon has its own stall and rate limits. */
 const PULL_DEADLINE_MS = 24 * 3600 * 1000;
@@ -40,8 +40,10 @@ export async function pullCommand(config: Config, positionals: string[], io: Pul
   let drawn = 0;
   let lastPlain = 0;
   let stopped = false;
+  let last: PullProgressView | undefined;
   const draw = (v: PullProgressView | undefined): void => {
     if (!v) return;
+    last = v;
     if (tty) {
       const lines = terminalLines(v, Math.max(40, (io.err.columns ?? 100) - 1));
       // Back to the top of what was drawn last time, then redraw every line in place.
@@ -74,6 +76,7 @@ export async function pullCommand(config: Config, positionals: string[], io: Pul
     const r = await call(c.image, 'PullImage', { image: { image, annotations: { [PULL_DETACH_ANNOTATION]: 'true' } } }, PULL_DEADLINE_MS);
     stopped = true;
     await watching;
+    if (last && tty) draw(finished(last));
     io.out.write(`${r.image_ref}\n`);
     return 0;
   } catch (err) {

@@ -9,6 +9,11 @@ export interface BlobBody {
   start: number;
   /** Where the bytes come from (a registry endpoint), for messages. */
   origin?: string;
+  /**
+   * The body's chunks are nobody else's (an HTTP response's body chunks are fresh copies): the store
+   * frees each one's memory as soon as it is written, instead of leaving it to the garbage collector.
+   */
+  owned?: boolean;
 }
 
 /**

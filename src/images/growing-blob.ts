@@ -5,6 +5,7 @@
 // to match once the download verifies it, so the reader's last read waits for that verdict.
 import { closeSync, openSync, readSync } from 'node:fs';
 import { isErrno } from '../lib/errors.js';
+import type { BufferPool } from './buffer-pool.js';
 import { cancelledError } from './cancellation.js';
 
 /** The download started the file over (a partial that did not verify, a server ignoring Range). */
@@ -64,8 +65,10 @@ export class GrowingBlob {
 }
 
 export interface FollowOptions {
-  /** Largest read (default 512 KiB). */
+  /** Largest read (default 256 KiB; the pool's buffer size with a pool). */
   chunkBytes?: number;
+  /** Read into these buffers; the consumer gives them back when done with them. */
+  pool?: BufferPool;
   signal?: AbortSignal;
   /** Called with each chunk's length as it is handed on. */
   onRead?: (n: number) => void;
@@ -76,7 +79,7 @@ export interface FollowOptions {
  * verified the digest, and throws its error if it failed, or BlobRestarted if the file started over.
  */
 export async function* followBlob(blob: GrowingBlob, opts: FollowOptions = {}): AsyncGenerator<Buffer> {
-  const chunk = opts.chunkBytes ?? 512 * 1024;
+  const chunk = opts.pool?.size ?? opts.chunkBytes ?? 256 * 1024;
   const generation = blob.generation;
   let fd: number | undefined;
   let pos = 0;
@@ -88,7 +91,8 @@ export async function* followBlob(blob: GrowingBlob, opts: FollowOptions = {}): 
       if (pos < end) {
         fd ??= openBlob(blob);
         const n = Math.min(chunk, end - pos);
-        const buf = Buffer.allocUnsafeSlow(n);
+        const whole = opts.pool?.take() ?? Buffer.allocUnsafeSlow(n);
+        const buf = whole.length === n ? whole : whole.subarray(0, n);
         let got = 0;
         while (got < n) {
           const r = readSync(fd, buf, got, n - got, pos + got);

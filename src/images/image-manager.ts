@@ -21,6 +21,7 @@ import { formatReference, parseReference, repoName, repoTagOf, type ImageReferen
 import type { RegistryClient, RepositoryClient } from './registry-client.js';
 import type { Snapshotter } from './snapshotter.js';
 import type { RateFloor } from './transfer-rate.js';
+import { BufferPool } from './buffer-pool.js';
 import { BlobRestarted, followBlob, type GrowingBlob } from './growing-blob.js';
 import { pullTracker, summaryLine, type PullProgress } from './pull-progress.js';
 import { unpackLayer, unpackStream, type UnpackResult } from './unpack.js';
@@ -343,7 +344,7 @@ export class ImageManager {
     const unpack = Promise.race([fed, dl.then(() => undefined)]).then((blob) =>
       withSpan('image.unpack', { 'image.layer': layer.digest, 'image.layer_index': i }, () =>
         blob
-          ? unpackStream(followBlob(blob, { signal, onRead: (n) => progress.addUnpacked(i, n) }), layer.size, dir, { maxRatio })
+          ? withPool((pool) => unpackStream(followBlob(blob, { signal, pool, onRead: (n) => progress.addUnpacked(i, n) }), layer.size, dir, { maxRatio, pool }))
           : unpackLayer(this.o.content.path(layer.digest), dir, { maxRatio }),
       ),
     );
@@ -364,7 +365,7 @@ export class ImageManager {
         // The download's own signal, not this pull's: another pull may share the download and stay.
         async (offset, downloadSignal) => {
           const b = await repo.openBlob(desc.digest, offset, desc.size, downloadSignal);
-          return { body: b.body, start: b.start, origin: b.endpoint };
+          return { body: b.body, start: b.start, origin: b.endpoint, owned: true };
         },
         opts,
       ),
@@ -540,6 +541,13 @@ export class ImageManager {
     }
     return { mountpoint: this.o.root, usedBytes, inodesUsed, timestampMs: Date.now() };
   }
+}
+
+/** Size of the buffers a layer is read back into as it downloads. */
+const READ_BUFFER_BYTES = 256 * 1024;
+
+function withPool<T>(fn: (pool: BufferPool) => T): T {
+  return fn(new BufferPool(READ_BUFFER_BYTES));
 }
 
 /** After all have settled, throw the first failure (in layer order). */

@@ -4,7 +4,7 @@
 // discarded if it does not verify. Nothing under blobs/ is ever unverified. A connection slower
 // than the floor (registry.minBlobBytesPerSecond) is dropped and resumed like a cut one; a download
 // whose callers have all gone stops and keeps its partial for the next pull.
-import { createReadStream } from 'node:fs';
+import { createReadStream, writeSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError, NexcageError, ResourceExhaustedError, UnavailableError, errorMessage, isErrno } from '../lib/errors.js';
@@ -181,13 +181,14 @@ export class LocalContentStore implements ContentStore {
               body.body.destroy();
               throw new DigestMismatch(`blob ${desc.digest}: the registry sent more than the ${desc.size} bytes the manifest declares`);
             }
-            await writeAll(fh, chunk, offset);
+            writeAll(fh.fd, chunk, offset);
             hash.update(chunk);
             offset += chunk.length;
             bytesFetched += chunk.length;
             blob.grew(offset);
             watch.record(chunk.length);
             opts.onBytes?.(chunk.length);
+            if (body.owned) release(chunk);
           }
         } catch (err) {
           if (err instanceof NexcageError && !(err instanceof UnavailableError)) throw err;
@@ -300,12 +301,19 @@ function watchBody(body: BlobBody, floor: RateFloor | undefined, signal: AbortSi
   };
 }
 
-async function writeAll(fh: FileHandle, chunk: Buffer, position: number): Promise<void> {
+/** Free a chunk's memory now, if the chunk is the whole of its memory (never part of a shared pool). */
+function release(chunk: Buffer): void {
+  const ab = chunk.buffer;
+  if (ab instanceof ArrayBuffer && chunk.byteOffset === 0 && chunk.byteLength === ab.byteLength) ab.transfer(0);
+}
+
+/**
+ * Synchronous on purpose: a short copy into the page cache per network chunk, where a thread-pool
+ * round trip per chunk would queue behind the layers' decompression on the same pool.
+ */
+function writeAll(fd: number, chunk: Buffer, position: number): void {
   let done = 0;
-  while (done < chunk.length) {
-    const { bytesWritten } = await fh.write(chunk, done, chunk.length - done, position + done);
-    done += bytesWritten;
-  }
+  while (done < chunk.length) done += writeSync(fd, chunk, done, chunk.length - done, position + done);
 }
 
 function noSpace(desc: { digest: string; size: number }, offset: number, err: unknown): ResourceExhaustedError {

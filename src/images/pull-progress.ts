@@ -2,7 +2,8 @@
 // out of the total, speeds, ETA and phase. Read by /metrics (in-flight pulls only, so the series
 // end with the pull), by the /pulls endpoint and by `nexcage pull`; nothing is kept once a pull ends.
 
-export type PullPhase = 'resolve' | 'download' | 'unpack' | 'commit';
+/** `done` is never served (a pull leaves the list when it ends): it is what a client shows after. */
+export type PullPhase = 'resolve' | 'download' | 'unpack' | 'commit' | 'done';
 /** waiting: for a download slot; download: bytes arriving (and unpacked as they come); unpack: downloaded, unpack finishing. */
 export type LayerPhase = 'waiting' | 'download' | 'unpack' | 'done' | 'reused';
 

@@ -28,11 +28,12 @@ import {
 } from 'node:fs';
 import { open, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { InvalidArgumentError, ResourceExhaustedError, errorMessage, isErrno } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
+import type { BufferPool } from './buffer-pool.js';
 import { newHash } from './digest.js';
 import type { Compression } from './media-types.js';
 import { readTar, type TarHeader } from './tar-reader.js';
@@ -57,6 +58,8 @@ export interface UnpackOptions {
    * bomb stops early; the first MiB is always allowed (tiny layers have large ratios legitimately).
    */
   maxRatio?: number;
+  /** Where the source's read buffers come from: each goes back once the decompressor is done with it. */
+  pool?: BufferPool;
 }
 
 /** Uncompressed bytes always allowed whatever the ratio. */
@@ -64,6 +67,8 @@ const RATIO_FLOOR_BYTES = 1024 * 1024;
 
 /** Decompressed chunk size: larger chunks mean fewer writes per file (zlib's default is 16 KiB). */
 const ZLIB_CHUNK = 256 * 1024;
+/** Compressed bytes read ahead of the decompressor. */
+const INPUT_AHEAD_BYTES = 64 * 1024;
 const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
 /** Extended attributes a layer may set; overlay and other trusted.* ones could change what the mount shows. */
@@ -128,7 +133,7 @@ export async function unpackStream(blob: AsyncIterable<Buffer>, blobBytes: numbe
       }
     }
     const compression = compressionOf(Buffer.concat(head).subarray(0, 4));
-    const input = async function* (): AsyncGenerator<Buffer> {
+    const rest = async function* (): AsyncGenerator<Buffer> {
       yield* head;
       while (!ended) {
         const r = await next();
@@ -159,9 +164,21 @@ export async function unpackStream(blob: AsyncIterable<Buffer>, blobBytes: numbe
       for await (const e of readTar(tar)) await applier.entry(e.header, e.body);
     };
     try {
-      if (compression === 'gzip') await pipeline(input, createGunzip({ chunkSize: ZLIB_CHUNK }), hasher, apply);
-      else if (compression === 'zstd') await pipeline(input, createZstdDecompress({ chunkSize: ZLIB_CHUNK }), hasher, apply);
-      else await pipeline(input, hasher, apply);
+      if (compression === 'none') {
+        await pipeline(Readable.from(rest(), { objectMode: false, highWaterMark: INPUT_AHEAD_BYTES }), hasher, apply);
+      } else {
+        // Fed by hand rather than piped: a chunk goes back to the pool once the decompressor has
+        // consumed it (its write callback), and at most one chunk waits ahead of it.
+        const decompressor = compression === 'gzip' ? createGunzip({ chunkSize: ZLIB_CHUNK }) : createZstdDecompress({ chunkSize: ZLIB_CHUNK });
+        const unpacked = pipeline(decompressor, hasher, (tar: AsyncIterable<Buffer>) => apply(freeingConsumed(tar)));
+        const fed = feed(rest(), decompressor, opts.pool).catch((err: unknown) => {
+          decompressor.destroy(err as Error);
+          throw err;
+        });
+        const [u, f] = await Promise.allSettled([unpacked, fed]);
+        if (u.status === 'rejected') throw u.reason;
+        if (f.status === 'rejected') throw f.reason;
+      }
     } catch (err) {
       throw sourceError ?? unpackError(err, compression);
     }
@@ -180,6 +197,44 @@ export async function unpackStream(blob: AsyncIterable<Buffer>, blobBytes: numbe
     // Stops the source (closes a file it reads) whether or not the pipeline read it to the end.
     await it.return?.();
   }
+}
+
+/**
+ * The decompressor's output, each of its output buffers freed as soon as the tar reader has asked
+ * for a chunk from the next one (it has then consumed every slice of it: it copies what it keeps).
+ * Else each pull leaves hundreds of megabytes of spent buffers for the garbage collector, which
+ * lets tens of them pile up in the process before it runs. Only buffers of the decompressor's
+ * own chunk size are freed: a smaller one could share memory with unrelated buffers.
+ */
+async function* freeingConsumed(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let prev: ArrayBuffer | undefined;
+  for await (const c of chunks) {
+    if (prev && c.buffer !== prev && prev.byteLength === ZLIB_CHUNK) prev.transfer(0);
+    prev = c.buffer instanceof ArrayBuffer ? c.buffer : undefined;
+    yield c;
+  }
+}
+
+/** Write every chunk of `src` to `w`, waiting for it to drain, then end it; chunks go back to `pool` once consumed. */
+async function feed(src: AsyncIterable<Buffer>, w: Writable, pool: BufferPool | undefined): Promise<void> {
+  for await (const chunk of src) {
+    if (w.destroyed) return;
+    const ok = w.write(chunk, (err) => {
+      if (!err) pool?.give(chunk);
+    });
+    if (!ok) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          w.off('drain', done);
+          w.off('close', done);
+          resolve();
+        };
+        w.on('drain', done);
+        w.on('close', done);
+      });
+    }
+  }
+  if (!w.destroyed) w.end();
 }
 
 /** Our refusals as they are; a full disk as RESOURCE_EXHAUSTED; anything else is a broken archive. */
