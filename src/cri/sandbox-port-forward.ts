@@ -3,9 +3,9 @@
 // what WebSocket clients without a `port` query get.
 import type { PortForwardRequest__Output } from './generated/runtime/v1/PortForwardRequest.js';
 import type { PortForwardResponse } from './generated/runtime/v1/PortForwardResponse.js';
-import type { StreamingService } from '../runtime/streaming/streaming-service.js';
+import type { Streaming } from './services.js';
 
-export function portForward(streaming: StreamingService) {
+export function portForward(streaming: Streaming) {
   return async (req: PortForwardRequest__Output): Promise<PortForwardResponse> => ({
     url: await streaming.portForward({ sandboxId: req.pod_sandbox_id, ports: req.port }),
   });

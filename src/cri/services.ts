@@ -7,6 +7,9 @@ import type { SandboxManager } from '../runtime/sandbox/sandbox-manager.js';
 import type { StatsService } from '../runtime/stats/stats-service.js';
 import type { StreamingService } from '../runtime/streaming/streaming-service.js';
 
+/** What the CRI layer uses of the streaming server (the daemon starts it on first use). */
+export type Streaming = Pick<StreamingService, 'supports' | 'exec' | 'attach' | 'portForward' | 'stop'>;
+
 export interface Services {
   runtimeInfo: RuntimeInfo;
   /** Pod sandboxes: run/stop/remove/status/list (src/runtime/sandbox/sandbox-manager.ts). */
@@ -20,5 +23,5 @@ export interface Services {
   /** Container/pod stats and CRI metrics; its RPCs are wired as far as its sources exist. */
   stats?: StatsService;
   /** Exec/Attach/PortForward URLs; each RPC is wired once its backend exists (src/runtime/streaming). */
-  streaming?: StreamingService;
+  streaming?: Streaming;
 }

@@ -79,7 +79,7 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
     containers: containers.manager,
     containerEvents: containers.events,
     // Exec/Attach/PortForward URLs point at this server (real containers and pods behind it).
-    streaming: await createStreamingService(config, containers.manager, sandboxes.manager, log),
+    streaming: createStreamingService(config, containers.manager, sandboxes.manager, log),
   };
   stats.start();
   if (config.stats.containerMetrics) registerContainerMetrics(stats, registry);

@@ -1,17 +1,17 @@
 // Gives the streaming server (src/runtime/streaming) its backends for real containers and pods:
 // exec through the OCI runtime's `exec` into a running container, attach on its conmon's attach
-// socket, port-forward into the pod's pinned network namespace. The daemon starts it after the
-// container service and stops it on shutdown.
+// socket, port-forward into the pod's pinned network namespace. The server, its protocols (SPDY,
+// WebSocket) and backends are loaded and started on the first Exec/Attach/PortForward: most nodes
+// rarely stream, and an idle daemon should not carry that code. Stopped on shutdown.
 import { join } from 'node:path';
 import type { Config } from './config-schema.js';
-import { FailedPreconditionError } from '../lib/errors.js';
+import type { Streaming } from '../cri/services.js';
+import { FailedPreconditionError, UnavailableError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { ContainerManager } from '../runtime/container/container-manager.js';
 import type { SandboxManager } from '../runtime/sandbox/sandbox-manager.js';
-import { ConmonAttachBackend } from '../runtime/streaming/conmon-attach.js';
-import { NetnsPortForwarder, type SandboxNetworkLocator } from '../runtime/streaming/netns-port-forward.js';
-import { RuncExecBackend } from '../runtime/streaming/runc-exec.js';
-import { StreamingService } from '../runtime/streaming/streaming-service.js';
+import type { SandboxNetworkLocator } from '../runtime/streaming/netns-port-forward.js';
+import type { StreamingService } from '../runtime/streaming/streaming-service.js';
 
 /** The pods' side of port-forward: a READY pod's netns (null for host-network pods). */
 export function sandboxNetworkLocator(sandboxes: SandboxManager): SandboxNetworkLocator {
@@ -26,7 +26,13 @@ export function sandboxNetworkLocator(sandboxes: SandboxManager): SandboxNetwork
   };
 }
 
-export async function createStreamingService(config: Config, containers: ContainerManager, sandboxes: SandboxManager, log: Logger): Promise<StreamingService> {
+async function startStreamingService(config: Config, containers: ContainerManager, sandboxes: SandboxManager, log: Logger): Promise<StreamingService> {
+  const [{ ConmonAttachBackend }, { NetnsPortForwarder }, { RuncExecBackend }, { StreamingService }] = await Promise.all([
+    import('../runtime/streaming/conmon-attach.js'),
+    import('../runtime/streaming/netns-port-forward.js'),
+    import('../runtime/streaming/runc-exec.js'),
+    import('../runtime/streaming/streaming-service.js'),
+  ]);
   const slog = log.child({ component: 'streaming' });
   const svc = new StreamingService(
     {
@@ -45,4 +51,30 @@ export async function createStreamingService(config: Config, containers: Contain
   );
   await svc.start();
   return svc;
+}
+
+/** The streaming server as the CRI layer sees it, started on first use (all three backends exist). */
+export function createStreamingService(config: Config, containers: ContainerManager, sandboxes: SandboxManager, log: Logger): Streaming {
+  let started: Promise<StreamingService> | undefined;
+  let stopped = false;
+  const server = (): Promise<StreamingService> => {
+    if (stopped) return Promise.reject(new UnavailableError('the daemon is shutting down'));
+    // A failed start (e.g. the configured port is taken) is retried by the next call.
+    started ??= startStreamingService(config, containers, sandboxes, log).catch((err: unknown) => {
+      started = undefined;
+      throw err;
+    });
+    return started;
+  };
+  return {
+    supports: () => true,
+    exec: async (r) => (await server()).exec(r),
+    attach: async (r) => (await server()).attach(r),
+    portForward: async (r) => (await server()).portForward(r),
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      await (await started?.catch(() => undefined))?.stop();
+    },
+  };
 }
