@@ -4,7 +4,8 @@
 // no-progress timeout on the socket instead of a total timeout. Every request takes an AbortSignal:
 // when the pull's callers have all gone, open requests are destroyed and no retry follows.
 import { readFileSync } from 'node:fs';
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import {
@@ -148,6 +149,7 @@ export class DistributionClient implements RegistryClient {
       req.setTimeout(timeoutMs, () => {
         req.destroy(new RetryableError(`${method} ${url.href}: no progress for ${Math.round(timeoutMs / 1000)} s`));
       });
+      req.once('socket', (socket: Socket) => freeReadsAfterParsing(socket, req));
       req.on('error', (err) => {
         if (signal?.aborted) reject(cancelledError(`${method} ${url.href}`));
         else if (err instanceof NexcageError) reject(err);
@@ -385,6 +387,24 @@ class DistributionRepository implements RepositoryClient {
       }
     }, signal);
   }
+}
+
+/**
+ * Free each buffer read from the socket once the HTTP parser has gone through it (it copies body
+ * bytes out into fresh chunks): else a blob's worth of spent reads waits in the process for the
+ * garbage collector. Attached for one request and only behind the parser's own listener, so a
+ * read is never freed before it is parsed; only a buffer that is the whole of its memory is freed.
+ */
+function freeReadsAfterParsing(socket: Socket, req: ClientRequest): void {
+  const free = (d: unknown): void => {
+    const listeners = socket.rawListeners('data');
+    if (listeners.length < 2 || listeners[listeners.length - 1] !== free) return;
+    if (!Buffer.isBuffer(d)) return;
+    const ab = d.buffer;
+    if (ab instanceof ArrayBuffer && d.byteOffset === 0 && d.byteLength === ab.byteLength) ab.transfer(0);
+  };
+  socket.on('data', free);
+  req.once('close', () => socket.off('data', free));
 }
 
 function isTlsTrustError(err: unknown): boolean {

@@ -151,5 +151,7 @@ describe('nexcage pull', () => {
     const id = images.get('test/detached')!.configDigest;
     await waitFor('the daemon to finish the pull', async () => (await call(d.client.image, 'ListImages', {})).images.some((i) => i.id === id), 30_000);
     expect(d.logs().some((l) => l.msg === 'image pull cancelled: every caller went away')).toBe(false);
+    // Over 5 s long: the daemon said how far it was on the way.
+    expect(d.logs().some((l) => l.ref === name && String(l.msg).startsWith('image pull progress: download, downloaded '))).toBe(true);
   });
 });
