@@ -30,6 +30,7 @@ const PER_POD = 10;
 /** A runtime under comparison: its CRI socket, its daemon process and its per-pod helpers. */
 export interface Runtime {
   name: string;
+  version?: string;
   socket: string;
   client: CriClient;
   daemonPid(): number;
@@ -85,10 +86,10 @@ async function startNexcage(dir: string, tag: string, registryHost: string): Pro
 }
 
 /** The peer runtimes next to nexcage (loaded only when their starter is present). */
-async function startPeers(dir: string, tag: string, registryHost: string): Promise<Runtime[]> {
+async function startPeers(dir: string, tag: string, registry: TestRegistry): Promise<Runtime[]> {
   if (process.env.NEXCAGE_COMPARE_PEER === 'none') return [];
   const { startContainerdPeer } = await import('./compare-containerd.js');
-  return [await startContainerdPeer(dir, tag, registryHost)];
+  return [await startContainerdPeer(join(dir, 'containerd'), tag, registry)];
 }
 
 interface Figures {
@@ -120,7 +121,8 @@ export const suite: Suite = {
       phase('starting the daemons');
       const nexcage = await startNexcage(join(dir, 'nexcage'), tag, registry.host);
       runtimes.push(nexcage);
-      runtimes.push(...(await startPeers(join(dir, 'peers'), tag, registry.host)));
+      runtimes.push(...(await startPeers(join(dir, 'peers'), tag, registry)));
+      for (const r of runtimes) if (r.version) console.error(`compare: ${r.name} ${r.version}`);
       for (const r of runtimes) {
         await mkdir(join(dir, 'logs', r.name), { recursive: true });
         workloads.push(new CriWorkload(r.name, r.client, { tag, logDir: join(dir, 'logs', r.name), cgroupParent: `${cgroupParent}/${r.name}`, image: images.busybox }));

@@ -14,6 +14,10 @@ export interface PeerOptions {
   dir: string;
   /** host:port of plain-HTTP registries (local test registries) it may pull from. */
   plainHttpRegistries?: string[];
+  /** For pods: the infra image (containerd's default is on the internet), a CNI conflist and its plugins' dir. */
+  sandboxImage?: string;
+  cniConfList?: object;
+  cniBinDir?: string;
 }
 
 /** Install containerd from Debian if it is not there yet. */
@@ -47,6 +51,7 @@ export class PeerContainerd {
       await writeFile(join(hostsDir, host, 'hosts.toml'), `server = "http://${host}"\n\n[host."http://${host}"]\n  capabilities = ["pull", "resolve"]\n`);
     }
     await mkdir(join(d, 'cni-conf'), { recursive: true });
+    if (this.o.cniConfList) await writeFile(join(d, 'cni-conf', '10-bench.conflist'), JSON.stringify(this.o.cniConfList));
     const config = [
       'version = 2',
       `root = "${join(d, 'root')}"`,
@@ -63,10 +68,12 @@ export class PeerContainerd {
       '  address = ""',
       '[plugins."io.containerd.grpc.v1.cri"]',
       '  restrict_oom_score_adj = true',
+      ...(this.o.sandboxImage ? [`  sandbox_image = "${this.o.sandboxImage}"`] : []),
       '  [plugins."io.containerd.grpc.v1.cri".containerd]',
       '    snapshotter = "overlayfs"',
       '  [plugins."io.containerd.grpc.v1.cri".cni]',
       `    conf_dir = "${join(d, 'cni-conf')}"`,
+      ...(this.o.cniBinDir ? [`    bin_dir = "${this.o.cniBinDir}"`] : []),
       '  [plugins."io.containerd.grpc.v1.cri".registry]',
       `    config_path = "${hostsDir}"`,
       '',
