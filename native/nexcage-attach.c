@@ -2,14 +2,16 @@
  * nexcage-attach: bridge conmon's attach socket to plain pipes, because Node.js cannot open a
  * SOCK_SEQPACKET unix socket. Used for CRI Attach:
  *
- *   nexcage-attach SOCKET
+ *   nexcage-attach [-d] SOCKET
  *
  * conmon sends one packet per read of the container's output: a pipe byte (2 = stdout,
  * 3 = stderr) followed by the data; what we send it goes to the container's stdin. Here stdin
  * (fd 0) is sent to the socket; stdout packets go to fd 1 and stderr packets to fd 3 (fd 2 stays
  * for this helper's own errors). On stdin EOF the socket's write side is shut down, and conmon
- * then closes the container's stdin unless it runs with --leave-stdin-open (stdin_once). Exits 0
- * when conmon closes the socket (the container exited), 125 when it cannot connect.
+ * then closes the container's stdin unless it runs with --leave-stdin-open (stdin_once); with -d
+ * the helper exits there instead (the client detached: the session ends, the container runs on).
+ * Exits 0 when conmon closes the socket (the container exited) or on -d's EOF, 125 when it
+ * cannot connect.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,8 +42,13 @@ static int write_all(int fd, const char *p, size_t n) {
 }
 
 int main(int argc, char **argv) {
+  int detach_on_eof = argc == 3 && strcmp(argv[1], "-d") == 0;
+  if (detach_on_eof) {
+    argv++;
+    argc--;
+  }
   if (argc != 2) {
-    fprintf(stderr, "usage: nexcage-attach SOCKET\n");
+    fprintf(stderr, "usage: nexcage-attach [-d] SOCKET\n");
     return 125;
   }
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
@@ -92,6 +99,7 @@ int main(int argc, char **argv) {
       ssize_t n = read(0, buf, BUF_SIZE);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
+        if (detach_on_eof) break; /* what was sent before is queued on the socket: conmon reads it, then EOF */
         in_open = 0;
         shutdown(sock, SHUT_WR);
       } else if (send(sock, buf, (size_t)n, 0) < 0) {

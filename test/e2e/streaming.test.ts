@@ -47,6 +47,7 @@ const attachable = {
     return {
       attachSocket: t.dir().join('sock', id, 'attach'),
       stdin: true, // both are started with conmon --stdin
+      stdinOnce: true, // and without --leave-stdin-open
       // conmon's ctl FIFO, as the container monitor writes it: `1 <height> <width>`
       resize: async (width: number, height: number) => {
         const fh = await open(t.dir().join(`bundle-${id}`, 'ctl'), constants.O_WRONLY | constants.O_NONBLOCK);
@@ -187,6 +188,20 @@ describe('exec over SPDY/3.1 (v4.channel.k8s.io)', () => {
     const status = JSON.parse((await error.all()).toString()) as Record<string, unknown>;
     expect(status).toMatchObject({ reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '5' }] } });
     c.close();
+  });
+
+  it('with a tty, a command that cannot start is an error naming the cause, with nothing on the terminal', async () => {
+    const url = await svc.exec({ containerId: CID, cmd: ['/no/such/binary'], tty: true, stdin: true, stdout: true, stderr: false });
+    const c = await SpdyClient.connect(url, { protocols: ['v4.channel.k8s.io'] });
+    const error = await c.createStream({ streamType: 'error' });
+    await c.createStream({ streamType: 'stdin' });
+    const stdout = await c.createStream({ streamType: 'stdout' });
+    await c.createStream({ streamType: 'resize' });
+    const status = JSON.parse((await error.all()).toString()) as { status: string; message: string };
+    c.close();
+    expect(status.status).toBe('Failure');
+    expect(status.message).toMatch(/^Internal error occurred: exec in container "[^"]+" failed: [^{}]*\/no\/such\/binary[^{}]*no such file or directory$/);
+    expect(stdout.text()).toBe('');
   });
 
   it('runs several execs into one container at once', async () => {

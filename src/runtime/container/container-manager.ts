@@ -476,6 +476,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
     return {
       attachSocket: this.o.monitor.attachSocketPath(c.id),
       stdin: c.config.stdin === true,
+      stdinOnce: c.config.stdinOnce === true,
       resize: (width, height) => this.o.monitor.resize(c.bundle, height, width),
     };
   }

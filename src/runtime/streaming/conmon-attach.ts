@@ -1,6 +1,9 @@
 // AttachBackend on conmon: conmon holds the container's stdio and serves it on its attach socket
 // (SOCK_SEQPACKET, bridged by native/nexcage-attach because Node cannot open one); terminal
 // resizes go through conmon's ctl FIFO. Detaching (client gone) leaves the container running.
+// When the client's stdin ends, the session ends too (the container keeps running, its stdin
+// open), as containerd does; only for a stdin_once container without a terminal is the
+// container's stdin closed instead, and the session lasts until the container exits.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
@@ -14,6 +17,8 @@ export interface AttachTarget {
   attachSocket: string;
   /** Whether the container was created with stdin (CRI stdin: true): only then does its monitor take input. */
   stdin: boolean;
+  /** CRI stdin_once: the container's stdin closes when the first attach session ends its input. */
+  stdinOnce: boolean;
   /** Resize the container's terminal (conmon: `1 <height> <width>` on the ctl FIFO). */
   resize(width: number, height: number): Promise<void>;
 }
@@ -62,7 +67,9 @@ export class ConmonAttachBackend implements AttachBackend {
       if (io.resize.latest) resize(io.resize.latest.width, io.resize.latest.height);
       unsubscribe = io.resize.subscribe((s) => resize(s.width, s.height));
     }
-    const child = spawn(this.helper, [target.attachSocket], { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+    const relayStdin = io.stdin !== null && target.stdin;
+    const detachOnEof = relayStdin && !(target.stdinOnce && !tty);
+    const child = spawn(this.helper, [...(detachOnEof ? ['-d'] : []), target.attachSocket], { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
     let diagnostics = '';
     (child.stderr as Readable).on('data', (b: Buffer) => {
       if (diagnostics.length < 4096) diagnostics += b.toString();
@@ -70,7 +77,7 @@ export class ConmonAttachBackend implements AttachBackend {
     const childStdin = child.stdin as Writable;
     childStdin.on('error', () => undefined);
     // A container created without stdin takes no input: drain it, never reach its monitor.
-    if (io.stdin && target.stdin) io.stdin.pipe(childStdin);
+    if (io.stdin && relayStdin) io.stdin.pipe(childStdin);
     else io.stdin?.resume();
     // Without stdin the socket's write side stays open: shutting it would close the container's stdin.
     const outputs: [Readable, Writable | null][] = [

@@ -13,6 +13,12 @@ import type { SpdySession, SpdyStream } from './spdy/session.js';
 
 export const SPDY_PORT_FORWARD_PROTOCOLS = ['portforward.k8s.io'] as const;
 
+/**
+ * The WebSocket subprotocol of client-go's tunneling dialer (kubectl/crictl port-forward over
+ * WebSocket): the same SPDY/3.1 protocol, its bytes carried in binary messages, no HTTP inside.
+ */
+export const SPDY_TUNNEL_PORT_FORWARD_PROTOCOL = 'SPDY/3.1+portforward.k8s.io';
+
 interface Pair {
   port: string;
   data?: SpdyStream;

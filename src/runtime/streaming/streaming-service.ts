@@ -7,7 +7,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
 import { UnimplementedError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import type { StreamingBackends } from './backend.js';
@@ -22,7 +22,7 @@ import {
   type StreamRequest,
 } from './requests.js';
 import { SPDY_COMMAND_PROTOCOLS, serveSpdyCommand } from './spdy-command.js';
-import { SPDY_PORT_FORWARD_PROTOCOLS, serveSpdyPortForward } from './spdy-port-forward.js';
+import { SPDY_PORT_FORWARD_PROTOCOLS, SPDY_TUNNEL_PORT_FORWARD_PROTOCOL, serveSpdyPortForward } from './spdy-port-forward.js';
 import { SpdySession } from './spdy/session.js';
 import { DEFAULT_TOKEN_TTL_MS, MAX_OUTSTANDING_TOKENS, TokenCache } from './token-cache.js';
 import { WS_COMMAND_PROTOCOLS, serveWsCommand } from './ws-command.js';
@@ -51,6 +51,8 @@ export class StreamingService {
   private readonly tokens: TokenCache<StreamRequest>;
   private readonly live = new Set<() => void>();
   private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  /** Upgrades whose subprotocol `ws` cannot parse (a "/" is no token character): answered by hand. */
+  private readonly tunnels = new WeakSet<IncomingMessage>();
   private base = '';
 
   constructor(
@@ -58,6 +60,9 @@ export class StreamingService {
     private readonly backends: StreamingBackends,
     private readonly log: Logger,
   ) {
+    this.wss.on('headers', (headers: string[], req: IncomingMessage) => {
+      if (this.tunnels.has(req)) headers.push(`Sec-WebSocket-Protocol: ${SPDY_TUNNEL_PORT_FORWARD_PROTOCOL}`);
+    });
     this.tokens = new TokenCache({
       ttlMs: config.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS,
       maxOutstanding: config.maxOutstandingTokens ?? MAX_OUTSTANDING_TOKENS,
@@ -209,15 +214,16 @@ export class StreamingService {
   }
 
   private upgradeWebSocket(req: IncomingMessage, socket: Socket, head: Buffer, found: StreamRequest): void {
-    const server: readonly string[] = found.kind === 'portforward' ? WS_PORT_FORWARD_PROTOCOLS : WS_COMMAND_PROTOCOLS;
+    const server: readonly string[] = found.kind === 'portforward' ? [...WS_PORT_FORWARD_PROTOCOLS, SPDY_TUNNEL_PORT_FORWARD_PROTOCOL] : WS_COMMAND_PROTOCOLS;
     const offered = headerList(req.headers['sec-websocket-protocol']);
     const protocol = offered.find((p) => server.includes(p));
     if (offered.length > 0 && !protocol) {
       streamingSessions.inc({ kind: found.kind, transport: 'websocket', result: 'rejected' });
       return rawReply(socket, 400, 'Bad Request', `unsupported websocket subprotocols [${offered.join(' ')}]; server supports [${server.join(' ')}]\n`);
     }
+    const tunnel = found.kind === 'portforward' && protocol === SPDY_TUNNEL_PORT_FORWARD_PROTOCOL;
     let ports: number[] = [];
-    if (found.kind === 'portforward') {
+    if (found.kind === 'portforward' && !tunnel) {
       const q = new URL(req.url ?? '/', 'http://x').searchParams.getAll('port').flatMap((p) => p.split(','));
       ports = q.length > 0 ? q.map((p) => Number(p.trim())) : found.ports;
       if (ports.length === 0 || ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
@@ -226,6 +232,10 @@ export class StreamingService {
       }
     }
     const selected = protocol ?? '';
+    if (tunnel) {
+      delete req.headers['sec-websocket-protocol'];
+      this.tunnels.add(req);
+    }
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       if (this.config.idleTimeoutMs > 0) {
         // Any byte either way resets a socket timeout: exactly "moves nothing for this long".
@@ -236,6 +246,7 @@ export class StreamingService {
       }
       const effective = selected === '' ? (found.kind === 'portforward' ? 'v4.channel.k8s.io' : 'channel.k8s.io') : selected;
       let running: Promise<SessionResult>;
+      if (tunnel && found.kind === 'portforward') return this.serveTunneledPortForward(ws, found, selected);
       if (found.kind === 'portforward') {
         const backend = this.backends.portForward;
         if (!backend) return ws.terminate();
@@ -244,6 +255,19 @@ export class StreamingService {
         running = serveWsCommand(ws, effective, found, this.backends);
       }
       this.track(found.kind, 'websocket', running, () => ws.terminate(), () => undefined);
+    });
+  }
+
+  /** client-go's tunneling dialer: a plain SPDY/3.1 connection inside binary WebSocket messages. */
+  private serveTunneledPortForward(ws: WebSocket, found: PortForwardRequest, protocol: string): void {
+    const backend = this.backends.portForward;
+    if (!backend) return ws.terminate();
+    const log = this.log.child({ stream: found.kind, transport: 'websocket', protocol });
+    const session = new SpdySession(createWebSocketStream(ws), { idleTimeoutMs: this.config.idleTimeoutMs, log });
+    const running = serveSpdyPortForward(session, found, backend, { streamCreationTimeoutMs: this.config.streamCreationTimeoutMs ?? STREAM_CREATION_TIMEOUT_MS, log });
+    this.track(found.kind, 'websocket', running, () => session.destroy(), () => {
+      streamingBytes.inc({ kind: found.kind, direction: 'in' }, session.bytesIn);
+      streamingBytes.inc({ kind: found.kind, direction: 'out' }, session.bytesOut);
     });
   }
 
