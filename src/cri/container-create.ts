@@ -4,8 +4,9 @@ import { containerConfigFromProto } from './mapping/container-mapping.js';
 import type { Services } from './services.js';
 
 export function createContainer(s: Services) {
-  return async (req: CreateContainerRequest__Output): Promise<CreateContainerResponse> => {
-    const c = await s.containers.create(req.pod_sandbox_id, containerConfigFromProto(req.config));
+  // The call's signal: a Create its caller gave up on is handed to the identical retry (same id).
+  return async (req: CreateContainerRequest__Output, cancelled?: AbortSignal): Promise<CreateContainerResponse> => {
+    const c = await s.containers.create(req.pod_sandbox_id, containerConfigFromProto(req.config), cancelled);
     return { container_id: c.id };
   };
 }

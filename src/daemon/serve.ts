@@ -15,6 +15,7 @@ import { chooseCgroupDriver, probeCgroupHost } from '../runtime/engine/cgroup-dr
 import { RuntimeHandlers } from '../runtime/engine/runtime-handlers.js';
 import { RuntimeInfo } from '../runtime/engine/runtime-info.js';
 import { createContainerService } from './container-setup.js';
+import { createEngine } from './engine-setup.js';
 import { createSandboxService } from './sandbox-setup.js';
 import { createStreamingService } from './streaming-setup.js';
 import { createStatsService } from '../runtime/stats/create.js';
@@ -65,11 +66,13 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
   // Image store recovered (temp snapshots dropped, orphans collected) before the socket is bound.
   const images = await createImageService(config, log);
   const stats = await createStatsService({ rootDir: config.rootDir, cgroupDriver, fsUsageRefreshSeconds: config.stats.fsUsageRefreshSeconds, log });
+  // Runtimes, monitor, exit watcher and host facts: probed once, shared by pods and containers.
+  const engine = await createEngine(config, handlers, cgroupDriver, log);
   // Pod sandboxes recovered (READY/NOTREADY, orphans cleaned) before the socket is bound.
-  const sandboxes = await createSandboxService(config, handlers, cgroupDriver, log, images.manager);
+  const sandboxes = await createSandboxService(config, engine, log, images.manager);
   stats.setSandboxSource(sandboxes.manager);
   // Containers recovered (running keep their pid, exits from conmon's exit files) before the socket is bound.
-  const containers = await createContainerService(config, handlers, cgroupDriver, sandboxes, images.manager, log);
+  const containers = await createContainerService(config, engine, sandboxes, images.manager, log);
   stats.setContainerSource(containers.manager);
   const services: Services = {
     runtimeInfo,
@@ -131,6 +134,7 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
         await services.streaming?.stop();
         containers.close();
         await sandboxes.close();
+        engine.close();
         await stopTracing();
         images.close();
         await unlink(config.socket).catch(() => undefined);

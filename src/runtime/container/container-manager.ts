@@ -1,99 +1,61 @@
 // Application containers: Create/Start/Stop/Remove/Status/List/Update/ReopenLog/ExecSync on top
 // of the image snapshots (overlay rootfs), the OCI spec builder, the conmon monitor + OCI runtime
 // the sandboxes use (unchanged), and the shared exit watcher. Each container's changes run under
-// its own lock; Stop waits without the lock (the exit handler takes it to record the exit).
-// Records live in ContainerStore (memory + atomic files); recover() rebuilds them after a restart
-// from the records, conmon's exit files and `runtime state`, before the socket is bound.
+// its own lock; Stop waits without the lock (the exit handler takes it to record the exit). The
+// work of Create, Remove and recovery lives in container-create.ts, container-teardown.ts and
+// container-recovery.ts. Records live in ContainerStore (memory + atomic files). A Create whose
+// caller went away keeps going and is handed to the caller's identical retry (CreateHandoff).
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, join } from 'node:path';
-import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, NotFoundError, errorMessage } from '../../lib/errors.js';
-import { atomicWriteJson, readJsonIfExists } from '../../lib/fsutil.js';
-import type { ImageManager } from '../../images/image-manager.js';
-import type { Logger } from '../../lib/log.js';
-import type { CgroupDriver } from '../engine/cgroup-driver.js';
-import type { ContainerConfig, ContainerMount, HostFacts, LinuxContainerResources } from './container-config.js';
-import type { ContainerEventBus } from './container-events.js';
-import { containerOomKills, containerOpDuration, execSyncDuration, execSyncTimeouts, setContainerStateSource, since } from './container-metrics.js';
-import { execInContainer, type ExecSyncResult } from './container-exec.js';
-import { normalizeSignal, resolveLogPath, sandboxFacts } from './container-inputs.js';
-import { wasOomKilled } from './container-oom.js';
-import type { Container, ContainerEventType, ContainerFilter, ContainerMeta, ContainerState, ContainerStatusRecord } from './container-record.js';
-import { isMounted, mountImageReadOnly, mountRootfs, unmountAll, unmountRootfs } from './container-rootfs.js';
-import { ContainerStore } from './container-store.js';
-import type { ExitInfo, ExitWatcher } from '../engine/exit-watcher.js';
-import type { RuntimeHandlers } from '../engine/runtime-handlers.js';
+import { join } from 'node:path';
+import { AlreadyExistsError, DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, NotFoundError, errorMessage } from '../../lib/errors.js';
+import { readJsonIfExists } from '../../lib/fsutil.js';
+import { BackoffRetry } from '../../lib/backoff-retry.js';
+import { CreateHandoff, fingerprint } from '../../lib/create-handoff.js';
 import { KeyedLock } from '../../lib/keyed-lock.js';
-import type { Monitor } from '../engine/monitor.js';
-import { missingExecutable, type OciRuntime } from '../engine/oci-runtime.js';
-import { cdiEditsFor } from '../oci-spec/cdi.js';
-import { completeDeviceNodes, loadCdiSpecs } from '../oci-spec/cdi-loader.js';
-import { buildContainerSpec } from '../oci-spec/container-spec.js';
-import { listDevices, resolveDevices } from '../oci-spec/device-info.js';
-import { HUGETLB_MISSING } from '../oci-spec/host-facts.js';
-import { ensureHostPropagation } from '../oci-spec/mount-propagation.js';
-import { hostMountRequirements } from '../oci-spec/mounts.js';
+import { nowNs } from '../../lib/time.js';
+import type { ContainerConfig, LinuxContainerResources } from './container-config.js';
+import { createContainer, type ContainerRequest } from './container-create.js';
+import type { ContainerManagerOptions } from './container-deps.js';
+import { containerOomKills, containerOpDuration, execSyncDuration, execSyncTimeouts, since } from './container-metrics.js';
+import { execInContainer, type ExecSyncResult } from './container-exec.js';
+import { wasOomKilled } from './container-oom.js';
+import type { Container, ContainerEventType, ContainerFilter, ContainerState, ContainerStatusRecord } from './container-record.js';
+import { recoverContainers } from './container-recovery.js';
+import { ContainerStore } from './container-store.js';
+import { cleanedUpStatus, releaseContainerResources } from './container-teardown.js';
+import type { ExitInfo } from '../engine/exit-watcher.js';
+import { missingExecutable } from '../engine/oci-runtime.js';
 import { buildResources } from '../oci-spec/resources.js';
-import { readUserFiles, resolveInRoot } from '../oci-spec/rootfs-files.js';
-import { loadLocalhostSeccomp } from '../oci-spec/seccomp-localhost.js';
 import type { Spec } from '../oci-spec/types.js';
 import type { Sandbox } from '../sandbox/sandbox-config.js';
-import type { SandboxManager } from '../sandbox/sandbox-manager.js';
-import type { CgroupLayout } from '../stats/cgroup-paths.js';
-import { detectCgroupLayout } from '../stats/cgroup-paths.js';
 import type { ContainerStatsSource, StatsContainerInfo } from '../stats/provider.js';
 import type { AttachLocator, AttachTarget } from '../streaming/conmon-attach.js';
 import type { ContainerLocator, ExecTarget } from '../streaming/runc-exec.js';
-import { rollback, type Undo } from '../../lib/undo.js';
 
-export interface ContainerManagerOptions {
-  rootDir: string;
-  stateDir: string;
-  handlers: RuntimeHandlers;
-  runtimeFor(handler: string): OciRuntime;
-  monitor: Monitor;
-  exits: ExitWatcher;
-  sandboxes: SandboxManager;
-  images: ImageManager;
-  host: HostFacts;
-  cgroupDriver: CgroupDriver;
-  events: ContainerEventBus;
-  log: Logger;
-  /** pids.max for every container; 0 = none. */
-  pidsLimit?: number;
-  /** How long Stop waits for the exit after SIGKILL before giving up. */
-  killWaitMs?: number;
-}
-
-
-/** How often running containers' exit files are checked besides fs.watch. */
-const EXIT_SWEEP_MS = 5_000;
+export type { ContainerManagerOptions } from './container-deps.js';
 
 export class ContainerManager implements ContainerStatsSource, ContainerLocator, AttachLocator {
   readonly store: ContainerStore;
   private readonly lock = new KeyedLock();
   private readonly stopping = new Map<string, Promise<void>>();
+  private readonly handoff: CreateHandoff<Container>;
+  private readonly cleanupRetry: BackoffRetry;
   private unsubscribe: (() => void) | undefined;
   private sweeper: NodeJS.Timeout | undefined;
-  private layout: CgroupLayout | undefined;
 
   constructor(private readonly o: ContainerManagerOptions) {
     this.store = new ContainerStore(join(o.rootDir, 'containers'));
-    if (o.host.hugetlb === false) o.log.warn(HUGETLB_MISSING);
-    try {
-      this.layout = detectCgroupLayout();
-    } catch {
-      this.layout = undefined;
-    }
-    setContainerStateSource(() => {
-      const counts = new Map<ContainerState, number>();
-      for (const c of this.store.all()) counts.set(c.status.state, (counts.get(c.status.state) ?? 0) + 1);
-      return counts;
+    this.handoff = new CreateHandoff<Container>({
+      holdMs: o.handoffHoldMs ?? 120_000,
+      operation: 'CreateContainer',
+      log: o.log,
+      deliver: (c) => {
+        this.store.reveal(c.id);
+        this.publish(this.store.get(c.id) ?? c, 'CREATED');
+      },
+      expire: (c) => this.removeById(c.id),
     });
-  }
-
-  private get bundlesDir(): string {
-    return join(this.o.stateDir, 'containers');
+    this.cleanupRetry = new BackoffRetry({ initialMs: o.cleanupRetry?.initialMs ?? 5_000, maxMs: o.cleanupRetry?.maxMs ?? 300_000, log: o.log });
   }
 
   // ---- reads (memory only) ----
@@ -114,9 +76,20 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
     return readJsonIfExists<Spec>(join(this.get(id).bundle, 'config.json'));
   }
 
+  /** Containers by state for the containers gauge (visible ones; the daemon wiring registers this). */
+  stateCounts(): Map<ContainerState, number> {
+    const counts = new Map<ContainerState, number>();
+    for (const c of this.store.visible()) counts.set(c.status.state, (counts.get(c.status.state) ?? 0) + 1);
+    return counts;
+  }
+
   // ---- CreateContainer ----
 
-  async create(podSandboxId: string, config: ContainerConfig): Promise<Container> {
+  /**
+   * `cancelled` is the call's: a Create whose caller went away still finishes and is handed to the
+   * identical retry (same pod and config: same id), or undone completely when none comes.
+   */
+  async create(podSandboxId: string, config: ContainerConfig, cancelled?: AbortSignal): Promise<Container> {
     const started = process.hrtime.bigint();
     if (podSandboxId === '') throw new InvalidArgumentError('CreateContainer: pod_sandbox_id is required');
     if (config.metadata.name === '') throw new InvalidArgumentError('CreateContainer: container metadata.name is required');
@@ -127,156 +100,53 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
     }
     const image = await this.o.images.resolve(config.image.image);
     if (!image) throw new NotFoundError(`image "${config.image.image}" not found (pull it first)`);
-    const id = randomBytes(32).toString('hex');
     const key = ContainerStore.nameKey(sandbox.id, config.metadata.name, config.metadata.attempt);
-    this.store.reserveName(key, id, `container "${config.metadata.name}" (attempt ${config.metadata.attempt}) in pod sandbox "${sandbox.id}"`);
+    const what = `container "${config.metadata.name}" (attempt ${config.metadata.attempt}) in pod sandbox "${sandbox.id}"`;
+    const print = fingerprint({ podSandboxId: sandbox.id, config });
+    const inFlight = this.handoff.fingerprintOf(key);
+    if (inFlight !== undefined) {
+      if (inFlight !== print) throw new AlreadyExistsError(`${what} is being created by another request with a different configuration`);
+      return this.handoff.join(key, cancelled);
+    }
+    const runtime = this.o.runtimeFor(sandbox.runtimeHandler);
+    const id = randomBytes(32).toString('hex');
+    this.store.reserveName(key, id, what);
+    const req: ContainerRequest = { id, sandbox, config, image: { id: image.id, ref: image.repoDigests[0] ?? image.id, config: image.config }, runtime };
+    return this.handoff.run(key, print, cancelled, () => this.createLocked(key, req, started));
+  }
+
+  /** The creation itself, which goes on when its caller leaves; it owns the name until it ends. */
+  private async createLocked(key: string, req: ContainerRequest, started: bigint): Promise<Container> {
     try {
-      const c = await this.lock.with(id, () => this.createLocked(id, sandbox, config, image.id, image.repoDigests[0] ?? image.id, image.config));
+      const c = await this.lock.with(req.id, () => createContainer(this.o, this.store, req));
       containerOpDuration.observe({ operation: 'create' }, since(started));
-      this.publish(c, 'CREATED');
       return c;
     } catch (err) {
-      this.store.releaseName(key, id);
+      // An UNKNOWN record (cleanup left) keeps the name; anything else gives it back.
+      const kept = this.store.get(req.id);
+      if (kept?.status.cleanup) this.scheduleCleanup(req.id);
+      else if (!kept) this.store.releaseName(key, req.id);
       throw err;
     }
   }
 
-  private async createLocked(
-    id: string,
-    sandbox: Sandbox,
-    config: ContainerConfig,
-    imageId: string,
-    imageRef: string,
-    imageConfig: { User?: string; Env?: string[]; Entrypoint?: string[]; Cmd?: string[]; WorkingDir?: string; StopSignal?: string },
-  ): Promise<Container> {
-    const log = this.o.log.child({ containerId: id, podSandboxId: sandbox.id, container: config.metadata.name });
-    const handler = sandbox.runtimeHandler;
-    const runtime = this.o.runtimeFor(handler);
-    const recordDir = this.store.recordDir(id);
-    const bundle = join(this.bundlesDir, id);
-    const rootfs = join(bundle, 'rootfs');
-    const undo: Undo[] = [];
-    try {
-      await mkdir(recordDir, { recursive: true, mode: 0o700 });
-      undo.push({ what: 'record dir', run: () => rm(recordDir, { recursive: true, force: true }) });
-      await mkdir(bundle, { recursive: true, mode: 0o700 });
-      undo.push({ what: 'bundle', run: () => rm(bundle, { recursive: true, force: true }) });
-      await this.o.images.lease(id, imageId);
-      undo.push({ what: 'image lease', run: () => this.o.images.release(id) });
-      const layers = await this.o.images.layerDirs(imageId);
-      const { upperDir, workDir } = await mountRootfs(layers, recordDir, rootfs);
-      undo.push({ what: 'rootfs mount', run: () => unmountRootfs(rootfs) });
-
-      const sc = config.linux?.securityContext ?? {};
-      const mounts = config.mounts ?? [];
-      const volumeHolders: string[] = [];
-      const resolvedMounts = await this.mountImageVolumes(id, recordDir, bundle, mounts, volumeHolders, undo);
-      for (const m of resolvedMounts) {
-        if (m.image) continue;
-        if (!isAbsolute(m.hostPath)) throw new InvalidArgumentError(`mount "${m.containerPath}": host path "${m.hostPath}" must be absolute`);
-        // as containerd: a missing host path becomes an empty directory
-        if (!(await stat(m.hostPath).then(() => true, () => false))) await mkdir(m.hostPath, { recursive: true, mode: 0o755 });
-      }
-      const privileged = sc.privileged === true;
-      const cdiNames = (config.cdiDevices ?? []).map((d) => d.name);
-      const cdiEdits = cdiNames.length > 0 ? await completeDeviceNodes(cdiEditsFor(cdiNames, (await loadCdiSpecs()).specs)) : undefined;
-      const targetId = sc.namespaceOptions?.pid === 'TARGET' ? sc.namespaceOptions.targetId : undefined;
-      let targetPid: number | undefined;
-      if (targetId !== undefined) {
-        const target = this.store.find(targetId);
-        if (!target || target.status.state !== 'RUNNING') throw new FailedPreconditionError(`pid namespace target container "${targetId}" is not running`);
-        targetPid = target.status.pid;
-      }
-      const { spec, user } = buildContainerSpec({
-        id,
-        config: { ...config, mounts: resolvedMounts },
-        image: imageConfig,
-        sandbox: sandboxFacts(sandbox),
-        host: this.o.host,
-        rootfsPath: rootfs,
-        userFiles: await readUserFiles(rootfs),
-        devices: await resolveDevices(config.devices ?? []),
-        ...(privileged ? { hostDevices: await listDevices() } : {}),
-        ...(sc.seccomp?.profileType === 'Localhost' ? { localhostSeccomp: await loadLocalhostSeccomp(sc.seccomp.localhostRef ?? '') } : {}),
-        ...(targetPid !== undefined ? { targetPid } : {}),
-        ...(this.o.pidsLimit ? { pidsLimit: this.o.pidsLimit } : {}),
-        ...(cdiEdits ? { cdiEdits } : {}),
-      });
-      // After the (pure) spec checks, so a bad mount is INVALID_ARGUMENT before any host precondition.
-      await ensureHostPropagation(hostMountRequirements(mounts, this.o.host));
-      await atomicWriteJson(join(bundle, 'config.json'), spec);
-
-      const logPath = resolveLogPath(sandbox.config.logDirectory, config.logPath ?? '');
-      if (logPath !== '') await mkdir(dirname(logPath), { recursive: true, mode: 0o755 });
-      undo.push({ what: 'runtime container', run: () => runtime.delete(id, { force: true }) });
-      undo.push({ what: 'monitor files', run: () => Promise.all([this.o.monitor.cleanup(id), this.o.exits.remove(id)]) });
-      const mon = await this.o.monitor.start({
-        id,
-        bundle,
-        runtime,
-        logPath,
-        exitDir: this.o.exits.dir,
-        terminal: config.tty === true,
-        stdin: config.stdin === true,
-        leaveStdinOpen: config.stdin === true && config.stdinOnce !== true,
-      }).catch((err: unknown) => {
-        // runc 1.1 looks the command up at create: a user error, not an internal one.
-        throw missingExecutable(err, `container "${config.metadata.name}" (attempt ${config.metadata.attempt}) in pod sandbox "${sandbox.id}"`, spec.process?.args ?? []) ?? err;
-      });
-      const c: Container = {
-        id,
-        podSandboxId: sandbox.id,
-        config,
-        image: { requested: config.image.image, id: imageId, ref: imageRef },
-        runtimeHandler: handler,
-        createdAtNs: nowNs(),
-        bundle,
-        rootfs,
-        upperDir,
-        workDir,
-        logPath,
-        cgroupsPath: spec.linux?.cgroupsPath ?? '',
-        user,
-        stopSignal: normalizeSignal(config.stopSignal || imageConfig.StopSignal || 'SIGTERM'),
-        mounts,
-        ...(volumeHolders.length > 0 ? { imageVolumeLeases: volumeHolders } : {}),
-        ...(config.linux?.resources ? { resources: config.linux.resources } : {}),
-        status: { state: 'CREATED', pid: mon.pid, monitorPid: mon.monitorPid },
-      };
-      await this.store.add(c);
-      log.info({ pid: mon.pid, image: config.image.image, handler }, 'container created');
-      return c;
-    } catch (err) {
-      log.warn({ error: errorMessage(err) }, 'CreateContainer failed; undoing');
-      await rollback(undo, log, 'CreateContainer');
-      throw err;
-    }
+  /** Finish the cleanup an UNKNOWN container owes, in the background, backing off between tries. */
+  private scheduleCleanup(id: string): void {
+    this.cleanupRetry.schedule(id, () =>
+      this.lock.with(id, async () => {
+        if (this.store.get(id)?.status.cleanup) await this.finishCleanupLocked(id);
+        return true;
+      }),
+    );
   }
 
-  /** CRI image volumes: each image mounted read-only under the bundle (leased while the container exists). */
-  private async mountImageVolumes(id: string, recordDir: string, bundle: string, mounts: readonly ContainerMount[], holders: string[], undo: Undo[]): Promise<ContainerMount[]> {
-    const out: ContainerMount[] = [];
-    for (const [i, m] of mounts.entries()) {
-      if (!m.image || m.image.image === '') {
-        out.push(m);
-        continue;
-      }
-      const img = await this.o.images.resolve(m.image.image);
-      if (!img) throw new NotFoundError(`image volume "${m.image.image}" for mount "${m.containerPath}" not found (pull it first)`);
-      const holder = `${id}/volume/${i}`;
-      await this.o.images.lease(holder, img.id);
-      holders.push(holder);
-      undo.push({ what: 'image volume lease', run: () => this.o.images.release(holder) });
-      const target = join(bundle, 'volumes', String(i));
-      await mountImageReadOnly(await this.o.images.layerDirs(img.id), join(recordDir, 'volumes', String(i)), target);
-      undo.push({ what: 'image volume mount', run: () => unmountRootfs(target) });
-      const hostPath = m.imageSubPath ? await resolveInRoot(target, m.imageSubPath) : target;
-      if (m.imageSubPath && !(await stat(hostPath).then(() => true, () => false))) {
-        throw new InvalidArgumentError(`image volume "${m.image.image}": sub path "${m.imageSubPath}" does not exist in the image`);
-      }
-      out.push({ ...m, hostPath, readonly: true });
-    }
-    return out;
+  private async finishCleanupLocked(id: string): Promise<void> {
+    const c = this.store.get(id);
+    if (!c?.status.cleanup) return;
+    await releaseContainerResources(this.o, c);
+    await this.store.setStatus(id, cleanedUpStatus(c));
+    this.cleanupRetry.cancel(id);
+    this.o.log.info({ containerId: id }, 'cleanup left by a failed CreateContainer is done; the container is EXITED');
   }
 
   // ---- StartContainer ----
@@ -324,10 +194,14 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
     // As critest's idempotence checks expect: stopping an unknown (e.g. already removed) container is success.
     const c = this.store.find(idOrPrefix);
     if (!c) return;
-    const running = this.stopping.get(c.id);
+    return this.stopById(c.id, timeoutSec);
+  }
+
+  private stopById(id: string, timeoutSec: number): Promise<void> {
+    const running = this.stopping.get(id);
     if (running) return running;
-    const p = this.doStop(c.id, timeoutSec).finally(() => this.stopping.delete(c.id));
-    this.stopping.set(c.id, p);
+    const p = this.doStop(id, timeoutSec).finally(() => this.stopping.delete(id));
+    this.stopping.set(id, p);
     return p;
   }
 
@@ -335,6 +209,11 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
     const started = process.hrtime.bigint();
     const c = this.store.get(id);
     if (!c || c.status.state === 'EXITED') return;
+    if (c.status.cleanup) {
+      // A CreateContainer whose undo failed: Stop finishes that cleanup (nothing ever ran).
+      await this.lock.with(id, () => this.finishCleanupLocked(id));
+      return;
+    }
     const runtime = this.o.runtimeFor(c.runtimeHandler);
     const kill = async (signal: string): Promise<void> => {
       await runtime.kill(id, signal, { all: false }).catch((err: unknown) => this.o.log.debug({ err, containerId: id, signal }, 'kill failed (already gone?)'));
@@ -382,40 +261,42 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
 
   /** Stops first if needed; removing an unknown container is success. */
   async remove(idOrPrefix: string): Promise<void> {
-    const started = process.hrtime.bigint();
     const found = this.store.find(idOrPrefix);
+    if (found) await this.removeById(found.id);
+  }
+
+  /** Also for containers hidden for a retry (their pod's removal, an unclaimed handoff): no events for those. */
+  private async removeById(id: string): Promise<void> {
+    const started = process.hrtime.bigint();
+    const found = this.store.get(id);
     if (!found) return;
-    if (found.status.state !== 'EXITED') await this.stop(found.id, 0);
+    if (found.status.state !== 'EXITED') await this.stopById(found.id, 0);
     let removed: Container | undefined;
+    let hidden = false;
     await this.lock.with(found.id, async () => {
       const c = this.store.get(found.id);
       if (!c) return;
-      if (!c.status.runtimeDeleted) await this.o.runtimeFor(c.runtimeHandler).delete(c.id, { force: true });
-      await this.o.monitor.cleanup(c.id);
-      await unmountAll(c.bundle); // the rootfs and any image volumes
-      await rm(c.bundle, { recursive: true, force: true });
-      // Leases before the record: a crash in between leaves a record whose remove is retried, never a lease nobody owns.
-      for (const holder of [c.id, ...(c.imageVolumeLeases ?? [])]) {
-        await this.o.images.release(holder).catch((err: unknown) => this.o.log.warn({ err, containerId: c.id, holder }, 'image lease release failed'));
-      }
-      await this.o.exits.remove(c.id);
+      hidden = this.store.isHidden(c.id);
+      await releaseContainerResources(this.o, c);
       await this.store.delete(c.id);
+      this.cleanupRetry.cancel(c.id);
       removed = c;
       this.o.log.info({ containerId: c.id }, 'container removed');
     });
     containerOpDuration.observe({ operation: 'remove' }, since(started));
-    if (removed) this.publish(removed, 'DELETED');
+    if (removed && !hidden) this.publish(removed, 'DELETED');
   }
 
   // ---- pod hooks (StopPodSandbox / RemovePodSandbox) ----
 
+  /** Hidden containers too: they belong to the pod. */
   async stopAll(podSandboxId: string, timeoutSec: number): Promise<void> {
     const live = this.store.ofSandbox(podSandboxId).filter((c) => c.status.state !== 'EXITED');
-    await Promise.all(live.map((c) => this.stop(c.id, timeoutSec)));
+    await Promise.all(live.map((c) => this.stopById(c.id, timeoutSec)));
   }
 
   async removeAll(podSandboxId: string): Promise<void> {
-    await Promise.all(this.store.ofSandbox(podSandboxId).map((c) => this.remove(c.id)));
+    await Promise.all(this.store.ofSandbox(podSandboxId).map((c) => this.removeById(c.id)));
   }
 
   // ---- UpdateContainerResources ----
@@ -491,8 +372,8 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
   private async recordExit(e: ExitInfo, message?: string): Promise<void> {
     await this.lock.with(e.id, async () => {
       const c = this.store.get(e.id);
-      if (!c || c.status.state === 'EXITED') return;
-      const oom = await wasOomKilled(c.bundle, this.layout, this.o.cgroupDriver, c.cgroupsPath);
+      if (!c || c.status.state === 'EXITED' || c.status.cleanup) return;
+      const oom = await wasOomKilled(c.bundle, this.o.cgroupLayout, this.o.cgroupDriver, c.cgroupsPath);
       if (oom) containerOomKills.inc();
       const status: ContainerStatusRecord = {
         ...c.status,
@@ -516,7 +397,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
         );
       const changed = await this.store.setStatus(c.id, status);
       this.o.log.info({ containerId: c.id, exitCode: e.exitCode, reason: status.reason }, 'container exited');
-      if (changed) this.publish(changed, 'STOPPED');
+      if (changed && !this.store.isHidden(c.id)) this.publish(changed, 'STOPPED');
     });
   }
 
@@ -524,92 +405,16 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
 
   /** Rebuild the store from disk + exit files + runtime state; clean what no record owns. */
   async recover(): Promise<void> {
-    await mkdir(this.bundlesDir, { recursive: true, mode: 0o700 });
-    for (const r of await this.store.load()) {
-      if (!r.meta) {
-        this.o.log.warn({ containerId: r.id, error: r.error }, 'container dir without a readable record (crash during CreateContainer?): removing');
-        await this.cleanOrphan(r.id);
-        await rm(this.store.recordDir(r.id), { recursive: true, force: true });
-        continue;
-      }
-      const before: ContainerStatusRecord = r.status ?? { state: 'UNKNOWN', pid: 0, monitorPid: 0 };
-      let status = before;
-      if (before.state !== 'EXITED') status = await this.liveStatus(r.meta, before);
-      const c: Container = { ...r.meta, status };
-      this.store.restore(c);
-      if (status !== before) await this.store.setStatus(c.id, status);
-      if (status.state !== 'EXITED' && !(await isMounted(c.rootfs))) {
-        this.o.log.warn({ containerId: c.id }, 'container rootfs was not mounted after restart: mounting it again');
-        await mountRootfs(await this.o.images.layerDirs(c.image.id), this.store.recordDir(c.id), c.rootfs).catch((err: unknown) =>
-          this.o.log.error({ err, containerId: c.id }, 'remounting the rootfs failed'),
-        );
-      }
-      this.o.log.info({ containerId: c.id, state: status.state, pid: status.pid }, 'container recovered');
-    }
-    await this.cleanOrphans();
+    for (const id of await recoverContainers(this.o, this.store)) this.scheduleCleanup(id);
     this.unsubscribe = this.o.exits.on((e) => void this.onExit(e));
     // Safety net for exits fs.watch did not report (inotify queue overflow under load).
-    this.sweeper = setInterval(() => void this.sweepExits(), EXIT_SWEEP_MS);
+    this.sweeper = setInterval(() => void this.sweepExits(), this.o.exitSweepMs ?? 5_000);
     this.sweeper.unref();
     // Exits that landed between the scan above and the subscription.
-    for (const c of this.store.all()) {
+    for (const c of [...this.store.all()]) {
       if (c.status.state === 'EXITED') continue;
       const exit = await this.o.exits.read(c.id);
       if (exit) await this.onExit(exit);
-    }
-  }
-
-  private async liveStatus(meta: ContainerMeta, before: ContainerStatusRecord): Promise<ContainerStatusRecord> {
-    const { id, runtimeHandler: handler } = meta;
-    const exit = await this.o.exits.read(id);
-    if (exit) {
-      // Read before the runtime delete removes the cgroup (its oom_kill counter).
-      const oom = await wasOomKilled(meta.bundle, this.layout, this.o.cgroupDriver, meta.cgroupsPath);
-      if (oom) containerOomKills.inc();
-      await this.runtimeOrUndefined(handler)?.delete(id, { force: true }).catch(() => undefined);
-      return {
-        ...before,
-        state: 'EXITED',
-        pid: 0,
-        exitCode: exit.exitCode,
-        finishedAtNs: exit.finishedAtNs.toString(),
-        reason: oom ? 'OOMKilled' : exit.exitCode === 0 ? 'Completed' : 'Error',
-      };
-    }
-    const st = await this.runtimeOrUndefined(handler)
-      ?.state(id)
-      .catch(() => undefined);
-    if (st && (st.status === 'running' || st.status === 'paused')) return { ...before, state: 'RUNNING', pid: st.pid, ...(before.startedAtNs ? {} : { startedAtNs: nowNs() }) };
-    if (st && st.status === 'created') return { ...before, state: 'CREATED', pid: st.pid };
-    await this.runtimeOrUndefined(handler)?.delete(id, { force: true }).catch(() => undefined);
-    return { ...before, state: 'EXITED', pid: 0, exitCode: 255, finishedAtNs: nowNs(), reason: 'Unknown', message: 'the container was gone after a daemon restart and left no exit code' };
-  }
-
-  private async cleanOrphans(): Promise<void> {
-    for (const h of this.o.handlers.list()) {
-      const runtime = this.runtimeOrUndefined(h.name);
-      if (!runtime) continue;
-      for (const st of await runtime.list().catch(() => [])) {
-        if (this.store.get(st.id) || !st.bundle.startsWith(this.bundlesDir + '/')) continue;
-        this.o.log.warn({ containerId: st.id, status: st.status }, 'orphan container in the runtime: deleting');
-        await runtime.delete(st.id, { force: true }).catch((err: unknown) => this.o.log.warn({ err, containerId: st.id }, 'orphan delete failed'));
-      }
-    }
-    for (const name of await readdir(this.bundlesDir).catch(() => [] as string[])) {
-      if (this.store.get(name)) continue;
-      this.o.log.warn({ containerId: name }, 'orphan container bundle: removing');
-      await this.cleanOrphan(name);
-    }
-  }
-
-  private async cleanOrphan(id: string): Promise<void> {
-    const bundle = join(this.bundlesDir, id);
-    await unmountAll(bundle).catch((err: unknown) => this.o.log.warn({ err, containerId: id }, 'orphan rootfs unmount failed'));
-    await rm(bundle, { recursive: true, force: true });
-    await this.o.monitor.cleanup(id);
-    await this.o.exits.remove(id);
-    for (const l of this.o.images.leases()) {
-      if (l.holder === id || l.holder.startsWith(`${id}/`)) await this.o.images.release(l.holder).catch(() => undefined);
     }
   }
 
@@ -628,39 +433,34 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
   close(): void {
     this.unsubscribe?.();
     clearInterval(this.sweeper);
+    this.handoff.close();
+    this.cleanupRetry.close();
   }
 
   // ---- events ----
 
   private publish(c: Container, type: ContainerEventType): void {
-    const siblings = this.store.ofSandbox(c.podSandboxId).filter((x) => x.id !== c.id);
+    const siblings = this.store.ofSandbox(c.podSandboxId).filter((x) => x.id !== c.id && !this.store.isHidden(x.id));
     const sandbox = this.o.sandboxes.find(c.podSandboxId);
     this.o.events.publish({ id: c.id, type, podSandboxId: c.podSandboxId, createdAtNs: nowNs(), containers: [c, ...siblings], ...(sandbox ? { sandbox } : {}) });
   }
 
   /** Pod events (the sandboxes' hook): the event's id is the pod's, as containerd sends them. */
   publishSandbox(sandbox: Sandbox, type: ContainerEventType): void {
-    this.o.events.publish({ id: sandbox.id, type, podSandboxId: sandbox.id, createdAtNs: nowNs(), containers: this.store.ofSandbox(sandbox.id), sandbox });
+    const containers = this.store.ofSandbox(sandbox.id).filter((c) => !this.store.isHidden(c.id));
+    this.o.events.publish({ id: sandbox.id, type, podSandboxId: sandbox.id, createdAtNs: nowNs(), containers, sandbox });
   }
 
   // ---- stats source ----
 
   listContainers(): StatsContainerInfo[] {
-    return [...this.store.all()].map(statsInfo);
+    return [...this.store.visible()].map(statsInfo);
   }
 
   getContainer(id: string): StatsContainerInfo | undefined {
     try {
       const c = this.store.find(id);
       return c ? statsInfo(c) : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  private runtimeOrUndefined(handler: string): OciRuntime | undefined {
-    try {
-      return this.o.runtimeFor(handler);
     } catch {
       return undefined;
     }
@@ -680,8 +480,4 @@ function statsInfo(c: Container): StatsContainerInfo {
     cgroupsPath: c.cgroupsPath,
     upperDir: c.upperDir,
   };
-}
-
-function nowNs(): string {
-  return (BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n)).toString();
 }

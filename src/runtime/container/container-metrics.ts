@@ -6,8 +6,8 @@ import type { ContainerState } from './container-record.js';
 
 let stateSource: (() => Map<ContainerState, number>) | undefined;
 
-/** The one store whose containers the gauge reports (one per daemon). */
-export function setContainerStateSource(source: () => Map<ContainerState, number>): void {
+/** The one store whose containers the gauge reports (one per daemon); registered by the daemon wiring. */
+export function setContainerStateSource(source: (() => Map<ContainerState, number>) | undefined): void {
   stateSource = source;
 }
 

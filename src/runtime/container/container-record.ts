@@ -4,7 +4,7 @@
 // atomic JSON files under <rootDir>/containers/<id>/ so a crash never mixes the two.
 import type { ContainerConfig, ContainerMount, LinuxContainerResources } from './container-config.js';
 import type { ResolvedUser } from '../oci-spec/user.js';
-import type { Sandbox } from '../sandbox/sandbox-config.js';
+import type { PendingCleanup, Sandbox } from '../sandbox/sandbox-config.js';
 
 export type ContainerState = 'CREATED' | 'RUNNING' | 'EXITED' | 'UNKNOWN';
 
@@ -60,6 +60,8 @@ export interface ContainerStatusRecord {
   /** Completed, Error, OOMKilled, StartError, ... */
   reason?: string;
   message?: string;
+  /** Set while state is UNKNOWN after a CreateContainer whose undo failed: the cleanup still owed. */
+  cleanup?: PendingCleanup;
 }
 
 export interface Container extends ContainerMeta {

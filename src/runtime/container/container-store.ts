@@ -1,7 +1,9 @@
 // The container store: every container in memory (reads never touch the disk: the kubelet polls
 // ListContainers every second) and persisted atomically under <rootDir>/containers/<id>/ as
 // meta.json (written at create, rewritten by resource updates) and status.json (every state
-// change). Names are unique per pod sandbox + name + attempt, as the kubelet expects.
+// change). Names are unique per pod sandbox + name + attempt, as the kubelet expects. A container
+// can be hidden: built for a caller that went away and kept for its retry, it is invisible to
+// lookups and lists (not to its pod's stop/remove) until handed over.
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AlreadyExistsError, InvalidArgumentError } from '../../lib/errors.js';
@@ -19,6 +21,7 @@ export class ContainerStore {
   private readonly containers = new Map<string, Container>();
   /** sandbox/name/attempt -> id (reserved from the start of CreateContainer). */
   private readonly names = new Map<string, string>();
+  private readonly hidden = new Set<string>();
 
   constructor(readonly dir: string) {}
 
@@ -45,14 +48,14 @@ export class ContainerStore {
     return this.containers.get(id);
   }
 
-  /** By full id or unique prefix. */
+  /** By full id or unique prefix, visible containers only. */
   find(idOrPrefix: string): Container | undefined {
     if (idOrPrefix === '') return undefined;
     const exact = this.containers.get(idOrPrefix);
-    if (exact) return exact;
+    if (exact) return this.hidden.has(exact.id) ? undefined : exact;
     let hit: Container | undefined;
     for (const c of this.containers.values()) {
-      if (!c.id.startsWith(idOrPrefix)) continue;
+      if (!c.id.startsWith(idOrPrefix) || this.hidden.has(c.id)) continue;
       if (hit) throw new InvalidArgumentError(`container id prefix "${idOrPrefix}" is ambiguous`);
       hit = c;
     }
@@ -63,6 +66,7 @@ export class ContainerStore {
     const out: Container[] = [];
     const labels = Object.entries(filter.labelSelector ?? {});
     for (const c of this.containers.values()) {
+      if (this.hidden.has(c.id)) continue;
       if (filter.id && !c.id.startsWith(filter.id)) continue;
       if (filter.state && c.status.state !== filter.state) continue;
       if (filter.podSandboxId && !c.podSandboxId.startsWith(filter.podSandboxId)) continue;
@@ -80,8 +84,25 @@ export class ContainerStore {
     return this.containers.size;
   }
 
+  /** Every container, hidden ones included. */
   all(): IterableIterator<Container> {
     return this.containers.values();
+  }
+
+  *visible(): Generator<Container> {
+    for (const c of this.containers.values()) if (!this.hidden.has(c.id)) yield c;
+  }
+
+  hide(id: string): void {
+    this.hidden.add(id);
+  }
+
+  reveal(id: string): void {
+    this.hidden.delete(id);
+  }
+
+  isHidden(id: string): boolean {
+    return this.hidden.has(id);
   }
 
   /** Persist meta + status (meta first: a status without meta is never read back) and keep in memory. */
@@ -116,6 +137,7 @@ export class ContainerStore {
     const c = this.containers.get(id);
     await rm(this.recordDir(id), { recursive: true, force: true });
     this.containers.delete(id);
+    this.hidden.delete(id);
     if (c) this.releaseName(ContainerStore.nameKey(c.podSandboxId, c.config.metadata.name, c.config.metadata.attempt), id);
   }
 

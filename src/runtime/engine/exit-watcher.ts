@@ -20,6 +20,9 @@ export interface ExitInfo {
 
 export type ExitListener = (exit: ExitInfo) => void;
 
+/** What the sandbox and container managers use of the watcher (a seam tests fake). */
+export type ExitFiles = Pick<ExitWatcher, 'dir' | 'on' | 'read' | 'remove'>;
+
 export class ExitWatcher {
   private watcher: FSWatcher | undefined;
   private readonly listeners = new Set<ExitListener>();

@@ -11,6 +11,9 @@ import { join } from 'node:path';
 import { InternalError, errorMessage } from '../../lib/errors.js';
 import { run } from '../../lib/exec.js';
 
+/** What the sandbox manager uses of the pins (a seam tests fake). */
+export type NetnsPinning = Pick<NetnsPins, 'init' | 'pathFor' | 'create' | 'remove' | 'list' | 'releaseIfEmpty'>;
+
 export class NetnsPins {
   /** Serialises mounting/unmounting the private dir against pin creation. */
   private dirLock: Promise<unknown> = Promise.resolve();

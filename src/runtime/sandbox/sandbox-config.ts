@@ -43,7 +43,16 @@ export interface SandboxConfig {
   resources?: LinuxContainerResources;
 }
 
-export type SandboxState = 'READY' | 'NOTREADY';
+/** UNKNOWN: a RunPodSandbox whose undo failed; what is left is retried by Stop/Remove and in the background (CRI: NOTREADY). */
+export type SandboxState = 'READY' | 'NOTREADY' | 'UNKNOWN';
+
+/** Cleanup still owed for a pod (or container) whose creation failed and whose undo failed too. */
+export interface PendingCleanup {
+  /** What failed and what could not be undone. */
+  reason: string;
+  /** When the record was kept, ns since the epoch. */
+  sinceNs: string;
+}
 
 /** What SandboxManager.get/list return (and persist): config + where things are + live status. */
 export interface Sandbox {
@@ -81,6 +90,8 @@ export interface Sandbox {
   networkDown: boolean;
   exitCode?: number;
   finishedAtNs?: string;
+  /** Set while state is UNKNOWN: the cleanup still owed. */
+  cleanup?: PendingCleanup;
 }
 
 export interface ContainerHooks {

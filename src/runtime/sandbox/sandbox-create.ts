@@ -1,0 +1,275 @@
+// RunPodSandbox's work once the request is checked and the pod's id and name are reserved, as
+// named steps: dirs -> pod files, /dev/shm and network side by side -> infra container -> record.
+// Each step registers its undo as soon as it is done. On failure the undo runs; when an undo step
+// fails too, the pod is kept as an UNKNOWN record naming what is left (its name stays reserved),
+// and Stop/Remove or the background retry finish the cleanup.
+import { hostname as osHostname } from 'node:os';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errorMessage } from '../../lib/errors.js';
+import { atomicWriteJson } from '../../lib/fsutil.js';
+import type { Logger } from '../../lib/log.js';
+import { nowNs, secondsSince } from '../../lib/time.js';
+import { describeLeftovers, rollback, type Undo } from '../../lib/undo.js';
+import type { MonitorStarted } from '../engine/monitor.js';
+import type { OciRuntime } from '../engine/oci-runtime.js';
+import { buildSandboxSpec } from '../oci-spec/sandbox-spec.js';
+import { loadLocalhostSeccomp } from '../oci-spec/seccomp-localhost.js';
+import type { Spec } from '../oci-spec/types.js';
+import type { InfraRootfs } from './infra-source.js';
+import { applyPodCgroup, podCgroupWrites, podLimits } from './pod-cgroup.js';
+import { writePodFiles, type PodFilePaths } from './pod-files.js';
+import type { Sandbox, SandboxConfig } from './sandbox-config.js';
+import { bundlesDir, hostShmMounts, type SandboxManagerOptions } from './sandbox-deps.js';
+import { sandboxCreateDuration } from './sandbox-metrics.js';
+import type { SandboxStore } from './sandbox-store.js';
+
+/** Undo step names (the UNKNOWN record says which are left). */
+export const STEP = {
+  recordDir: 'record dir',
+  bundleDir: 'bundle dir',
+  shm: 'shm mount',
+  netns: 'netns',
+  cniDel: 'CNI DEL',
+  infra: 'infra container',
+  monitorFiles: 'monitor files',
+} as const;
+
+export interface SandboxRequest {
+  id: string;
+  config: SandboxConfig;
+  handler: string;
+  runtime: OciRuntime;
+  /** process.hrtime.bigint() when the call came in. */
+  started: bigint;
+}
+
+interface Paths {
+  recordDir: string;
+  bundle: string;
+  hostNetwork: boolean;
+  hostname: string;
+  shmPath: string | undefined;
+}
+
+interface PodEnvironment {
+  files: PodFilePaths;
+  netnsPath: string | undefined;
+  ips: string[];
+  network: string | undefined;
+  netSeconds: number;
+}
+
+interface Infra {
+  spec: Spec;
+  mon: MonitorStarted;
+  infraSeconds: number;
+}
+
+/** Build the pod; the record is saved hidden (the caller reveals it to whoever gets it). */
+export async function createSandbox(o: SandboxManagerOptions, store: SandboxStore, req: SandboxRequest): Promise<Sandbox> {
+  const log = o.log.child({ podSandboxId: req.id, pod: `${req.config.metadata.namespace}/${req.config.metadata.name}` });
+  const undo: Undo[] = [];
+  const paths = planPaths(o, store, req);
+  let env: Partial<PodEnvironment> = {};
+  try {
+    const rootfs = await o.infra.get();
+    await prepareDirs(paths, undo);
+    env = await setUpPodEnvironment(o, req, paths, undo, env);
+    const infra = await startInfra(o, req, paths, env as PodEnvironment, rootfs, undo, log);
+    const sandbox = sandboxRecord(req, paths, env as PodEnvironment, infra);
+    store.hide(sandbox.id);
+    await store.save(sandbox);
+    sandboxCreateDuration.observe({ step: 'network' }, (env as PodEnvironment).netSeconds);
+    sandboxCreateDuration.observe({ step: 'infra' }, infra.infraSeconds);
+    sandboxCreateDuration.observe({ step: 'total' }, secondsSince(req.started));
+    log.info({ ips: sandbox.ips, pid: sandbox.pid, handler: req.handler }, 'pod sandbox ready');
+    return sandbox;
+  } catch (err) {
+    store.reveal(req.id);
+    log.warn({ error: errorMessage(err) }, 'RunPodSandbox failed; undoing');
+    const left = await rollback(undo, log, 'RunPodSandbox');
+    if (left.failed.length > 0) await keepUnknown(store, req, paths, env, left, err, log);
+    throw err;
+  }
+}
+
+function planPaths(o: SandboxManagerOptions, store: SandboxStore, req: SandboxRequest): Paths {
+  const hostNetwork = req.config.namespaceOptions.network === 'NODE';
+  const bundle = join(bundlesDir(o), req.id);
+  return {
+    recordDir: store.recordDir(req.id),
+    bundle,
+    hostNetwork,
+    hostname: hostNetwork ? osHostname() : req.config.hostname || req.config.metadata.name.slice(0, 63),
+    shmPath: req.config.namespaceOptions.ipc !== 'NODE' ? join(bundle, 'shm') : undefined,
+  };
+}
+
+/** The record dir (pod files, sandbox.json) and the bundle; both stay while anything else is left. */
+async function prepareDirs(p: Paths, undo: Undo[]): Promise<void> {
+  await mkdir(p.recordDir, { recursive: true, mode: 0o700 });
+  undo.push({ what: STEP.recordDir, run: () => rm(p.recordDir, { recursive: true, force: true }), after: 'all' });
+  await mkdir(p.bundle, { recursive: true, mode: 0o700 });
+  undo.push({ what: STEP.bundleDir, run: () => rm(p.bundle, { recursive: true, force: true }), after: 'all' });
+}
+
+/**
+ * Pod files, the shm mount and the network are independent: set up side by side, each task
+ * registering its own undo as soon as its step is done. `env` is filled as they go (what a kept
+ * UNKNOWN record must name).
+ */
+async function setUpPodEnvironment(o: SandboxManagerOptions, req: SandboxRequest, p: Paths, undo: Undo[], env: Partial<PodEnvironment>): Promise<PodEnvironment> {
+  const { config, id } = req;
+  const shm = o.shm ?? hostShmMounts;
+  const netStart = process.hrtime.bigint();
+  env.ips = [];
+  env.netSeconds = 0;
+  const filesTask = writePodFiles(p.recordDir, { hostname: p.hostname, hostNetwork: p.hostNetwork, ...(config.dns ? { dns: config.dns } : {}) });
+  const shmTask = (async () => {
+    if (!p.shmPath) return;
+    const shmPath = p.shmPath;
+    await shm.mount(shmPath);
+    undo.push({ what: STEP.shm, run: () => shm.unmount(shmPath) });
+  })();
+  // The infra joins the pinned netns, and the IP must exist before the pod is READY.
+  const netTask = (async () => {
+    if (p.hostNetwork) return;
+    const netnsPath = await o.netns.create(id);
+    env.netnsPath = netnsPath;
+    // The plugins need the netns for DEL: it goes only once DEL went through.
+    undo.push({ what: STEP.netns, run: () => o.netns.remove(netnsPath), after: [STEP.cniDel] });
+    undo.push({ what: STEP.cniDel, run: () => o.network.tearDown(id, netnsPath) });
+    const st = await o.network.setUp({
+      podId: id,
+      netnsPath,
+      podName: config.metadata.name,
+      podNamespace: config.metadata.namespace,
+      podUid: config.metadata.uid,
+      portMappings: config.portMappings,
+      ...(config.dns ? { dns: config.dns } : {}),
+    });
+    env.ips = st.ips;
+    env.network = st.network;
+    env.netSeconds = secondsSince(netStart);
+  })();
+  // allSettled: a failure must not leave a sibling task running while the undo runs.
+  for (const r of await Promise.allSettled([filesTask, shmTask, netTask])) if (r.status === 'rejected') throw r.reason;
+  env.files = await filesTask;
+  return env as PodEnvironment;
+}
+
+/** The infra's spec, then conmon + `runtime create`, `runtime start`, then the pod cgroup limits. */
+async function startInfra(o: SandboxManagerOptions, req: SandboxRequest, p: Paths, env: PodEnvironment, infra: InfraRootfs, undo: Undo[], log: Logger): Promise<Infra> {
+  const { config, id, runtime } = req;
+  const infraStart = process.hrtime.bigint();
+  const spec = buildSandboxSpec({
+    id,
+    name: config.metadata.name,
+    namespace: config.metadata.namespace,
+    uid: config.metadata.uid,
+    hostname: p.hostname,
+    args: infra.args,
+    ...(infra.env ? { env: infra.env } : {}),
+    rootfsPath: infra.path,
+    ...(env.netnsPath ? { netnsPath: env.netnsPath } : {}),
+    namespaceOptions: config.namespaceOptions,
+    cgroupParent: config.cgroupParent,
+    ...(p.shmPath ? { shmPath: p.shmPath } : {}),
+    sysctls: config.sysctls,
+    securityContext: {
+      privileged: config.security.privileged,
+      readonlyRootfs: true,
+      ...(config.security.runAsUser !== undefined ? { runAsUser: config.security.runAsUser } : {}),
+      ...(config.security.runAsGroup !== undefined ? { runAsGroup: config.security.runAsGroup } : {}),
+      supplementalGroups: config.security.supplementalGroups,
+      ...(config.security.seccomp ? { seccomp: config.security.seccomp } : {}),
+      ...(config.security.apparmor ? { apparmor: config.security.apparmor } : {}),
+    },
+    // The pod's own Localhost profile confines its infra process too (the kubelet sends it here).
+    ...(config.security.seccomp?.profileType === 'Localhost' && !config.security.privileged
+      ? { localhostSeccomp: await loadLocalhostSeccomp(config.security.seccomp.localhostRef ?? '') }
+      : {}),
+    host: o.host,
+    ...(config.logDirectory ? { logDirectory: config.logDirectory } : {}),
+  });
+  await atomicWriteJson(join(p.bundle, 'config.json'), spec);
+  undo.push({ what: STEP.infra, run: () => runtime.delete(id, { force: true }) });
+  undo.push({ what: STEP.monitorFiles, run: () => Promise.all([o.monitor.cleanup(id), o.exits.remove(id)]) });
+  const mon = await o.monitor.start({ id, bundle: p.bundle, runtime, logPath: '', exitDir: o.exits.dir });
+  await runtime.start(id);
+  // Pod-level limits on the pod cgroup (runc created the parent if the kubelet had not).
+  await applyPodLimits(o, config).catch((err: unknown) => log.warn({ error: errorMessage(err) }, 'pod cgroup limits not applied'));
+  return { spec, mon, infraSeconds: secondsSince(infraStart) };
+}
+
+export async function applyPodLimits(o: Pick<SandboxManagerOptions, 'cgroupLayout' | 'host'>, config: SandboxConfig): Promise<string[]> {
+  const limits = podLimits(config.resources, config.overhead);
+  return applyPodCgroup(podCgroupWrites(o.cgroupLayout, o.host.cgroupDriver, config.cgroupParent, limits));
+}
+
+function baseRecord(req: SandboxRequest, p: Paths, files: PodFilePaths): Omit<Sandbox, 'state' | 'pid' | 'monitorPid' | 'ips' | 'cgroupsPath' | 'networkDown'> {
+  const { config } = req;
+  return {
+    id: req.id,
+    config,
+    metadata: config.metadata,
+    runtimeHandler: req.handler,
+    createdAtNs: nowNs(),
+    hostNetwork: p.hostNetwork,
+    bundle: p.bundle,
+    cgroupParent: config.cgroupParent,
+    namespaceOptions: config.namespaceOptions,
+    hostname: p.hostname,
+    hostnamePath: files.hostname,
+    hostsPath: files.hosts,
+    resolvConfPath: files.resolvConf,
+    labels: config.labels,
+    annotations: config.annotations,
+    sysctls: config.sysctls,
+    security: config.security,
+  };
+}
+
+function sandboxRecord(req: SandboxRequest, p: Paths, env: PodEnvironment, infra: Infra): Sandbox {
+  return {
+    ...baseRecord(req, p, env.files),
+    state: 'READY',
+    ...(env.netnsPath ? { netnsPath: env.netnsPath } : {}),
+    cgroupsPath: infra.spec.linux?.cgroupsPath ?? '',
+    ...(p.shmPath ? { shmPath: p.shmPath } : {}),
+    pid: infra.mon.pid,
+    monitorPid: infra.mon.monitorPid,
+    ips: env.ips,
+    ...(env.network ? { network: env.network } : {}),
+    networkDown: false,
+  };
+}
+
+/**
+ * An undo step failed: keep the pod as UNKNOWN with what is left (a netns or shm mount only when
+ * their undo did not run through, the network up only when DEL did not), its name reserved.
+ */
+async function keepUnknown(store: SandboxStore, req: SandboxRequest, p: Paths, env: Partial<PodEnvironment>, left: Awaited<ReturnType<typeof rollback>>, err: unknown, log: Logger): Promise<void> {
+  const leftSteps = new Set<string>([...left.failed.map((f) => f.what), ...left.skipped]);
+  const files = env.files ?? { hostname: join(p.recordDir, 'hostname'), hosts: join(p.recordDir, 'hosts'), resolvConf: join(p.recordDir, 'resolv.conf') };
+  const reason = `RunPodSandbox failed (${errorMessage(err)}) and its cleanup did not finish: ${describeLeftovers(left)}`;
+  const rec: Sandbox = {
+    ...baseRecord(req, p, files),
+    state: 'UNKNOWN',
+    ...(env.netnsPath && leftSteps.has(STEP.netns) ? { netnsPath: env.netnsPath } : {}),
+    cgroupsPath: '',
+    ...(p.shmPath && leftSteps.has(STEP.shm) ? { shmPath: p.shmPath } : {}),
+    pid: 0,
+    monitorPid: 0,
+    ips: env.ips ?? [],
+    ...(env.network ? { network: env.network } : {}),
+    networkDown: !leftSteps.has(STEP.cniDel),
+    cleanup: { reason, sinceNs: nowNs() },
+  };
+  log.error({ reason }, 'RunPodSandbox left cleanup undone; the pod is kept as UNKNOWN until Stop/Remove or the background retry finish it');
+  await store.save(rec).catch((saveErr: unknown) => {
+    log.error({ err: saveErr }, 'the UNKNOWN pod record could not be written; it is kept in memory');
+    store.restore(rec);
+  });
+}
