@@ -44,7 +44,6 @@ export class CreateHandoff<T> {
 
   /** Run the creation for `key`; resolves for the caller unless its `signal` fired first. */
   run(key: string, fingerprint: string, signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
-    if (signal?.aborted) return Promise.reject(this.gone());
     const entry = { fingerprint, waiters: new Set<AbortSignal | undefined>() } as Entry<T>;
     this.entries.set(key, entry);
     entry.promise = work().then(
@@ -118,6 +117,11 @@ export class CreateHandoff<T> {
     this.entries.delete(key);
     this.o.log.warn({ key }, `${this.o.operation}: no retry claimed the creation its caller gave up on; undoing it`);
     await this.o.expire(entry.held.result).catch((err: unknown) => this.o.log.error({ err, key }, `${this.o.operation}: undoing an unclaimed creation failed`));
+  }
+
+  /** A caller already gone before anything was reserved or built: nothing is started for it. */
+  throwIfGone(signal: AbortSignal | undefined): void {
+    if (signal?.aborted) throw new DeadlineExceededError(`${this.o.operation}: the caller went away before the work started; nothing was done`);
   }
 
   private gone(): Error {

@@ -108,6 +108,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
       if (inFlight !== print) throw new AlreadyExistsError(`${what} is being created by another request with a different configuration`);
       return this.handoff.join(key, cancelled);
     }
+    this.handoff.throwIfGone(cancelled);
     const runtime = this.o.runtimeFor(sandbox.runtimeHandler);
     const id = randomBytes(32).toString('hex');
     this.store.reserveName(key, id, what);

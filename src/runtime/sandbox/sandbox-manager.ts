@@ -84,6 +84,7 @@ export class SandboxManager implements SandboxStatsSource {
       if (inFlight !== print) throw new AlreadyExistsError(`${what} is being created by another request with a different configuration`);
       return this.handoff.join(key, cancelled);
     }
+    this.handoff.throwIfGone(cancelled);
     const id = randomBytes(32).toString('hex');
     this.store.reserveName(key, id, what);
     return this.handoff.run(key, print, cancelled, () => this.createLocked(key, { id, config, handler, runtime, started }));

@@ -1,0 +1,356 @@
+// Fakes of every seam the sandbox and container managers use (OCI runtime, monitor, exit files,
+// network plugin, netns pins, shm and rootfs mounts, image lookups, infra source), for their unit
+// tests: each records what it was asked in one shared call log and fails on request (`faults`),
+// so a test can break any step and see what the undo left. Files go to a temp dir.
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ImageRecord, Lease } from '../images/image-store.js';
+import { InvalidArgumentError } from '../lib/errors.js';
+import type { ContainerImages, RootfsMounts } from './container/container-deps.js';
+import type { ExitInfo, ExitListener } from './engine/exit-watcher.js';
+import type { Monitor, MonitorStartOptions, MonitorStarted } from './engine/monitor.js';
+import type { CreateOptions, ExecOptions, ExecResult, OciRuntime, OciState, OciStatus } from './engine/oci-runtime.js';
+import type { RuntimeHandler } from './engine/runtime-handlers.js';
+import type { NetworkPlugin, NetworkReadiness, PodNetworkRequest, PodNetworkStatus } from './network/network-plugin.js';
+import type { InfraRootfs, InfraSource } from './sandbox/infra-source.js';
+import type { ShmMounts } from './sandbox/sandbox-deps.js';
+
+/** Armed failures by call name ("network.setUp"); each fires `times` times (default once). */
+export class Faults {
+  private readonly armed = new Map<string, { err: Error; times: number }>();
+  /** Called before a faultable call runs (e.g. to abort a request in the middle of the work). */
+  readonly hooks = new Map<string, () => void>();
+
+  fail(name: string, err: Error = new Error(`${name} failed (injected)`), times = 1): void {
+    this.armed.set(name, { err, times });
+  }
+
+  clear(): void {
+    this.armed.clear();
+  }
+
+  check(name: string): void {
+    this.hooks.get(name)?.();
+    const a = this.armed.get(name);
+    if (!a) return;
+    if (--a.times <= 0) this.armed.delete(name);
+    throw a.err;
+  }
+}
+
+export class World {
+  readonly calls: string[] = [];
+  readonly faults = new Faults();
+  constructor(readonly dir: string) {}
+  /** Record the call, then fail if a fault is armed for it. */
+  step(name: string, detail = ''): void {
+    this.calls.push(detail ? `${name} ${detail}` : name);
+    this.faults.check(name);
+  }
+  /** Calls whose name starts with one of `prefixes`, in order. */
+  callsOf(...prefixes: string[]): string[] {
+    return this.calls.filter((c) => prefixes.some((p) => c.startsWith(p)));
+  }
+}
+
+let nextPid = 4_000_000;
+
+export class FakeRuntime implements OciRuntime {
+  readonly containers = new Map<string, OciState>();
+  readonly root: string;
+  readonly binary = '/usr/bin/fake-runc';
+  readonly systemdCgroup = false;
+  /** Called by kill (e.g. to write the exit file a real monitor would). */
+  onKill: ((id: string, signal: string) => void) | undefined;
+
+  constructor(
+    private readonly w: World,
+    readonly handler = 'runc',
+  ) {
+    this.root = join(w.dir, 'runc');
+  }
+
+  add(id: string, bundle: string, status: OciStatus, pid = nextPid++): void {
+    this.containers.set(id, { id, pid, status, bundle });
+  }
+
+  async create(id: string, o: CreateOptions): Promise<void> {
+    this.w.step('runtime.create', id.slice(0, 6));
+    this.add(id, o.bundle, 'created');
+  }
+  async start(id: string): Promise<void> {
+    this.w.step('runtime.start', id.slice(0, 6));
+    const c = this.containers.get(id);
+    if (c) c.status = 'running';
+  }
+  async state(id: string): Promise<OciState | undefined> {
+    this.w.step('runtime.state', id.slice(0, 6));
+    return this.containers.get(id);
+  }
+  async list(): Promise<OciState[]> {
+    this.w.step('runtime.list');
+    return [...this.containers.values()];
+  }
+  async kill(id: string, signal: string): Promise<void> {
+    this.w.step('runtime.kill', `${id.slice(0, 6)} ${signal}`);
+    if (!this.containers.has(id)) throw new Error(`container "${id}" does not exist`);
+    this.onKill?.(id, signal);
+  }
+  async delete(id: string): Promise<void> {
+    this.w.step('runtime.delete', id.slice(0, 6));
+    this.containers.delete(id);
+  }
+  async exec(_id: string, _o: ExecOptions): Promise<ExecResult> {
+    return { stdout: '', stderr: '', exitCode: 0 };
+  }
+  async update(id: string): Promise<void> {
+    this.w.step('runtime.update', id.slice(0, 6));
+  }
+  async pause(): Promise<void> {}
+  async resume(): Promise<void> {}
+  async ps(): Promise<number[]> {
+    return [];
+  }
+  async features(): Promise<unknown> {
+    return {};
+  }
+  globalArgs(): string[] {
+    return ['--root', this.root];
+  }
+}
+
+export class FakeMonitor implements Monitor {
+  constructor(private readonly w: World) {}
+  async start(o: MonitorStartOptions): Promise<MonitorStarted> {
+    this.w.step('monitor.start', o.id.slice(0, 6));
+    // conmon runs `runtime create` and reports the pid.
+    await o.runtime.create(o.id, { bundle: o.bundle, pidFile: join(o.bundle, 'pidfile') });
+    const st = await o.runtime.state(o.id);
+    return { pid: st?.pid ?? 0, monitorPid: nextPid++ };
+  }
+  attachSocketPath(id: string): string {
+    return join(this.w.dir, 'attach', id);
+  }
+  ctlPath(bundle: string): string {
+    return join(bundle, 'ctl');
+  }
+  async resize(): Promise<void> {}
+  async reopenLog(): Promise<void> {
+    this.w.step('monitor.reopenLog');
+  }
+  async monitorPid(): Promise<number | undefined> {
+    return undefined;
+  }
+  async cleanup(id: string): Promise<void> {
+    this.w.step('monitor.cleanup', id.slice(0, 6));
+  }
+}
+
+export class FakeExits {
+  readonly dir: string;
+  private readonly files = new Map<string, ExitInfo>();
+  private readonly listeners = new Set<ExitListener>();
+  constructor(private readonly w: World) {
+    this.dir = join(w.dir, 'exits');
+  }
+  on(l: ExitListener): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+  async read(id: string): Promise<ExitInfo | undefined> {
+    return this.files.get(id);
+  }
+  async remove(id: string): Promise<void> {
+    this.w.step('exits.remove', id.slice(0, 6));
+    this.files.delete(id);
+  }
+  /** The monitor wrote the exit file; listeners hear of it unless `quiet` (a missed inotify event). */
+  write(id: string, exitCode: number, quiet = false): void {
+    const info = { id, exitCode, finishedAtNs: BigInt(Date.now()) * 1_000_000n };
+    this.files.set(id, info);
+    if (!quiet) for (const l of this.listeners) l(info);
+  }
+  has(id: string): boolean {
+    return this.files.has(id);
+  }
+  get listening(): number {
+    return this.listeners.size;
+  }
+}
+
+export class FakeNetwork implements NetworkPlugin {
+  /** pod id -> its IP while the network is up (the CNI cache). */
+  readonly up = new Map<string, string>();
+  private n = 1;
+  constructor(private readonly w: World) {}
+  async readiness(): Promise<NetworkReadiness> {
+    return { ready: true, reason: '', message: '' };
+  }
+  async setUp(req: PodNetworkRequest): Promise<PodNetworkStatus> {
+    // As CNI: the cache entry is written before the plugins run (DEL must find it after a failed ADD).
+    this.up.set(req.podId, `10.88.0.${++this.n}`);
+    this.w.step('network.setUp', req.podId.slice(0, 6));
+    return { ips: [this.up.get(req.podId) ?? ''], network: 'fake' };
+  }
+  async tearDown(podId: string, netnsPath: string): Promise<void> {
+    this.w.step('network.tearDown', `${podId.slice(0, 6)} ${netnsPath === '' ? '-' : 'netns'}`);
+    this.up.delete(podId);
+  }
+  async check(): Promise<void> {}
+  async cachedPods(): Promise<string[]> {
+    return [...this.up.keys()];
+  }
+}
+
+export class FakeNetns {
+  readonly dir: string;
+  constructor(private readonly w: World) {
+    this.dir = join(w.dir, 'netns');
+  }
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+  }
+  pathFor(id: string): string {
+    return join(this.dir, id);
+  }
+  async create(id: string): Promise<string> {
+    this.w.step('netns.create', id.slice(0, 6));
+    await mkdir(this.dir, { recursive: true });
+    await writeFile(this.pathFor(id), '');
+    return this.pathFor(id);
+  }
+  async remove(path: string): Promise<void> {
+    this.w.step('netns.remove', path.slice(this.dir.length + 1, this.dir.length + 7));
+    await rm(path, { force: true });
+  }
+  async list(): Promise<string[]> {
+    const { readdir } = await import('node:fs/promises');
+    return readdir(this.dir).catch(() => []);
+  }
+  async releaseIfEmpty(): Promise<boolean> {
+    return true;
+  }
+}
+
+export class FakeShm implements ShmMounts {
+  readonly mounted = new Set<string>();
+  constructor(private readonly w: World) {}
+  async mount(path: string): Promise<void> {
+    this.w.step('shm.mount');
+    await mkdir(path, { recursive: true });
+    this.mounted.add(path);
+  }
+  async unmount(path: string): Promise<void> {
+    if (!this.mounted.has(path)) return;
+    this.w.step('shm.unmount');
+    this.mounted.delete(path);
+  }
+}
+
+export class FakeMounts implements RootfsMounts {
+  readonly mounted = new Set<string>();
+  constructor(private readonly w: World) {}
+  async mountRootfs(_layers: readonly string[], recordDir: string, target: string): Promise<{ upperDir: string; workDir: string }> {
+    this.w.step('mounts.rootfs');
+    await mkdir(target, { recursive: true });
+    this.mounted.add(target);
+    return { upperDir: join(recordDir, 'upper'), workDir: join(recordDir, 'work') };
+  }
+  async mountImageReadOnly(_layers: readonly string[], _workDir: string, target: string): Promise<void> {
+    this.w.step('mounts.volume');
+    await mkdir(target, { recursive: true });
+    this.mounted.add(target);
+  }
+  async unmountRootfs(target: string): Promise<void> {
+    if (!this.mounted.has(target)) return;
+    this.w.step('mounts.unmount');
+    this.mounted.delete(target);
+  }
+  async unmountAll(dir: string): Promise<void> {
+    this.w.step('mounts.unmountAll');
+    for (const m of [...this.mounted]) if (m === dir || m.startsWith(`${dir}/`)) this.mounted.delete(m);
+  }
+  async isMounted(target: string): Promise<boolean> {
+    return this.mounted.has(target);
+  }
+}
+
+export class FakeImages implements ContainerImages {
+  readonly images = new Map<string, ImageRecord>();
+  readonly leased = new Map<string, Lease>();
+  constructor(private readonly w: World) {}
+  addImage(ref: string, config: ImageRecord['config'] = {}): ImageRecord {
+    const id = `sha256:${ref.replace(/[^a-z0-9]/g, '').padEnd(64, '0').slice(0, 64)}`;
+    const rec = { id, repoTags: [ref], repoDigests: [], size: 1, config, diffIds: [], chainIds: ['c1'], layers: [], manifestDigest: id } as unknown as ImageRecord;
+    this.images.set(ref, rec);
+    return rec;
+  }
+  async resolve(ref: string): Promise<ImageRecord | undefined> {
+    this.w.step('images.resolve', ref);
+    return this.images.get(ref);
+  }
+  async lease(holder: string, imageId: string): Promise<Lease> {
+    this.w.step('images.lease', holder.slice(0, 6));
+    const l = { holder, imageId, chainIds: [] };
+    this.leased.set(holder, l);
+    return l;
+  }
+  async release(holder: string): Promise<void> {
+    this.w.step('images.release', holder.slice(0, 6));
+    this.leased.delete(holder);
+  }
+  async layerDirs(): Promise<string[]> {
+    this.w.step('images.layerDirs');
+    return [join(this.w.dir, 'layers', '0')];
+  }
+  leases(): Lease[] {
+    return [...this.leased.values()];
+  }
+}
+
+export class FakeInfra implements InfraSource {
+  constructor(private readonly w: World) {}
+  async get(): Promise<InfraRootfs> {
+    this.w.step('infra.get');
+    return { path: join(this.w.dir, 'infra'), args: ['/pause'] };
+  }
+  async close(): Promise<void> {}
+}
+
+/** One handler ("runc") plus "gone" whose binary is missing (runtimeFor throws for it). */
+export function fakeHandlers(runtime: FakeRuntime): {
+  defaultName: string;
+  get(name: string): RuntimeHandler;
+  list(): RuntimeHandler[];
+  runtimeFor(name: string): OciRuntime;
+} {
+  const make = (name: string, binary: string | undefined): RuntimeHandler => ({ name, path: binary ?? '/nonexistent', root: runtime.root, systemdCgroup: false, binary, features: { recursiveReadOnlyMounts: false, userNamespaces: false } });
+  const all = new Map([
+    ['runc', make('runc', runtime.binary)],
+    ['gone', make('gone', undefined)],
+  ]);
+  const get = (name: string): RuntimeHandler => {
+    const h = all.get(name === '' ? 'runc' : name);
+    if (!h) throw new InvalidArgumentError(`runtime handler "${name}" is not configured`);
+    return h;
+  };
+  return {
+    defaultName: 'runc',
+    get,
+    list: () => [...all.values()],
+    runtimeFor: (name) => {
+      const h = get(name);
+      if (!h.binary) throw new InvalidArgumentError(`runtime handler "${h.name}": binary missing`);
+      return runtime;
+    },
+  };
+}
+
+/** Poll until `check` holds (tests never sleep a fixed time). */
+export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
