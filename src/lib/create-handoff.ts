@@ -85,6 +85,14 @@ export class CreateHandoff<T> {
     return this.wait(entry, signal);
   }
 
+  /** The held result under `key` was removed by other means (its pod went): nothing to hand over. */
+  discard(key: string): void {
+    const e = this.entries.get(key);
+    if (!e?.held) return;
+    clearTimeout(e.held.timer);
+    this.entries.delete(key);
+  }
+
   /** Shutdown: held results stay as they are (persisted, visible after a restart). */
   close(): void {
     for (const e of this.entries.values()) if (e.held) clearTimeout(e.held.timer);

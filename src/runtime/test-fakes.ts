@@ -93,7 +93,10 @@ export class FakeRuntime implements OciRuntime {
   }
   async kill(id: string, signal: string): Promise<void> {
     this.w.step('runtime.kill', `${id.slice(0, 6)} ${signal}`);
-    if (!this.containers.has(id)) throw new Error(`container "${id}" does not exist`);
+    const c = this.containers.get(id);
+    if (!c) throw new Error(`container "${id}" does not exist`);
+    // SIGKILL always ends the process (what the monitor reports is up to the test's onKill).
+    if (signal === 'SIGKILL' || signal === 'KILL') c.status = 'stopped';
     this.onKill?.(id, signal);
   }
   async delete(id: string): Promise<void> {

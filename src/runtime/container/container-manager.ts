@@ -281,6 +281,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
       await releaseContainerResources(this.o, c);
       await this.store.delete(c.id);
       this.cleanupRetry.cancel(c.id);
+      if (hidden) this.handoff.discard(ContainerStore.nameKey(c.podSandboxId, c.config.metadata.name, c.config.metadata.attempt));
       removed = c;
       this.o.log.info({ containerId: c.id }, 'container removed');
     });

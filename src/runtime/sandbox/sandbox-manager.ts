@@ -157,6 +157,7 @@ export class SandboxManager implements SandboxStatsSource {
       const last = this.store.get(id) ?? s;
       await removeStoppedSandbox(this.o, this.store, last);
       this.cleanupRetry.cancel(id);
+      if (hidden) this.handoff.discard(SandboxStore.nameKey(s.config.metadata));
       this.o.log.info({ podSandboxId: id }, 'pod sandbox removed');
       if (!hidden) this.hooks?.sandboxEvent?.(last, 'DELETED');
     });
