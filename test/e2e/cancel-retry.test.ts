@@ -1,0 +1,80 @@
+// Callers that give up: the kubelet gives RunPodSandbox and CreateContainer a deadline and sends the
+// identical request again after it passed. The first call's work goes on and is handed to the
+// retry (same id), or the retry finds a clean slate; never "name already reserved", never a second
+// pod or container, nothing leaked.
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call } from '../../src/cri/grpc/client.js';
+import { ctrConfig, podConfig, startPodFixture, stopPodFixture, type ContainerImages } from '../support/containers.js';
+import type { TestRegistry } from '../support/registry.js';
+import { type Daemon, useTestDir } from './harness.js';
+
+const t = useTestDir();
+let registry: TestRegistry;
+let images: ContainerImages;
+let d: Daemon;
+let podId: string;
+let pod: ReturnType<typeof podConfig>;
+
+beforeAll(async () => {
+  ({ registry, images, d, pod, podId } = await startPodFixture(t, 'cancel'));
+});
+
+afterAll(async () => {
+  await stopPodFixture({ d, registry, podId });
+});
+
+function netnsPins(): string[] {
+  const dir = join(d.config().stateDir as string, 'netns');
+  return existsSync(dir) ? readdirSync(dir) : [];
+}
+
+function reservedIps(): string[] {
+  const dir = join(d.config().stateDir as string, 'cni', 'networks', 'nexcage-default');
+  return existsSync(dir) ? readdirSync(dir).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)) : [];
+}
+
+describe('a call whose caller gave up, then its identical retry', () => {
+  it('RunPodSandbox with a 50 ms deadline, then the same request: one pod, its id returned to the retry', async () => {
+    const config = podConfig(t.dir());
+    const pinsBefore = netnsPins().length;
+    await expect(call(d.client.runtime, 'RunPodSandbox', { config }, 50)).rejects.toMatchObject({ code: 4 });
+    const { pod_sandbox_id: id } = await call(d.client.runtime, 'RunPodSandbox', { config }, 60_000);
+    const mine = (await call(d.client.runtime, 'ListPodSandbox', { filter: { label_selector: config.labels ?? {} } })).items;
+    expect(mine.map((p) => [p.id, p.state])).toEqual([[id, 'SANDBOX_READY']]);
+    expect(netnsPins().length).toBe(pinsBefore + 1);
+    // The daemon saw the first call go away and handed its pod over (or had not started it).
+    expect(d.logs().some((l) => l.method === 'RunPodSandbox' && l.msg === 'cri call cancelled by its caller')).toBe(true);
+    const handed = d.logs().some((l) => typeof l.msg === 'string' && /RunPodSandbox(: handing the finished creation| finished after its caller went away|: an identical request joins)/.test(l.msg));
+    const cleanSlate = d.logs().some((l) => typeof l.msg === 'string' && l.msg.includes('the caller went away before the work started'));
+    expect(handed || cleanSlate).toBe(true);
+    await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: id });
+    expect(netnsPins().length).toBe(pinsBefore);
+  });
+
+  it('CreateContainer with a 50 ms deadline, then the same request: one container, its id returned to the retry', async () => {
+    const config = ctrConfig(images.busybox, ['sleep', '1000']);
+    const req = { pod_sandbox_id: podId, config, sandbox_config: pod };
+    await expect(call(d.client.runtime, 'CreateContainer', req, 50)).rejects.toMatchObject({ code: 4 });
+    const { container_id: id } = await call(d.client.runtime, 'CreateContainer', req, 60_000);
+    const mine = (await call(d.client.runtime, 'ListContainers', { filter: { pod_sandbox_id: podId } })).containers.filter((c) => c.metadata?.name === config.metadata?.name);
+    expect(mine.map((c) => [c.id, c.state])).toEqual([[id, 'CONTAINER_CREATED']]);
+    await call(d.client.runtime, 'StartContainer', { container_id: id });
+    expect((await call(d.client.runtime, 'ContainerStatus', { container_id: id })).status?.state).toBe('CONTAINER_RUNNING');
+    await call(d.client.runtime, 'RemoveContainer', { container_id: id });
+  });
+
+  it('many identical RunPodSandbox calls with short deadlines end in one pod and no leftovers', async () => {
+    const config = podConfig(t.dir());
+    const ipsBefore = reservedIps().length;
+    const results = await Promise.allSettled([10, 30, 60, 120].map((ms) => call(d.client.runtime, 'RunPodSandbox', { config }, ms)));
+    const { pod_sandbox_id: id } = await call(d.client.runtime, 'RunPodSandbox', { config }, 60_000);
+    for (const r of results) if (r.status === 'fulfilled') expect(r.value.pod_sandbox_id).toBe(id);
+    const mine = (await call(d.client.runtime, 'ListPodSandbox', { filter: { label_selector: config.labels ?? {} } })).items;
+    expect(mine.map((p) => p.id)).toEqual([id]);
+    expect(reservedIps().length).toBe(ipsBefore + 1);
+    await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: id });
+    expect(reservedIps().length).toBe(ipsBefore);
+  });
+});
