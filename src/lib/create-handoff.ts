@@ -99,6 +99,7 @@ export class CreateHandoff<T> {
   }
 
   private wait(entry: Entry<T>, signal: AbortSignal | undefined): Promise<T> {
+    if (signal?.aborted) return Promise.reject(this.gone());
     entry.waiters.add(signal);
     if (!signal) return entry.promise;
     return new Promise<T>((resolve, reject) => {
