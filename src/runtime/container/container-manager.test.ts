@@ -154,6 +154,14 @@ describe('ContainerManager.create', () => {
     expect(await m.spec(c.id)).toMatchObject({ process: { args: ['sleep', '1000'] } });
   });
 
+  it('takes tty, stdin, an explicit stop signal, no log and resources from the request', async () => {
+    const x = world();
+    const m = x.make({ pidsLimit: 100 });
+    const c = await m.create(x.sandbox.id, ctr({ tty: true, stdin: true, stdinOnce: true, stopSignal: 'SIGINT', logPath: '', linux: { resources: { memoryLimitInBytes: 1 << 26 } } }));
+    expect(c).toMatchObject({ stopSignal: 'SIGINT', logPath: '', resources: { memoryLimitInBytes: 1 << 26 } });
+    expect(await m.spec(c.id)).toMatchObject({ process: { terminal: true }, linux: { resources: { pids: { limit: 100 } } } });
+  });
+
   it('refuses bad requests before building anything', async () => {
     const x = world();
     const m = x.make();

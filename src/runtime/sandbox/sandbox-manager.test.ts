@@ -136,6 +136,23 @@ describe('SandboxManager.run', () => {
     expect(m.getSandbox('nope')).toBeUndefined();
   });
 
+  it('passes DNS, security, log directory and pod resources through to the files and the infra spec', async () => {
+    const x = world();
+    const m = x.make();
+    const s = await m.run(
+      podConfig({
+        dns: { servers: ['10.0.0.10'], searches: ['svc.local'], options: ['ndots:5'] },
+        logDirectory: join(x.root, 'logs'),
+        security: { privileged: false, supplementalGroups: [5], readonlyRootfs: true, runAsUser: 1000, runAsGroup: 1000, seccomp: { profileType: 'RuntimeDefault' }, apparmor: { profileType: 'Unconfined' } },
+        resources: { memoryLimitInBytes: 1 << 27 },
+        overhead: { cpuShares: 10 },
+      }),
+      '',
+    );
+    expect(readFileSync(s.resolvConfPath, 'utf8')).toBe('search svc.local\nnameserver 10.0.0.10\noptions ndots:5\n');
+    expect(await m.infraSpec(s.id)).toMatchObject({ process: { user: { uid: 1000, gid: 1000 } } });
+  });
+
   it('runs a host-network, host-IPC pod without netns, CNI or shm', async () => {
     const x = world();
     const m = x.make();
