@@ -70,7 +70,8 @@ export async function pullCommand(config: Config, positionals: string[], io: Pul
     process.exit(130);
   };
   process.once('SIGINT', onInt);
-  if (!tty) io.err.write(`pulling ${name}\n`);
+  if (!pulls) io.err.write(`pulling ${name} (no progress to show: metricsAddress is off)\n`);
+  else if (!tty) io.err.write(`pulling ${name}\n`);
   const watching = poll();
   try {
     const r = await call(c.image, 'PullImage', { image: { image, annotations: { [PULL_DETACH_ANNOTATION]: 'true' } } }, PULL_DEADLINE_MS);
