@@ -1,8 +1,8 @@
-// The image service the CRI layer and the container runtime call: pull (resolve -> fetch ->
-// verify -> unpack into chain-ID snapshots -> record), resolve by id/tag/digest, list, remove
-// with garbage collection of blobs and snapshots nothing uses, leases for running containers,
-// and the disk use of the store. Concurrent pulls of one reference share one pull, which stops
-// only when all of its callers have gone.
+// The image service the CRI layer and the container runtime call: pull (resolve, then each layer
+// fetched and unpacked into its chain-ID snapshot as its bytes arrive, verified, then record),
+// resolve by id/tag/digest, list, remove with garbage collection of blobs and snapshots nothing
+// uses, leases for running containers, and the disk use of the store. Concurrent pulls of one
+// reference share one pull, which stops only when all of its callers have gone.
 import { mkdir, rm } from 'node:fs/promises';
 import PQueue from 'p-queue';
 import { DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, NotFoundError, UnavailableError, errorMessage } from '../lib/errors.js';
@@ -341,17 +341,21 @@ export class ImageManager {
       })
       .finally(a.downloaded);
     const maxRatio = this.o.maxDecompressionRatio?.() ?? 0;
+    let followed: { blob: GrowingBlob; generation: number } | undefined;
     const unpack = Promise.race([fed, dl.then(() => undefined)]).then((blob) =>
-      withSpan('image.unpack', { 'image.layer': layer.digest, 'image.layer_index': i }, () =>
-        blob
-          ? withPool((pool) => unpackStream(followBlob(blob, { signal, pool, onRead: (n) => progress.addUnpacked(i, n) }), layer.size, dir, { maxRatio, pool }))
-          : unpackLayer(this.o.content.path(layer.digest), dir, { maxRatio }),
-      ),
+      withSpan('image.unpack', { 'image.layer': layer.digest, 'image.layer_index': i }, () => {
+        if (!blob) return unpackLayer(this.o.content.path(layer.digest), dir, { maxRatio });
+        followed = { blob, generation: blob.generation };
+        return unpackFollowing(blob, layer.size, dir, { maxRatio, signal, onRead: (n) => progress.addUnpacked(i, n) });
+      }),
     );
     const [d, u] = await Promise.allSettled([dl.then(() => progress.layerPhase(i, 'unpack')), unpack]);
     if (d.status === 'rejected') throw d.reason;
     if (u.status === 'fulfilled') return u.value;
-    if (!(u.reason instanceof BlobRestarted)) throw u.reason;
+    // The unpack read bytes the download then threw away (a stale partial, a server ignoring
+    // Range): whatever it made of them says nothing about the verified blob. Unpack that instead.
+    const discarded = u.reason instanceof BlobRestarted || (followed !== undefined && followed.blob.generation !== followed.generation);
+    if (!discarded) throw u.reason;
     throwIfAborted(signal, `unpack of layer ${layer.digest}`);
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { mode: 0o755 });
@@ -546,8 +550,10 @@ export class ImageManager {
 /** Size of the buffers a layer is read back into as it downloads. */
 const READ_BUFFER_BYTES = 256 * 1024;
 
-function withPool<T>(fn: (pool: BufferPool) => T): T {
-  return fn(new BufferPool(READ_BUFFER_BYTES));
+/** Unpack a blob while its download writes it, reading it back into a few reused buffers. */
+function unpackFollowing(blob: GrowingBlob, size: number, dir: string, o: { maxRatio: number; signal: AbortSignal; onRead: (n: number) => void }): Promise<UnpackResult> {
+  const pool = new BufferPool(READ_BUFFER_BYTES);
+  return unpackStream(followBlob(blob, { signal: o.signal, pool, onRead: o.onRead }), size, dir, { maxRatio: o.maxRatio, pool });
 }
 
 /** After all have settled, throw the first failure (in layer order). */
