@@ -112,7 +112,7 @@ export const suite: Suite = {
     const svc = new StreamingService(
       { address: '127.0.0.1', port: 0, tlsCert: '', tlsKey: '', idleTimeoutMs: 0 },
       {
-        exec: new RuncExecBackend({ locate: async () => ({ runtimePath: 'runc', runtimeArgs: ['--root', runcRoot] }) }, { workDir: join(dir, 'exec'), log }),
+        exec: new RuncExecBackend({ locate: async () => ({ runtimePath: 'runc', runtimeArgs: ['--root', runcRoot], bundle: join(dir, 'bundle') }) }, { workDir: join(dir, 'exec'), log }),
         portForward: new NetnsPortForwarder(
           {
             netnsPath: async (p) => {

@@ -15,7 +15,7 @@ const execBackend = new RuncExecBackend(
   {
     locate: async (id) => {
       if (id !== 'c1') throw new NotFoundError(`container "${id}" not found`);
-      return { runtimePath: 'runc', runtimeArgs: [] };
+      return { runtimePath: 'runc', runtimeArgs: [], bundle: '/nonexistent' };
     },
   },
   { workDir: '/nonexistent', log },

@@ -36,7 +36,7 @@ const containers = {
   async locate(id: string) {
     if (id === 'stopped') throw new FailedPreconditionError(`container "${id}" is not running`);
     if (id !== CID) throw new NotFoundError(`container "${id}" not found`);
-    return { runtimePath: 'runc', runtimeArgs: ['--root', runcRoot] };
+    return { runtimePath: 'runc', runtimeArgs: ['--root', runcRoot], bundle: t.dir().join('bundle') };
   },
 };
 const ACID = `nexcage-attach-${process.pid}`;

@@ -350,7 +350,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
     const c = this.get(containerId);
     if (c.status.state !== 'RUNNING') throw new FailedPreconditionError(`container "${c.id}" is ${c.status.state}, not RUNNING`);
     const runtime = this.o.runtimeFor(c.runtimeHandler);
-    return { runtimePath: runtime.binary, runtimeArgs: runtime.globalArgs() };
+    return { runtimePath: runtime.binary, runtimeArgs: runtime.globalArgs(), bundle: c.bundle };
   }
 
   async locateAttach(containerId: string): Promise<AttachTarget> {

@@ -1,19 +1,22 @@
 // ExecBackend on the OCI runtime's `exec` (runc CLI contract): the process joins the running
 // container and gets the container's env, cwd and user from its config. Without a TTY its stdio
 // are pipes and a client that goes away gets it killed (its pid from --pid-file). With a TTY the
-// runtime creates the terminal inside the container (its own /dev/pts) and hands the master to
-// nexcage-pty (native/nexcage-pty.c) over a console socket; the helper relays it, applies resizes
-// and reports the exit code, and kills the process when asked to stop.
+// runtime creates the terminal inside the container (its own /dev/pts), sized from the process
+// spec's consoleSize before the command starts (a one-shot `stty size` must see the client's
+// window), and hands the master to nexcage-pty (native/nexcage-pty.c) over a console socket; the
+// helper relays it, applies resizes and reports the exit code, and kills the process when asked.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { InternalError } from '../../lib/errors.js';
+import { FailedPreconditionError, InternalError } from '../../lib/errors.js';
+import { atomicWriteJson, readJsonIfExists } from '../../lib/fsutil.js';
 import type { Logger } from '../../lib/log.js';
 import { runtimeLogErrors } from '../engine/oci-runtime.js';
-import type { ExecBackend, StreamIO } from './backend.js';
+import type { Process, Spec } from '../oci-spec/types.js';
+import type { ExecBackend, ResizeSource, StreamIO, TerminalSize } from './backend.js';
 import { findNativeHelper } from './native-helpers.js';
 
 /** Where a container runs: the OCI runtime binary and its global flags (--root, --systemd-cgroup...). */
@@ -21,6 +24,8 @@ export interface ExecTarget {
   runtimePath: string;
   /** Global flags before the `exec` subcommand; OciRuntime.globalArgs() gives them. */
   runtimeArgs: string[];
+  /** The container's OCI bundle: its config.json process is the template of an exec with a TTY. */
+  bundle: string;
 }
 
 /** The container store's side of exec: which runtime runs a container, and whether it can exec now. */
@@ -38,6 +43,8 @@ export interface RuncExecOptions {
 }
 
 const KILL_GRACE_MS = 2000;
+/** How long an exec with a TTY waits for the client's window size (client-go sends it at once). */
+const FIRST_SIZE_WAIT_MS = 500;
 const MAX_SOCKET_PATH = 107;
 const MAX_DIAGNOSTICS = 4096;
 
@@ -69,8 +76,9 @@ export class RuncExecBackend implements ExecBackend {
     const base = join(this.options.workDir, randomBytes(8).toString('hex'));
     const pidFile = `${base}.pid`;
     const socket = `${base}.sock`;
+    const processFile = `${base}.json`;
     const log = this.options.log.child({ containerId });
-    const running = tty ? this.startTerminal(target, containerId, cmd, io, pidFile, socket) : startPipes(target, containerId, cmd, io, pidFile);
+    const running = tty ? await this.startTerminal(target, containerId, cmd, io, { pidFile, socket, processFile }) : startPipes(target, containerId, cmd, io, pidFile);
     const childStdin = running.child.stdin;
     if (childStdin) {
       childStdin.on('error', () => undefined); // EPIPE once the process exits without reading
@@ -91,18 +99,25 @@ export class RuncExecBackend implements ExecBackend {
         if (childStdin) io.stdin.unpipe(childStdin);
         io.stdin.resume(); // drain whatever the client still sends
       }
-      await Promise.all([rm(pidFile, { force: true }), rm(socket, { force: true })]);
+      await Promise.all([pidFile, socket, processFile].map((f) => rm(f, { force: true })));
     }
   }
 
-  private startTerminal(target: ExecTarget, containerId: string, cmd: readonly string[], io: StreamIO, pidFile: string, socket: string): Running {
+  private async startTerminal(target: ExecTarget, containerId: string, cmd: readonly string[], io: StreamIO, files: { pidFile: string; socket: string; processFile: string }): Promise<Running> {
+    const { pidFile, socket, processFile } = files;
     if (!existsSync(this.ptyHelper)) throw new InternalError(`exec with a tty needs ${this.ptyHelper} (built by make build)`);
     if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) {
       throw new InternalError(`exec with a tty in container "${containerId}": console socket path ${socket} is longer than ${MAX_SOCKET_PATH} bytes; use a shorter stateDir`);
     }
-    const size = io.resize?.latest;
+    const spec = await readJsonIfExists<Spec>(join(target.bundle, 'config.json'));
+    if (!spec?.process) throw new FailedPreconditionError(`container "${containerId}": its OCI spec is missing`);
+    const size = io.resize ? await firstSize(io.resize) : undefined;
+    const proc: Process = { ...spec.process, args: [...cmd], terminal: true };
+    if (size && size.width > 0 && size.height > 0) proc.consoleSize = { width: size.width, height: size.height };
+    else delete proc.consoleSize;
+    await atomicWriteJson(processFile, proc, 0o600);
     // JSON logs on stderr: its error lines become the message the client sees.
-    const runtime = [target.runtimePath, ...target.runtimeArgs, '--log-format=json', 'exec', '--detach', '--tty', '--console-socket', socket, '--pid-file', pidFile, containerId, ...cmd];
+    const runtime = [target.runtimePath, ...target.runtimeArgs, '--log-format=json', 'exec', '--process', processFile, '--detach', '--console-socket', socket, '--pid-file', pidFile, containerId];
     const args = [...(io.stdin ? ['-i'] : []), '-s', socket, '-p', pidFile, String(size?.width ?? 0), String(size?.height ?? 0), ...runtime];
     const child = spawn(this.ptyHelper, args, { stdio: [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe', 'pipe'] });
     const ctl = child.stdio[3] as Writable;
@@ -131,6 +146,22 @@ export class RuncExecBackend implements ExecBackend {
       },
     };
   }
+}
+
+/** The client's window size: the one already sent, or the first to arrive within FIRST_SIZE_WAIT_MS. */
+function firstSize(resize: ResizeSource): Promise<TerminalSize | undefined> {
+  if (resize.latest) return Promise.resolve(resize.latest);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      unsubscribe();
+      resolve(resize.latest);
+    }, FIRST_SIZE_WAIT_MS);
+    const unsubscribe = resize.subscribe((s) => {
+      clearTimeout(timer);
+      unsubscribe();
+      resolve(s);
+    });
+  });
 }
 
 function startPipes(target: ExecTarget, containerId: string, cmd: readonly string[], io: StreamIO, pidFile: string): Running {
@@ -172,19 +203,30 @@ function collect(from: Readable): () => string {
   return () => text;
 }
 
+/**
+ * Kill the exec'd process (its pid from runc's --pid-file, written just after it started). Until
+ * the pid file is there, wait for it: killing runc then would orphan the process, not end it.
+ */
 async function killExecProcess(pidFile: string, child: ChildProcess): Promise<void> {
-  const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
-  if (pid > 0) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
+  const running = (): boolean => child.exitCode === null && child.signalCode === null;
+  const deadline = Date.now() + KILL_GRACE_MS;
+  while (running()) {
+    const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+    if (pid > 0) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      break;
     }
+    if (Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 20));
   }
-  // If runc had not started the process yet (no pid file), or hangs, end runc itself.
+  // A runtime that hangs (or never named the process) goes too.
   setTimeout(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }, pid > 0 ? KILL_GRACE_MS : 0).unref();
+    if (running()) child.kill('SIGKILL');
+  }, KILL_GRACE_MS).unref();
 }
 
 function signalNumber(sig: NodeJS.Signals | null): number {
