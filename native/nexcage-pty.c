@@ -4,11 +4,13 @@
  *
  *   nexcage-pty [-i] -s SOCKET -p PIDFILE COLS ROWS RUNTIME [ARGS...]
  *
- * listens on SOCKET, runs RUNTIME ARGS (`runc ... exec --detach --tty --console-socket SOCKET
- * --pid-file PIDFILE ID CMD...`: the runtime creates the pty inside the container, from its own
- * /dev/pts, and sends the master here), then relays the master: its output to fd 1, and with -i
- * fd 0 to it (an EOF on fd 0 becomes the terminal's EOF character). "COLS ROWS\n" lines on fd 3
- * resize it (TIOCSWINSZ on the master: the kernel sends SIGWINCH to the foreground job).
+ * listens on SOCKET, runs RUNTIME ARGS (`runc ... exec --process P --detach --console-socket
+ * SOCKET --pid-file PIDFILE ID` for a process with terminal: true: the runtime creates the pty
+ * inside the container, from its own /dev/pts, and sends the master here), then relays the master:
+ * its output to fd 1, and with -i fd 0 to it (an EOF on fd 0 becomes the terminal's EOF character).
+ * COLS ROWS (unless 0) size it on arrival, for runtimes that ignore the spec's consoleSize;
+ * "COLS ROWS\n" lines on fd 3 resize it (TIOCSWINSZ on the master: the kernel sends SIGWINCH to
+ * the foreground job).
  * The runtime's own stdout/stderr go to fd 2. SIGTERM kills the exec'd process.
  *
  * This helper is a child subreaper: the detached runtime exits once the process runs, and the
