@@ -156,7 +156,14 @@ export class CniNetwork implements NetworkPlugin {
       CNI_ARGS: c.cniArgs,
       CNI_PATH: this.o.binDirs.join(':'),
     };
-    const res = await run(binary, [], { input: JSON.stringify(conf), env, timeoutMs: this.o.timeoutMs ?? 60_000, allowFailure: true });
+    const what = `CNI ${command} of plugin "${plugin.type}" (network "${list.name}") for pod "${c.podId}"`;
+    let res;
+    try {
+      res = await run(binary, [], { input: JSON.stringify(conf), env, timeoutMs: this.o.timeoutMs ?? 60_000, allowFailure: true });
+    } catch (err) {
+      // A plugin that hangs (timeout) or cannot be started: name it, not just its path.
+      throw new InternalError(`${what} failed: ${errorMessage(err)}`, { cause: err });
+    }
     if (res.exitCode !== 0) {
       let why = res.stderr.trim();
       try {
@@ -165,11 +172,27 @@ export class CniNetwork implements NetworkPlugin {
       } catch {
         // not a CNI error object: keep stderr
       }
-      throw new InternalError(`CNI ${command} of plugin "${plugin.type}" (network "${list.name}") for pod "${c.podId}" failed: ${why || `exit code ${res.exitCode ?? 'unknown'}`}`);
+      throw new InternalError(`${what} failed: ${why || (res.signal ? `killed by ${res.signal}` : `exit code ${res.exitCode ?? 'unknown'}`)}`);
     }
     if (command !== 'ADD' || res.stdout.trim() === '') return undefined;
-    return JSON.parse(res.stdout) as CniResult;
+    return parseResult(res.stdout, what);
   }
+}
+
+/** A plugin's ADD output, checked for the parts nexcage reads (the pod IPs come from it). */
+function parseResult(text: string, what: string): CniResult {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new InternalError(`${what} printed a result that is not JSON: ${errorMessage(err)}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InternalError(`${what} printed a result that is not a JSON object`);
+  const { ips, interfaces } = raw as Record<string, unknown>;
+  const isAddress = (ip: unknown): boolean => typeof ip === 'object' && ip !== null && typeof (ip as { address?: unknown }).address === 'string';
+  if (ips !== undefined && (!Array.isArray(ips) || !ips.every(isAddress))) throw new InternalError(`${what} printed a result whose "ips" is not a list of addresses`);
+  if (interfaces !== undefined && !Array.isArray(interfaces)) throw new InternalError(`${what} printed a result whose "interfaces" is not a list`);
+  return raw as CniResult;
 }
 
 /** IPs of the pod's interface(s), IPv4 first (the primary pod IP), without prefix length. */

@@ -81,3 +81,29 @@ describe('pod IPs from a CNI result', () => {
     expect(podIps({ cniVersion: '0.4.0', ips: [{ address: '10.1.2.3/24' }] })).toEqual(['10.1.2.3']);
   });
 });
+
+describe('CNI config shapes that are refused', () => {
+  it('names the file for a config that is not an object or has neither "plugins" nor "type"', () => {
+    expect(() => parseNetworkConfig('42', '/etc/cni/net.d/n.conf')).toThrow('CNI config /etc/cni/net.d/n.conf: must be a JSON object');
+    expect(() => parseNetworkConfig('null', 'f')).toThrow(/must be a JSON object/);
+    expect(() => parseNetworkConfig('{"name":"n","cniVersion":"1.0.0"}', 'f')).toThrow('CNI config f: neither "plugins" nor "type" is set');
+    expect(() => parseNetworkConfig('{"name":"n","plugins":[null]}', 'f')).toThrow(/plugin 0 has no "type"/);
+    expect(() => parseNetworkConfig('{"name":"n","plugins":[{"type":"bridge"},{"type":""}]}', 'f')).toThrow(/plugin 1 has no "type"/);
+  });
+
+  it('defaults a missing cniVersion to 0.3.1 and reads disableCheck only when it is true', () => {
+    expect(parseNetworkConfig('{"name":"n","type":"bridge","disableCheck":"yes"}', 'f')).toMatchObject({ cniVersion: '0.3.1', disableCheck: false });
+    expect(parseNetworkConfig('{"name":"n","plugins":[{"type":"ptp"}],"disableCheck":true}', 'f').disableCheck).toBe(true);
+  });
+
+  it('a broken first config is the error, not a fall-through to the next file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nexcage-cni-'));
+    try {
+      writeFileSync(join(dir, '10-broken.conflist'), '{"name":');
+      writeFileSync(join(dir, '20-good.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'good', plugins: [{ type: 'ptp' }] }));
+      await expect(findNetworkConfig([dir])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining(`${join(dir, '10-broken.conflist')}: not valid JSON`) });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
