@@ -13,7 +13,12 @@ abstract class ZlibContext {
   private chunks: Buffer[] = [];
   private size = 0;
   private failure: Error | undefined;
-  constructor(protected readonly z: Deflate | Inflate) {
+  /** The caller waiting on the current block: zlib never calls the flush callback after an error. */
+  private pending: ((err: Error) => void) | undefined;
+  constructor(
+    protected readonly z: Deflate | Inflate,
+    describe: (err: Error) => Error = (err) => err,
+  ) {
     z.on('data', (c: Buffer) => {
       this.size += c.length;
       if (this.size > MAX_HEADER_BLOCK) {
@@ -24,7 +29,9 @@ abstract class ZlibContext {
       this.chunks.push(c);
     });
     z.on('error', (err: Error) => {
-      this.failure = err;
+      this.failure = describe(err);
+      this.pending?.(this.failure);
+      this.pending = undefined;
     });
   }
 
@@ -32,8 +39,10 @@ abstract class ZlibContext {
     return new Promise((resolve, reject) => {
       if (this.failure) return reject(this.failure);
       this.size = 0;
+      this.pending = reject;
       this.z.write(input);
       this.z.flush(constants.Z_SYNC_FLUSH, () => {
+        this.pending = undefined;
         if (this.failure) return reject(this.failure);
         const out = Buffer.concat(this.chunks);
         this.chunks = [];
@@ -58,7 +67,8 @@ export class HeaderCompressor extends ZlibContext {
 
 export class HeaderDecompressor extends ZlibContext {
   constructor() {
-    super(createInflate({ dictionary: SPDY3_DICTIONARY }));
+    // Input that does not inflate is the peer's fault: a protocol error, not ours.
+    super(createInflate({ dictionary: SPDY3_DICTIONARY }), (err) => new FrameError(`header block does not decompress: ${err.message}`));
   }
   decompress(block: Buffer): Promise<Buffer> {
     return this.run(block);
