@@ -65,6 +65,8 @@ export class BenchDaemon {
       nodeFlags?: string[];
       /** Where the daemon's stdout goes (e.g. --trace-gc lines); dropped otherwise. */
       stdoutFile?: string;
+      /** Where its log (stderr) goes; dropped otherwise. */
+      stderrFile?: string;
     } = {},
   ) {}
 
@@ -74,13 +76,17 @@ export class BenchDaemon {
     const inspect = this.inspectPort ? [`--inspect=127.0.0.1:${this.inspectPort}`] : [];
     const flags = this.options.nodeFlags ?? daemonNodeFlags();
     const out = this.options.stdoutFile ? openSync(this.options.stdoutFile, 'a') : 'ignore';
-    const proc = spawn(join(REPO, 'node_modules/.bin/node'), [...flags, ...inspect, join(REPO, 'dist/src/cli/main.js'), 'serve', '--config', cfgPath], { stdio: ['ignore', out, 'ignore'] });
-    if (typeof out === 'number') closeSync(out);
+    const err = this.options.stderrFile ? openSync(this.options.stderrFile, 'a') : 'ignore';
+    const proc = spawn(join(REPO, 'node_modules/.bin/node'), [...flags, ...inspect, join(REPO, 'dist/src/cli/main.js'), 'serve', '--config', cfgPath], { stdio: ['ignore', out, err] });
+    for (const fd of [out, err]) if (typeof fd === 'number') closeSync(fd);
     this.proc = proc;
     this.client = connectCri(this.config.socket as string);
     // Serving once Version answers (recovery runs before the socket is bound).
     for (let i = 0; ; i++) {
-      if (proc.exitCode !== null) throw new Error(`daemon exited with ${proc.exitCode} before serving`);
+      if (proc.exitCode !== null) {
+        const log = this.options.stderrFile ? `: ${readFileSync(this.options.stderrFile, 'utf8').slice(-2000)}` : '';
+        throw new Error(`daemon exited with ${proc.exitCode} before serving${log}`);
+      }
       try {
         await call(this.client.runtime, 'Version', {}, 1000);
         return;

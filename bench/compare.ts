@@ -13,7 +13,7 @@ import { call, type CriClient } from '../src/cri/grpc/client.js';
 import { run } from '../src/lib/exec.js';
 import { pushContainerImages } from '../test/support/containers.js';
 import { freePort, TestRegistry } from '../test/support/registry.js';
-import { BenchDaemon } from './bench-daemon.js';
+import { BenchDaemon, daemonNodeFlags } from './bench-daemon.js';
 import { CriWorkload, LIFECYCLE_STEPS, type LifecycleStep } from './cri-workload.js';
 import { buildGoListClient, goListCalls } from './go-list-client.js';
 import { gcPauses, type GcPause } from './gc-trace.js';
@@ -41,11 +41,10 @@ export interface Runtime {
   stop(): Promise<void>;
 }
 
-async function startNexcage(dir: string, tag: string, registryHost: string): Promise<Runtime & { gcTrace: string }> {
+async function startNexcage(dir: string, tag: string, registryHost: string, name = 'nexcage', flags?: string[]): Promise<Runtime & { gcTrace: string }> {
   await mkdir(dir, { recursive: true });
   const metricsPort = await freePort();
   const gcTrace = join(dir, 'nexcage-gc.log');
-  const flags = process.env.NEXCAGE_BENCH_NODE_FLAGS?.split(/[ ,]+/).filter((f) => f !== '');
   const d = new BenchDaemon(
     dir,
     {
@@ -55,15 +54,16 @@ async function startNexcage(dir: string, tag: string, registryHost: string): Pro
       metricsAddress: `127.0.0.1:${metricsPort}`,
       logLevel: 'warn',
       registry: { insecure: [registryHost] },
-      cni: { confDirs: [join(dir, 'cni-conf')], defaultBridge: `nxc${tag}`, defaultSubnet: '10.247.0.0/16' },
+      cni: { confDirs: [join(dir, 'cni-conf')], defaultBridge: `nx${name === 'nexcage' ? 'c' : 'b'}${tag}`, defaultSubnet: name === 'nexcage' ? '10.247.0.0/16' : '10.244.0.0/16' },
     },
     undefined,
-    { nodeFlags: [...(flags ?? (await import('./bench-daemon.js')).daemonNodeFlags()), '--trace-gc'], stdoutFile: gcTrace },
+    { nodeFlags: [...(flags ?? daemonNodeFlags()), '--trace-gc'], stdoutFile: gcTrace, stderrFile: join(dir, 'daemon.log') },
   );
   await d.start();
   const stateDir = join(dir, 'state');
   return {
-    name: 'nexcage',
+    name,
+    version: flags ? `node flags: ${flags.join(' ') || '(none)'}` : undefined,
     socket: d.config.socket as string,
     client: d.client,
     gcTrace,
@@ -80,14 +80,24 @@ async function startNexcage(dir: string, tag: string, registryHost: string): Pro
     },
     stop: async () => {
       await d.stop();
-      await run('ip', ['link', 'del', `nxc${tag}`], { allowFailure: true });
+      await run('ip', ['link', 'del', `nx${name === 'nexcage' ? 'c' : 'b'}${tag}`], { allowFailure: true });
     },
   };
 }
 
-/** The peer runtimes next to nexcage (loaded only when their starter is present). */
+/** NEXCAGE_BENCH_NODE_FLAGS: the daemon's V8 flags instead of deploy/node-flags ("" = none). */
+function flagsFromEnv(value: string | undefined): string[] | undefined {
+  return value?.split(/[ ,]+/).filter((f) => f !== '');
+}
+
+/**
+ * The peer next to nexcage: containerd (default), none, or `nexcage:<flags>` (a second nexcage with
+ * other V8 flags, for an A/B of flags in one run).
+ */
 async function startPeers(dir: string, tag: string, registry: TestRegistry): Promise<Runtime[]> {
-  if (process.env.NEXCAGE_COMPARE_PEER === 'none') return [];
+  const peer = process.env.NEXCAGE_COMPARE_PEER ?? 'containerd';
+  if (peer === 'none') return [];
+  if (peer.startsWith('nexcage:')) return [await startNexcage(join(dir, 'nexcage-b'), tag, registry.host, 'nexcage-b', flagsFromEnv(peer.slice('nexcage:'.length)))];
   const { startContainerdPeer } = await import('./compare-containerd.js');
   return [await startContainerdPeer(join(dir, 'containerd'), tag, registry)];
 }
@@ -119,7 +129,7 @@ export const suite: Suite = {
     try {
       const images = await pushContainerImages(registry);
       phase('starting the daemons');
-      const nexcage = await startNexcage(join(dir, 'nexcage'), tag, registry.host);
+      const nexcage = await startNexcage(join(dir, 'nexcage'), tag, registry.host, 'nexcage', flagsFromEnv(process.env.NEXCAGE_BENCH_NODE_FLAGS));
       runtimes.push(nexcage);
       runtimes.push(...(await startPeers(join(dir, 'peers'), tag, registry)));
       for (const r of runtimes) if (r.version) console.error(`compare: ${r.name} ${r.version}`);
@@ -224,7 +234,7 @@ export const suite: Suite = {
         for (const [k, r] of runtimes.entries()) {
           const req = p.request ? await p.request(workloads[k] as CriWorkload, r) : undefined;
           const res = await goListCalls(go, r.socket, p.method, POLL_CALLS, 0, req);
-          record(figures, `${p.method.replace(/^.*\//, '')} with ${LIST_PODS * PER_POD} containers (grpc-go, back to back; ${Math.round(res.bytes / 1024)} KiB on ${r.name})`, 'ms', r.name, summarize('', 'ms', res.ms));
+          record(figures, `${p.method.replace(/^.*\//, '')} with ${LIST_PODS * PER_POD} containers (grpc-go, back to back)`, 'ms', r.name, summarize('', 'ms', res.ms, `${(res.bytes / 1024).toFixed(1)} KiB answer`));
           const paced = await goListCalls(go, r.socket, p.method, Math.round(POLL_CALLS / 5), 10, req);
           record(figures, `${p.method.replace(/^.*\//, '')} (grpc-go, 100 calls/s)`, 'ms', r.name, summarize('', 'ms', paced.ms));
         }
