@@ -1,6 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { link, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DiskUsageCache, mountpointOf, walkUsage } from './disk-usage.js';
 
@@ -101,3 +103,91 @@ async function waitUntil<T>(f: () => T | undefined): Promise<T> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+describe('walk limits', () => {
+  it('does not cross into another filesystem mounted inside the tree (like du -x)', async () => {
+    const root = join(dir, 'xdev');
+    await mkdir(join(root, 'mnt'), { recursive: true });
+    await writeFile(join(root, 'own'), Buffer.alloc(MB, 1));
+    const before = await walkUsage(root);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'nexcage-du-test', join(root, 'mnt')]);
+    try {
+      await writeFile(join(root, 'mnt', 'other-fs'), Buffer.alloc(4 * MB, 1));
+      await mkdir(join(root, 'mnt', 'deeper'));
+      const after = await walkUsage(root);
+      // The mount point's own directory entry is on the other fs too: neither it nor its content counts.
+      expect(after.inodes).toBe(before.inodes - 1);
+      expect(after.bytes).toBeLessThan(before.bytes + MB);
+    } finally {
+      execFileSync('umount', [join(root, 'mnt')]);
+    }
+  });
+
+  it('an aborted walk throws the abort reason', async () => {
+    const root = join(dir, 'abort');
+    await mkdir(root);
+    await writeFile(join(root, 'f'), 'x');
+    const ac = new AbortController();
+    ac.abort(new Error('stopping'));
+    await expect(walkUsage(root, { signal: ac.signal })).rejects.toThrow('stopping');
+  });
+
+  it('a file as the root is one inode; a root under a file is ENOTDIR', async () => {
+    const file = join(dir, 'plain');
+    await writeFile(file, Buffer.alloc(8192, 1));
+    expect(await walkUsage(file)).toMatchObject({ inodes: 1, truncated: false, bytes: expect.any(Number) });
+    await expect(walkUsage(join(file, 'x'))).rejects.toMatchObject({ code: 'ENOTDIR' });
+  });
+});
+
+describe('disk usage cache: edges', () => {
+  it('logs a truncated walk and a failed one, keeps going, and answers refresh() of an unknown key with undefined', async () => {
+    const root = join(dir, 'edges');
+    await mkdir(root);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => writeFile(join(root, `f${i}`), 'x')));
+    await writeFile(join(dir, 'edges-file'), 'x');
+    const warnings: { msg: string; key: string }[] = [];
+    const log = pino({ level: 'warn' }, { write: (s: string) => void warnings.push(JSON.parse(s) as { msg: string; key: string }) });
+    const cache = new DiskUsageCache({ refreshMs: 60_000, maxEntries: 5, log });
+    cache.watch('big', root);
+    cache.watch('broken', join(dir, 'edges-file', 'below-a-file'));
+    expect((await cache.refresh('big'))?.truncated).toBe(true);
+    expect(await cache.refresh('broken')).toBeUndefined();
+    expect(await cache.refresh('never-watched')).toBeUndefined();
+    expect(warnings.map((w) => [w.key, w.msg])).toEqual(
+      expect.arrayContaining([
+        ['big', 'disk usage walk stopped at its entry bound'],
+        ['broken', 'disk usage walk failed'],
+      ]),
+    );
+    await cache.stop();
+  });
+
+  it('watching the same dir again keeps the figure; another dir starts over', async () => {
+    const a = join(dir, 'rewatch-a');
+    const b = join(dir, 'rewatch-b');
+    await mkdir(a);
+    await mkdir(join(b, 'sub'), { recursive: true });
+    const cache = new DiskUsageCache({ refreshMs: 60_000 });
+    cache.watch('c', a);
+    const first = await cache.refresh('c');
+    cache.watch('c', a);
+    expect(cache.get('c')).toBe(first);
+    cache.watch('c', b);
+    expect(cache.get('c')).toBeUndefined();
+    expect((await cache.refresh('c'))?.inodes).toBe(2);
+    await cache.stop();
+  });
+
+  it('stop() ends the background walks; nothing is walked after it', async () => {
+    const root = join(dir, 'stopped');
+    await mkdir(root);
+    const cache = new DiskUsageCache({ refreshMs: 50 });
+    cache.start();
+    cache.start(); // a second start is a no-op, not a second timer
+    await cache.stop();
+    cache.watch('late', root);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(cache.get('late')).toBeUndefined();
+  });
+});

@@ -18,3 +18,23 @@ describe('KeyedLock', () => {
     expect(events.indexOf('start b1')).toBeLessThan(events.indexOf('end a1'));
   });
 });
+
+describe('KeyedLock bookkeeping', () => {
+  it('keeps nothing for a key once its last operation settled (ids come and go for the daemon\'s life)', async () => {
+    const lock = new KeyedLock();
+    const tails = (lock as unknown as { tails: Map<string, unknown> }).tails;
+    await Promise.allSettled(Array.from({ length: 20 }, (_, i) => lock.with(`pod-${i % 4}`, async () => {
+      if (i % 3 === 0) throw new Error(`op ${i}`);
+      return i;
+    })));
+    expect(tails.size).toBe(0);
+  });
+
+  it('passes the value or the error of each operation to its own caller only', async () => {
+    const lock = new KeyedLock();
+    const first = lock.with('k', () => Promise.reject(new Error('first failed')));
+    const second = lock.with('k', () => Promise.resolve('second'));
+    await expect(first).rejects.toThrow('first failed');
+    await expect(second).resolves.toBe('second');
+  });
+});
