@@ -254,6 +254,9 @@ export class ImageManager {
     progress.setLayers(manifest.layers.map((l, i) => ({ digest: l.digest, size: l.size, reused: !missingIdx.has(i) })));
     progress.phase = 'download';
     const downloads = new PQueue({ concurrency: this.o.maxConcurrentDownloads() });
+    // As many unpacks at once as downloads: more only adds decompressor windows and buffers (the
+    // CPU is the limit by then); a layer waiting for its turn is read back from its file later.
+    const unpacks = new PQueue({ concurrency: this.o.maxConcurrentDownloads() });
     let downloadsLeft = missing.length;
     const downloaded = (): void => {
       if (--downloadsLeft === 0) progress.phase = 'unpack';
@@ -262,7 +265,7 @@ export class ImageManager {
     const jobs = missing.map(({ layer, i }) => {
       const parentDone = below;
       const job = this.o.snapshots.create(chains[i] as string, diffIds[i] as string, i > 0 ? chains[i - 1] : undefined, async (dir) => {
-        const r = await this.fetchAndUnpackLayer({ repo, layer, i, dir, fetchOpts, downloads, progress, signal, downloaded });
+        const r = await this.fetchAndUnpackLayer({ repo, layer, i, dir, fetchOpts, downloads, unpacks, progress, signal, downloaded });
         if (r.diffId !== diffIds[i]) {
           throw new FailedPreconditionError(`image "${name}": layer ${i} (${layer.digest}) unpacks to diff ID ${r.diffId}, but the config says ${diffIds[i] as string}`);
         }
@@ -319,6 +322,7 @@ export class ImageManager {
     dir: string;
     fetchOpts: IngestOptions;
     downloads: PQueue;
+    unpacks: PQueue;
     progress: PullProgress;
     signal: AbortSignal;
     downloaded: () => void;
@@ -343,11 +347,13 @@ export class ImageManager {
     const maxRatio = this.o.maxDecompressionRatio?.() ?? 0;
     let followed: { blob: GrowingBlob; generation: number } | undefined;
     const unpack = Promise.race([fed, dl.then(() => undefined)]).then((blob) =>
-      withSpan('image.unpack', { 'image.layer': layer.digest, 'image.layer_index': i }, () => {
-        if (!blob) return unpackLayer(this.o.content.path(layer.digest), dir, { maxRatio });
-        followed = { blob, generation: blob.generation };
-        return unpackFollowing(blob, layer.size, dir, { maxRatio, signal, onRead: (n) => progress.addUnpacked(i, n) });
-      }),
+      a.unpacks.add(() =>
+        withSpan('image.unpack', { 'image.layer': layer.digest, 'image.layer_index': i }, () => {
+          if (!blob) return unpackLayer(this.o.content.path(layer.digest), dir, { maxRatio });
+          followed = { blob, generation: blob.generation };
+          return unpackFollowing(blob, layer.size, dir, { maxRatio, signal, onRead: (n) => progress.addUnpacked(i, n) });
+        }),
+      ),
     );
     const [d, u] = await Promise.allSettled([dl.then(() => progress.layerPhase(i, 'unpack')), unpack]);
     if (d.status === 'rejected') throw d.reason;
