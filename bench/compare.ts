@@ -17,12 +17,16 @@ import { BenchDaemon, daemonNodeFlags } from './bench-daemon.js';
 import { CriWorkload, LIFECYCLE_STEPS, type LifecycleStep } from './cri-workload.js';
 import { buildGoListClient, goListCalls } from './go-list-client.js';
 import { gcPauses, type GcPause } from './gc-trace.js';
+import { crictlEcho, rawEcho } from './port-forward-echo.js';
 import { summarize, timeMs, type Row, type Suite } from './lib.js';
 import { pidsWhere, procMem, pssSum } from './proc-mem.js';
 
 const ROUNDS = Number(process.env.NEXCAGE_COMPARE_ROUNDS ?? 100);
 const PULL_ROUNDS = Number(process.env.NEXCAGE_COMPARE_PULLS ?? 20);
 const POLL_CALLS = Number(process.env.NEXCAGE_COMPARE_POLLS ?? 500);
+const STREAM_ROUNDS = Number(process.env.NEXCAGE_COMPARE_EXECS ?? 30);
+const PORT_FORWARD_MIB = Number(process.env.NEXCAGE_COMPARE_PF_MIB ?? 64);
+const ECHO_PORT = 7788;
 const SMALL_PODS = 10;
 const LIST_PODS = 20;
 const PER_POD = 10;
@@ -36,6 +40,8 @@ export interface Runtime {
   daemonPid(): number;
   /** conmon (nexcage) or containerd-shim (containerd) processes serving this daemon's pods. */
   helperPids(): number[];
+  /** The runc --root its containers live under (for the `runc exec` floor). */
+  runcRoot?: string;
   /** Per-step split of RunPodSandbox, when the runtime reports one (ms, mean). */
   podStartSplit?(): Promise<Record<string, number>>;
   stop(): Promise<void>;
@@ -67,6 +73,7 @@ async function startNexcage(dir: string, tag: string, registryHost: string, name
     socket: d.config.socket as string,
     client: d.client,
     gcTrace,
+    runcRoot: join(stateDir, 'runc'),
     daemonPid: () => d.proc!.pid!,
     helperPids: () => pidsWhere((cmd) => cmd.startsWith('conmon ') || cmd.startsWith('/usr/bin/conmon ')).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(stateDir)),
     podStartSplit: async () => {
@@ -177,6 +184,46 @@ export const suite: Suite = {
         const split = await r.podStartSplit?.();
         for (const [step, ms] of Object.entries(split ?? {})) record(figures, `  RunPodSandbox step ${step} (mean)`, 'ms', r.name, value(ms));
       }
+
+      phase('exec and port-forward');
+      const echoPods: { podId: string; id: string; pid: number }[] = [];
+      for (const w of workloads) {
+        const { containerIds } = await w.runningPod(1, ['nc', '-ll', '-p', String(ECHO_PORT), '-e', '/bin/cat']);
+        const id = containerIds[0] as string;
+        const info = JSON.parse((await call(w.client.runtime, 'ContainerStatus', { container_id: id, verbose: true })).info.info ?? '{}') as { pid: number };
+        echoPods.push({ podId: w.pods.at(-1) as string, id, pid: info.pid });
+      }
+      const execs = runtimes.map(() => [] as number[]);
+      const runcExecs = runtimes.map(() => [] as number[]);
+      for (let i = 0; i < STREAM_ROUNDS; i++) {
+        await each(async (r, w) => {
+          const k = workloads.indexOf(w);
+          const e = echoPods[k] as { id: string };
+          execs[k]?.push(await timeMs(() => w.execOverSpdy(e.id, ['true'])));
+          const root = r.runcRoot ?? '/run/containerd/runc/k8s.io';
+          if (existsSync(join(root, e.id))) runcExecs[k]?.push(await timeMs(() => run('runc', ['--root', root, 'exec', e.id, 'true'])));
+        });
+      }
+      runtimes.forEach((r, k) => {
+        record(figures, 'exec true over SPDY (Exec + upgrade + streams + exit status)', 'ms', r.name, summarize('', 'ms', execs[k] ?? []));
+        if (runcExecs[k]?.length) record(figures, 'floor: runc exec true (same container, no streaming)', 'ms', r.name, summarize('', 'ms', runcExecs[k] ?? []));
+      });
+      for (const [k, r] of runtimes.entries()) {
+        const e = echoPods[k] as { podId: string; pid: number };
+        // The echo server listens once its container runs; the floor's first try may race it.
+        for (let i = 0; i < 50; i++) if ((await run('nsenter', [`--net=/proc/${e.pid}/ns/net`, 'ss', '-ltn'], { allowFailure: true })).stdout.includes(`:${ECHO_PORT}`)) break;
+        else await settle(100);
+        const note = `${PORT_FORWARD_MIB} MiB each way through an echo in the pod`;
+        record(figures, 'port-forward floor: nsenter + socat into the pod (no runtime)', 'MB/s', r.name, { ...value(await rawEcho(e.pid, ECHO_PORT, PORT_FORWARD_MIB)), note });
+        for (const transport of ['spdy', 'websocket'] as const) {
+          const mbs = await crictlEcho(r.socket, e.podId, ECHO_PORT, transport, PORT_FORWARD_MIB).catch((err: unknown) => {
+            console.error(`compare: ${r.name} port-forward over ${transport}: ${String(err)}`);
+            return NaN;
+          });
+          record(figures, `port-forward through crictl over ${transport}`, 'MB/s', r.name, { ...value(mbs), note });
+        }
+      }
+      await each((_, w) => w.removePods());
 
       phase(`${PULL_ROUNDS} image pull + remove, alternately`);
       const pulls = runtimes.map(() => [] as number[]);

@@ -61,22 +61,28 @@ export class FrameError extends Error {}
 
 /** Cuts frames out of a byte stream as it arrives. */
 export class FrameSplitter {
-  private buf: Buffer = Buffer.alloc(0);
+  // The bytes received, as they came: a payload that lies in one chunk is handed out as a view of
+  // it, and only a frame cut across chunks is copied (once); bulk data is never re-concatenated.
+  private chunks: Buffer[] = [];
+  private held = 0;
 
   push(chunk: Buffer): void {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.held += chunk.length;
   }
 
   /** The next complete frame, or undefined until more bytes arrive. */
   next(): RawFrame | undefined {
-    if (this.buf.length < FRAME_HEADER_BYTES) return undefined;
-    const first = this.buf.readUInt32BE(0);
-    const second = this.buf.readUInt32BE(4);
+    if (this.held < FRAME_HEADER_BYTES) return undefined;
+    const head = this.peek(FRAME_HEADER_BYTES);
+    const first = head.readUInt32BE(0);
+    const second = head.readUInt32BE(4);
     const flags = second >>> 24;
     const length = second & 0xffffff;
-    if (this.buf.length < FRAME_HEADER_BYTES + length) return undefined;
-    const payload = this.buf.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length);
-    this.buf = this.buf.subarray(FRAME_HEADER_BYTES + length);
+    if (this.held < FRAME_HEADER_BYTES + length) return undefined;
+    this.take(FRAME_HEADER_BYTES);
+    const payload = this.take(length);
     if (first & 0x80000000) {
       return { control: true, version: (first >>> 16) & 0x7fff, type: first & 0xffff, flags, payload };
     }
@@ -85,7 +91,33 @@ export class FrameSplitter {
 
   /** Bytes held that do not yet form a whole frame. */
   get pending(): number {
-    return this.buf.length;
+    return this.held;
+  }
+
+  private peek(n: number): Buffer {
+    const first = this.chunks[0] as Buffer;
+    return first.length >= n ? first : Buffer.concat(this.chunks, n);
+  }
+
+  private take(n: number): Buffer {
+    this.held -= n;
+    const first = this.chunks[0];
+    if (n === 0 || !first) return Buffer.alloc(0);
+    if (first.length >= n) {
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    for (let off = 0; off < n; ) {
+      const c = this.chunks[0] as Buffer;
+      const k = Math.min(c.length, n - off);
+      c.copy(out, off, 0, k);
+      off += k;
+      if (k === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(k);
+    }
+    return out;
   }
 }
 
@@ -98,11 +130,16 @@ export function encodeControl(type: number, flags: number, payload: Buffer): Buf
 }
 
 export function encodeData(streamId: number, flags: number, data: Buffer): Buffer {
+  return Buffer.concat(encodeDataParts(streamId, flags, data));
+}
+
+/** A DATA frame as its header and the payload itself (written together, the payload not copied). */
+export function encodeDataParts(streamId: number, flags: number, data: Buffer): [Buffer, Buffer] {
   if (data.length > MAX_FRAME_PAYLOAD) throw new FrameError(`data frame of ${data.length} bytes exceeds 24 bits`);
-  const head = Buffer.alloc(FRAME_HEADER_BYTES);
+  const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
   head.writeUInt32BE(streamId & 0x7fffffff, 0);
   head.writeUInt32BE(flags * 0x1000000 + data.length, 4);
-  return Buffer.concat([head, data]);
+  return [head, data];
 }
 
 // --- control frame payloads (header blocks stay compressed bytes here) ---

@@ -15,7 +15,7 @@ import type { Logger } from '../../../lib/log.js';
 import {
   ControlType,
   encodeControl,
-  encodeData,
+  encodeDataParts,
   FLAG_FIN,
   FLAG_UNIDIRECTIONAL,
   FrameError,
@@ -228,12 +228,12 @@ export class SpdySession extends EventEmitter<SessionEvents> {
 
   // --- writing ---
 
-  private enqueue(produce: () => Promise<Buffer> | Buffer): Promise<void> {
+  private enqueue(produce: () => Promise<Buffer | Buffer[]> | Buffer | Buffer[]): Promise<void> {
     const step = this.writeChain.then(async () => {
       const buf = await produce();
       if (this.socket.destroyed || this.socket.writableEnded) return;
       this.touch();
-      if (!this.socket.write(buf)) await waitDrain(this.socket);
+      if (!writeAll(this.socket, buf)) await waitDrain(this.socket);
     });
     this.writeChain = step.catch((err: unknown) => this.options.log.debug({ err }, 'spdy write failed'));
     return step;
@@ -278,7 +278,7 @@ export class SpdySession extends EventEmitter<SessionEvents> {
       off += n;
       const last = fin && off >= data.length;
       this.bytesOut += chunk.length;
-      await this.enqueue(() => encodeData(st.id, last ? FLAG_FIN : 0, chunk));
+      await this.enqueue(() => encodeDataParts(st.id, last ? FLAG_FIN : 0, chunk));
     } while (off < data.length);
   }
 
@@ -345,6 +345,21 @@ export class SpdySession extends EventEmitter<SessionEvents> {
     if (!this.socket.destroyed) this.socket.destroy();
     this.emit('close');
   }
+}
+
+/**
+ * One write of several buffers (a frame header and its payload): corked, a socket sends them in one
+ * writev without copying the payload; a transport that writes chunk by chunk (a WebSocket stream,
+ * one message each) gets them joined.
+ */
+function writeAll(socket: Duplex, buf: Buffer | Buffer[]): boolean {
+  if (!Array.isArray(buf)) return socket.write(buf);
+  if (typeof (socket as { _writev?: unknown })._writev !== 'function') return socket.write(Buffer.concat(buf));
+  socket.cork();
+  let ok = true;
+  for (const b of buf) ok = socket.write(b) && ok;
+  socket.uncork();
+  return ok;
 }
 
 function waitDrain(socket: Duplex): Promise<void> {
