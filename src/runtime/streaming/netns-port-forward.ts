@@ -40,6 +40,9 @@ export class NetnsPortForwarder implements PortForwardBackend {
 
   async portForward(sandboxId: string, port: number, stream: Duplex, signal: AbortSignal): Promise<void> {
     const netns = await this.sandboxes.netnsPath(sandboxId);
+    // The client may have gone while the pod was looked up; its abort and close have fired already
+    // and would never reach the relay, which would then outlive it: start nothing.
+    if (signal.aborted || stream.destroyed) return;
     if (netns === null) return forwardOnHost(port, stream, signal);
     const socatArgs = ['-t', String(HALF_CLOSE_WAIT_S), '-', `TCP4:127.0.0.1:${port}`];
     const child = spawn(this.options.nsenterPath ?? 'nsenter', [`--net=${netns}`, this.options.socatPath ?? 'socat', ...socatArgs], {

@@ -1,0 +1,163 @@
+// Port forwarding into a real network namespace (pinned in a temp dir, an echo service inside run
+// by socat) and onto the host for hostNetwork pods: data both ways with half-close, the error a
+// client sees when nothing listens, and an abort that ends the relay. Nothing is left running.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { duplexPair, type Duplex } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NotFoundError } from '../../lib/errors.js';
+import { silentLogger } from '../../lib/log.js';
+import { NetnsPins } from '../network/netns.js';
+import { NetnsPortForwarder } from './netns-port-forward.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'nexcage-pf-'));
+const pins = new NetnsPins(join(dir, 'netns'));
+let netns = '';
+let echo: ChildProcess;
+
+/** Waits until `cond` holds (polling), failing after a deadline. */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function listening(port: number): boolean {
+  try {
+    return execFileSync('nsenter', [`--net=${netns}`, 'ss', '-Hltn', `sport = :${port}`], { encoding: 'utf8' }).trim() !== '';
+  } catch {
+    return false;
+  }
+}
+
+beforeAll(async () => {
+  netns = await pins.create('pod1');
+  execFileSync('nsenter', [`--net=${netns}`, 'ip', 'link', 'set', 'lo', 'up']);
+  // An upper-casing echo service on 127.0.0.1:8080 inside the pod's namespace only.
+  echo = spawn('nsenter', [`--net=${netns}`, 'socat', 'TCP4-LISTEN:8080,bind=127.0.0.1,reuseaddr,fork', 'SYSTEM:stdbuf -o0 tr a-z A-Z'], { stdio: 'ignore' });
+  await until(() => listening(8080), 'the echo service in the netns');
+});
+
+afterAll(async () => {
+  echo.kill('SIGKILL');
+  if (echo.exitCode === null && echo.signalCode === null) await once(echo, 'exit');
+  await pins.remove(netns);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const forwarder = new NetnsPortForwarder(
+  {
+    netnsPath: async (id) => {
+      if (id === 'pod1') return netns;
+      if (id === 'host-pod') return null;
+      throw new NotFoundError(`pod sandbox "${id}" not found`);
+    },
+  },
+  { log: silentLogger() },
+);
+
+/** Sends `input` on the client end, half-closes, and collects what comes back until the end. */
+async function roundTrip(client: Duplex, input: string): Promise<string> {
+  let out = '';
+  client.on('data', (b: Buffer) => (out += b.toString()));
+  client.end(input);
+  await once(client, 'end');
+  return out;
+}
+
+describe('NetnsPortForwarder', () => {
+  it('relays a connection to a port inside the pod netns both ways, with half-close', async () => {
+    const [client, server] = duplexPair();
+    const done = forwarder.portForward('pod1', 8080, server, new AbortController().signal);
+    expect(await roundTrip(client, 'hello pod\n')).toBe('HELLO POD\n');
+    await expect(done).resolves.toBeUndefined();
+  });
+
+  it('the port is not reachable from the host: the namespace is the pod\'s, not the node\'s', async () => {
+    const [client, server] = duplexPair();
+    client.resume();
+    await expect(forwarder.portForward('host-pod', 8080, server, new AbortController().signal)).rejects.toThrow(/^dial tcp4 127.0.0.1:8080: connect ECONNREFUSED/);
+  });
+
+  it('nothing listening on the pod port: rejects with socat\'s reason (what the client sees on its error stream)', async () => {
+    const [client, server] = duplexPair();
+    client.resume();
+    const err = (await forwarder.portForward('pod1', 8081, server, new AbortController().signal).catch((e: unknown) => e)) as Error;
+    expect(err.message).toMatch(/Connection refused/);
+    expect(err.message).not.toMatch(/^\d{4}\/\d\d\/\d\d/); // socat's timestamp prefix is cut
+  });
+
+  it('an abort (client gone) ends the relay promptly, also one that came while the pod was looked up', async () => {
+    const [client, server] = duplexPair();
+    let got = '';
+    client.on('data', (b: Buffer) => (got += b.toString()));
+    const ac = new AbortController();
+    const done = forwarder.portForward('pod1', 8080, server, ac.signal);
+    client.write('partial\n');
+    await until(() => got === 'PARTIAL\n', 'the relay to run');
+    ac.abort();
+    await expect(done).resolves.toBeUndefined();
+    // Aborted before the netns lookup finished: nothing is started, nothing is left running.
+    const [c1, s1] = duplexPair();
+    c1.resume();
+    const early = new AbortController();
+    const pending = forwarder.portForward('pod1', 8080, s1, early.signal);
+    early.abort();
+    await expect(pending).resolves.toBeUndefined();
+    const [c3, s3] = duplexPair();
+    c3.resume();
+    const closedEarly = forwarder.portForward('host-pod', 8080, s3, new AbortController().signal);
+    s3.destroy();
+    await expect(closedEarly).resolves.toBeUndefined();
+    const [c2, s2] = duplexPair();
+    const again = forwarder.portForward('pod1', 8080, s2, new AbortController().signal);
+    expect(await roundTrip(c2, 'again')).toBe('AGAIN');
+    await again;
+  });
+
+  it('a client stream that closes kills the relay', async () => {
+    const [client, server] = duplexPair();
+    client.resume();
+    const done = forwarder.portForward('pod1', 8080, server, new AbortController().signal);
+    server.destroy();
+    await expect(done).resolves.toBeUndefined();
+  });
+
+  it('hostNetwork pods are reached on the node directly', async () => {
+    const host: Server = createServer({ allowHalfOpen: true }, (s) => {
+      let got = '';
+      s.on('data', (b: Buffer) => (got += b.toString()));
+      s.on('end', () => s.end(`host saw ${got}`));
+    });
+    host.listen(0, '127.0.0.1');
+    await once(host, 'listening');
+    try {
+      const port = (host.address() as { port: number }).port;
+      const [client, server] = duplexPair();
+      const done = forwarder.portForward('host-pod', port, server, new AbortController().signal);
+      expect(await roundTrip(client, 'x')).toBe('host saw x');
+      await done;
+      // An abort ends a host relay too.
+      const [c2, s2] = duplexPair();
+      c2.resume();
+      const ac = new AbortController();
+      const second = forwarder.portForward('host-pod', port, s2, ac.signal);
+      await new Promise((r) => setTimeout(r, 20));
+      ac.abort();
+      await expect(second).resolves.toBeUndefined();
+    } finally {
+      host.close();
+    }
+  });
+
+  it('checks the pod before a URL is handed out: an unknown pod is NOT_FOUND', async () => {
+    await expect(forwarder.checkPortForward('pod1')).resolves.toBeUndefined();
+    await expect(forwarder.checkPortForward('ghost')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+});
