@@ -36,8 +36,10 @@ dist/native/nexcage-attach: native/nexcage-attach.c
 	@cc -O2 -Wall -Wextra -o $@ $<
 
 # Starts the daemon in the foreground on its default socket with the embedded defaults.
+# With the daemon's V8 flags (deploy/node-flags), as the installed wrapper runs it.
+DAEMON_NODE_FLAGS = $(shell sed -e 's/\#.*//' deploy/node-flags)
 run: build
-	$(NODE) dist/src/cli/main.js serve $(ARGS)
+	$(NODE) $(DAEMON_NODE_FLAGS) dist/src/cli/main.js serve $(ARGS)
 
 lint: gen
 	@tsc -p tsconfig.json --noEmit
