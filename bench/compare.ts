@@ -19,6 +19,7 @@ import { buildGoListClient, goListCalls } from './go-list-client.js';
 import { gcPauses, type GcPause } from './gc-trace.js';
 import { crictlEcho, rawEcho } from './port-forward-echo.js';
 import { summarize, timeMs, type Row, type Suite } from './lib.js';
+import { cpuSeconds } from './peer-containerd.js';
 import { pidsWhere, procMem, pssSum } from './proc-mem.js';
 
 const ROUNDS = Number(process.env.NEXCAGE_COMPARE_ROUNDS ?? 100);
@@ -166,6 +167,10 @@ export const suite: Suite = {
       await each((_, w) => w.pull(images.busybox));
 
       phase(`${ROUNDS} pod + container lifecycles, alternately`);
+      const cpu = (): number[] => runtimes.map((r) => cpuSeconds(r.daemonPid()));
+      const cpuRow = (name: string, before: number[]): void =>
+        runtimes.forEach((r, k) => record(figures, name, 's', r.name, value(cpuSeconds(r.daemonPid()) - (before[k] ?? NaN))));
+      const cpuLifecycles = cpu();
       const steps = runtimes.map(() => new Map<LifecycleStep, number[]>(LIFECYCLE_STEPS.map((s) => [s, []])));
       const scratch = runtimes.map(() => [] as number[]);
       for (let i = 0; i < ROUNDS; i++) {
@@ -176,6 +181,7 @@ export const suite: Suite = {
           scratch[k]?.push(t.RunPodSandbox + t.CreateContainer + t.StartContainer);
         });
       }
+      cpuRow(`daemon CPU for the ${ROUNDS} lifecycles (user + sys, with the children it reaped: runc, CNI plugins...)`, cpuLifecycles);
       runtimes.forEach((r, k) => {
         record(figures, 'pod start from scratch (RunPodSandbox + CreateContainer + StartContainer)', 'ms', r.name, summarize('', 'ms', scratch[k] ?? []));
         for (const s of LIFECYCLE_STEPS) record(figures, s, 'ms', r.name, summarize('', 'ms', steps[k]?.get(s) ?? []));
@@ -277,6 +283,7 @@ export const suite: Suite = {
         },
       ];
       const gcBefore = readFileSync(nexcage.gcTrace, 'utf8').length;
+      const cpuPolls = cpu();
       for (const p of polls) {
         for (const [k, r] of runtimes.entries()) {
           const req = p.request ? await p.request(workloads[k] as CriWorkload, r) : undefined;
@@ -286,6 +293,7 @@ export const suite: Suite = {
           record(figures, `${p.method.replace(/^.*\//, '')} (grpc-go, 100 calls/s)`, 'ms', r.name, summarize('', 'ms', paced.ms));
         }
       }
+      cpuRow(`daemon CPU for the polls (${polls.length} methods x ${POLL_CALLS * 1.2} calls)`, cpuPolls);
       const pauses: GcPause[] = gcPauses(readFileSync(nexcage.gcTrace, 'utf8').slice(gcBefore));
       record(figures, "nexcage GC pauses during the polls (--trace-gc)", 'ms', 'nexcage', {
         ...summarize('', 'ms', pauses.map((p) => p.ms)),
