@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Logger } from '../lib/log.js';
 import { KubeApiStandIn } from '../../test/support/kube-api-standin.js';
 import { loadCri } from '../cri/grpc/proto.js';
 import { connectCri, type CriClient } from '../cri/grpc/client.js';
@@ -85,7 +86,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function capture(): { log: ReturnType<typeof pino>; lines: Line[] } {
+function capture(): { log: Logger; lines: Line[] } {
   const lines: Line[] = [];
   return { log: pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as Line) }), lines };
 }

@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Logger } from './log.js';
 import { startTracing, stopTracing, withServerSpan, withSpan } from './tracing.js';
 
 interface Line {
@@ -49,7 +50,7 @@ afterEach(async () => {
   batches.length = 0;
 });
 
-function capture(): { log: ReturnType<typeof pino>; lines: Line[] } {
+function capture(): { log: Logger; lines: Line[] } {
   const lines: Line[] = [];
   return { log: pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as Line) }), lines };
 }
