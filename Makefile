@@ -22,7 +22,7 @@ $(GEN_STAMP): cri-api/runtime/v1/api.proto package-lock.json
 gen: deps
 	@$(MAKE) -s $(GEN_STAMP)
 
-build: gen dist/native/nexcage-pty dist/native/nexcage-attach
+build: gen dist/native/nexcage-pty dist/native/nexcage-attach dist/native/nexcage-idmap
 	@tsc -p tsconfig.json
 
 # The pty helper for exec with a TTY (Node cannot allocate a terminal itself).
@@ -32,6 +32,11 @@ dist/native/nexcage-pty: native/nexcage-pty.c
 
 # The attach bridge: conmon's attach socket is SOCK_SEQPACKET, which Node cannot open.
 dist/native/nexcage-attach: native/nexcage-attach.c
+	@mkdir -p dist/native
+	@cc -O2 -Wall -Wextra -o $@ $<
+
+# Idmapped mounts for user-namespaced pods: open_tree/mount_setattr/move_mount, which Node cannot call.
+dist/native/nexcage-idmap: native/nexcage-idmap.c
 	@mkdir -p dist/native
 	@cc -O2 -Wall -Wextra -o $@ $<
 

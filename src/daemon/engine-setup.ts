@@ -1,6 +1,8 @@
 // The engine parts pod sandboxes and containers share, built once: the OCI runtime of each
-// handler, the conmon monitor, the exit watcher, and the host facts (probed once, with the default
-// runtime's `features`) and cgroup layout both managers are given.
+// handler, the conmon monitor, the exit watcher, and the host facts
+// (probed once, with the default runtime's `features`), user namespace support (probed once; a
+// handler offers it only when the host can too) and cgroup layout both managers are given.
+import { release } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from './config-schema.js';
 import { FailedPreconditionError } from '../lib/errors.js';
@@ -10,9 +12,11 @@ import type { HostFacts } from '../runtime/container/container-config.js';
 import type { CgroupDriver } from '../runtime/engine/cgroup-driver.js';
 import { ConmonMonitor } from '../runtime/engine/conmon-monitor.js';
 import { ExitWatcher } from '../runtime/engine/exit-watcher.js';
+import { NativeIdmap } from '../runtime/engine/idmap-mounts.js';
 import type { OciRuntime } from '../runtime/engine/oci-runtime.js';
 import type { RuntimeHandlers } from '../runtime/engine/runtime-handlers.js';
 import { RuncRuntime } from '../runtime/engine/runc-runtime.js';
+import { probeUsernsSupport } from '../runtime/engine/userns-support.js';
 import { HUGETLB_MISSING, probeHostFacts } from '../runtime/oci-spec/host-facts.js';
 import { detectCgroupLayout, type CgroupLayout } from '../runtime/stats/cgroup-paths.js';
 
@@ -44,6 +48,13 @@ export async function createEngine(config: Config, handlers: RuntimeHandlers, cg
   const mountOptions = handlers.get('').binary ? await featuresMountOptions(runtimeFor('')) : undefined;
   const host = await probeHostFacts({ cgroupDriver, ...(mountOptions ? { runtimeMountOptions: mountOptions } : {}) });
   if (host.hugetlb === false) log.child({ component: 'containers' }).warn(HUGETLB_MISSING);
+  const idmap = new NativeIdmap();
+  const usernsMissing = await probeUsernsSupport({ kernelRelease: host.kernelRelease ?? release(), rootDir: config.rootDir, stateDir: config.stateDir, idmapCheck: (p) => idmap.check(p) });
+  handlers.restrictUserNamespaces(usernsMissing);
+  for (const h of handlers.list()) {
+    if (h.features.userNamespaces) elog.info({ handler: h.name }, 'user-namespaced pods (hostUsers: false) supported');
+    else elog.info({ handler: h.name, reason: h.usernsUnsupported }, 'user-namespaced pods (hostUsers: false) not supported');
+  }
   // Pod cgroup limits need it: no readable cgroup hierarchy is a start-up error.
   const cgroupLayout = detectCgroupLayout();
   const exits = new ExitWatcher(join(config.stateDir, 'exits'), elog);

@@ -1,5 +1,5 @@
 // Fakes of every seam the sandbox and container managers use (OCI runtime, monitor, exit files,
-// network plugin, netns pins, shm and rootfs mounts, image lookups, infra source), for their unit
+// network plugin, netns pins, shm, rootfs and idmapped mounts, image lookups, infra source), for their unit
 // tests: each records what it was asked in one shared call log and fails on request (`faults`),
 // so a test can break any step and see what the undo left. Files go to a temp dir.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import type { ImageRecord, Lease } from '../images/image-store.js';
 import { InvalidArgumentError } from '../lib/errors.js';
 import type { ContainerImages, RootfsMounts } from './container/container-deps.js';
+import type { IdMappings } from './container/container-config.js';
 import type { ExitInfo, ExitListener } from './engine/exit-watcher.js';
+import type { IdmapMounts, IdmapPair } from './engine/idmap-mounts.js';
 import type { Monitor, MonitorStartOptions, MonitorStarted } from './engine/monitor.js';
 import type { CreateOptions, ExecOptions, ExecResult, OciRuntime, OciState, OciStatus } from './engine/oci-runtime.js';
 import type { RuntimeHandler } from './engine/runtime-handlers.js';
@@ -216,8 +218,8 @@ export class FakeNetns {
   pathFor(id: string): string {
     return join(this.dir, id);
   }
-  async create(id: string): Promise<string> {
-    this.w.step('netns.create', id.slice(0, 6));
+  async create(id: string, from?: string): Promise<string> {
+    this.w.step('netns.create', from ? `${id.slice(0, 6)} from ${from}` : id.slice(0, 6));
     await mkdir(this.dir, { recursive: true });
     await writeFile(this.pathFor(id), '');
     return this.pathFor(id);
@@ -252,9 +254,12 @@ export class FakeShm implements ShmMounts {
 
 export class FakeMounts implements RootfsMounts {
   readonly mounted = new Set<string>();
+  /** What each rootfs was mounted on (target -> lower dirs, owner of the upper dir). */
+  readonly rootfs = new Map<string, { layers: string[]; owner?: { uid: number; gid: number } }>();
   constructor(private readonly w: World) {}
-  async mountRootfs(_layers: readonly string[], recordDir: string, target: string): Promise<{ upperDir: string; workDir: string }> {
+  async mountRootfs(layers: readonly string[], recordDir: string, target: string, owner?: { uid: number; gid: number }): Promise<{ upperDir: string; workDir: string }> {
     this.w.step('mounts.rootfs');
+    this.rootfs.set(target, { layers: [...layers], ...(owner ? { owner } : {}) });
     await mkdir(target, { recursive: true });
     this.mounted.add(target);
     return { upperDir: join(recordDir, 'upper'), workDir: join(recordDir, 'work') };
@@ -275,6 +280,26 @@ export class FakeMounts implements RootfsMounts {
   }
   async isMounted(target: string): Promise<boolean> {
     return this.mounted.has(target);
+  }
+}
+
+/** Idmapped clones: the targets are made (like the real helper) and remembered until unmounted. */
+export class FakeIdmap implements IdmapMounts {
+  /** target -> source and mappings of each clone attached. */
+  readonly clones = new Map<string, { source: string; mappings: IdMappings; recursive: boolean }>();
+  constructor(private readonly w: World) {}
+  async bind(mappings: IdMappings, pairs: readonly IdmapPair[], recursive: boolean): Promise<void> {
+    this.w.step('idmap.bind', `${pairs.length}${recursive ? ' -r' : ''}`);
+    for (const p of pairs) {
+      await mkdir(p.target, { recursive: true });
+      this.clones.set(p.target, { source: p.source, mappings, recursive });
+    }
+  }
+  async unmount(dir: string): Promise<void> {
+    const gone = [...this.clones.keys()].filter((t) => t === dir || t.startsWith(`${dir}/`));
+    if (gone.length === 0) return;
+    this.w.step('idmap.unmount', String(gone.length));
+    for (const t of gone) this.clones.delete(t);
   }
 }
 

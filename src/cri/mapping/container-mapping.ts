@@ -22,7 +22,7 @@ import type { LinuxContainerSecurityContext__Output } from '../generated/runtime
 import type { Mount } from '../generated/runtime/v1/Mount.js';
 import type { Mount__Output } from '../generated/runtime/v1/Mount.js';
 import type { SecurityProfile__Output } from '../generated/runtime/v1/SecurityProfile.js';
-import { resourcesFromProto } from './sandbox-mapping.js';
+import { resourcesFromProto, usernsFromProto } from './sandbox-mapping.js';
 
 const MODES: readonly NamespaceMode[] = ['POD', 'CONTAINER', 'NODE', 'TARGET'];
 const PROPAGATIONS: readonly MountPropagation[] = ['PROPAGATION_PRIVATE', 'PROPAGATION_HOST_TO_CONTAINER', 'PROPAGATION_BIDIRECTIONAL'];
@@ -92,6 +92,8 @@ function securityFromProto(sc: LinuxContainerSecurityContext__Output | null | un
       ipc: enumValue(MODES, ns.ipc, 'namespace_options.ipc'),
       ...(ns.target_id ? { targetId: ns.target_id } : {}),
     };
+    const userns = usernsFromProto(ns.userns_options, 'namespace_options.userns_options');
+    if (userns) out.namespaceOptions.userns = userns;
   }
   if (sc.selinux_options) out.selinuxOptions = { ...sc.selinux_options };
   if (sc.run_as_user) out.runAsUser = int(sc.run_as_user.value, 'run_as_user');

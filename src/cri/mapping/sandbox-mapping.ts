@@ -1,6 +1,6 @@
 // Pod sandbox proto <-> domain mapping (src/runtime never sees protobuf types).
 import { InvalidArgumentError } from '../../lib/errors.js';
-import type { LinuxContainerResources, NamespaceMode, SecurityProfile } from '../../runtime/container/container-config.js';
+import type { IdMapping, LinuxContainerResources, NamespaceMode, SecurityProfile, UserNamespaceOption } from '../../runtime/container/container-config.js';
 import type { PortMapping } from '../../runtime/network/network-plugin.js';
 import type { Sandbox, SandboxConfig, SandboxFilter } from '../../runtime/sandbox/sandbox-config.js';
 import type { LinuxContainerResources__Output } from '../generated/runtime/v1/LinuxContainerResources.js';
@@ -9,6 +9,8 @@ import type { PodSandboxConfig__Output } from '../generated/runtime/v1/PodSandbo
 import type { PodSandboxFilter__Output } from '../generated/runtime/v1/PodSandboxFilter.js';
 import type { PodSandboxStatus } from '../generated/runtime/v1/PodSandboxStatus.js';
 import type { SecurityProfile__Output } from '../generated/runtime/v1/SecurityProfile.js';
+import type { IDMapping__Output } from '../generated/runtime/v1/IDMapping.js';
+import type { UserNamespace, UserNamespace__Output } from '../generated/runtime/v1/UserNamespace.js';
 
 const MODES: readonly NamespaceMode[] = ['POD', 'CONTAINER', 'NODE', 'TARGET'];
 
@@ -27,6 +29,26 @@ function int(v: string | undefined, field: string): number {
   const n = Number(v);
   if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`${field}: "${v}" is not a valid integer`);
   return n;
+}
+
+function idMappings(ms: readonly IDMapping__Output[], field: string): IdMapping[] {
+  return ms.map((m, i) => {
+    for (const [k, v] of [['host_id', m.host_id], ['container_id', m.container_id], ['length', m.length]] as const) {
+      if (!Number.isInteger(v) || v < 0) throw new InvalidArgumentError(`${field}[${i}].${k}: ${JSON.stringify(v)} is not a valid id`);
+    }
+    return { hostId: m.host_id, containerId: m.container_id, length: m.length };
+  });
+}
+
+/** NamespaceOption.userns_options (pods and containers); null = unset (the host's user namespace). */
+export function usernsFromProto(u: UserNamespace__Output | null | undefined, field: string): UserNamespaceOption | undefined {
+  if (!u) return undefined;
+  return { mode: mode(u.mode, `${field}.mode`), uids: idMappings(u.uids, `${field}.uids`), gids: idMappings(u.gids, `${field}.gids`) };
+}
+
+function usernsToProto(u: UserNamespaceOption): UserNamespace {
+  const ids = (ms: readonly IdMapping[]): { host_id: number; container_id: number; length: number }[] => ms.map((m) => ({ host_id: m.hostId, container_id: m.containerId, length: m.length }));
+  return { mode: u.mode, uids: ids(u.uids), gids: ids(u.gids) };
 }
 
 export function resourcesFromProto(r: LinuxContainerResources__Output | null | undefined, field: string): LinuxContainerResources | undefined {
@@ -88,6 +110,8 @@ export function sandboxConfigFromProto(c: PodSandboxConfig__Output | null): Sand
       readonlyRootfs: sc?.readonly_rootfs ?? false,
     },
   };
+  const userns = usernsFromProto(ns?.userns_options, 'namespace_options.userns_options');
+  if (userns) cfg.namespaceOptions.userns = userns;
   if (dns) cfg.dns = { servers: [...dns.servers], searches: [...dns.searches], options: [...dns.options] };
   if (sc?.run_as_user) cfg.security.runAsUser = int(sc.run_as_user.value, 'run_as_user');
   if (sc?.run_as_group) cfg.security.runAsGroup = int(sc.run_as_group.value, 'run_as_group');
@@ -139,7 +163,17 @@ export function podSandboxStatusToProto(s: Sandbox): PodSandboxStatus {
     state: protoState(s),
     created_at: s.createdAtNs,
     network: { ip: ip ?? '', additional_ips: more.map((a) => ({ ip: a })) },
-    linux: { namespaces: { options: { network: s.namespaceOptions.network, pid: s.namespaceOptions.pid, ipc: s.namespaceOptions.ipc, target_id: '' } } },
+    linux: {
+      namespaces: {
+        options: {
+          network: s.namespaceOptions.network,
+          pid: s.namespaceOptions.pid,
+          ipc: s.namespaceOptions.ipc,
+          target_id: '',
+          ...(s.namespaceOptions.userns ? { userns_options: usernsToProto(s.namespaceOptions.userns) } : {}),
+        },
+      },
+    },
     labels: s.labels,
     annotations: s.annotations,
     runtime_handler: s.runtimeHandler,

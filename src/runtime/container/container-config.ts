@@ -35,6 +35,19 @@ export interface IdMapping {
   length: number;
 }
 
+/** A pod's user namespace (CRI UserNamespace): POD = its own with these mappings, NODE = the host's. */
+export interface UserNamespaceOption {
+  mode: NamespaceMode;
+  uids: IdMapping[];
+  gids: IdMapping[];
+}
+
+/** The uid and gid mappings of a user namespace (container id -> host id ranges). */
+export interface IdMappings {
+  uids: IdMapping[];
+  gids: IdMapping[];
+}
+
 export interface ContainerMount {
   containerPath: string;
   /** Absolute host path; for an image volume, the caller resolves the image to a host path first. */
@@ -86,6 +99,8 @@ export interface NamespaceOption {
   ipc?: NamespaceMode;
   /** Container id whose pid namespace to join when pid is TARGET. */
   targetId?: string;
+  /** The container's view of the pod's user namespace (the kubelet repeats the pod's). */
+  userns?: UserNamespaceOption;
 }
 
 export interface LinuxContainerSecurityContext {
@@ -191,6 +206,8 @@ export interface SandboxFacts {
   shmPath?: string;
   /** Privileged containers are only allowed in a privileged pod. */
   privileged: boolean;
+  /** The pod's own user namespace (joined through /proc/<infraPid>/ns/user); undefined = the host's. */
+  userns?: IdMappings;
   /** SELinux label of the pod's processes (user:role:type:level) and mounts, when SELinux is on. */
   selinuxProcessLabel?: string;
   selinuxMountLabel?: string;

@@ -3,14 +3,16 @@
 // OCI spec -> monitor + `runtime create` -> record. Each step registers its undo as soon as it is
 // done. On failure the undo runs; when an undo step fails too, the container is kept as an
 // UNKNOWN record naming what is left (its name stays reserved), and Stop/Remove or the background
-// retry finish the cleanup.
-import { mkdir, rm, stat } from 'node:fs/promises';
+// retry finish the cleanup. In a pod with its own user namespace the rootfs, the image volumes and
+// the bind sources are idmapped (userns-mounts.ts) and the bundle is opened to the pod's root.
+import { chmod, chown, mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, errorMessage } from '../../lib/errors.js';
 import { atomicWriteJson } from '../../lib/fsutil.js';
 import type { Logger } from '../../lib/log.js';
 import { nowNs } from '../../lib/time.js';
 import { describeLeftovers, rollback, type RollbackResult, type Undo } from '../../lib/undo.js';
+import { NativeIdmap, type IdmapMounts } from '../engine/idmap-mounts.js';
 import type { MonitorStarted } from '../engine/monitor.js';
 import { missingExecutable, type OciRuntime } from '../engine/oci-runtime.js';
 import { cdiEditsFor } from '../oci-spec/cdi.js';
@@ -23,12 +25,14 @@ import { readUserFiles, resolveInRoot } from '../oci-spec/rootfs-files.js';
 import { loadLocalhostSeccomp } from '../oci-spec/seccomp-localhost.js';
 import type { Spec } from '../oci-spec/types.js';
 import type { ResolvedUser } from '../oci-spec/user.js';
+import { hostRoot } from '../oci-spec/userns.js';
 import type { Sandbox } from '../sandbox/sandbox-config.js';
-import type { ContainerConfig, ContainerMount } from './container-config.js';
+import type { ContainerConfig, ContainerMount, IdMappings, SandboxFacts } from './container-config.js';
 import { containerBundlesDir, hostRootfsMounts, type ContainerManagerOptions, type RootfsMounts } from './container-deps.js';
 import { normalizeSignal, resolveLogPath, sandboxFacts } from './container-inputs.js';
 import type { Container } from './container-record.js';
 import type { ContainerStore } from './container-store.js';
+import { idmapBindSources, mountIdmappedImage, mountIdmappedRootfs } from './userns-mounts.js';
 
 export interface ImageConfigFields {
   User?: string;
@@ -57,12 +61,15 @@ export const STEP = {
   monitorFiles: 'monitor files',
   volumeLease: (i: number) => `image volume lease ${i}`,
   volumeMount: (i: number) => `image volume mount ${i}`,
+  idmappedBinds: 'idmapped bind sources',
 } as const;
 
 interface Paths {
   recordDir: string;
   bundle: string;
   rootfs: string;
+  /** The pod's own user namespace, when it has one (the container joins it). */
+  userns: IdMappings | undefined;
 }
 
 /** What the steps produced so far (a kept UNKNOWN record is built from it). */
@@ -78,15 +85,19 @@ export async function createContainer(o: ContainerManagerOptions, store: Contain
   const { id, sandbox, config } = req;
   const log = o.log.child({ containerId: id, podSandboxId: sandbox.id, container: config.metadata.name });
   const mounts = o.mounts ?? hostRootfsMounts;
-  const p: Paths = { recordDir: store.recordDir(id), bundle: join(containerBundlesDir(o), id), rootfs: join(containerBundlesDir(o), id, 'rootfs') };
+  const bundle = join(containerBundlesDir(o), id);
+  const facts = sandboxFacts(sandbox);
+  const p: Paths = { recordDir: store.recordDir(id), bundle, rootfs: join(bundle, 'rootfs'), userns: facts.userns };
   const undo: Undo[] = [];
   const progress: Progress = { volumeHolders: [] };
   try {
     await prepareDirs(p, undo);
     Object.assign(progress, await leaseAndMountRootfs(o, mounts, req, p, undo));
-    const resolvedMounts = await mountImageVolumes(o, mounts, req, p, progress.volumeHolders, undo);
+    let resolvedMounts = await mountImageVolumes(o, mounts, req, p, progress.volumeHolders, undo);
     await prepareHostPaths(resolvedMounts);
-    const { spec, user } = await writeSpec(o, store, req, p, resolvedMounts);
+    let specFacts = facts;
+    if (p.userns) ({ mounts: resolvedMounts, sandbox: specFacts } = await idmapBinds(o, p, p.userns, resolvedMounts, facts, undo));
+    const { spec, user } = await writeSpec(o, store, req, p, resolvedMounts, specFacts);
     progress.logPath = resolveLogPath(sandbox.config.logDirectory, config.logPath ?? '');
     const mon = await startMonitor(o, req, p, progress.logPath, spec, undo);
     const c = containerRecord(req, p, progress as Required<Progress>, spec, user, mon);
@@ -109,6 +120,15 @@ async function prepareDirs(p: Paths, undo: Undo[]): Promise<void> {
   undo.push({ what: STEP.recordDir, run: () => rm(p.recordDir, { recursive: true, force: true }), after: 'all' });
   await mkdir(p.bundle, { recursive: true, mode: 0o700 });
   undo.push({ what: STEP.bundle, run: () => rm(p.bundle, { recursive: true, force: true }), after: 'all' });
+  if (p.userns) {
+    // runc mounts the rootfs and binds from inside the pod's user namespace: its root (group) must get through.
+    await chown(p.bundle, 0, hostRoot(p.userns).gid);
+    await chmod(p.bundle, 0o710);
+  }
+}
+
+function idmapOf(o: ContainerManagerOptions): IdmapMounts {
+  return o.idmap ?? new NativeIdmap();
 }
 
 /** Lease the image (GC keeps its layers) and mount the overlay rootfs on them. */
@@ -117,9 +137,11 @@ async function leaseAndMountRootfs(o: ContainerManagerOptions, mounts: RootfsMou
   // The layers stay leased while the overlay may still be mounted on them.
   undo.push({ what: STEP.imageLease, run: () => o.images.release(req.id), after: [STEP.rootfs] });
   const layers = await o.images.layerDirs(req.image.id);
-  const dirs = await mounts.mountRootfs(layers, p.recordDir, p.rootfs);
+  // On failure the layer clones are gone already; the overlay's undo is registered first anyway.
   undo.push({ what: STEP.rootfs, run: () => mounts.unmountRootfs(p.rootfs), after: [STEP.runtime] });
-  return dirs;
+  return p.userns
+    ? mountIdmappedRootfs(idmapOf(o), mounts, p.userns, layers, join(p.bundle, 'layers'), p.recordDir, p.rootfs)
+    : mounts.mountRootfs(layers, p.recordDir, p.rootfs);
 }
 
 /** CRI image volumes: each image mounted read-only under the bundle (leased while the container exists). */
@@ -137,8 +159,11 @@ async function mountImageVolumes(o: ContainerManagerOptions, mounts: RootfsMount
     holders.push(holder);
     undo.push({ what: STEP.volumeLease(i), run: () => o.images.release(holder), after: [STEP.volumeMount(i)] });
     const target = join(p.bundle, 'volumes', String(i));
-    await mounts.mountImageReadOnly(await o.images.layerDirs(img.id), join(p.recordDir, 'volumes', String(i)), target);
+    const layers = await o.images.layerDirs(img.id);
+    const workDir = join(p.recordDir, 'volumes', String(i));
     undo.push({ what: STEP.volumeMount(i), run: () => mounts.unmountRootfs(target), after: [STEP.runtime] });
+    if (p.userns) await mountIdmappedImage(idmapOf(o), mounts, p.userns, layers, join(p.bundle, 'volume-layers', String(i)), workDir, target);
+    else await mounts.mountImageReadOnly(layers, workDir, target);
     const hostPath = m.imageSubPath ? await resolveInRoot(target, m.imageSubPath) : target;
     if (m.imageSubPath && !(await stat(hostPath).then(() => true, () => false))) {
       throw new InvalidArgumentError(`image volume "${m.image.image}": sub path "${m.imageSubPath}" does not exist in the image`);
@@ -157,8 +182,22 @@ async function prepareHostPaths(mounts: readonly ContainerMount[]): Promise<void
   }
 }
 
+/** Idmapped clones of the bind sources under the bundle (a pod with its own user namespace). */
+async function idmapBinds(o: ContainerManagerOptions, p: Paths, userns: IdMappings, resolved: ContainerMount[], facts: SandboxFacts, undo: Undo[]): Promise<{ mounts: ContainerMount[]; sandbox: SandboxFacts }> {
+  const dir = join(p.bundle, 'mounts');
+  undo.push({ what: STEP.idmappedBinds, run: () => idmapOf(o).unmount(dir), after: [STEP.runtime] });
+  return idmapBindSources(idmapOf(o), userns, resolved, facts, dir);
+}
+
 /** The OCI spec from the request, the image config, the pod and the host, written to the bundle. */
-async function writeSpec(o: ContainerManagerOptions, store: ContainerStore, req: ContainerRequest, p: Paths, resolvedMounts: ContainerMount[]): Promise<{ spec: Spec; user: ResolvedUser }> {
+async function writeSpec(
+  o: ContainerManagerOptions,
+  store: ContainerStore,
+  req: ContainerRequest,
+  p: Paths,
+  resolvedMounts: ContainerMount[],
+  facts: SandboxFacts,
+): Promise<{ spec: Spec; user: ResolvedUser }> {
   const { config } = req;
   const sc = config.linux?.securityContext ?? {};
   const privileged = sc.privileged === true;
@@ -175,7 +214,7 @@ async function writeSpec(o: ContainerManagerOptions, store: ContainerStore, req:
     id: req.id,
     config: { ...config, mounts: resolvedMounts },
     image: req.image.config,
-    sandbox: sandboxFacts(req.sandbox),
+    sandbox: facts,
     host: o.host,
     rootfsPath: p.rootfs,
     userFiles: await readUserFiles(p.rootfs),
@@ -233,6 +272,7 @@ function baseRecord(req: ContainerRequest, p: Paths, progress: Progress): Omit<C
     mounts: config.mounts ?? [],
     ...(progress.volumeHolders.length > 0 ? { imageVolumeLeases: [...progress.volumeHolders] } : {}),
     ...(config.linux?.resources ? { resources: config.linux.resources } : {}),
+    ...(p.userns ? { userns: p.userns } : {}),
   };
 }
 

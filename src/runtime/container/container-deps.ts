@@ -1,11 +1,13 @@
 // What the container service is built from: the engine parts it shares with the pod sandboxes
 // (OCI runtimes, monitor, exit files, host facts and cgroup layout probed once by the daemon), the
-// sandboxes, the image lookups and the rootfs mounts. Each is a seam the unit tests fake.
+// sandboxes, the image lookups, the rootfs mounts and idmapped mounts. Each is a seam the unit
+// tests fake.
 import { join } from 'node:path';
 import type { ImageManager } from '../../images/image-manager.js';
 import type { Logger } from '../../lib/log.js';
 import type { CgroupDriver } from '../engine/cgroup-driver.js';
 import type { ExitFiles } from '../engine/exit-watcher.js';
+import type { IdmapMounts } from '../engine/idmap-mounts.js';
 import type { Monitor } from '../engine/monitor.js';
 import type { RuntimeHandlers } from '../engine/runtime-handlers.js';
 import type { RuntimeFor } from '../engine/runtime-sweep.js';
@@ -20,7 +22,8 @@ export type ContainerImages = Pick<ImageManager, 'resolve' | 'lease' | 'release'
 
 /** Overlay rootfs and image-volume mounts (container-rootfs.ts). */
 export interface RootfsMounts {
-  mountRootfs(layers: readonly string[], recordDir: string, target: string): Promise<{ upperDir: string; workDir: string }>;
+  /** `owner`: who owns the writable layer's root (the host ids of the pod's root in a user-namespaced pod). */
+  mountRootfs(layers: readonly string[], recordDir: string, target: string, owner?: { uid: number; gid: number }): Promise<{ upperDir: string; workDir: string }>;
   mountImageReadOnly(layers: readonly string[], workDir: string, target: string): Promise<void>;
   unmountRootfs(target: string): Promise<void>;
   unmountAll(dir: string): Promise<void>;
@@ -50,6 +53,8 @@ export interface ContainerManagerOptions {
   killWaitMs?: number;
   /** Default: real overlay and bind mounts. */
   mounts?: RootfsMounts;
+  /** Idmapped mounts for containers of pods with their own user namespace; default: the native helper. */
+  idmap?: IdmapMounts;
   /** Background retry of cleanup a failed CreateContainer left (default 5 s doubling to 5 min). */
   cleanupRetry?: { initialMs: number; maxMs: number };
   /** How long a container built for a caller that went away waits for its retry (default 2 min). */

@@ -4,6 +4,7 @@ import { isAbsolute, join } from 'node:path';
 import { InvalidArgumentError } from '../../lib/errors.js';
 import type { SandboxFacts } from './container-config.js';
 import type { Sandbox } from '../sandbox/sandbox-config.js';
+import { podUserns } from '../oci-spec/userns.js';
 
 export function sandboxFacts(s: Sandbox): SandboxFacts {
   return {
@@ -21,6 +22,7 @@ export function sandboxFacts(s: Sandbox): SandboxFacts {
     hostnamePath: s.hostnamePath,
     ...(s.shmPath ? { shmPath: s.shmPath } : {}),
     privileged: s.security.privileged,
+    ...(podUserns(s.namespaceOptions) ? { userns: podUserns(s.namespaceOptions) } : {}),
   };
 }
 

@@ -2,7 +2,7 @@
 // and decided at create time (ContainerMeta, persisted once, rewritten only by resource updates)
 // apart from the live status (ContainerStatusRecord, rewritten on every state change). Both are
 // atomic JSON files under <rootDir>/containers/<id>/ so a crash never mixes the two.
-import type { ContainerConfig, ContainerMount, LinuxContainerResources } from './container-config.js';
+import type { ContainerConfig, ContainerMount, IdMappings, LinuxContainerResources } from './container-config.js';
 import type { ResolvedUser } from '../oci-spec/user.js';
 import type { PendingCleanup, Sandbox } from '../sandbox/sandbox-config.js';
 
@@ -45,6 +45,8 @@ export interface ContainerMeta {
   imageVolumeLeases?: string[];
   /** The current resources (create config, then UpdateContainerResources). */
   resources?: LinuxContainerResources;
+  /** The pod's own user namespace: the rootfs and bind sources are idmapped clones with these mappings. */
+  userns?: IdMappings;
 }
 
 export interface ContainerStatusRecord {

@@ -3,20 +3,25 @@
 // or paused = RUNNING; created = CREATED; gone without a trace = EXITED "Unknown"); UNKNOWN
 // containers (cleanup owed) stay as they are; a live container's rootfs is mounted again if the
 // mount went; runtime containers and bundles that no record owns are removed.
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nowNs } from '../../lib/time.js';
+import { NativeIdmap } from '../engine/idmap-mounts.js';
 import { runtimeOrUndefined, sweepRuntimeOrphans } from '../engine/runtime-sweep.js';
 import { containerBundlesDir, hostRootfsMounts, type ContainerManagerOptions } from './container-deps.js';
 import { containerOomKills } from './container-metrics.js';
 import { wasOomKilled } from './container-oom.js';
 import type { Container, ContainerMeta, ContainerStatusRecord } from './container-record.js';
 import type { ContainerStore } from './container-store.js';
+import { mountIdmappedRootfs } from './userns-mounts.js';
 
 /** Rebuild the store; returns the ids of UNKNOWN containers whose cleanup is still owed. */
 export async function recoverContainers(o: ContainerManagerOptions, store: ContainerStore): Promise<string[]> {
   const mounts = o.mounts ?? hostRootfsMounts;
-  await mkdir(containerBundlesDir(o), { recursive: true, mode: 0o700 });
+  // Searchable (not listable) by others: a container of a pod with its own user namespace reaches
+  // its rootfs under its bundle as the pod's root.
+  await mkdir(containerBundlesDir(o), { recursive: true, mode: 0o711 });
+  await chmod(containerBundlesDir(o), 0o711);
   const owed: string[] = [];
   for (const r of await store.load()) {
     if (!r.meta) {
@@ -34,7 +39,11 @@ export async function recoverContainers(o: ContainerManagerOptions, store: Conta
     if (status !== before) await store.setStatus(c.id, status);
     if (status.state !== 'EXITED' && !status.cleanup && !(await mounts.isMounted(c.rootfs))) {
       o.log.warn({ containerId: c.id }, 'container rootfs was not mounted after restart: mounting it again');
-      await mounts.mountRootfs(await o.images.layerDirs(c.image.id), store.recordDir(c.id), c.rootfs).catch((err: unknown) => o.log.error({ err, containerId: c.id }, 'remounting the rootfs failed'));
+      const layers = await o.images.layerDirs(c.image.id);
+      const remount = c.userns
+        ? mountIdmappedRootfs(o.idmap ?? new NativeIdmap(), mounts, c.userns, layers, join(c.bundle, 'layers'), store.recordDir(c.id), c.rootfs)
+        : mounts.mountRootfs(layers, store.recordDir(c.id), c.rootfs);
+      await remount.catch((err: unknown) => o.log.error({ err, containerId: c.id }, 'remounting the rootfs failed'));
     }
     o.log.info({ containerId: c.id, state: status.state, pid: status.pid }, 'container recovered');
   }

@@ -3,7 +3,7 @@
 // The kernel takes at most one page of mount options, so the lower dirs are given as paths
 // relative to the container's record dir (mount runs there), and when even that is too long, as
 // short numbered symlinks (l/0, l/1, ...) created in that dir: path lookup follows them.
-import { mkdir, readFile, rm, symlink } from 'node:fs/promises';
+import { chown, mkdir, readFile, rm, symlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { InvalidArgumentError } from '../../lib/errors.js';
 import { run } from '../../lib/exec.js';
@@ -36,11 +36,12 @@ export function planOverlay(layers: readonly string[], recordDir: string, upperD
   return { cwd: recordDir, options: `lowerdir=${links.map((l) => l.name).join(':')}${tail}`, links };
 }
 
-/** Mount the overlay at `target` (created if missing). */
-export async function mountRootfs(layers: readonly string[], recordDir: string, target: string): Promise<{ upperDir: string; workDir: string }> {
+/** Mount the overlay at `target` (created if missing); `owner` owns the upper dir (the rootfs root). */
+export async function mountRootfs(layers: readonly string[], recordDir: string, target: string, owner?: { uid: number; gid: number }): Promise<{ upperDir: string; workDir: string }> {
   const upperDir = join(recordDir, 'upper');
   const workDir = join(recordDir, 'work');
   await mkdir(upperDir, { recursive: true, mode: 0o755 });
+  if (owner) await chown(upperDir, owner.uid, owner.gid);
   await mkdir(workDir, { recursive: true, mode: 0o700 });
   await mkdir(target, { recursive: true, mode: 0o755 });
   const plan = planOverlay(layers, recordDir, upperDir, workDir);

@@ -21,6 +21,8 @@ export interface RuntimeHandler extends RuntimeHandlerSpec {
   /** The executable found for `path`, or undefined when it is missing. */
   binary: string | undefined;
   features: HandlerFeatures;
+  /** Why `features.userNamespaces` is false (verbose Status, refusals), when it is. */
+  usernsUnsupported?: string;
 }
 
 const NO_FEATURES: HandlerFeatures = { recursiveReadOnlyMounts: false, userNamespaces: false };
@@ -28,10 +30,15 @@ const NO_FEATURES: HandlerFeatures = { recursiveReadOnlyMounts: false, userNames
 /** What `<runtime> features` prints (OCI runtime-spec features.md), the parts we read. */
 interface RuntimeFeaturesJson {
   mountOptions?: string[];
-  linux?: { mountExtensions?: { idmap?: { enabled?: boolean } } };
+  linux?: { namespaces?: string[]; mountExtensions?: { idmap?: { enabled?: boolean } } };
 }
 
-/** Parse `features` output; recursive read-only needs runtime support ("rro") and kernel >= 5.12. */
+/**
+ * Parse `features` output; recursive read-only needs runtime support ("rro") and kernel >= 5.12.
+ * User namespaces need only the runtime to create and join them (the "user" namespace, or idmap
+ * support, which implies it): nexcage makes the idmapped mounts itself. The host's part is
+ * checked once at start (userns-support.ts, applied by restrictUserNamespaces).
+ */
 export function parseFeatures(json: string, kernelRelease: string): HandlerFeatures {
   let f: RuntimeFeaturesJson;
   try {
@@ -43,7 +50,7 @@ export function parseFeatures(json: string, kernelRelease: string): HandlerFeatu
   const kernelRro = major > 5 || (major === 5 && minor >= 12);
   return {
     recursiveReadOnlyMounts: kernelRro && (f.mountOptions ?? []).includes('rro'),
-    userNamespaces: f.linux?.mountExtensions?.idmap?.enabled === true,
+    userNamespaces: (f.linux?.namespaces ?? []).includes('user') || f.linux?.mountExtensions?.idmap?.enabled === true,
   };
 }
 
@@ -58,15 +65,31 @@ export class RuntimeHandlers {
     for (const spec of specs) {
       const binary = await findExecutable(spec.path);
       let features = NO_FEATURES;
+      let usernsUnsupported: string | undefined = `runtime "${spec.path}" not found`;
       if (binary) {
         const out = await run(binary, ['features'], { timeoutMs: 5000, allowFailure: true }).catch(() => undefined);
         if (out?.exitCode === 0) features = parseFeatures(out.stdout, kernelRelease);
+        usernsUnsupported =
+          out?.exitCode !== 0
+            ? `\`${binary} features\` failed: the runtime cannot say whether it supports user namespaces`
+            : features.userNamespaces
+              ? undefined
+              : `${binary} does not list the user namespace in its \`features\``;
       } else {
         log.warn({ handler: spec.name, path: spec.path }, 'runtime handler binary not found');
       }
-      map.set(spec.name, { ...spec, binary, features });
+      map.set(spec.name, { ...spec, binary, features: { ...features }, ...(usernsUnsupported ? { usernsUnsupported } : {}) });
     }
     return new RuntimeHandlers(map, defaultName);
+  }
+
+  /** The host cannot run user-namespaced pods (`reason`): no handler offers them. */
+  restrictUserNamespaces(reason: string | undefined): void {
+    if (reason === undefined) return;
+    for (const h of this.handlers.values()) {
+      if (h.features.userNamespaces) h.usernsUnsupported = reason;
+      h.features.userNamespaces = false;
+    }
   }
 
   list(): RuntimeHandler[] {

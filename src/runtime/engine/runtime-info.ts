@@ -80,8 +80,13 @@ export class RuntimeInfo {
     // Controllers are mounted at boot: probed once, on the first verbose Status.
     this.hugetlb ??= (this.opts.hugetlb ?? probeHugetlb)();
     const hugetlb = await this.hugetlb;
+    // Why a handler does or does not offer user namespaces (the kubelet only sees the boolean).
+    const userns = Object.fromEntries(
+      this.opts.handlers.list().map((h) => [h.name, h.features.userNamespaces ? { supported: true } : { supported: false, reason: h.usernsUnsupported ?? 'unknown' }]),
+    );
     return {
       config: JSON.stringify(this.opts.effectiveConfig),
+      userNamespaces: JSON.stringify(userns),
       runtimeConfig: JSON.stringify({ podCIDR: this.podCidr, cgroupDriver: this.opts.cgroupDriver }),
       hugetlb: JSON.stringify(hugetlb ? { controller: true, hugepageLimits: 'applied' } : { controller: false, hugepageLimits: 'dropped', message: HUGETLB_MISSING }),
     };

@@ -28,7 +28,8 @@ export class NetnsPins {
     return join(this.dir, podId);
   }
 
-  async create(podId: string): Promise<string> {
+  /** A new namespace, or with `from` (e.g. /proc/<pid>/ns/net of a pod's infra) that one pinned. */
+  async create(podId: string, from?: string): Promise<string> {
     const path = this.pathFor(podId);
     // The private dir mount exists only while pins do, so an idle or crashed daemon holds no mount.
     await this.withDirLock(async () => {
@@ -40,7 +41,8 @@ export class NetnsPins {
       await writeFile(path, '', { flag: 'wx', mode: 0o444 });
     });
     try {
-      await run('unshare', [`--net=${path}`, 'true'], { timeoutMs: 30_000 });
+      if (from) await run('mount', ['--bind', from, path]);
+      else await run('unshare', [`--net=${path}`, 'true'], { timeoutMs: 30_000 });
     } catch (err) {
       await this.remove(path);
       throw new InternalError(`network namespace for pod "${podId}" could not be created: ${errorMessage(err)}`, { cause: err });

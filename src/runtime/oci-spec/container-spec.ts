@@ -8,13 +8,14 @@ import { availableCapabilities, computeCapabilities } from './capabilities.js';
 import { applyCdiEdits, type CdiContainerEdits } from './cdi.js';
 import { defaultDeviceCgroupRules, defaultMaskedPaths, defaultReadonlyPaths, defaultRlimits, privilegedDeviceCgroupRules } from './defaults.js';
 import type { ResolvedDevice } from './device-info.js';
-import { checkContainerPath, planMounts, sandboxMounts } from './mounts.js';
+import { checkContainerPath, keepShmFlags, planMounts, sandboxMounts } from './mounts.js';
 import { mergeCommand, mergeEnv } from './process-args.js';
 import { buildResources, cgroupsPathFor, clampOomScoreAdj } from './resources.js';
 import { runtimeDefaultSeccomp } from './seccomp-default.js';
 import { resolveLocalhostSeccomp, type LocalhostSeccomp, type SeccompRuleContext } from './seccomp-localhost.js';
 import { OCI_VERSION, type LinuxDevice, type LinuxDeviceCgroup, type LinuxNamespace, type Rlimit, type Seccomp, type Spec } from './types.js';
 import { resolveUser, type ResolvedUser, type UserFiles } from './user.js';
+import { checkContainerUserns, ociMappings } from './userns.js';
 
 export interface ContainerSpecInput {
   /** Container id (names the cgroup). */
@@ -103,12 +104,18 @@ export function buildContainerSpec(input: ContainerSpecInput): BuiltContainerSpe
     if (mountLabel) linux.mountLabel = mountLabel;
   }
 
-  // namespaces: net/ipc/uts always follow the pod; pid may be the container's own or a target's
+  // namespaces: net/ipc/uts (and user) always follow the pod; pid may be the container's own or a target's
+  checkContainerUserns(sc.namespaceOptions?.userns, sandbox.userns, what);
   const pidMode: NamespaceMode = sc.namespaceOptions?.pid ?? sandbox.namespaceOptions.pid;
   linux.namespaces = namespaces(sandbox, pidMode, host, input.targetPid);
+  if (sandbox.userns) {
+    linux.uidMappings = ociMappings(sandbox.userns.uids);
+    linux.gidMappings = ociMappings(sandbox.userns.gids);
+  }
 
   const mountPlan = planMounts(config.mounts ?? [], sandboxMounts(sandbox, sc.readonlyRootfs === true, sandbox.namespaceOptions.ipc), host, privileged);
   spec.mounts = mountPlan.mounts;
+  if (sandbox.userns) keepShmFlags(spec.mounts, sandbox.shmPath);
   if (mountPlan.rootfsPropagation) linux.rootfsPropagation = mountPlan.rootfsPropagation;
 
   const devices = buildDevices(input.devices ?? [], privileged ? (input.hostDevices ?? []) : []);
@@ -148,6 +155,9 @@ function namespaces(sandbox: SandboxFacts, pidMode: NamespaceMode, host: HostFac
   };
   const out: LinuxNamespace[] = [{ type: 'mount' }];
   const opts = sandbox.namespaceOptions;
+  // The pod's user namespace first: runc joins in this order, and the pod's network, ipc, uts and
+  // pid namespaces belong to it.
+  if (sandbox.userns) out.push({ type: 'user', path: infra('user') });
   if (opts.network !== 'NODE') {
     out.push({ type: 'network', path: sandbox.netnsPath ?? infra('net') });
     // a pod on the host network also shares the host's hostname, otherwise the pod's uts

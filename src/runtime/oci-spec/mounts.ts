@@ -39,7 +39,7 @@ export function bindMount(m: ContainerMount, host: HostFacts): { mount: Mount; r
   }
   if (!m.hostPath.startsWith('/')) throw new InvalidArgumentError(`mount "${m.containerPath}": host path "${m.hostPath}" must be absolute`);
   if ((m.uidMappings?.length ?? 0) > 0 || (m.gidMappings?.length ?? 0) > 0) {
-    throw new InvalidArgumentError(`mount "${m.containerPath}": id-mapped mounts need user namespaces, which nexcage does not support`);
+    throw new InvalidArgumentError(`mount "${m.containerPath}": id-mapped mounts (uid_mappings/gid_mappings) need user namespaces: only a pod with its own (hostUsers: false) can have them`);
   }
   const propagation = m.propagation ?? 'PROPAGATION_PRIVATE';
   const options = ['rbind'];
@@ -108,6 +108,18 @@ export function planMounts(criMounts: readonly ContainerMount[], extra: readonly
     else if (b.rootfsPropagation === 'rslave' && rootfsPropagation !== 'rshared') rootfsPropagation = 'rslave';
   }
   return rootfsPropagation ? { mounts, rootfsPropagation } : { mounts };
+}
+
+/**
+ * A pod's /dev/shm tmpfs is nosuid,nodev,noexec. In a pod with its own user namespace those flags
+ * are locked on the bind, and runc 1.1 remounts a read-only bind with MS_RDONLY alone, which the
+ * kernel refuses: name them so the remount keeps them.
+ */
+export function keepShmFlags(mounts: readonly Mount[], shmPath: string | undefined): void {
+  if (!shmPath) return;
+  for (const m of mounts) {
+    if (m.destination === '/dev/shm' && m.source === shmPath) m.options = [...(m.options ?? []), 'nosuid', 'nodev', 'noexec'];
+  }
 }
 
 /** What the host must provide before runc can honour the mounts (checked by an I/O helper). */

@@ -1,17 +1,20 @@
 // buildSandboxSpec: the OCI config.json of a pod's infra (pause) container. The infra process
 // creates and holds the pod's ipc/uts (and pid when shared) namespaces and joins the pinned
-// network namespace; app containers join them through /proc/<infra pid>/ns. Pure, like
+// network namespace; app containers join them through /proc/<infra pid>/ns. A pod with its own
+// user namespace has the infra create it, and its network namespace inside it (so the pod's root
+// owns its network: sysfs, low ports), which the daemon pins afterwards. Pure, like
 // buildContainerSpec, and built from the same defaults.
 import { InvalidArgumentError } from '../../lib/errors.js';
-import type { HostFacts, LinuxContainerResources, NamespaceMode, SecurityProfile, SelinuxOption } from '../container/container-config.js';
+import type { HostFacts, IdMappings, LinuxContainerResources, NamespaceMode, SecurityProfile, SelinuxOption } from '../container/container-config.js';
 import { availableCapabilities, computeCapabilities } from './capabilities.js';
 import { apparmorProfile, clampRlimits, seccompRuleContext } from './container-spec.js';
 import { DEFAULT_PATH_ENV, defaultDeviceCgroupRules, defaultMaskedPaths, defaultReadonlyPaths, defaultRlimits, privilegedDeviceCgroupRules } from './defaults.js';
-import { planMounts } from './mounts.js';
+import { keepShmFlags, planMounts } from './mounts.js';
 import { buildResources, cgroupsPathFor, clampOomScoreAdj } from './resources.js';
 import { runtimeDefaultSeccomp } from './seccomp-default.js';
 import { resolveLocalhostSeccomp, type LocalhostSeccomp } from './seccomp-localhost.js';
 import { OCI_VERSION, type LinuxNamespace, type Spec } from './types.js';
+import { ociMappings } from './userns.js';
 
 /** containerd gives the infra process this score so the pod's containers die first under OOM. */
 export const SANDBOX_OOM_SCORE_ADJ = -998;
@@ -40,8 +43,10 @@ export interface SandboxSpecInput {
   env?: string[];
   /** root.path; default "rootfs". */
   rootfsPath?: string;
-  /** Pinned network namespace to join; undefined when network is NODE. */
+  /** Pinned network namespace to join; undefined when network is NODE or the pod has its own user namespace. */
   netnsPath?: string;
+  /** The pod's own user namespace: created by the infra with these mappings (with a new network namespace). */
+  userns?: IdMappings;
   namespaceOptions: { network: NamespaceMode; pid: NamespaceMode; ipc: NamespaceMode };
   cgroupParent: string;
   /** The pod's /dev/shm tmpfs on the host (not used for host-IPC pods, which get the host's). */
@@ -96,9 +101,16 @@ export function buildSandboxSpec(input: SandboxSpecInput): Spec {
   const opts = input.namespaceOptions;
 
   const ns: LinuxNamespace[] = [{ type: 'mount' }];
+  if (input.userns) {
+    if (opts.network === 'NODE') throw new InvalidArgumentError(`pod sandbox "${input.id}": a pod with its own user namespace needs a pod network`);
+    ns.push({ type: 'user' });
+    linux.uidMappings = ociMappings(input.userns.uids);
+    linux.gidMappings = ociMappings(input.userns.gids);
+  }
   if (opts.network !== 'NODE') {
-    if (!input.netnsPath) throw new InvalidArgumentError(`pod sandbox "${input.id}": no network namespace path for a pod network`);
-    ns.push({ type: 'network', path: input.netnsPath });
+    if (input.userns) ns.push({ type: 'network' });
+    else if (!input.netnsPath) throw new InvalidArgumentError(`pod sandbox "${input.id}": no network namespace path for a pod network`);
+    else ns.push({ type: 'network', path: input.netnsPath });
     // own uts: the pod's hostname; host-network pods keep the node's
     ns.push({ type: 'uts' });
     spec.hostname = input.hostname;
@@ -115,6 +127,7 @@ export function buildSandboxSpec(input: SandboxSpecInput): Spec {
         ? [{ containerPath: '/dev/shm', hostPath: input.shmPath, readonly: true }]
         : [];
   spec.mounts = planMounts([], shm, host, privileged).mounts;
+  if (input.userns) keepShmFlags(spec.mounts, input.shmPath);
 
   const resources = buildResources(input.resources, host);
   resources.devices = privileged ? privilegedDeviceCgroupRules() : defaultDeviceCgroupRules();

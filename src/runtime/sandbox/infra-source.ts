@@ -15,6 +15,8 @@ import { ensureInfraRootfs, INFRA_ARGS } from './infra-rootfs.js';
 export interface InfraRootfs {
   /** Absolute rootfs path for the OCI spec (read-only). */
   path: string;
+  /** The image layers under `path` (bottom first) when it is an overlay of them; else `path` is a plain directory. */
+  layers?: string[];
   args: string[];
   env?: string[];
 }
@@ -77,7 +79,7 @@ export class ImageInfra implements InfraSource {
     }
     this.mountPoint = mountPoint;
     this.log.info({ image: this.ref, imageId: image.id, rootfs: mountPoint }, 'infra rootfs from the pause image');
-    return { path: mountPoint, args, ...(image.config.Env ? { env: [...image.config.Env] } : {}) };
+    return { path: mountPoint, layers, args, ...(image.config.Env ? { env: [...image.config.Env] } : {}) };
   }
 
   async close(): Promise<void> {

@@ -66,9 +66,11 @@ export async function writePodFiles(dir: string, o: { hostname: string; hostNetw
 }
 
 /** Mount the pod's /dev/shm: a tmpfs of its own size, shared by its containers through the infra. */
-export async function mountShm(path: string, bytes = DEFAULT_SHM_BYTES): Promise<void> {
+/** `owner`: the host ids of the pod's root when the pod has its own user namespace (its /dev/shm is its root's). */
+export async function mountShm(path: string, bytes = DEFAULT_SHM_BYTES, owner?: { uid: number; gid: number }): Promise<void> {
   await mkdir(path, { recursive: true, mode: 0o755 });
-  await run('mount', ['-t', 'tmpfs', '-o', `mode=1777,size=${bytes},nosuid,nodev,noexec`, 'shm', path]);
+  const ids = owner ? `,uid=${owner.uid},gid=${owner.gid}` : '';
+  await run('mount', ['-t', 'tmpfs', '-o', `mode=1777,size=${bytes},nosuid,nodev,noexec${ids}`, 'shm', path]);
 }
 
 export async function unmountShm(path: string): Promise<void> {

@@ -1,6 +1,6 @@
 // The domain shape of a pod sandbox request and record (camelCase mirror of CRI PodSandboxConfig,
 // no protobuf). The persisted record keeps what was asked (config) apart from live status.
-import type { LinuxContainerResources, NamespaceMode, SecurityProfile, SelinuxOption } from '../container/container-config.js';
+import type { LinuxContainerResources, NamespaceMode, SecurityProfile, SelinuxOption, UserNamespaceOption } from '../container/container-config.js';
 import type { PodDns, PortMapping } from '../network/network-plugin.js';
 
 export interface SandboxMetadata {
@@ -14,6 +14,8 @@ export interface SandboxNamespaceOptions {
   network: NamespaceMode;
   pid: NamespaceMode;
   ipc: NamespaceMode;
+  /** Unset or NODE: the host's user namespace; POD: the pod's own, with these mappings. */
+  userns?: UserNamespaceOption;
 }
 
 export interface SandboxSecurity {

@@ -1,21 +1,28 @@
 // RunPodSandbox's work once the request is checked and the pod's id and name are reserved, as
 // named steps: dirs -> pod files, /dev/shm and network side by side -> infra container -> record.
+// A pod with its own user namespace differs: its infra runs on an idmapped view of the infra
+// rootfs, creates the user namespace and the network namespace inside it, and the network (pin,
+// CNI ADD) comes once the infra is created, before it starts (as containerd does).
 // Each step registers its undo as soon as it is done. On failure the undo runs; when an undo step
 // fails too, the pod is kept as an UNKNOWN record naming what is left (its name stays reserved),
 // and Stop/Remove or the background retry finish the cleanup.
 import { hostname as osHostname } from 'node:os';
-import { mkdir, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage } from '../../lib/errors.js';
 import { atomicWriteJson } from '../../lib/fsutil.js';
 import type { Logger } from '../../lib/log.js';
 import { nowNs, secondsSince } from '../../lib/time.js';
 import { describeLeftovers, rollback, type Undo } from '../../lib/undo.js';
+import type { IdMappings } from '../container/container-config.js';
+import { NativeIdmap } from '../engine/idmap-mounts.js';
 import type { MonitorStarted } from '../engine/monitor.js';
 import type { OciRuntime } from '../engine/oci-runtime.js';
 import { buildSandboxSpec } from '../oci-spec/sandbox-spec.js';
 import { loadLocalhostSeccomp } from '../oci-spec/seccomp-localhost.js';
 import type { Spec } from '../oci-spec/types.js';
+import { hostRoot, podUserns } from '../oci-spec/userns.js';
+import { mountImageReadOnly } from '../container/container-rootfs.js';
 import type { InfraRootfs } from './infra-source.js';
 import { applyPodCgroup, podCgroupWrites, podLimits } from './pod-cgroup.js';
 import { writePodFiles, type PodFilePaths } from './pod-files.js';
@@ -33,6 +40,7 @@ export const STEP = {
   cniDel: 'CNI DEL',
   infra: 'infra container',
   monitorFiles: 'monitor files',
+  infraRootfs: 'idmapped infra rootfs',
 } as const;
 
 export interface SandboxRequest {
@@ -50,6 +58,8 @@ interface Paths {
   hostNetwork: boolean;
   hostname: string;
   shmPath: string | undefined;
+  /** The pod's own user namespace, when it has one. */
+  userns: IdMappings | undefined;
 }
 
 interface PodEnvironment {
@@ -73,10 +83,13 @@ export async function createSandbox(o: SandboxManagerOptions, store: SandboxStor
   const paths = planPaths(o, store, req);
   let env: Partial<PodEnvironment> = {};
   try {
-    const rootfs = await o.infra.get();
+    const source = await o.infra.get();
     await prepareDirs(paths, undo);
     env = await setUpPodEnvironment(o, req, paths, undo, env);
-    const infra = await startInfra(o, req, paths, env as PodEnvironment, rootfs, undo, log);
+    const rootfs = paths.userns ? await idmappedInfraRootfs(o, paths, paths.userns, source, undo) : source;
+    // With its own user namespace the pod's network namespace is the infra's, set up once it exists.
+    const network = paths.userns ? (pid: number) => setUpNetwork(o, req, undo, env, `/proc/${pid}/ns/net`) : undefined;
+    const infra = await startInfra(o, req, paths, env as PodEnvironment, rootfs, undo, log, network);
     const sandbox = sandboxRecord(req, paths, env as PodEnvironment, infra);
     store.hide(sandbox.id);
     await store.save(sandbox);
@@ -103,6 +116,7 @@ function planPaths(o: SandboxManagerOptions, store: SandboxStore, req: SandboxRe
     hostNetwork,
     hostname: hostNetwork ? osHostname() : req.config.hostname || req.config.metadata.name.slice(0, 63),
     shmPath: req.config.namespaceOptions.ipc !== 'NODE' ? join(bundle, 'shm') : undefined,
+    userns: podUserns(req.config.namespaceOptions),
   };
 }
 
@@ -112,6 +126,11 @@ async function prepareDirs(p: Paths, undo: Undo[]): Promise<void> {
   undo.push({ what: STEP.recordDir, run: () => rm(p.recordDir, { recursive: true, force: true }), after: 'all' });
   await mkdir(p.bundle, { recursive: true, mode: 0o700 });
   undo.push({ what: STEP.bundleDir, run: () => rm(p.bundle, { recursive: true, force: true }), after: 'all' });
+  if (p.userns) {
+    // runc mounts the rootfs from inside the pod's user namespace: its root (group) must get through.
+    await chown(p.bundle, 0, hostRoot(p.userns).gid);
+    await chmod(p.bundle, 0o710);
+  }
 }
 
 /**
@@ -120,47 +139,84 @@ async function prepareDirs(p: Paths, undo: Undo[]): Promise<void> {
  * UNKNOWN record must name).
  */
 async function setUpPodEnvironment(o: SandboxManagerOptions, req: SandboxRequest, p: Paths, undo: Undo[], env: Partial<PodEnvironment>): Promise<PodEnvironment> {
-  const { config, id } = req;
+  const { config } = req;
   const shm = o.shm ?? hostShmMounts;
-  const netStart = process.hrtime.bigint();
   env.ips = [];
   env.netSeconds = 0;
   const filesTask = writePodFiles(p.recordDir, { hostname: p.hostname, hostNetwork: p.hostNetwork, ...(config.dns ? { dns: config.dns } : {}) });
   const shmTask = (async () => {
     if (!p.shmPath) return;
     const shmPath = p.shmPath;
-    await shm.mount(shmPath);
+    await (p.userns ? shm.mount(shmPath, hostRoot(p.userns)) : shm.mount(shmPath));
     undo.push({ what: STEP.shm, run: () => shm.unmount(shmPath) });
   })();
   // The infra joins the pinned netns, and the IP must exist before the pod is READY.
-  const netTask = (async () => {
-    if (p.hostNetwork) return;
-    const netnsPath = await o.netns.create(id);
-    env.netnsPath = netnsPath;
-    // The plugins need the netns for DEL: it goes only once DEL went through.
-    undo.push({ what: STEP.netns, run: () => o.netns.remove(netnsPath), after: [STEP.cniDel] });
-    undo.push({ what: STEP.cniDel, run: () => o.network.tearDown(id, netnsPath) });
-    const st = await o.network.setUp({
-      podId: id,
-      netnsPath,
-      podName: config.metadata.name,
-      podNamespace: config.metadata.namespace,
-      podUid: config.metadata.uid,
-      portMappings: config.portMappings,
-      ...(config.dns ? { dns: config.dns } : {}),
-    });
-    env.ips = st.ips;
-    env.network = st.network;
-    env.netSeconds = secondsSince(netStart);
-  })();
+  const netTask = p.hostNetwork || p.userns ? Promise.resolve() : setUpNetwork(o, req, undo, env);
   // allSettled: a failure must not leave a sibling task running while the undo runs.
   for (const r of await Promise.allSettled([filesTask, shmTask, netTask])) if (r.status === 'rejected') throw r.reason;
   env.files = await filesTask;
   return env as PodEnvironment;
 }
 
-/** The infra's spec, then conmon + `runtime create`, `runtime start`, then the pod cgroup limits. */
-async function startInfra(o: SandboxManagerOptions, req: SandboxRequest, p: Paths, env: PodEnvironment, infra: InfraRootfs, undo: Undo[], log: Logger): Promise<Infra> {
+/** The pinned netns (a new one, or `from` pinned) and CNI ADD, each with its undo; `env` says what exists. */
+async function setUpNetwork(o: SandboxManagerOptions, req: SandboxRequest, undo: Undo[], env: Partial<PodEnvironment>, from?: string): Promise<void> {
+  const { config, id } = req;
+  const netStart = process.hrtime.bigint();
+  const netnsPath = await o.netns.create(id, from);
+  env.netnsPath = netnsPath;
+  // The plugins need the netns for DEL: it goes only once DEL went through.
+  undo.push({ what: STEP.netns, run: () => o.netns.remove(netnsPath), after: [STEP.cniDel] });
+  undo.push({ what: STEP.cniDel, run: () => o.network.tearDown(id, netnsPath) });
+  const st = await o.network.setUp({
+    podId: id,
+    netnsPath,
+    podName: config.metadata.name,
+    podNamespace: config.metadata.namespace,
+    podUid: config.metadata.uid,
+    portMappings: config.portMappings,
+    ...(config.dns ? { dns: config.dns } : {}),
+  });
+  env.ips = st.ips;
+  env.network = st.network;
+  env.netSeconds = secondsSince(netStart);
+}
+
+/**
+ * The infra rootfs as the pod's root sees it: an idmapped clone of the built-in rootfs, or of each
+ * pause image layer under a read-only overlay (an overlay mount itself cannot be idmapped). The
+ * layer clones go once the overlay holds its own references to them.
+ */
+async function idmappedInfraRootfs(o: SandboxManagerOptions, p: Paths, userns: IdMappings, source: InfraRootfs, undo: Undo[]): Promise<InfraRootfs> {
+  const idmap = o.idmap ?? new NativeIdmap();
+  const target = join(p.bundle, 'rootfs');
+  const layersDir = join(p.bundle, 'layers');
+  undo.push({ what: STEP.infraRootfs, run: async () => { await idmap.unmount(layersDir); await idmap.unmount(target); } });
+  const layers = source.layers ?? [source.path];
+  if (layers.length === 1) {
+    await idmap.bind(userns, [{ source: layers[0] as string, target }], false);
+  } else {
+    const clones = layers.map((l, i) => ({ source: l, target: join(layersDir, String(i)) }));
+    await idmap.bind(userns, clones, false);
+    await mountImageReadOnly(clones.map((c) => c.target), join(p.bundle, 'overlay-work'), target);
+    await idmap.unmount(layersDir);
+  }
+  return { ...source, path: target };
+}
+
+/**
+ * The infra's spec, then conmon + `runtime create`, `beforeStart` (the network of a pod with its
+ * own user namespace), `runtime start`, then the pod cgroup limits.
+ */
+async function startInfra(
+  o: SandboxManagerOptions,
+  req: SandboxRequest,
+  p: Paths,
+  env: PodEnvironment,
+  infra: InfraRootfs,
+  undo: Undo[],
+  log: Logger,
+  beforeStart?: (pid: number) => Promise<void>,
+): Promise<Infra> {
   const { config, id, runtime } = req;
   const infraStart = process.hrtime.bigint();
   const spec = buildSandboxSpec({
@@ -173,6 +229,7 @@ async function startInfra(o: SandboxManagerOptions, req: SandboxRequest, p: Path
     ...(infra.env ? { env: infra.env } : {}),
     rootfsPath: infra.path,
     ...(env.netnsPath ? { netnsPath: env.netnsPath } : {}),
+    ...(p.userns ? { userns: p.userns } : {}),
     namespaceOptions: config.namespaceOptions,
     cgroupParent: config.cgroupParent,
     ...(p.shmPath ? { shmPath: p.shmPath } : {}),
@@ -197,6 +254,7 @@ async function startInfra(o: SandboxManagerOptions, req: SandboxRequest, p: Path
   undo.push({ what: STEP.infra, run: () => runtime.delete(id, { force: true }) });
   undo.push({ what: STEP.monitorFiles, run: () => Promise.all([o.monitor.cleanup(id), o.exits.remove(id)]) });
   const mon = await o.monitor.start({ id, bundle: p.bundle, runtime, logPath: '', exitDir: o.exits.dir });
+  if (beforeStart) await beforeStart(mon.pid);
   await runtime.start(id);
   // Pod-level limits on the pod cgroup (runc created the parent if the kubelet had not).
   await applyPodLimits(o, config).catch((err: unknown) => log.warn({ error: errorMessage(err) }, 'pod cgroup limits not applied'));

@@ -5,12 +5,13 @@
 // caller went away keeps going and is handed to the caller's identical retry (CreateHandoff).
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { AlreadyExistsError, NotFoundError } from '../../lib/errors.js';
+import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from '../../lib/errors.js';
 import { readJsonIfExists } from '../../lib/fsutil.js';
 import { KeyedLock } from '../../lib/keyed-lock.js';
 import { BackoffRetry } from '../../lib/backoff-retry.js';
 import { CreateHandoff, fingerprint } from '../../lib/create-handoff.js';
-import type { LinuxContainerResources } from '../container/container-config.js';
+import type { IdMappings, LinuxContainerResources } from '../container/container-config.js';
+import { describeMappings, hostRangesOverlap, podUserns } from '../oci-spec/userns.js';
 import type { ExitInfo } from '../engine/exit-watcher.js';
 import type { SandboxStatsSource, StatsSandboxInfo } from '../stats/provider.js';
 import type { ContainerHooks, Sandbox, SandboxConfig, SandboxFilter } from './sandbox-config.js';
@@ -19,7 +20,7 @@ import type { SandboxManagerOptions } from './sandbox-deps.js';
 import { recoverSandboxes } from './sandbox-recovery.js';
 import { SandboxStore } from './sandbox-store.js';
 import { exitedRecord, needsStop, removeStoppedSandbox, stopSandbox } from './sandbox-teardown.js';
-import { validateSandboxConfig } from './sandbox-validate.js';
+import { validateSandboxConfig, validateUsernsHandler } from './sandbox-validate.js';
 
 export type { SandboxManagerOptions } from './sandbox-deps.js';
 
@@ -30,6 +31,8 @@ export class SandboxManager implements SandboxStatsSource {
   private readonly cleanupRetry: BackoffRetry;
   private hooks: ContainerHooks | undefined;
   private unsubscribe: (() => void) | undefined;
+  /** Host id ranges of user namespaces being created (not in the store yet), by pod id. */
+  private readonly usernsInFlight = new Map<string, IdMappings>();
 
   constructor(private readonly o: SandboxManagerOptions) {
     this.store = new SandboxStore(join(o.rootDir, 'sandboxes'));
@@ -74,7 +77,7 @@ export class SandboxManager implements SandboxStatsSource {
     const started = process.hrtime.bigint();
     validateSandboxConfig(config, this.o.host);
     const handler = runtimeHandler === '' ? this.o.handlers.defaultName : runtimeHandler;
-    this.o.handlers.get(handler); // unknown handler -> InvalidArgument naming it
+    validateUsernsHandler(config, this.o.handlers.get(handler)); // unknown handler -> InvalidArgument naming it
     const runtime = this.o.runtimeFor(handler);
     const key = SandboxStore.nameKey(config.metadata);
     const print = fingerprint({ config, handler });
@@ -85,9 +88,27 @@ export class SandboxManager implements SandboxStatsSource {
       return this.handoff.join(key, cancelled);
     }
     this.handoff.throwIfGone(cancelled);
+    const userns = podUserns(config.namespaceOptions);
+    if (userns) this.checkUsernsFree(userns, what);
     const id = randomBytes(32).toString('hex');
     this.store.reserveName(key, id, what);
+    if (userns) this.usernsInFlight.set(id, userns);
     return this.handoff.run(key, print, cancelled, () => this.createLocked(key, { id, config, handler, runtime, started }));
+  }
+
+  /** Two live pods never share host ids: each pod's root must be a stranger to every other pod. */
+  private checkUsernsFree(userns: IdMappings, what: string): void {
+    const taken = [...this.store.all()]
+      .filter((s) => s.state !== 'NOTREADY')
+      .map((s) => ({ owner: `pod sandbox ${s.metadata.namespace}/${s.metadata.name} (${s.id.slice(0, 13)})`, m: podUserns(s.namespaceOptions) }))
+      .concat([...this.usernsInFlight].map(([id, m]) => ({ owner: `pod sandbox ${id.slice(0, 13)} (being created)`, m })));
+    for (const t of taken) {
+      if (t.m && hostRangesOverlap(userns, t.m)) {
+        throw new FailedPreconditionError(
+          `${what}: namespace_options.userns_options host ids (${describeMappings(userns)}) overlap those of running ${t.owner} (${describeMappings(t.m)})`,
+        );
+      }
+    }
   }
 
   /** The creation itself, which goes on when its caller leaves; it owns the name until it ends. */
@@ -107,6 +128,8 @@ export class SandboxManager implements SandboxStatsSource {
       if (kept?.state === 'UNKNOWN') this.scheduleCleanup(req.id);
       else if (!kept) this.store.releaseName(key, req.id);
       throw err;
+    } finally {
+      this.usernsInFlight.delete(req.id);
     }
   }
 

@@ -2,8 +2,9 @@
 // checked against the runtime (infra running = READY, else NOTREADY; UNKNOWN stays, its cleanup
 // is retried); then what no record owns is cleaned up and logged: netns pins, CNI state, infra
 // containers in the runtime, bundles.
-import { mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { unmountAll } from '../container/container-rootfs.js';
 import { runtimeOrUndefined, sweepRuntimeOrphans } from '../engine/runtime-sweep.js';
 import type { Sandbox } from './sandbox-config.js';
 import { bundlesDir, hostShmMounts, type SandboxManagerOptions } from './sandbox-deps.js';
@@ -13,7 +14,10 @@ import type { SandboxStore } from './sandbox-store.js';
 /** Load every record into the store; returns the ids of UNKNOWN pods (cleanup still owed). */
 export async function recoverSandboxes(o: SandboxManagerOptions, store: SandboxStore): Promise<string[]> {
   await mkdir(store.dir, { recursive: true, mode: 0o700 });
-  await mkdir(bundlesDir(o), { recursive: true, mode: 0o700 });
+  // Searchable (not listable) by others: the infra of a pod with its own user namespace reaches
+  // its rootfs under its bundle as the pod's root.
+  await mkdir(bundlesDir(o), { recursive: true, mode: 0o711 });
+  await chmod(bundlesDir(o), 0o711);
   await o.netns.init();
   const unknown: string[] = [];
   for (const r of await store.load()) {
@@ -70,6 +74,8 @@ export async function sweepSandboxOrphans(o: SandboxManagerOptions, store: Sandb
     if (known(id)) continue;
     o.log.warn({ podSandboxId: id }, 'orphan sandbox bundle: removing');
     await (o.shm ?? hostShmMounts).unmount(join(bundlesDir(o), id, 'shm'));
+    // An idmapped infra rootfs may be mounted there: rm -r must not walk into it.
+    await unmountAll(join(bundlesDir(o), id));
     await rm(join(bundlesDir(o), id), { recursive: true, force: true });
     await o.exits.remove(id);
   }

@@ -2,10 +2,14 @@
 // RunPodSandbox left (an UNKNOWN pod): every step is idempotent, so running it again after a
 // partial failure finishes what is left. Order: the pod's containers, then the infra (SIGKILL,
 // wait for its exit), then the runtime record and CNI DEL side by side, then the netns, the shm
-// mount and the monitor's files; the record is NOTREADY only once all of that went through.
+// mount, the idmapped infra rootfs (pods with their own user namespace) and the monitor's files;
+// the record is NOTREADY only once all of that went through.
 import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { NativeIdmap } from '../engine/idmap-mounts.js';
 import type { ExitInfo } from '../engine/exit-watcher.js';
 import { runtimeOrUndefined } from '../engine/runtime-sweep.js';
+import { podUserns } from '../oci-spec/userns.js';
 import type { ContainerHooks, Sandbox } from './sandbox-config.js';
 import { hostShmMounts, type SandboxManagerOptions } from './sandbox-deps.js';
 import type { SandboxStore } from './sandbox-store.js';
@@ -32,6 +36,7 @@ export async function stopSandbox(o: SandboxManagerOptions, store: SandboxStore,
   for (const step of steps) if (step.status === 'rejected') throw step.reason;
   if (s.netnsPath) await o.netns.remove(s.netnsPath);
   if (s.shmPath) await (o.shm ?? hostShmMounts).unmount(s.shmPath);
+  if (podUserns(s.namespaceOptions)) await unmountInfraRootfs(o, s);
   await o.monitor.cleanup(id);
   const exit = await o.exits.read(id);
   const { cleanup: _done, ...rest } = s;
@@ -50,8 +55,17 @@ export function needsStop(s: Sandbox): boolean {
   return s.state !== 'NOTREADY' || !s.networkDown || s.pid !== 0;
 }
 
+/** The idmapped clones of the infra rootfs (and of its layers) under the bundle. */
+async function unmountInfraRootfs(o: SandboxManagerOptions, s: Sandbox): Promise<void> {
+  const idmap = o.idmap ?? new NativeIdmap();
+  await idmap.unmount(join(s.bundle, 'layers'));
+  await idmap.unmount(join(s.bundle, 'rootfs'));
+}
+
 /** Delete a stopped pod's bundle, record and exit file; its name is free again. */
 export async function removeStoppedSandbox(o: SandboxManagerOptions, store: SandboxStore, s: Sandbox): Promise<void> {
+  // Never rm -r through a mount: an idmapped rootfs clone would take the infra rootfs with it.
+  if (podUserns(s.namespaceOptions)) await unmountInfraRootfs(o, s);
   await rm(s.bundle, { recursive: true, force: true });
   await store.delete(s.id);
   await o.exits.remove(s.id);

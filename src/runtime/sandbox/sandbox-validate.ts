@@ -2,7 +2,9 @@
 // naming the field. Pure.
 import { InvalidArgumentError } from '../../lib/errors.js';
 import type { HostFacts } from '../container/container-config.js';
+import type { RuntimeHandler } from '../engine/runtime-handlers.js';
 import { cgroupsPathFor } from '../oci-spec/resources.js';
+import { podUserns, validatePodUserns } from '../oci-spec/userns.js';
 import { validateSysctls } from './pod-files.js';
 import type { SandboxConfig } from './sandbox-config.js';
 
@@ -30,4 +32,19 @@ export function validateSandboxConfig(c: SandboxConfig, host: Pick<HostFacts, 'c
     if (p.hostPort < 0 || p.hostPort > 65535) throw new InvalidArgumentError(`port mapping: host_port ${p.hostPort} is out of range`);
   }
   if (c.hostname.length > 64) throw new InvalidArgumentError(`pod sandbox hostname "${c.hostname}" is longer than 64 characters`);
+  validatePodUserns(c.namespaceOptions.userns);
+  if (podUserns(c.namespaceOptions)) {
+    // As Kubernetes validates hostUsers: false: the host's namespaces belong to the host's root.
+    for (const k of ['network', 'pid', 'ipc'] as const) {
+      if (c.namespaceOptions[k] === 'NODE') throw new InvalidArgumentError(`pod sandbox namespace_options.${k} NODE cannot be combined with its own user namespace (namespace_options.userns_options mode POD)`);
+    }
+  }
+}
+
+/** A pod with its own user namespace needs a handler that offers them (Status says which do). */
+export function validateUsernsHandler(c: SandboxConfig, handler: Pick<RuntimeHandler, 'name' | 'features' | 'usernsUnsupported'>): void {
+  if (!podUserns(c.namespaceOptions) || handler.features.userNamespaces) return;
+  throw new InvalidArgumentError(
+    `namespace_options.userns_options: runtime handler "${handler.name}" does not support user namespaces${handler.usernsUnsupported ? ` (${handler.usernsUnsupported})` : ''}`,
+  );
 }
