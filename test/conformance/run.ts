@@ -3,9 +3,10 @@
 // upstream paths, the daemon mirrors registry.k8s.io, gcr.io, public.ecr.aws and docker.io to it,
 // critest runs, and everything is torn down and checked for leaks. Writes build/conformance/
 // (report.json, critest.log, daemon.log); exit 1 on any failure but the expected digest spec.
+// CRITEST_FOCUS=<regexp> runs only the matching specs (--ginkgo.focus), CRITEST_ARGS adds arguments.
 import { spawn } from 'node:child_process';
 import { accessSync, constants, createWriteStream, existsSync } from 'node:fs';
-import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { run } from '../../src/lib/exec.js';
 import { Daemon, REPO, TestDir, leftovers } from '../e2e/harness.js';
@@ -63,6 +64,8 @@ async function runCritest(socket: string, scratch: string): Promise<number | nul
     '--ginkgo.no-color',
     `--ginkgo.timeout=${SUITE_TIMEOUT_MIN}m`,
     '--ginkgo.json-report=report.json',
+    ...(process.env.CRITEST_FOCUS ? [`--ginkgo.focus=${process.env.CRITEST_FOCUS}`] : []),
+    ...(process.env.CRITEST_ARGS ?? '').split(/\s+/).filter((a) => a !== ''),
   ];
   say(`${CRITEST} ${args.join(' ')}`);
   const log = createWriteStream(join(OUT, 'critest.log'));
@@ -98,6 +101,9 @@ async function main(): Promise<number> {
     await run(join(KIT, 'push-images.sh'), [registry.host], { timeoutMs: 10 * 60_000 });
 
     dir = await TestDir.create();
+    // Searchable by others (not listable): runc reaches a user-namespaced pod's rootfs under the
+    // state dir as the pod's root, or the daemon offers no user namespaces (UserNamespaces specs).
+    await chmod(dir.path, 0o711);
     await mkdir(dir.join('cni-conf')); // empty: the daemon's built-in bridge network
     const mirrors = Object.fromEntries(MIRRORED.map((h) => [h, [registry!.url]]));
     daemon = new Daemon(dir, 'daemon', {
