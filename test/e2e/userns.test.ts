@@ -11,6 +11,7 @@ import { call } from '../../src/cri/grpc/client.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
 import type { UserNamespace } from '../../src/cri/generated/runtime/v1/UserNamespace.js';
 import { ctrConfig, failure, podConfig, pull, pushContainerImages, runCtr, runPod, status, type ContainerImages } from '../support/containers.js';
+import { buildImage, busyboxEntries, layer, pushImage } from '../support/image-builder.js';
 import { TestRegistry } from '../support/registry.js';
 import { Daemon, processAlive, useTestDir, waitFor } from './harness.js';
 
@@ -189,10 +190,15 @@ describe('a pod with its own user namespace', () => {
       pod,
       ctrConfig(images.busybox, ['sleep', '1000'], { linux: { security_context: { capabilities: { add_capabilities: ['SYS_ADMIN', 'MKNOD'] } } } }),
     );
-    // The pod's root has CAP_SYS_ADMIN over its own mount namespace: a mount there stays there...
+    // The pod's root has CAP_SYS_ADMIN over its own mount namespace: it may mount there...
     const m = await exec(id, ['sh', '-c', 'mkdir -p /mnt/t && busybox mount -t tmpfs inside /mnt/t && echo mounted']);
     expect(m.out).toBe('mounted\n');
-    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toMatch(/ - tmpfs inside /);
+    // ...even make its /proc/sys writable, but a node-wide setting stays the host root's...
+    const panic = readFileSync('/proc/sys/kernel/panic', 'utf8');
+    const sysctl = await exec(id, ['sh', '-c', 'busybox mount -o remount,rw /proc/sys; echo 77 > /proc/sys/kernel/panic']);
+    expect(sysctl.code).not.toBe(0);
+    expect(sysctl.err).toMatch(/Permission denied|Operation not permitted/);
+    expect(readFileSync('/proc/sys/kernel/panic', 'utf8')).toBe(panic);
     // ...device nodes need the host's CAP_MKNOD...
     const dev = await exec(id, ['busybox', 'mknod', '/tmp/mem', 'c', '1', '1']);
     expect(dev.code).not.toBe(0);
@@ -246,6 +252,30 @@ describe('shared layers', () => {
     await removePod(plainId);
     await removePod(nsPodId);
   });
+});
+
+describe('pause image', () => {
+  it('runs the infra of a user-namespaced pod on idmapped pause image layers', async () => {
+    const pause = buildImage({
+      layers: [await layer(busyboxEntries()), await layer([{ path: 'pause', content: readFileSync('/usr/bin/catatonit'), mode: 0o755 }, { path: 'proc/', type: 'dir' }, { path: 'dev/', type: 'dir' }, { path: 'sys/', type: 'dir' }])],
+      config: { Entrypoint: ['/pause'], Cmd: ['-P'] },
+    });
+    await pushImage(registry.pushTarget, 'test/userns-pause', ['1'], pause);
+    const p = t.track(new Daemon(t.dir(), 'pause', { config: { pauseImage: `${registry.host}/test/userns-pause:1`, registry: { insecure: [registry.host] } } }));
+    await p.start();
+    const u = userns();
+    const { pod_sandbox_id: podId } = await call(p.client.runtime, 'RunPodSandbox', { config: usernsPod(u) }, 60_000);
+    const st = await call(p.client.runtime, 'PodSandboxStatus', { pod_sandbox_id: podId, verbose: true });
+    const info = JSON.parse(st.info.info ?? '{}') as { pid: number };
+    expect(st.status?.state).toBe('SANDBOX_READY');
+    expect(hostIds(info.pid).uid).toBe(u.uids![0]!.host_id);
+    // Seen from the infra's own namespace: the layers' root-owned files are its root's.
+    expect(statSync(`/proc/${info.pid}/root/pause`).uid).toBe(u.uids![0]!.host_id);
+    await call(p.client.runtime, 'StopPodSandbox', { pod_sandbox_id: podId }, 60_000);
+    await call(p.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: podId }, 60_000);
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(join(p.config().stateDir as string, 'sandboxes'));
+    await p.stop();
+  }, 120_000);
 });
 
 describe('daemon crash', () => {
