@@ -283,23 +283,37 @@ export class FakeMounts implements RootfsMounts {
   }
 }
 
-/** Idmapped clones: the targets are made (like the real helper) and remembered until unmounted. */
+/**
+ * Idmapped clones: the targets are made (like the real helper) and remembered until unmounted.
+ * With `mounted` (FakeMounts.mounted) they are mounts there too, so its unmountAll takes them.
+ */
 export class FakeIdmap implements IdmapMounts {
   /** target -> source and mappings of each clone attached. */
   readonly clones = new Map<string, { source: string; mappings: IdMappings; recursive: boolean }>();
-  constructor(private readonly w: World) {}
+  constructor(
+    private readonly w: World,
+    private readonly mounted?: Set<string>,
+  ) {}
   async bind(mappings: IdMappings, pairs: readonly IdmapPair[], recursive: boolean): Promise<void> {
     this.w.step('idmap.bind', `${pairs.length}${recursive ? ' -r' : ''}`);
     for (const p of pairs) {
       await mkdir(p.target, { recursive: true });
       this.clones.set(p.target, { source: p.source, mappings, recursive });
+      this.mounted?.add(p.target);
     }
   }
   async unmount(dir: string): Promise<void> {
-    const gone = [...this.clones.keys()].filter((t) => t === dir || t.startsWith(`${dir}/`));
+    const gone = this.attached().filter((t) => t === dir || t.startsWith(`${dir}/`));
     if (gone.length === 0) return;
     this.w.step('idmap.unmount', String(gone.length));
-    for (const t of gone) this.clones.delete(t);
+    for (const t of gone) {
+      this.clones.delete(t);
+      this.mounted?.delete(t);
+    }
+  }
+  /** Targets still attached (a shared `mounted` set may have lost some to unmountAll). */
+  attached(): string[] {
+    return [...this.clones.keys()].filter((t) => !this.mounted || this.mounted.has(t));
   }
 }
 

@@ -290,3 +290,27 @@ describe('sandbox status mapping', () => {
     expect(podSandboxStatusToProto(sandbox({ ips: [] })).network).toEqual({ ip: '', additional_ips: [] });
   });
 });
+
+describe('user namespace options', () => {
+  const ids = [{ host_id: 100000, container_id: 0, length: 65536 }];
+  const ns = (userns: unknown): LinuxSandboxSecurityContext__Output['namespace_options'] =>
+    ({ network: 'POD', pid: 'POD', ipc: 'POD', target_id: '', userns_options: userns }) as LinuxSandboxSecurityContext__Output['namespace_options'];
+
+  it('maps mode and mappings (enum as name or number); null is the host user namespace', () => {
+    expect(sandboxConfigFromProto(withSecurity({ namespace_options: ns({ mode: 'POD', uids: ids, gids: ids }) })).namespaceOptions).toEqual({
+      network: 'POD',
+      pid: 'POD',
+      ipc: 'POD',
+      userns: { mode: 'POD', uids: [{ hostId: 100000, containerId: 0, length: 65536 }], gids: [{ hostId: 100000, containerId: 0, length: 65536 }] },
+    });
+    expect(sandboxConfigFromProto(withSecurity({ namespace_options: ns({ mode: num(2), uids: [], gids: [] }) })).namespaceOptions.userns).toEqual({ mode: 'NODE', uids: [], gids: [] });
+    expect(sandboxConfigFromProto(withSecurity({ namespace_options: ns(null) })).namespaceOptions.userns).toBeUndefined();
+    expect(() => sandboxConfigFromProto(withSecurity({ namespace_options: ns({ mode: num(7), uids: [], gids: [] }) }))).toThrow('namespace_options.userns_options.mode: unknown value 7');
+  });
+
+  it('reports the pod\'s user namespace options in PodSandboxStatus', () => {
+    const config = sandboxConfigFromProto(withSecurity({ namespace_options: ns({ mode: 'POD', uids: ids, gids: ids }) }));
+    const s = { id: 'sb1', config, metadata: config.metadata, runtimeHandler: 'runc', createdAtNs: '1', state: 'READY', hostNetwork: false, bundle: '/b', cgroupsPath: '', cgroupParent: '', namespaceOptions: config.namespaceOptions, hostname: 'web', hostnamePath: '/h', hostsPath: '/hosts', resolvConfPath: '/r', pid: 1, monitorPid: 2, ips: [], labels: {}, annotations: {}, sysctls: {}, security: config.security, networkDown: false } as Sandbox;
+    expect(podSandboxStatusToProto(s).linux?.namespaces?.options).toEqual({ network: 'POD', pid: 'POD', ipc: 'POD', target_id: '', userns_options: { mode: 'POD', uids: ids, gids: ids } });
+  });
+});

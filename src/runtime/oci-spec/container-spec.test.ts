@@ -354,3 +354,32 @@ describe('buildContainerSpec: mounts, devices, resources, annotations', () => {
     });
   });
 });
+
+describe('buildContainerSpec: the pod\'s user namespace', () => {
+  const userns = { uids: [{ containerId: 0, hostId: 100000, length: 65536 }], gids: [{ containerId: 0, hostId: 200000, length: 65536 }] };
+  const inPod = { ...sandbox, userns };
+
+  it('joins the infra\'s user namespace first, with the pod\'s mappings', () => {
+    const { spec } = buildContainerSpec(input({ sandbox: inPod }));
+    expect(spec.linux?.namespaces?.slice(0, 3)).toEqual([{ type: 'mount' }, { type: 'user', path: '/proc/4242/ns/user' }, { type: 'network', path: '/var/run/netns/cni-1' }]);
+    expect(spec.linux?.uidMappings).toEqual([{ containerID: 0, hostID: 100000, size: 65536 }]);
+    expect(spec.linux?.gidMappings).toEqual([{ containerID: 0, hostID: 200000, size: 65536 }]);
+    // runc 1.1 remounts a bind with the flags it is given: the shm's locked flags must be among them.
+    expect(spec.mounts?.find((m) => m.destination === '/dev/shm')?.options).toEqual(['rbind', 'rprivate', 'rw', 'nosuid', 'nodev', 'noexec']);
+    const plain = buildContainerSpec(input()).spec;
+    expect(plain.linux?.namespaces?.some((n) => n.type === 'user')).toBe(false);
+    expect(plain.linux?.uidMappings).toBeUndefined();
+  });
+
+  it('refuses a container whose own user namespace options disagree with the pod\'s', () => {
+    const opts = (u: NonNullable<NonNullable<ContainerConfig['linux']>['securityContext']>['namespaceOptions']) => input({ sandbox: inPod, config: sec({ namespaceOptions: u }) });
+    expect(() => buildContainerSpec(opts({ userns: { mode: 'POD', ...userns } }))).not.toThrow();
+    expect(() => buildContainerSpec(opts({ userns: { mode: 'NODE', uids: [], gids: [] } }))).toThrow(InvalidArgumentError);
+    expect(() => buildContainerSpec(opts({ userns: { mode: 'POD', uids: userns.uids, gids: userns.uids } }))).toThrow(/differ from the pod sandbox's/);
+  });
+
+  it('refuses id-mapped CRI mounts outside a pod with its own user namespace', () => {
+    const m = { containerPath: '/data', hostPath: '/srv/data', uidMappings: [{ containerId: 0, hostId: 100000, length: 1 }] };
+    expect(() => buildContainerSpec(input({ config: config({ mounts: [m] }) }))).toThrow(/id-mapped mounts .* need user namespaces/);
+  });
+});

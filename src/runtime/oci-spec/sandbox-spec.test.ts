@@ -242,3 +242,20 @@ describe('buildSandboxSpec: process, rootfs, annotations and resources', () => {
     ]);
   });
 });
+
+describe('buildSandboxSpec: a pod with its own user namespace', () => {
+  const userns = { uids: [{ containerId: 0, hostId: 100000, length: 65536 }], gids: [{ containerId: 0, hostId: 100000, length: 65536 }] };
+
+  it('creates the user namespace and a network namespace inside it (no pinned path), with the mappings', () => {
+    const { netnsPath: _pinned, ...noNet } = input();
+    const s = buildSandboxSpec({ ...noNet, userns });
+    expect(s.linux?.namespaces).toEqual([{ type: 'mount' }, { type: 'user' }, { type: 'network' }, { type: 'uts' }, { type: 'ipc' }, { type: 'pid' }]);
+    expect(s.linux?.uidMappings).toEqual([{ containerID: 0, hostID: 100000, size: 65536 }]);
+    expect(s.linux?.gidMappings).toEqual([{ containerID: 0, hostID: 100000, size: 65536 }]);
+    expect(s.mounts?.find((m) => m.destination === '/dev/shm')?.options).toEqual(['rbind', 'rprivate', 'ro', 'nosuid', 'nodev', 'noexec']);
+  });
+
+  it('refuses one on the host network', () => {
+    expect(() => buildSandboxSpec(input({ userns, namespaceOptions: { network: 'NODE', pid: 'POD', ipc: 'POD' } }))).toThrow(/needs a pod network/);
+  });
+});
