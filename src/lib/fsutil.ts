@@ -1,7 +1,7 @@
 // Filesystem helpers shared by every store: nothing half-written is ever read back as valid.
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { access, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { constants, statSync } from 'node:fs';
+import { access, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { isErrno } from './errors.js';
 
@@ -63,12 +63,21 @@ export async function findExecutable(name: string, dirs?: readonly string[]): Pr
     ? [name]
     : (dirs ?? (process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':')).filter(Boolean).map((d) => join(d, name));
   for (const c of candidates) {
+    // Most candidates do not exist (the other $PATH dirs): a stat that returns nothing is one cheap
+    // syscall, where access() of a missing file costs a rejected promise with a captured stack.
+    // CRI Status resolves the runtime and every CNI plugin on each call, and the kubelet polls it.
+    let st;
+    try {
+      st = statSync(c, { throwIfNoEntry: false });
+    } catch {
+      continue; // e.g. a path component that is not a directory
+    }
+    if (!st?.isFile()) continue;
     try {
       await access(c, constants.X_OK);
-      const st = await stat(c);
-      if (st.isFile()) return c;
+      return c;
     } catch {
-      // not here; try the next directory
+      // not executable by us; try the next directory
     }
   }
   return undefined;

@@ -6,8 +6,8 @@
 // API: new ExitWatcher(dir, log); await start(); on(listener) -> unsubscribe;
 //      read(id) -> ExitInfo | undefined (the file as it is now); remove(id) (after the object is gone);
 //      stop().
-import { watch, type FSWatcher } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { statSync, watch, type FSWatcher } from 'node:fs';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../lib/log.js';
 
@@ -60,7 +60,12 @@ export class ExitWatcher {
   async read(id: string): Promise<ExitInfo | undefined> {
     const path = join(this.dir, id);
     try {
-      const [text, st] = await Promise.all([readFile(path, 'utf8'), stat(path, { bigint: true })]);
+      // Usually there is no file yet (a running container; the sweep asks for every one of them):
+      // a stat that returns nothing is one syscall, where a failed read costs rejected promises
+      // with captured stacks, which with hundreds of containers stalled the kubelet's polls.
+      const st = statSync(path, { bigint: true, throwIfNoEntry: false });
+      if (!st) return undefined;
+      const text = await readFile(path, 'utf8');
       if (text.trim() === '' || !/^-?\d+$/.test(text.trim())) return undefined; // still being written
       return { id, exitCode: Number(text.trim()), finishedAtNs: st.mtimeNs };
     } catch {
