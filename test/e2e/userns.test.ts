@@ -3,7 +3,7 @@
 // stay as they are for every other pod), the pod's network belongs to its user namespace, bad
 // options and overlapping ranges are refused, Status says which handlers can, and a pod outlives a
 // kill -9 of the daemon and is removed clean by the next one.
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -232,6 +232,32 @@ describe('a pod with its own user namespace', () => {
   afterAll(async () => {
     if (podId) await removePod(podId);
   }, 60_000);
+});
+
+describe('CDI devices', () => {
+  it('a CDI device and a renamed CRI device in a user-namespaced pod: nodes bound from the host, mount and env', async () => {
+    const kind = `e2e-${Buffer.from(t.dir().tag).toString('hex')}.nexcage.io/null`;
+    const specFile = `/var/run/cdi/nexcage-e2e-${t.dir().tag}.json`;
+    const shared = t.dir().join('cdi-file');
+    writeFileSync(shared, 'from the host\n', { mode: 0o644 });
+    mkdirSync('/var/run/cdi', { recursive: true });
+    writeFileSync(
+      specFile,
+      JSON.stringify({ cdiVersion: '0.6.0', kind, devices: [{ name: 'one', containerEdits: { deviceNodes: [{ path: '/dev/cdi-null', hostPath: '/dev/null' }], mounts: [{ hostPath: shared, containerPath: '/cdi/file', options: ['ro', 'bind'] }], env: ['CDI_OK=1'] } }] }),
+    );
+    try {
+      const u = userns();
+      const pod = usernsPod(u);
+      const podId = await runPod(d, pod);
+      const devices = [{ container_path: '/dev/renamed-zero', host_path: '/dev/zero', permissions: 'rw' }];
+      const id = await runCtr(d, podId, pod, ctrConfig(images.busybox, ['sleep', '1000'], { CDI_devices: [{ name: `${kind}=one` }], devices }));
+      const r = await exec(id, ['sh', '-c', 'echo x > /dev/cdi-null && cat /cdi/file && echo $CDI_OK && head -c 3 /dev/renamed-zero | wc -c']);
+      expect(r).toMatchObject({ out: 'from the host\n1\n3\n', code: 0 });
+      await removePod(podId);
+    } finally {
+      rmSync(specFile, { force: true });
+    }
+  });
 });
 
 describe('shared layers', () => {

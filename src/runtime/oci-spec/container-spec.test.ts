@@ -378,6 +378,18 @@ describe('buildContainerSpec: the pod\'s user namespace', () => {
     expect(() => buildContainerSpec(opts({ userns: { mode: 'POD', uids: userns.uids, gids: userns.uids } }))).toThrow(/differ from the pod sandbox's/);
   });
 
+  it('binds devices from their host nodes (runc 1.1 would bind the container path from the host)', () => {
+    const devices = [{ path: '/dev/zero', containerPath: '/dev/renamed-zero', type: 'c' as const, major: 1, minor: 5, fileMode: 0o666, uid: 0, gid: 0, permissions: 'rw' }];
+    const cdiEdits = [{ deviceNodes: [{ path: '/dev/cdi-null', hostPath: '/dev/null', type: 'c' as const, major: 1, minor: 3 }] }];
+    const { spec } = buildContainerSpec(input({ sandbox: inPod, devices, cdiEdits }));
+    expect(spec.linux?.devices).toBeUndefined();
+    expect(spec.mounts?.slice(-2)).toEqual([
+      { destination: '/dev/renamed-zero', type: 'bind', source: '/dev/zero', options: ['bind', 'rprivate'] },
+      { destination: '/dev/cdi-null', type: 'bind', source: '/dev/null', options: ['bind', 'rprivate'] },
+    ]);
+    expect(spec.linux?.resources?.devices).toEqual(expect.arrayContaining([{ allow: true, type: 'c', major: 1, minor: 5, access: 'rw' }, { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' }]));
+  });
+
   it('refuses id-mapped CRI mounts outside a pod with its own user namespace', () => {
     const m = { containerPath: '/data', hostPath: '/srv/data', uidMappings: [{ containerId: 0, hostId: 100000, length: 1 }] };
     expect(() => buildContainerSpec(input({ config: config({ mounts: [m] }) }))).toThrow(/id-mapped mounts .* need user namespaces/);

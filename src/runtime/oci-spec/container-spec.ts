@@ -135,7 +135,26 @@ export function buildContainerSpec(input: ContainerSpecInput): BuiltContainerSpe
   const seccomp = seccompProfile(sc.seccomp, privileged, capabilities.bounding ?? [], input.localhostSeccomp, host);
   if (seccomp) linux.seccomp = seccomp;
   if (input.cdiEdits && input.cdiEdits.length > 0) applyCdiEdits(spec, input.cdiEdits);
+  if (sandbox.userns) devicesAsBinds(spec, input);
   return { spec, user };
+}
+
+/**
+ * In a user namespace nobody may mknod, and runc 1.1 then binds each device from the host path
+ * equal to its container path, which is wrong for a device renamed in the container (CRI devices,
+ * CDI nodes). So the devices become binds of their host nodes here; the cgroup rules stay.
+ */
+function devicesAsBinds(spec: Spec, input: ContainerSpecInput): void {
+  const linux = spec.linux!;
+  if (!linux.devices || linux.devices.length === 0) return;
+  const hostPath = new Map<string, string>();
+  for (const d of input.hostDevices ?? []) hostPath.set(d.path, d.path);
+  for (const d of input.devices ?? []) hostPath.set(checkContainerPath(d.containerPath, 'device'), d.path);
+  for (const e of input.cdiEdits ?? []) for (const n of e.deviceNodes ?? []) hostPath.set(n.path, n.hostPath ?? n.path);
+  const binds = linux.devices.map((d) => ({ destination: d.path, type: 'bind', source: hostPath.get(d.path) ?? d.path, options: ['bind', 'rprivate'] }));
+  const bound = new Set(binds.map((b) => b.destination));
+  spec.mounts = [...(spec.mounts ?? []).filter((m) => !bound.has(m.destination)), ...binds];
+  delete linux.devices;
 }
 
 /** Every rlimit's hard value at most the daemon's (nofile) hard limit, soft at most hard. */
