@@ -131,6 +131,20 @@ export const configSchema = {
         containerMetrics: { kind: 'bool', doc: 'Also serve per-container container_* gauges on /metrics (high cardinality; off by default).' },
       },
     },
+    peers: {
+      kind: 'object',
+      doc: 'Nodes sharing image blobs with each other (read-only OCI distribution endpoint, by digest).',
+      fields: {
+        listenAddress: { kind: 'string', doc: 'HOST:PORT serving this node\'s blobs and manifests to peers, by digest; empty = not served.', check: hostPort },
+        serveAuthenticated: { kind: 'bool', doc: 'Also serve blobs of images pulled with credentials (private images become readable by anyone reaching listenAddress).' },
+        maxUploads: { kind: 'int', doc: 'Blob responses served at once (more get 503); a peer may hold at most a quarter of them.', min: 1, max: 1024 },
+        minUploadBytesPerSecond: { kind: 'int', doc: 'A peer reading a blob slower than this (averaged over 10 s) is cut off.', min: 0, max: 1073741824 },
+        static: { kind: 'strings', doc: 'Peers (HOST:PORT) always asked for blobs before mirrors and upstream.', check: hostPort },
+        file: { kind: 'string', doc: 'JSON file {"peers": ["HOST:PORT", ...]} kept up to date by the node agent; re-read when it changes.', check: optionalAbsolutePath },
+        fetchFrom: { kind: 'int', doc: 'Peers asked for one blob before falling back to mirrors and upstream.', min: 0, max: 16 },
+        connectTimeoutMs: { kind: 'int', doc: 'A peer that does not answer within this is skipped.', min: 50, max: 60000 },
+      },
+    },
     tracing: {
       kind: 'object',
       doc: 'OpenTelemetry tracing of CRI calls.',
@@ -175,6 +189,16 @@ export interface Config {
   streaming: { address: string; port: number; tlsCert: string; tlsKey: string; idleTimeoutSeconds: number };
   stats: { fsUsageRefreshSeconds: number; containerMetrics: boolean };
   tracing: { endpoint: string };
+  peers: {
+    listenAddress: string;
+    serveAuthenticated: boolean;
+    maxUploads: number;
+    minUploadBytesPerSecond: number;
+    static: string[];
+    file: string;
+    fetchFrom: number;
+    connectTimeoutMs: number;
+  };
 }
 
 /** Embedded defaults: what `make run` starts with when no config file exists. */
@@ -207,6 +231,7 @@ export function defaultConfig(): Config {
     streaming: { address: '127.0.0.1', port: 0, tlsCert: '', tlsKey: '', idleTimeoutSeconds: 14400 },
     stats: { fsUsageRefreshSeconds: 60, containerMetrics: false },
     tracing: { endpoint: '' },
+    peers: { listenAddress: '', serveAuthenticated: false, maxUploads: 16, minUploadBytesPerSecond: 65536, static: [], file: '', fetchFrom: 3, connectTimeoutMs: 1000 },
   };
 }
 

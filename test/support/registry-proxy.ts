@@ -41,6 +41,8 @@ export class RegistryProxy {
   /** Throttled bodies whose connection is still open, and the bytes they have sent. */
   readonly throttled = { open: 0, bytes: 0 };
   tokenRequests = 0;
+  /** Bytes of blob bodies passed on from upstream (GET /v2/.../blobs/...). */
+  blobBytes = 0;
   private readonly tokens = new Map<string, { scope: string; expires: number }>();
   private readonly sockets = new Set<Socket>();
   private server!: Server;
@@ -123,6 +125,7 @@ export class RegistryProxy {
       (upRes) => {
         this.log(req, upRes.statusCode ?? 0);
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        if (req.method === 'GET' && /\/blobs\/sha256:/.test(req.url ?? '')) upRes.on('data', (c: Buffer) => (this.blobBytes += c.length));
         if (action?.kind === 'corrupt') {
           let first = true;
           upRes.on('data', (c: Buffer) => {
