@@ -3,6 +3,7 @@
 // stay as they are for every other pod), the pod's network belongs to its user namespace, bad
 // options and overlapping ranges are refused, Status says which handlers can, and a pod outlives a
 // kill -9 of the daemon and is removed clean by the next one.
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status as grpcStatus } from '@grpc/grpc-js';
@@ -221,6 +222,21 @@ describe('a pod with its own user namespace', () => {
       return undefined;
     });
     expect(hostIds(pid)).toEqual({ uid: hostUid, gid: hostUid });
+  });
+
+  it('binds read-only sources, also from a nosuid,nodev,noexec tmpfs (as the kubelet\'s token volumes)', async () => {
+    const tokens = t.dir().join('tokens');
+    mkdirSync(tokens, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'nosuid,nodev,noexec,mode=0755', 'tokens', tokens]);
+    try {
+      writeFileSync(join(tokens, 'token'), 'secret\n', { mode: 0o600 });
+      const id = await runCtr(d, podId, pod, ctrConfig(images.busybox, ['sleep', '1000'], { mounts: [{ container_path: '/var/run/secrets/token', host_path: tokens, readonly: true }, { container_path: '/ro', host_path: emptyDir, readonly: true }] }));
+      const r = await exec(id, ['sh', '-c', 'cat /var/run/secrets/token/token; stat -c "%u %a" /var/run/secrets/token/token; touch /ro/x 2>&1 || echo ro']);
+      expect(r.out).toMatch(/^secret\n0 600\n[\s\S]*ro\n$/);
+      await call(d.client.runtime, 'RemoveContainer', { container_id: id });
+    } finally {
+      execFileSync('umount', [tokens]);
+    }
   });
 
   it('mounts an image volume idmapped and read-only', async () => {

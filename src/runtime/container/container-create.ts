@@ -20,6 +20,7 @@ import { completeDeviceNodes, loadCdiSpecs } from '../oci-spec/cdi-loader.js';
 import { buildContainerSpec } from '../oci-spec/container-spec.js';
 import { listDevices, resolveDevices } from '../oci-spec/device-info.js';
 import { ensureHostPropagation } from '../oci-spec/mount-propagation.js';
+import { keepLockedFlags } from '../oci-spec/mount-locks.js';
 import { hostMountRequirements } from '../oci-spec/mounts.js';
 import { readUserFiles, resolveInRoot } from '../oci-spec/rootfs-files.js';
 import { loadLocalhostSeccomp } from '../oci-spec/seccomp-localhost.js';
@@ -227,6 +228,7 @@ async function writeSpec(
   });
   // After the (pure) spec checks, so a bad mount is INVALID_ARGUMENT before any host precondition.
   await ensureHostPropagation(hostMountRequirements(config.mounts ?? [], o.host));
+  if (p.userns) await keepLockedFlags(built.spec);
   await atomicWriteJson(join(p.bundle, 'config.json'), built.spec);
   return built;
 }

@@ -8,7 +8,7 @@ import { availableCapabilities, computeCapabilities } from './capabilities.js';
 import { applyCdiEdits, type CdiContainerEdits } from './cdi.js';
 import { defaultDeviceCgroupRules, defaultMaskedPaths, defaultReadonlyPaths, defaultRlimits, privilegedDeviceCgroupRules } from './defaults.js';
 import type { ResolvedDevice } from './device-info.js';
-import { checkContainerPath, keepShmFlags, planMounts, sandboxMounts } from './mounts.js';
+import { checkContainerPath, planMounts, sandboxMounts } from './mounts.js';
 import { mergeCommand, mergeEnv } from './process-args.js';
 import { buildResources, cgroupsPathFor, clampOomScoreAdj } from './resources.js';
 import { runtimeDefaultSeccomp } from './seccomp-default.js';
@@ -115,7 +115,6 @@ export function buildContainerSpec(input: ContainerSpecInput): BuiltContainerSpe
 
   const mountPlan = planMounts(config.mounts ?? [], sandboxMounts(sandbox, sc.readonlyRootfs === true, sandbox.namespaceOptions.ipc), host, privileged);
   spec.mounts = mountPlan.mounts;
-  if (sandbox.userns) keepShmFlags(spec.mounts, sandbox.shmPath);
   if (mountPlan.rootfsPropagation) linux.rootfsPropagation = mountPlan.rootfsPropagation;
 
   const devices = buildDevices(input.devices ?? [], privileged ? (input.hostDevices ?? []) : []);

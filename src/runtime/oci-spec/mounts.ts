@@ -110,18 +110,6 @@ export function planMounts(criMounts: readonly ContainerMount[], extra: readonly
   return rootfsPropagation ? { mounts, rootfsPropagation } : { mounts };
 }
 
-/**
- * A pod's /dev/shm tmpfs is nosuid,nodev,noexec. In a pod with its own user namespace those flags
- * are locked on the bind, and runc 1.1 remounts a read-only bind with MS_RDONLY alone, which the
- * kernel refuses: name them so the remount keeps them.
- */
-export function keepShmFlags(mounts: readonly Mount[], shmPath: string | undefined): void {
-  if (!shmPath) return;
-  for (const m of mounts) {
-    if (m.destination === '/dev/shm' && m.source === shmPath) m.options = [...(m.options ?? []), 'nosuid', 'nodev', 'noexec'];
-  }
-}
-
 /** What the host must provide before runc can honour the mounts (checked by an I/O helper). */
 export interface HostMountRequirement {
   hostPath: string;

@@ -9,7 +9,7 @@ import type { HostFacts, IdMappings, LinuxContainerResources, NamespaceMode, Sec
 import { availableCapabilities, computeCapabilities } from './capabilities.js';
 import { apparmorProfile, clampRlimits, seccompRuleContext } from './container-spec.js';
 import { DEFAULT_PATH_ENV, defaultDeviceCgroupRules, defaultMaskedPaths, defaultReadonlyPaths, defaultRlimits, privilegedDeviceCgroupRules } from './defaults.js';
-import { keepShmFlags, planMounts } from './mounts.js';
+import { planMounts } from './mounts.js';
 import { buildResources, cgroupsPathFor, clampOomScoreAdj } from './resources.js';
 import { runtimeDefaultSeccomp } from './seccomp-default.js';
 import { resolveLocalhostSeccomp, type LocalhostSeccomp } from './seccomp-localhost.js';
@@ -127,7 +127,6 @@ export function buildSandboxSpec(input: SandboxSpecInput): Spec {
         ? [{ containerPath: '/dev/shm', hostPath: input.shmPath, readonly: true }]
         : [];
   spec.mounts = planMounts([], shm, host, privileged).mounts;
-  if (input.userns) keepShmFlags(spec.mounts, input.shmPath);
 
   const resources = buildResources(input.resources, host);
   resources.devices = privileged ? privilegedDeviceCgroupRules() : defaultDeviceCgroupRules();

@@ -19,6 +19,7 @@ import { NativeIdmap } from '../engine/idmap-mounts.js';
 import type { MonitorStarted } from '../engine/monitor.js';
 import type { OciRuntime } from '../engine/oci-runtime.js';
 import { buildSandboxSpec } from '../oci-spec/sandbox-spec.js';
+import { keepLockedFlags } from '../oci-spec/mount-locks.js';
 import { loadLocalhostSeccomp } from '../oci-spec/seccomp-localhost.js';
 import type { Spec } from '../oci-spec/types.js';
 import { hostRoot, podUserns } from '../oci-spec/userns.js';
@@ -250,6 +251,7 @@ async function startInfra(
     host: o.host,
     ...(config.logDirectory ? { logDirectory: config.logDirectory } : {}),
   });
+  if (p.userns) await keepLockedFlags(spec);
   await atomicWriteJson(join(p.bundle, 'config.json'), spec);
   undo.push({ what: STEP.infra, run: () => runtime.delete(id, { force: true }) });
   undo.push({ what: STEP.monitorFiles, run: () => Promise.all([o.monitor.cleanup(id), o.exits.remove(id)]) });
