@@ -13,6 +13,7 @@ import { apiErrorMessage, KubeApi } from './kube-api.js';
 import { agentApiErrors, agentDaemonUp, agentRuntimeReady, agentSyncs } from './metrics.js';
 import { desiredNodeMeta, nodePatch, type DaemonFacts } from './node-labels.js';
 import type { AgentOptions, RuntimeClassSpec } from './options.js';
+import { PeerDiscovery } from './peer-discovery.js';
 import { PrePuller } from './pre-pull.js';
 import { ensureRuntimeClass } from './runtime-classes.js';
 
@@ -54,7 +55,9 @@ export class Agent {
       const a = this.http.address() as AddressInfo;
       address = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
     }
-    this.loops = [this.syncLoop(), this.prePuller.run(this.abort.signal)].map((p) =>
+    const loops = [this.syncLoop(), this.prePuller.run(this.abort.signal)];
+    if (this.options.peersService !== '') loops.push(this.peerDiscovery().run(this.abort.signal));
+    this.loops = loops.map((p) =>
       p.catch((err: unknown) => this.log.error({ err: errorMessage(err) }, 'agent loop ended unexpectedly')),
     );
     return address;
@@ -72,6 +75,15 @@ export class Agent {
         h.closeAllConnections();
       });
     }
+  }
+
+  private peerDiscovery(): PeerDiscovery {
+    const o = this.options;
+    return new PeerDiscovery(
+      this.kube.connection,
+      { namespace: o.peersNamespace, service: o.peersService, portName: o.peersPortName, nodeName: o.nodeName, file: o.peersFile, retryInitialMs: o.retryInitialMs, retryMaxMs: o.retryMaxMs },
+      this.log.child({ component: 'peers' }),
+    );
   }
 
   private client(): CriClient {

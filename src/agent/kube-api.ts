@@ -37,6 +37,11 @@ export class KubeApi {
     this.client.close();
   }
 
+  /** The connection itself, for callers that watch (peer discovery). */
+  get connection(): KubeClient {
+    return this.client;
+  }
+
   async readNodeMeta(name: string): Promise<NodeMeta> {
     const n = await this.client.request<NodeObject>('GET', `/api/v1/nodes/${encodeURIComponent(name)}`);
     return { labels: { ...(n.metadata?.labels ?? {}) }, annotations: { ...(n.metadata?.annotations ?? {}) } };

@@ -3,7 +3,7 @@
 // Connection settings come from the pod's service account (in-cluster) or from a kubeconfig file
 // (server, CA, TLS verification, bearer token or token file, client certificate, basic auth).
 import { readFileSync } from 'node:fs';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -160,6 +160,27 @@ export class KubeClient {
     });
     if (status < 200 || status >= 300) throw new KubeApiError(status, body, `${method} ${url.pathname}`);
     return (body.trim() === '' ? undefined : JSON.parse(body)) as T;
+  }
+
+  /** A long GET (a watch): resolves with the 2xx response for the caller to read; `signal` ends it. */
+  stream(path: string, signal: AbortSignal): Promise<IncomingMessage> {
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'nexcage-agent' };
+    const auth = this.authorization();
+    if (auth) headers.authorization = auth;
+    const url = new URL(path, `${this.conn.server}/`);
+    return new Promise((resolvePromise, reject) => {
+      const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+      const req = send(url, { method: 'GET', headers, signal, ...(this.agent ? { agent: this.agent } : {}) }, (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) return resolvePromise(res);
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => reject(new KubeApiError(status, Buffer.concat(chunks).toString('utf8'), `GET ${url.pathname}`)));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
   }
 
   close(): void {

@@ -22,6 +22,10 @@ export interface AgentOptions {
   retryMaxMs: number;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
   logFormat: 'json' | 'text';
+  peersService: string;
+  peersNamespace: string;
+  peersPortName: string;
+  peersFile: string;
 }
 
 interface Option {
@@ -79,6 +83,10 @@ export const AGENT_OPTIONS: Option[] = [
   { key: 'retryMaxMs', flag: 'retry-max-ms', env: 'NEXCAGE_AGENT_RETRY_MAX_MS', doc: 'longest retry delay (exponential backoff)', parse: int(1, 3_600_000) },
   { key: 'logLevel', flag: 'log-level', env: 'NEXCAGE_LOG_LEVEL', doc: 'trace, debug, info, warn, error, fatal', parse: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal']) },
   { key: 'logFormat', flag: 'log-format', env: 'NEXCAGE_LOG_FORMAT', doc: 'json or text', parse: oneOf(['json', 'text']) },
+  { key: 'peersService', flag: 'peers-service', env: 'NEXCAGE_AGENT_PEERS_SERVICE', doc: 'headless Service whose EndpointSlices list the nodes sharing images; empty = no discovery', parse: text },
+  { key: 'peersNamespace', flag: 'peers-namespace', env: 'NEXCAGE_AGENT_PEERS_NAMESPACE', doc: 'namespace of --peers-service (the chart sets its own)', parse: text },
+  { key: 'peersPortName', flag: 'peers-port-name', env: 'NEXCAGE_AGENT_PEERS_PORT_NAME', doc: 'the peer port\'s name in the Service; empty = its first port', parse: text },
+  { key: 'peersFile', flag: 'peers-file', env: 'NEXCAGE_AGENT_PEERS_FILE', doc: 'where the peer list is written (the daemon\'s peers.file)', parse: text },
 ];
 
 export function defaultAgentOptions(): AgentOptions {
@@ -94,6 +102,10 @@ export function defaultAgentOptions(): AgentOptions {
     retryMaxMs: 60_000,
     logLevel: 'info',
     logFormat: 'json',
+    peersService: '',
+    peersNamespace: 'default',
+    peersPortName: 'peers',
+    peersFile: '/run/nexcage/peers.json',
   };
 }
 
