@@ -180,6 +180,8 @@ describe('a pod with its own user namespace', () => {
     const upper = join(d.config().rootDir as string, 'containers', id, 'upper');
     expect(statSync(join(upper, 'written')).uid).toBe(hostUid);
     expect(statSync(upper).uid).toBe(hostUid);
+    expect(statSync(join(upper, '..', 'work')).uid).toBe(hostUid);
+    expect(statSync(join(d.config().stateDir as string, 'sandboxes', podId, 'shm'))).toMatchObject({ uid: hostUid, gid: hostUid });
     expect(statSync(join(emptyDir, 'written'))).toMatchObject({ uid: 0, gid: 0 });
     expect(readFileSync(join(emptyDir, 'written'), 'utf8')).toBe('vol\n');
   });

@@ -36,13 +36,16 @@ export function planOverlay(layers: readonly string[], recordDir: string, upperD
   return { cwd: recordDir, options: `lowerdir=${links.map((l) => l.name).join(':')}${tail}`, links };
 }
 
-/** Mount the overlay at `target` (created if missing); `owner` owns the upper dir (the rootfs root). */
+/** Mount the overlay at `target` (created if missing); `owner` owns the upper and work dirs (the upper dir is the rootfs root). */
 export async function mountRootfs(layers: readonly string[], recordDir: string, target: string, owner?: { uid: number; gid: number }): Promise<{ upperDir: string; workDir: string }> {
   const upperDir = join(recordDir, 'upper');
   const workDir = join(recordDir, 'work');
   await mkdir(upperDir, { recursive: true, mode: 0o755 });
-  if (owner) await chown(upperDir, owner.uid, owner.gid);
   await mkdir(workDir, { recursive: true, mode: 0o700 });
+  if (owner) {
+    await chown(upperDir, owner.uid, owner.gid);
+    await chown(workDir, owner.uid, owner.gid);
+  }
   await mkdir(target, { recursive: true, mode: 0o755 });
   const plan = planOverlay(layers, recordDir, upperDir, workDir);
   if (plan.links.length > 0) {
