@@ -38,7 +38,7 @@ export const blobSourceFetches = new Counter({
 
 export const peerFailures = new Counter({
   name: 'nexcage_peer_fetch_failures_total',
-  help: 'Peer fetches that failed, by reason (unreachable, not_found, bad_digest, error).',
+  help: 'Peer fetches that failed, by reason (unreachable, not_found, busy, bad_digest, error).',
   labelNames: ['reason'] as const,
   registers: [registry],
 });

@@ -88,8 +88,10 @@ export class PeerRegistryClient implements RegistryClient {
           return resolve(res);
         }
         res.resume();
-        if (res.statusCode !== 404) this.bench(peer, this.o.downPeerMs ?? 30_000, 'error');
-        else peerFailures.inc({ reason: 'not_found' });
+        // Busy (its upload slots are taken) is no fault: ask the next source, and this peer again next time.
+        if (res.statusCode === 404) peerFailures.inc({ reason: 'not_found' });
+        else if (res.statusCode === 429 || res.statusCode === 503) peerFailures.inc({ reason: 'busy' });
+        else this.bench(peer, this.o.downPeerMs ?? 30_000, 'error');
         resolve(undefined);
       });
       req.on('error', (err) => {
