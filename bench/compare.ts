@@ -19,7 +19,8 @@ import { buildGoListClient, goListCalls } from './go-list-client.js';
 import { gcPauses, type GcPause } from './gc-trace.js';
 import { crictlEcho, rawEcho } from './port-forward-echo.js';
 import { summarize, timeMs, type Row, type Suite } from './lib.js';
-import { cpuSeconds } from './peer-containerd.js';
+import { cpuSeconds, peakRssMiB, resetPeakRss } from './peer-containerd.js';
+import { pushTwin } from './pull-image.js';
 import { pidsWhere, procMem, pssSum } from './proc-mem.js';
 
 const ROUNDS = Number(process.env.NEXCAGE_COMPARE_ROUNDS ?? 100);
@@ -28,6 +29,8 @@ const POLL_CALLS = Number(process.env.NEXCAGE_COMPARE_POLLS ?? 500);
 const STREAM_ROUNDS = Number(process.env.NEXCAGE_COMPARE_EXECS ?? 30);
 const PORT_FORWARD_MIB = Number(process.env.NEXCAGE_COMPARE_PF_MIB ?? 64);
 const ECHO_PORT = 7788;
+/** Size of the big pull against the pull bench's image (1 = ~160 MB on the wire, 5 layers); 0 = skip. */
+const BIG_PULL_SCALE = Number(process.env.NEXCAGE_COMPARE_PULL_SCALE ?? 1);
 const SMALL_PODS = 10;
 const LIST_PODS = 20;
 const PER_POD = 10;
@@ -304,6 +307,22 @@ export const suite: Suite = {
       await each((_, w) => w.removePods());
       await settle(5000);
       mem('after removing every pod', 'daemon');
+
+      if (BIG_PULL_SCALE > 0) {
+        phase('a big pull each (a cold twin of the pull bench image)');
+        for (const [k, r] of runtimes.entries()) {
+          const w = workloads[k] as CriWorkload;
+          const twin = await pushTwin(registry.pushTarget, `bench/big-${r.name}`, 'gzip', BIG_PULL_SCALE);
+          const ref = `${registry.host}/bench/big-${r.name}:latest`;
+          await resetPeakRss(r.daemonPid());
+          const before = procMem(r.daemonPid()).rss;
+          const ms = await timeMs(() => w.pull(ref));
+          const note = `${(twin.wireBytes / 1e6).toFixed(0)} MB on the wire, ${twin.files} files`;
+          record(figures, 'big PullImage', 'ms', r.name, { ...value(ms), note });
+          record(figures, 'daemon peak RSS during the big pull', 'MiB', r.name, { ...value(peakRssMiB(r.daemonPid())), note: `RSS before ${before.toFixed(1)}` });
+          await w.removeImage(ref);
+        }
+      }
       return toRows(figures, runtimes.map((r) => r.name));
     } finally {
       for (const w of workloads) await w.removePods().catch(() => undefined);
