@@ -77,6 +77,26 @@ describe('a node serving its content store to peers', () => {
   });
 });
 
+describe('a private image', () => {
+  it('pulled with credentials is not served to peers', async () => {
+    const front = await RegistryProxy.start({ upstream: registry.url, token: { users: { bob: 'builder' } } });
+    try {
+      const secret = buildImage({ layers: [await layer([{ path: 'secret.txt', content: `secret ${Date.now()}\n` }], 'gzip')] });
+      await pushImage(registry.pushTarget, 'test/secret', ['latest'], secret);
+      const auth = { username: 'bob', password: 'builder' };
+      expect((await call(a.client.image, 'PullImage', { image: { image: `${front.host}/test/secret:latest` }, auth }, 60_000)).image_ref).toBe(secret.configDigest);
+      const base = `http://127.0.0.1:${aPort}/v2/test/secret`;
+      for (const d of [secret.manifestDigest, secret.configDigest, secret.layers[0]!.digest]) {
+        expect((await fetch(`${base}/${d === secret.manifestDigest ? 'manifests' : 'blobs'}/${d}`)).status).toBe(404);
+      }
+      // The public image is still served.
+      expect((await fetch(`${base}/blobs/${img.configDigest}`)).status).toBe(200);
+    } finally {
+      await front.stop();
+    }
+  });
+});
+
 describe('a node pulling from a peer', () => {
   it('takes no blob byte from the registry when a peer has the image', async () => {
     const b = nodeB('b1');
