@@ -2,6 +2,9 @@
 # `make run` or `make test` (as root). Node 24 comes from npm (node_modules/.bin/node), not the host.
 SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+# The CRIU the daemon checkpoints with (make run/test/conformance): the private build of
+# scripts/install-criu.sh when there is one. Evaluated per recipe, so after `deps` built it.
+export NEXCAGE_CRIU_PATH ?= $(shell scripts/install-criu.sh --path)
 NODE := $(CURDIR)/node_modules/.bin/node
 GEN_STAMP := src/cri/generated/.stamp
 

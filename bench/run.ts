@@ -11,6 +11,7 @@ const SUITES: { name: string; load: () => Promise<{ suite: Suite }> }[] = [
   { name: 'pods', load: () => import('./pods.js') },
   { name: 'soak', load: () => import('./soak.js') },
   { name: 'compare', load: () => import('./compare.js') },
+  { name: 'checkpoint', load: () => import('./checkpoint.js') },
   { name: 'peer', load: () => import('./peer.js') },
 ];
 

@@ -38,6 +38,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# CRIU for checkpoints: a private build when the host's cannot dump (scripts/install-criu.sh).
+[ "${1:-all}" = build ] || scripts/install-criu.sh
+
 # npm ci only when the lock file changed since the last install (or nothing is installed).
 stamp=node_modules/.nexcage-installed
 if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ ! -x node_modules/.bin/node ]; then

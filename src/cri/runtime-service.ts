@@ -1,5 +1,6 @@
-// RuntimeService: the RPCs built so far. server.ts answers every other one with UNIMPLEMENTED.
+// RuntimeService: every RPC of CRI runtime.v1 (server.ts would answer one without a handler with UNIMPLEMENTED).
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import { checkpointContainer } from './container-checkpoint.js';
 import { createContainer } from './container-create.js';
 import { getContainerEvents } from './container-events.js';
 import { execSync } from './container-exec-sync.js';
@@ -48,6 +49,7 @@ export function runtimeServiceHandlers(ctx: HandlerContext, s: Services): Untype
     ReopenContainerLog: unary(ctx, 'ReopenContainerLog', reopenContainerLog(s)),
     ExecSync: unary(ctx, 'ExecSync', execSync(s)),
     GetContainerEvents: serverStream(ctx, 'GetContainerEvents', getContainerEvents(s)),
+    CheckpointContainer: unary(ctx, 'CheckpointContainer', checkpointContainer(s)),
     ...statsHandlers(ctx, s),
     ...streamingHandlers(ctx, s),
   };

@@ -74,6 +74,7 @@ export const configSchema = {
     runtimes: { kind: 'record', doc: 'RuntimeClass handler name -> OCI runtime.', value: runtimeHandler },
     shutdownTimeoutSeconds: { kind: 'int', doc: 'How long SIGTERM waits for in-flight calls.', min: 0, max: 3600 },
     pauseImage: { kind: 'string', doc: 'Infra image to pull and pin; empty = the built-in infra rootfs.' },
+    criuPath: { kind: 'string', doc: 'CRIU binary for CheckpointContainer and restores: a name looked up on PATH or an absolute path.' },
     cni: {
       kind: 'object',
       doc: 'Pod networking.',
@@ -174,6 +175,7 @@ export interface Config {
   runtimes: Record<string, RuntimeHandlerConfig>;
   shutdownTimeoutSeconds: number;
   pauseImage: string;
+  criuPath: string;
   cni: { confDirs: string[]; binDirs: string[]; defaultNetwork: boolean; defaultSubnet: string; defaultBridge: string };
   registry: {
     mirrors: Record<string, string[]>;
@@ -216,6 +218,7 @@ export function defaultConfig(): Config {
     runtimes: { runc: { path: 'runc', root: '', systemdCgroup: false } },
     shutdownTimeoutSeconds: 10,
     pauseImage: '',
+    criuPath: 'criu',
     cni: { confDirs: ['/etc/cni/net.d'], binDirs: ['/opt/cni/bin', '/usr/lib/cni'], defaultNetwork: true, defaultSubnet: '10.88.0.0/16', defaultBridge: 'nexcage0' },
     registry: {
       mirrors: {},

@@ -8,6 +8,7 @@ import type { ImageManager } from '../images/image-manager.js';
 import type { Logger } from '../lib/log.js';
 import { ContainerEventBus } from '../runtime/container/container-events.js';
 import { ContainerManager } from '../runtime/container/container-manager.js';
+import type { CriuProbe } from '../runtime/engine/criu.js';
 import { setContainerStateSource } from '../runtime/container/container-metrics.js';
 import type { Engine } from './engine-setup.js';
 import type { SandboxService } from './sandbox-setup.js';
@@ -18,7 +19,7 @@ export interface ContainerService {
   close(): void;
 }
 
-export async function createContainerService(config: Config, engine: Engine, sandboxes: SandboxService, images: ImageManager, log: Logger): Promise<ContainerService> {
+export async function createContainerService(config: Config, engine: Engine, sandboxes: SandboxService, images: ImageManager, log: Logger, criu?: CriuProbe): Promise<ContainerService> {
   const events = new ContainerEventBus();
   const manager = new ContainerManager({
     rootDir: config.rootDir,
@@ -34,6 +35,7 @@ export async function createContainerService(config: Config, engine: Engine, san
     cgroupLayout: engine.cgroupLayout,
     events,
     log: log.child({ component: 'containers' }),
+    ...(criu ? { checkpoint: { criu, pull: (ref: string) => images.pull(ref).then(() => undefined) } } : {}),
   });
   setContainerStateSource(() => manager.stateCounts());
   await manager.recover();

@@ -13,6 +13,7 @@ import type { Logger } from '../lib/log.js';
 import { buildInfo, collectProcessMetrics, registry } from '../lib/metrics.js';
 import { chooseCgroupDriver, probeCgroupHost } from '../runtime/engine/cgroup-driver.js';
 import { RuntimeHandlers } from '../runtime/engine/runtime-handlers.js';
+import { CriuProbe } from '../runtime/engine/criu.js';
 import { RuntimeInfo } from '../runtime/engine/runtime-info.js';
 import { createContainerService } from './container-setup.js';
 import { createEngine } from './engine-setup.js';
@@ -55,7 +56,9 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
     log,
   );
   const cgroupDriver = chooseCgroupDriver(config.cgroupDriver, probeCgroupHost());
+  const criu = new CriuProbe({ path: config.criuPath });
   const runtimeInfo = new RuntimeInfo({
+    checkpointSupport: () => criu.support(),
     handlers,
     cgroupDriver,
     cniConfDirs: config.cni.confDirs,
@@ -72,7 +75,7 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
   const sandboxes = await createSandboxService(config, engine, log, images.manager);
   stats.setSandboxSource(sandboxes.manager);
   // Containers recovered (running keep their pid, exits from conmon's exit files) before the socket is bound.
-  const containers = await createContainerService(config, engine, sandboxes, images.manager, log);
+  const containers = await createContainerService(config, engine, sandboxes, images.manager, log, criu);
   stats.setContainerSource(containers.manager);
   const services: Services = {
     runtimeInfo,

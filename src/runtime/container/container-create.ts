@@ -33,6 +33,7 @@ import { containerBundlesDir, hostRootfsMounts, type ContainerManagerOptions, ty
 import { normalizeSignal, resolveLogPath, sandboxFacts } from './container-inputs.js';
 import type { Container } from './container-record.js';
 import type { ContainerStore } from './container-store.js';
+import type { RestoreHooks } from './container-restore.js';
 import { idmapBindSources, mountIdmappedImage, mountIdmappedRootfs } from './userns-mounts.js';
 
 export interface ImageConfigFields {
@@ -50,6 +51,8 @@ export interface ContainerRequest {
   config: ContainerConfig;
   image: { id: string; ref: string; config: ImageConfigFields };
   runtime: OciRuntime;
+  /** Set when the container is restored from a checkpoint archive (container-restore.ts). */
+  restore?: RestoreHooks;
 }
 
 /** Undo step names (the UNKNOWN record says which are left). */
@@ -93,15 +96,17 @@ export async function createContainer(o: ContainerManagerOptions, store: Contain
   const progress: Progress = { volumeHolders: [] };
   try {
     await prepareDirs(p, undo);
+    await req.restore?.unpack(p.recordDir);
     Object.assign(progress, await leaseAndMountRootfs(o, mounts, req, p, undo));
+    await req.restore?.afterMount(p.recordDir, p.rootfs);
     let resolvedMounts = await mountImageVolumes(o, mounts, req, p, progress.volumeHolders, undo);
     await prepareHostPaths(resolvedMounts);
     let specFacts = facts;
     if (p.userns) ({ mounts: resolvedMounts, sandbox: specFacts } = await idmapBinds(o, p, p.userns, resolvedMounts, facts, undo));
     const { spec, user } = await writeSpec(o, store, req, p, resolvedMounts, specFacts);
     progress.logPath = resolveLogPath(sandbox.config.logDirectory, config.logPath ?? '');
-    const mon = await startMonitor(o, req, p, progress.logPath, spec, undo);
-    const c = containerRecord(req, p, progress as Required<Progress>, spec, user, mon);
+    const mon = req.restore ? await req.restore.created(p.recordDir, progress.logPath, undo) : await startMonitor(o, req, p, progress.logPath, spec, undo);
+    const c: Container = { ...containerRecord(req, p, progress as Required<Progress>, spec, user, mon), ...req.restore?.meta };
     store.hide(id);
     await store.add(c);
     log.info({ pid: mon.pid, image: config.image.image, handler: sandbox.runtimeHandler }, 'container created');

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { ImageManager } from '../../images/image-manager.js';
 import type { Logger } from '../../lib/log.js';
 import type { CgroupDriver } from '../engine/cgroup-driver.js';
+import type { CriuProbe } from '../engine/criu.js';
 import type { ExitFiles } from '../engine/exit-watcher.js';
 import type { IdmapMounts } from '../engine/idmap-mounts.js';
 import type { Monitor } from '../engine/monitor.js';
@@ -61,6 +62,8 @@ export interface ContainerManagerOptions {
   handoffHoldMs?: number;
   /** How often running containers' exit files are checked besides fs.watch (default 5 s). */
   exitSweepMs?: number;
+  /** Checkpoint/restore: the node's CRIU and how to pull a checkpoint's image; absent = refused. */
+  checkpoint?: { criu: Pick<CriuProbe, 'support'>; pull(ref: string): Promise<void> };
 }
 
 export function containerBundlesDir(o: Pick<ContainerManagerOptions, 'stateDir'>): string {

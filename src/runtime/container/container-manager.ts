@@ -21,6 +21,8 @@ import { execInContainer, type ExecSyncResult } from './container-exec.js';
 import { wasOomKilled } from './container-oom.js';
 import type { Container, ContainerEventType, ContainerFilter, ContainerState, ContainerStatusRecord } from './container-record.js';
 import { recoverContainers } from './container-recovery.js';
+import { checkpointRunning, sweepCheckpointLeftovers, type CheckpointResult } from './container-checkpoint.js';
+import { prepareRestore, startRestored } from './container-restore.js';
 import { ContainerStore } from './container-store.js';
 import { cleanedUpStatus, releaseContainerResources } from './container-teardown.js';
 import type { ExitInfo } from '../engine/exit-watcher.js';
@@ -98,8 +100,11 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
     if (sandbox.state !== 'READY') {
       throw new FailedPreconditionError(`pod sandbox "${sandbox.id}" is not ready (${sandbox.state}); cannot create container "${config.metadata.name}"`);
     }
-    const image = await this.o.images.resolve(config.image.image);
-    if (!image) throw new NotFoundError(`image "${config.image.image}" not found (pull it first)`);
+    // An image that is a checkpoint archive's path: the container is restored from it (container-restore.ts).
+    const restore = await prepareRestore(this.o, sandbox, config);
+    const found = restore ? undefined : await this.o.images.resolve(config.image.image);
+    if (!restore && !found) throw new NotFoundError(`image "${config.image.image}" not found (pull it first)`);
+    const image = restore?.image ?? { id: found!.id, ref: found!.repoDigests[0] ?? found!.id, config: found!.config };
     const key = ContainerStore.nameKey(sandbox.id, config.metadata.name, config.metadata.attempt);
     const what = `container "${config.metadata.name}" (attempt ${config.metadata.attempt}) in pod sandbox "${sandbox.id}"`;
     const print = fingerprint({ podSandboxId: sandbox.id, config });
@@ -112,7 +117,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
     const runtime = this.o.runtimeFor(sandbox.runtimeHandler);
     const id = randomBytes(32).toString('hex');
     this.store.reserveName(key, id, what);
-    const req: ContainerRequest = { id, sandbox, config, image: { id: image.id, ref: image.repoDigests[0] ?? image.id, config: image.config }, runtime };
+    const req: ContainerRequest = { id, sandbox, config: restore?.config ?? config, image, runtime, ...(restore ? { restore: restore.hooks } : {}) };
     return this.handoff.run(key, print, cancelled, () => this.createLocked(key, req, started));
   }
 
@@ -162,8 +167,10 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
       const runtime = this.o.runtimeFor(cur.runtimeHandler);
       // Taken before `start`: a short-lived process may exit (exit file time) before start returns.
       const startedAtNs = (BigInt(Date.now()) * 1_000_000n).toString();
+      let restored: { pid: number; monitorPid: number } | undefined;
       try {
-        await runtime.start(cur.id);
+        if (cur.restore) restored = await startRestored(this.o, this.store.recordDir(cur.id), cur);
+        else await runtime.start(cur.id);
       } catch (startErr) {
         // Runtimes that look the command up only at start (not runc 1.1) report it here.
         const args = (await readJsonIfExists<Spec>(join(cur.bundle, 'config.json')).catch(() => undefined))?.process?.args ?? [];
@@ -181,7 +188,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
         await runtime.delete(cur.id, { force: true }).catch(() => undefined);
         throw err;
       }
-      const next = await this.store.setStatus(cur.id, { ...cur.status, state: 'RUNNING', startedAtNs });
+      const next = await this.store.setStatus(cur.id, { ...cur.status, ...restored, state: 'RUNNING', startedAtNs });
       // Inside the lock: a process that exits at once cannot have its STOPPED event go out first.
       if (next) this.publish(next, 'STARTED');
     });
@@ -213,6 +220,11 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
     if (c.status.cleanup) {
       // A CreateContainer whose undo failed: Stop finishes that cleanup (nothing ever ran).
       await this.lock.with(id, () => this.finishCleanupLocked(id));
+      return;
+    }
+    if (c.status.state === 'CREATED' && c.restore) {
+      // A restore never started: nothing runs and the runtime does not know the container.
+      await this.recordExit({ id, exitCode: 0, finishedAtNs: BigInt(nowNs()) }, 'stopped before its restore was started');
       return;
     }
     const runtime = this.o.runtimeFor(c.runtimeHandler);
@@ -299,6 +311,14 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
 
   async removeAll(podSandboxId: string): Promise<void> {
     await Promise.all(this.store.ofSandbox(podSandboxId).map((c) => this.removeById(c.id)));
+  }
+
+  // ---- CheckpointContainer ----
+
+  /** A CRIU checkpoint archive at `location`; the container keeps running (container-checkpoint.ts). */
+  async checkpoint(idOrPrefix: string, location: string, timeoutSec: number): Promise<CheckpointResult> {
+    const found = this.get(idOrPrefix);
+    return this.lock.with(found.id, () => checkpointRunning(this.o, this.store.get(found.id) ?? found, location, timeoutSec));
   }
 
   // ---- UpdateContainerResources ----
@@ -408,6 +428,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
   /** Rebuild the store from disk + exit files + runtime state; clean what no record owns. */
   async recover(): Promise<void> {
     for (const id of await recoverContainers(this.o, this.store)) this.scheduleCleanup(id);
+    await sweepCheckpointLeftovers(this.o, this.store);
     this.unsubscribe = this.o.exits.on((e) => void this.onExit(e));
     // Safety net for exits fs.watch did not report (inotify queue overflow under load).
     this.sweeper = setInterval(() => void this.sweepExits(), this.o.exitSweepMs ?? 5_000);

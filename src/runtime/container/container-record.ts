@@ -45,6 +45,8 @@ export interface ContainerMeta {
   imageVolumeLeases?: string[];
   /** The current resources (create config, then UpdateContainerResources). */
   resources?: LinuxContainerResources;
+  /** Created from a checkpoint archive: StartContainer restores it (container-restore.ts). */
+  restore?: { archive: string; sourceContainerId: string; checkpointedAt: string };
   /** The pod's own user namespace: the rootfs and bind sources are idmapped clones with these mappings. */
   userns?: IdMappings;
 }

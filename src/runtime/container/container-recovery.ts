@@ -66,6 +66,7 @@ async function liveStatus(o: ContainerManagerOptions, meta: ContainerMeta, befor
   const st = await runtime?.state(id).catch(() => undefined);
   if (st && (st.status === 'running' || st.status === 'paused')) return { ...before, state: 'RUNNING', pid: st.pid, ...(before.startedAtNs ? {} : { startedAtNs: nowNs() }) };
   if (st && st.status === 'created') return { ...before, state: 'CREATED', pid: st.pid };
+  if (!st && meta.restore && before.state === 'CREATED') return before; // a restore not started yet: nothing ran
   await runtime?.delete(id, { force: true }).catch(() => undefined);
   return { ...before, state: 'EXITED', pid: 0, exitCode: 255, finishedAtNs: nowNs(), reason: 'Unknown', message: 'the container was gone after a daemon restart and left no exit code' };
 }

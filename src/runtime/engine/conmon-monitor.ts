@@ -53,7 +53,9 @@ export class ConmonMonitor implements Monitor {
       '--syslog',
       '--log-level', 'error',
     ];
-    for (const a of s.runtime.globalArgs(runtimeLog)) args.push('--runtime-arg', a);
+    for (const a of [...s.runtime.globalArgs(runtimeLog), ...(s.restore?.runtimeArgs ?? [])]) args.push('--runtime-arg', a);
+    // conmon runs `<runtime> restore --detach --image-path P --work-path <bundle>` instead of create.
+    if (s.restore) args.push('--restore', s.restore.imagePath, ...s.restore.runtimeOpts.flatMap((opt) => ['--runtime-opt', opt]));
     if (s.runtime.systemdCgroup) args.push('--systemd-cgroup');
     if (s.terminal) args.push('--terminal');
     if (s.stdin) args.push('--stdin');

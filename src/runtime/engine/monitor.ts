@@ -36,6 +36,12 @@ export interface MonitorStartOptions {
   logSizeMax?: number;
   /** Give up waiting for the pid after this long (the monitor and container are then killed). */
   timeoutMs?: number;
+  /**
+   * Restore from CRIU images (`<runtime> restore` instead of `create`): the container is RUNNING
+   * when start resolves. runtimeArgs are extra global flags (the CRIU binary), runtimeOpts restore
+   * flags (--tcp-established, ...).
+   */
+  restore?: { imagePath: string; runtimeArgs: string[]; runtimeOpts: string[] };
 }
 
 export interface MonitorStarted {

@@ -12,6 +12,9 @@
 //   update(id, resources)                           `update --resources -` (OCI LinuxResources JSON on stdin)
 //   pause(id) / resume(id) / ps(id) -> pids / features() -> parsed JSON
 //   globalArgs(logPath?)                            the global flags, for a monitor (conmon) that runs the binary itself
+//   checkpointArgs?(id, {criu, imagePath, ...})     the argv of `[global flags] --criu C checkpoint --image-path I ...`
+//                                                   for runtimes that can (a helper that outlives the daemon runs it;
+//                                                   restores go through the monitor: conmon --restore)
 // Every failure throws CommandError whose message carries the runtime's own JSON log (`--log
 // --log-format json`) lines of level error, so "runc create failed" says why.
 import { CommandError, ExecutableNotFoundError } from '../../lib/errors.js';
@@ -43,6 +46,23 @@ export interface ExecOptions {
   timeoutMs?: number;
 }
 
+export interface CheckpointOptions {
+  /** The CRIU binary the runtime runs. */
+  criu: string;
+  /** Where CRIU writes its images. */
+  imagePath: string;
+  /** CRIU's work dir: dump.log and stats-dump land here. */
+  workPath: string;
+  /** The container goes on running after the dump (forensic checkpoints). */
+  leaveRunning: boolean;
+  /** Dump established TCP connections (restored with the same flag) instead of refusing. */
+  tcpEstablished?: boolean;
+  /** Dump file locks (restored with the same flag). */
+  fileLocks?: boolean;
+  /** The runtime's own JSON log for this call. */
+  logPath: string;
+}
+
 export interface ExecResult {
   stdout: string;
   stderr: string;
@@ -72,6 +92,8 @@ export interface OciRuntime {
   features(): Promise<unknown>;
   /** Global flags for a monitor that runs the binary itself (conmon --runtime-arg). */
   globalArgs(logPath?: string): string[];
+  /** Arguments (global flags included) of a CRIU checkpoint of a running container; absent for runtimes that cannot. */
+  checkpointArgs?(id: string, options: CheckpointOptions): string[];
 }
 
 /** Pick the messages of error (and fatal) level out of a runtime's JSON log. */

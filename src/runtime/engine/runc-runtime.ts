@@ -6,7 +6,7 @@ import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CommandError } from '../../lib/errors.js';
 import { run, type RunOptions, type RunResult } from '../../lib/exec.js';
-import { runtimeLogErrors, type CreateOptions, type ExecOptions, type ExecResult, type OciRuntime, type OciState } from './oci-runtime.js';
+import { runtimeLogErrors, type CheckpointOptions, type CreateOptions, type ExecOptions, type ExecResult, type OciRuntime, type OciState } from './oci-runtime.js';
 
 export interface RuncRuntimeOptions {
   handler: string;
@@ -124,5 +124,13 @@ export class RuncRuntime implements OciRuntime {
   async features(): Promise<unknown> {
     const res = await this.call(['features']);
     return JSON.parse(res.stdout) as unknown;
+  }
+
+  checkpointArgs(id: string, o: CheckpointOptions): string[] {
+    const args = [...this.globalArgs(o.logPath), '--criu', o.criu, 'checkpoint', '--image-path', o.imagePath, '--work-path', o.workPath];
+    if (o.leaveRunning) args.push('--leave-running');
+    if (o.tcpEstablished) args.push('--tcp-established');
+    if (o.fileLocks) args.push('--file-locks');
+    return [...args, id];
   }
 }

@@ -5,6 +5,7 @@ import { CRI_VERSION, nexcageVersion, RUNTIME_API_VERSION, RUNTIME_NAME } from '
 import type { CgroupDriver } from './cgroup-driver.js';
 import type { HandlerFeatures, RuntimeHandlers } from './runtime-handlers.js';
 import { checkNetworkReadiness } from '../network/network-readiness.js';
+import type { CheckpointSupport } from './criu.js';
 import { HUGETLB_MISSING, probeHugetlb } from '../oci-spec/host-facts.js';
 
 export interface VersionInfo {
@@ -44,6 +45,8 @@ export interface RuntimeInfoOptions {
   effectiveConfig: unknown;
   /** Whether the hugetlb cgroup controller is usable; default: probed on this node. */
   hugetlb?: () => Promise<boolean>;
+  /** Whether containers can be checkpointed here, and why not (verbose info.checkpoint). */
+  checkpointSupport?: () => Promise<CheckpointSupport>;
 }
 
 export class RuntimeInfo {
@@ -80,12 +83,14 @@ export class RuntimeInfo {
     // Controllers are mounted at boot: probed once, on the first verbose Status.
     this.hugetlb ??= (this.opts.hugetlb ?? probeHugetlb)();
     const hugetlb = await this.hugetlb;
+    const checkpoint = await this.opts.checkpointSupport?.();
     // Why a handler does or does not offer user namespaces (the kubelet only sees the boolean).
     const userns = Object.fromEntries(
       this.opts.handlers.list().map((h) => [h.name, h.features.userNamespaces ? { supported: true } : { supported: false, reason: h.usernsUnsupported ?? 'unknown' }]),
     );
     return {
       config: JSON.stringify(this.opts.effectiveConfig),
+      ...(checkpoint ? { checkpoint: JSON.stringify(checkpoint) } : {}),
       userNamespaces: JSON.stringify(userns),
       runtimeConfig: JSON.stringify({ podCIDR: this.podCidr, cgroupDriver: this.opts.cgroupDriver }),
       hugetlb: JSON.stringify(hugetlb ? { controller: true, hugepageLimits: 'applied' } : { controller: false, hugepageLimits: 'dropped', message: HUGETLB_MISSING }),
