@@ -144,6 +144,7 @@ export const configSchema = {
         file: { kind: 'string', doc: 'JSON file {"peers": ["HOST:PORT", ...]} kept up to date by the node agent; re-read when it changes.', check: optionalAbsolutePath },
         fetchFrom: { kind: 'int', doc: 'Peers asked for one blob before falling back to mirrors and upstream.', min: 0, max: 16 },
         connectTimeoutMs: { kind: 'int', doc: 'A peer that does not answer within this is skipped.', min: 50, max: 60000 },
+        tagsWhenUpstreamDown: { kind: 'bool', doc: 'When every registry endpoint is unreachable, resolve a tag through peers (trusts a peer for what the tag names, not for content).' },
       },
     },
     tracing: {
@@ -200,6 +201,7 @@ export interface Config {
     file: string;
     fetchFrom: number;
     connectTimeoutMs: number;
+    tagsWhenUpstreamDown: boolean;
   };
 }
 
@@ -234,7 +236,7 @@ export function defaultConfig(): Config {
     streaming: { address: '127.0.0.1', port: 0, tlsCert: '', tlsKey: '', idleTimeoutSeconds: 14400 },
     stats: { fsUsageRefreshSeconds: 60, containerMetrics: false },
     tracing: { endpoint: '' },
-    peers: { listenAddress: '', serveAuthenticated: false, maxUploads: 16, minUploadBytesPerSecond: 65536, static: [], file: '', fetchFrom: 3, connectTimeoutMs: 1000 },
+    peers: { listenAddress: '', serveAuthenticated: false, maxUploads: 16, minUploadBytesPerSecond: 65536, static: [], file: '', fetchFrom: 3, connectTimeoutMs: 1000, tagsWhenUpstreamDown: false },
   };
 }
 

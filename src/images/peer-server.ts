@@ -31,6 +31,7 @@ export interface PeerServerOptions {
 }
 
 const PATH = /^\/v2\/((?:[a-z0-9]+(?:[._-]+[a-z0-9]+)*\/?)+)\/(manifests|blobs)\/(sha256:[a-f0-9]{64})$/;
+const TAG_PATH = /^\/v2\/((?:[a-z0-9]+(?:[._-]+[a-z0-9]+)*\/?)+)\/manifests\/([A-Za-z0-9_][A-Za-z0-9._-]{0,127})$/;
 const INDEX_TYPE = 'application/vnd.oci.image.index.v1+json';
 
 export class PeerServer {
@@ -85,6 +86,12 @@ export class PeerServer {
     return out;
   }
 
+  /** The manifest (or index) digest an image held here was pulled under, by its full repo tag. */
+  private tagged(repoTag: string): string | undefined {
+    const rec = this.o.store.list().find((r) => r.repoTags.includes(repoTag));
+    return rec ? (rec.indexDigest ?? rec.manifestDigest) : undefined;
+  }
+
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const peer = req.socket.remoteAddress ?? 'unknown';
     if (!this.seen.has(peer)) {
@@ -103,10 +110,14 @@ export class PeerServer {
       res.writeHead(200, { 'docker-distribution-api-version': 'registry/2.0' });
       return void res.end();
     }
-    const m = PATH.exec(path);
-    if (!m) return reply(404, 'not_found', 'only /v2/<name>/{manifests,blobs}/<sha256 digest> is served');
-    const digest = m[3] as string;
     const share = this.shareable();
+    const byTag = TAG_PATH.exec(path);
+    // A tag (asked for only by peers whose registry is unreachable): ?ns= names the registry, as
+    // for containerd mirrors; it resolves to what this node pulled under that name.
+    const tagged = byTag ? this.tagged(`${new URL(req.url ?? '/', 'http://x').searchParams.get('ns') ?? ''}/${byTag[1]}:${byTag[2]}`) : undefined;
+    const m = PATH.exec(path) ?? (tagged ? [path, byTag?.[1], 'manifests', tagged] : null);
+    if (!m) return reply(404, 'not_found', 'only /v2/<name>/{manifests,blobs}/<sha256 digest> and tags of images held here are served');
+    const digest = m[3] as string;
     if (!share.has(digest)) return reply(404, 'not_found', `${digest} is not shared by this node`);
     const max = this.o.settings.maxUploads;
     const held = this.perPeer.get(peer) ?? 0;

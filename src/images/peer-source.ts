@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { Agent, request, type IncomingMessage } from 'node:http';
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
-import { UnavailableError, errorMessage } from '../lib/errors.js';
+import { NexcageError, UnavailableError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { Credentials } from './credentials.js';
 import { sha256 } from './digest.js';
@@ -24,6 +24,8 @@ import type { BlobResponse, ManifestResponse, RegistryClient, RepositoryClient }
 export interface PeerFetchSettings {
   fetchFrom: number;
   connectTimeoutMs: number;
+  /** A tag resolves through peers when every registry endpoint is unreachable. */
+  tagsWhenUpstreamDown: boolean;
 }
 
 export interface PeerRegistryOptions {
@@ -148,9 +150,36 @@ class PeerRepository implements RepositoryClient {
         }
       }
     }
-    const m = await this.inner.getManifest(reference, signal);
+    let m: ManifestResponse;
+    try {
+      m = await this.inner.getManifest(reference, signal);
+    } catch (err) {
+      // Only an unreachable registry (not a refusal or a missing tag) falls back to peers.
+      const unreachable = err instanceof UnavailableError || !(err instanceof NexcageError);
+      if (DIGEST.test(reference) || !unreachable || !this.c.o.settings.tagsWhenUpstreamDown || signal?.aborted) throw err;
+      const viaPeer = await this.tagFromPeers(reference, signal);
+      if (!viaPeer) throw err;
+      m = viaPeer;
+    }
     await this.markIfPrivate(m.digest);
     return m;
+  }
+
+  private async tagFromPeers(tag: string, signal: AbortSignal | undefined): Promise<ManifestResponse | undefined> {
+    const ns = encodeURIComponent(this.ref.registry);
+    for (const peer of await this.c.candidates(`${this.ref.registry}/${this.ref.repository}:${tag}`)) {
+      const res = await this.c.get(peer, `/v2/${this.ref.repository}/manifests/${tag}?ns=${ns}`, { accept: MANIFEST_ACCEPT }, signal);
+      if (!res) continue;
+      try {
+        const bytes = await readBody(res, MAX_MANIFEST_BYTES, `manifest ${tag} from peer ${peer}`, this.c.o.settings.connectTimeoutMs * 5);
+        const digest = sha256(bytes);
+        this.c.o.log.warn({ ref: `${this.ref.registry}/${this.ref.repository}:${tag}`, peer, digest }, 'registry unreachable: tag resolved through a peer');
+        return { bytes, contentType: res.headers['content-type'], digest, endpoint: `peer:http://${peer}` };
+      } catch (err) {
+        this.c.o.log.debug({ peer, error: errorMessage(err) }, 'peer tag lookup failed');
+      }
+    }
+    return undefined;
   }
 
   async openBlob(digest: string, offset: number, expectedSize: number, signal?: AbortSignal): Promise<BlobResponse> {

@@ -126,7 +126,7 @@ describe('a node pulling from a peer', () => {
     await b.stop();
   });
 
-  it('pulls by digest from a peer while the registry is down', async () => {
+  it('pulls by digest from a peer while the registry is down, and by tag through peers only when allowed', async () => {
     const down = await RegistryProxy.start({ upstream: registry.url });
     const host = down.host;
     // A knows the image under this registry name too (same content, nothing fetched again).
@@ -137,8 +137,18 @@ describe('a node pulling from a peer', () => {
     const ref = `${host}/test/peer@${img.manifestDigest}`;
     expect((await call(b.client.image, 'PullImage', { image: { image: ref } }, 120_000)).image_ref).toBe(img.configDigest);
     expect(blobOk(b, bigLayer())).toBe(true);
+    // A tag needs the registry, unless peers may resolve it (tagsWhenUpstreamDown).
+    const tagged = `${host}/test/peer:latest`;
+    await expect(call(b.client.image, 'PullImage', { image: { image: tagged } }, 120_000)).rejects.toThrow(/UNAVAILABLE|unavailable|ECONNREFUSED/i);
     await b.stop();
-  });
+    const c = nodeB('b5', { tagsWhenUpstreamDown: true });
+    await c.start();
+    expect((await call(c.client.image, 'PullImage', { image: { image: tagged } }, 120_000)).image_ref).toBe(img.configDigest);
+    expect(c.logs().some((l) => l.msg === 'registry unreachable: tag resolved through a peer')).toBe(true);
+    const st = await call(c.client.image, 'ImageStatus', { image: { image: tagged } });
+    expect(st.image?.repo_tags).toContain(tagged);
+    await c.stop();
+  }, 60_000);
 
   it('finishes from the registry with a correct image when the peer dies mid-pull', async () => {
     const b = nodeB('b4');
