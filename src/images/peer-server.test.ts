@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Logger } from '../lib/log.js';
 import type { ImageRecord } from './image-store.js';
+import { peerServedRequests } from './peer-metrics.js';
 import { PeerServer, type PeerServerSettings } from './peer-server.js';
 
 const log = pino({ level: 'silent' }) as unknown as Logger;
@@ -54,6 +55,7 @@ beforeAll(async () => {
     privateDigests: { has: (d) => privateSet.has(d) },
     settings,
     log,
+    rateWindowMs: 200,
   });
   const { port } = await server.listen('127.0.0.1', 0);
   base = `http://127.0.0.1:${port}/v2/some/repo`;
@@ -111,6 +113,25 @@ describe('PeerServer', () => {
       expect(after).toBe(200);
     } finally {
       settings.maxUploads = 8;
+    }
+  });
+
+  it('cuts off a peer reading slower than the floor', async () => {
+    settings.minUploadBytesPerSecond = 1024 * 1024 * 1024;
+    try {
+      const { request } = await import('node:http');
+      // Never read: the server's writes back up and the average stays under the floor.
+      const res = await new Promise<import('node:http').IncomingMessage>((resolve) => request(`${base}/blobs/${big}`, resolve).end());
+      res.pause();
+      // The client, not reading, cannot see the close behind the buffered bytes: watch the server side.
+      const cutOffs = async (): Promise<number> => (await peerServedRequests.get()).values.find((v) => v.labels.result === 'cut_off')?.value ?? 0;
+      const before = await cutOffs();
+      const end = Date.now() + 5000;
+      while ((await cutOffs()) === before && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      expect(await cutOffs()).toBe(before + 1);
+      res.destroy();
+    } finally {
+      settings.minUploadBytesPerSecond = 0;
     }
   });
 });
