@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what nexcage needs to build, run and test, and nothing that is already there.
+# Installs what nexcage needs to build, run and test, and nothing that is already there;
+# `install-deps.sh build` only what building needs (`make deb` on a build host: no test toolchain).
 # System packages come from Debian; JavaScript packages (Node 24 included) from npm, pinned by
 # package-lock.json. Idempotent and quiet: a second run does nothing and prints nothing.
 set -euo pipefail
@@ -11,12 +12,20 @@ cd "$(dirname "$0")/.."
 # Go + moby/spdystream (Kubernetes' SPDY library) drive the streaming interop test, Go + grpc-go the
 # kubelet-like client of the list benchmark; systemd gives
 # systemd-notify (readiness/watchdog) and systemd-analyze + man-db for the unit test.
+# dpkg-dev gives dpkg-buildflags, the hardening flags the C helpers are compiled with.
+BUILD_PACKAGES=(gcc libc6-dev dpkg-dev)
 APT_PACKAGES=(
+  "${BUILD_PACKAGES[@]}"
   runc conmon containernetworking-plugins catatonit iptables iproute2 util-linux
   docker-registry busybox-static iputils-ping socat zstd skopeo umoci attr
-  gcc libc6-dev golang-go golang-github-docker-spdystream-dev golang-google-grpc-dev
+  golang-go golang-github-docker-spdystream-dev golang-google-grpc-dev
   systemd man-db
 )
+case ${1:-all} in
+  all) ;;
+  build) APT_PACKAGES=("${BUILD_PACKAGES[@]}") ;;
+  *) echo "install-deps: unknown set \"$1\" (all or build)" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -39,14 +39,15 @@ install -d "$DESTDIR$PREFIX/bin" "$DESTDIR$APP" "$DESTDIR$UNITDIR" "$DESTDIR$SYS
 
 install -m 0755 node_modules/node/bin/node "$DESTDIR$LIBDIR/node"
 
-# The app: package.json (version, "type": "module"), compiled sources without tests, source maps
-# or the type-only generated protobuf modules, the CRI proto read at run time, dependencies.
+# The app: package.json (version, "type": "module"), the compiled modules the command can load
+# (reachable from main.js: no tests, test helpers, type-only or generated modules, source maps),
+# the CRI proto read at run time, dependencies.
 rm -rf "${DESTDIR:?}$APP"
 install -d "$DESTDIR$APP/cri-api/runtime/v1"
 install -m 0644 package.json "$DESTDIR$APP/package.json"
 install -m 0644 cri-api/runtime/v1/api.proto "$DESTDIR$APP/cri-api/runtime/v1/api.proto"
-(cd dist && find src -type f -name '*.js' ! -name '*.test.js' ! -path 'src/cri/generated/*' -print0 |
-  xargs -0 -I{} install -D -m 0644 {} "$DESTDIR$APP/dist/{}")
+modules=$(node_modules/node/bin/node scripts/app-modules.mjs dist)
+(cd dist && printf '%s\n' "$modules" | xargs -I{} install -D -m 0644 {} "$DESTDIR$APP/dist/{}")
 # Helper binaries built next to the code (e.g. dist/native/*), if any.
 if [ -d dist/native ]; then
   (cd dist && find native -type f -perm -u+x -print0 | xargs -0 -r -I{} install -D -m 0755 {} "$DESTDIR$APP/dist/{}")
@@ -61,6 +62,12 @@ find "$DESTDIR$APP/node_modules" -type f -name '*.bare' -delete
 # TypeScript declarations and source maps are half of node_modules and never read at run time.
 find "$DESTDIR$APP/node_modules" -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \) -delete
 rm -rf "$DESTDIR$APP/node_modules/@types"
+# The dependencies' own tests, examples and benchmarks npm publishes: never loaded, not shipped.
+find "$DESTDIR$APP/node_modules" -type d \( -name test -o -name tests -o -name __tests__ -o -name specs -o -name example -o -name examples -o -name bench -o -name benchmark \) -prune -exec rm -rf {} +
+find "$DESTDIR$APP/node_modules" -type f \( -name '*.test.js' -o -name '*.spec.js' -o -name '*.test.mjs' -o -name '*.test.cjs' \) -delete
+# Their documentation sites and release scripts (pino's docsify page loads scripts from CDNs).
+find "$DESTDIR$APP/node_modules" -type d -name docs -prune -exec rm -rf {} +
+find "$DESTDIR$APP/node_modules" -type f \( -name '*.html' -o -name '*.sh' \) -delete
 # Development leftovers npm publishes (lint/ignore/VCS files, git hooks).
 find "$DESTDIR$APP/node_modules" \( -name '.eslintrc*' -o -name '.npmignore' -o -name '.gitattributes' -o -name '.editorconfig' \) -type f -delete
 find "$DESTDIR$APP/node_modules" -type d \( -name .husky -o -name .github \) -prune -exec rm -rf {} +
@@ -73,10 +80,16 @@ grep -rlZ --include='*.js' --include='*.mjs' --include='*.cjs' -m1 '^#!.*node' "
 # Nothing in node_modules is executed directly (addons are dlopen()ed): no executable bits.
 find "$DESTDIR$APP/node_modules" -type f -perm /111 -exec chmod a-x {} +
 
+# Node/V8 flags, one per line in deploy/*node-flags (comments and blank lines dropped).
+flags() { sed -e 's/#.*//' -e 's/[[:space:]]*$//' "$1" | grep -v '^$' | paste -sd' ' - || true; }
+daemon_flags=$(flags deploy/node-flags)
+agent_flags=$(flags deploy/agent-node-flags)
 cat >"$DESTDIR$PREFIX/bin/nexcage" <<WRAPPER
 #!/bin/sh
-# nexcage runs on its own Node.js (Node 24, in $LIBDIR), never on the system's.
-exec $LIBDIR/node $APP/dist/src/cli/main.js "\$@"
+# nexcage runs on its own Node.js (Node 24, in $LIBDIR), never on the system's; the agent (a slow
+# control loop) and the daemon each with their own V8 flags (deploy/agent-node-flags, deploy/node-flags).
+if [ "\$1" = agent ]; then exec $LIBDIR/node${agent_flags:+ $agent_flags} $APP/dist/src/cli/main.js "\$@"; fi
+exec $LIBDIR/node${daemon_flags:+ $daemon_flags} $APP/dist/src/cli/main.js "\$@"
 WRAPPER
 chmod 0755 "$DESTDIR$PREFIX/bin/nexcage"
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make test-deb`: installs build/deb/nexcage_*.deb into a fresh Debian 12 root made by debootstrap
 # (minbase: no Node.js anywhere) with apt resolving only the package's declared dependencies from
-# the configured Debian mirror, then checks what an operator relies on: the files, the conffile,
-# `nexcage version`, `nexcage config`, the daemon starting from the package and answering on its
-# socket, and a clean purge. Slow (downloads ~100 MB the first time), so not part of `make test`.
+# the configured Debian mirror, then checks what an operator relies on: the files (and no test
+# files), hardened helpers, the conffile, `nexcage version`, `nexcage config`, the daemon starting
+# from the package and answering on its socket (NetworkReady false until a CNI config exists),
+# `nexcage doctor`, and a clean purge. Slow (downloads ~100 MB the first time), so not part of `make test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -68,6 +69,20 @@ ok "/etc/nexcage/config.json is a conffile"
 for dep in runc conmon catatonit iptables socat setfattr /bin/kill; do in_root sh -c "command -v $dep" >/dev/null || fail "dependency $dep not installed"; done
 [ -x "$root/usr/lib/cni/bridge" ] || fail "containernetworking-plugins not installed"
 ok "runc, conmon, catatonit, iptables, socat, setfattr, kill (ExecReload) and the CNI plugins came in as dependencies"
+tests=$(in_root dpkg -L nexcage | grep -E '\.(test|spec)\.[cm]?js$|/test-host\.js$|/(tests?|__tests__|examples?)/' || true)
+[ -z "$tests" ] || { echo "$tests" | head; fail "the package ships test files"; }
+ok "no test files in the package (ours or the dependencies')"
+for f in "$root"/usr/lib/nexcage/app/dist/native/*; do
+  h=$(basename "$f")
+  # Read whole first: `readelf | grep -q` would die of SIGPIPE under pipefail.
+  elf=$(readelf -W -h -d -l --dyn-syms "$f")
+  grep -q 'DYN (Position-Independent' <<<"$elf" || fail "$h is not PIE"
+  grep -q 'BIND_NOW' <<<"$elf" || fail "$h has no BIND_NOW (full RELRO)"
+  grep -q 'GNU_RELRO' <<<"$elf" || fail "$h has no RELRO segment"
+  grep -q '__stack_chk_fail' <<<"$elf" || fail "$h has no stack protector"
+  grep -qE '__[a-z_]+_chk@' <<<"$elf" || fail "$h has no fortified calls"
+done
+ok "native helpers are built hardened (PIE, full RELRO, stack protector, _FORTIFY_SOURCE)"
 
 out=$(in_root nexcage version) || fail "nexcage version exited $?"
 echo "$out" | sed 's/^/    /'
@@ -103,6 +118,21 @@ echo "$out" | grep -q "RuntimeName: nexcage" || { echo "$out"; fail "nexcage ver
 in_root nexcage health | sed 's/^/    /' || true
 in_root nexcage health >/dev/null || fail "nexcage health: runtime not ready in the package's root"
 ok "the packaged daemon serves on $sock and reports RuntimeReady"
+in_root nexcage health | grep -q '^NetworkReady: false (NetworkPluginNotReady: network plugin not initialized: no CNI config in /etc/cni/net.d' ||
+  fail "with no CNI config the packaged daemon must report NetworkReady false"
+ok "no CNI config yet: NetworkReady false (the packaged config turns the built-in network off)"
+set +e
+out=$(in_root nexcage doctor --json --registry http://127.0.0.1:1)
+code=$?
+set -e
+echo "$out" | in_root /usr/lib/nexcage/node -e '
+  const r = JSON.parse(require("fs").readFileSync(0, "utf8"));
+  for (const x of r.results) console.log(`    ${x.level.toUpperCase().padEnd(4)} ${x.check}: ${x.message}`);
+  const socket = r.results.find((x) => x.check === "socket");
+  if (socket.level !== "ok") { console.error("socket check:", socket); process.exit(1); }
+  process.exit({ ok: 0, warn: 1, fail: 2 }[r.worst] === Number(process.argv[1]) ? 0 : 1);' "$code" ||
+  fail "nexcage doctor (exit $code) did not find the running daemon or its exit code does not match its worst result"
+ok "nexcage doctor runs from the package (exit $code) and finds the daemon's socket"
 kill -TERM "$daemon_pid"; wait "$daemon_pid" || fail "daemon exited non-zero on SIGTERM"
 daemon_pid=
 [ -e "$root$sock" ] && fail "socket left after SIGTERM"

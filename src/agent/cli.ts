@@ -1,7 +1,8 @@
 // `nexcage agent`: parse options, connect to the API server, run until SIGTERM/SIGINT.
 import { ConfigError } from '../lib/errors.js';
 import { createLogger } from '../lib/log.js';
-import { collectProcessMetrics } from '../lib/metrics.js';
+import { collectDefaultMetrics } from 'prom-client';
+import { registry } from '../lib/metrics.js';
 import { nexcageVersion } from '../lib/version.js';
 import type { Logger } from '../lib/log.js';
 import { Agent } from './agent.js';
@@ -29,7 +30,9 @@ export async function runAgent(argv: string[], env: NodeJS.ProcessEnv): Promise<
   // An unexpected error in one round must not end the agent: log it and let the loops retry.
   process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception (agent keeps running)'));
   process.on('unhandledRejection', (reason) => log.error({ err: apiErrorMessage(reason) }, 'unhandled rejection (agent keeps running)'));
-  collectProcessMetrics();
+  // Process metrics, with the event-loop delay sampled every 100 ms rather than prom-client's 10 ms:
+  // the 10 ms timer alone costs the otherwise idle agent ~7 millicores.
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
   let kube: KubeApi;
   try {
     kube = KubeApi.connect(options.kubeconfig);

@@ -1,5 +1,5 @@
 // The external programs nexcage runs: every configured OCI runtime (the default one is required),
-// conmon (required) and CRIU (optional: only container checkpointing would use it).
+// conmon (required) and CRIU (optional: only container checkpointing uses it).
 import { findExecutable } from '../../lib/fsutil.js';
 import { fail, ok, versionBelow, versionIn, warn, type Check, type CheckResult, type DoctorContext } from './check.js';
 
@@ -46,8 +46,9 @@ export const conmonCheck: Check = async (ctx) => {
 };
 
 export const criuCheck: Check = async (ctx) => {
-  const binary = await findExecutable('criu', ctx.host.path);
-  if (!binary) return [ok('criu', 'not installed; nothing needs it (CheckpointContainer is not implemented)')];
+  // The daemon's criuPath setting when it has one, else criu on PATH.
+  const binary = await findExecutable((ctx.config as { criuPath?: string }).criuPath || 'criu', ctx.host.path);
+  if (!binary) return [warn('criu', 'not installed: CheckpointContainer (kubectl checkpoint) cannot work; nothing else needs it', `install CRIU ${MIN_CRIU} or newer`)];
   const version = await versionOf(ctx, binary, ['--version']);
   if (!version) return [warn('criu', `${binary} --version failed`, 'reinstall criu or remove it')];
   if (versionBelow(version, MIN_CRIU)) return [warn('criu', `criu ${version} at ${binary} (older than ${MIN_CRIU})`, `install criu ${MIN_CRIU} or newer`)];
