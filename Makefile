@@ -118,3 +118,17 @@ helm-package: deps
 
 install: build
 	@DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" scripts/install.sh
+
+# The container image (the chart's agent) without Docker: the .deb in a Debian 12 minbase root,
+# packed by umoci into build/image/oci (tag = version) as $(IMAGE):<version>; push-image copies it
+# with skopeo to $(REGISTRY)/nexcage/nexcage:<version> (TLS_VERIFY=false for a plain-HTTP registry).
+.PHONY: image push-image
+IMAGE ?= ghcr.io/nexcage/nexcage
+TLS_VERIFY ?= true
+image: deb
+	@IMAGE="$(IMAGE)" scripts/build-image.sh
+
+push-image:
+	@test -n "$(REGISTRY)" || { echo "push-image: set REGISTRY=host:port" >&2; exit 2; }
+	@REGISTRY="$(REGISTRY)" TLS_VERIFY="$(TLS_VERIFY)" scripts/push-image.sh
+

@@ -3,6 +3,7 @@
 // list Nodes; read/create/replace/list/delete RuntimeClasses) with the API's status codes and Status bodies, optimistic
 // concurrency (resourceVersion) and handler immutability. Tests can make it fail on purpose.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 
@@ -31,6 +32,9 @@ export class KubeApiStandIn {
   private failures: { count: number; code: number } = { count: 0, code: 500 };
   readonly token = 'standin-token';
 
+  /** `tls`: serve HTTPS with this certificate (as in-cluster clients require); `host`: listen address. */
+  constructor(private readonly options: { tls?: { cert: string; key: string }; host?: string } = {}) {}
+
   addNode(name: string, labels: Record<string, string> = {}): void {
     this.nodes.set(name, { apiVersion: 'v1', kind: 'Node', metadata: { name, labels, annotations: {}, resourceVersion: this.nextVersion(), uid: `uid-${name}` } });
   }
@@ -41,8 +45,9 @@ export class KubeApiStandIn {
   }
 
   async start(port = this.port): Promise<void> {
-    this.server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
+    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res);
+    this.server = this.options.tls ? createTlsServer(this.options.tls, handler) : createServer(handler);
+    await new Promise<void>((resolve) => this.server!.listen(port, this.host, resolve));
     this.port = (this.server.address() as AddressInfo).port;
   }
 
@@ -57,8 +62,13 @@ export class KubeApiStandIn {
     });
   }
 
+  /** Where it listens (127.0.0.1 unless told): a pod reaches the node on its bridge's address. */
+  get host(): string {
+    return this.options.host ?? '127.0.0.1';
+  }
+
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.options.tls ? 'https' : 'http'}://${this.host}:${this.port}`;
   }
 
   /** A kubeconfig pointing at this server with a bearer token. */
