@@ -192,6 +192,20 @@ describe('CNI executor: failures', () => {
     expect(lines).toEqual([expect.objectContaining({ msg: 'CNI DEL after failed ADD failed', podId: 'pod1' })]);
   });
 
+  it('a failing eth0 chain waits for lo\'s ADD before undoing: no plugin still runs once setUp has failed', async () => {
+    plugin('loopback', `sleep 0.3; ${addResult(['127.0.0.1/8'])}; touch "${dir}/lo-done"`);
+    conflist({ plugins: [{ type: 'nosuch' }] });
+    await expect(network().setUp(request)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(existsSync(join(dir, 'lo-done'))).toBe(true);
+    // And a loopback that fails fails the pod network, undone like any other failure.
+    plugin('loopback', `if [ "$CNI_COMMAND" = ADD ]; then echo '{"code":5,"msg":"lo is gone"}'; exit 1; fi`);
+    plugin('a', addResult(['10.1.0.14/24']));
+    conflist({ plugins: [{ type: 'a' }] });
+    await expect(network().setUp(request)).rejects.toThrow('CNI ADD of plugin "loopback" (network "cni-loopback") for pod "pod1" failed: lo is gone [code 5]');
+    expect(ran('DEL')).toEqual(['a']);
+    expect(await network().cachedPods()).toEqual([]);
+  });
+
   it('a plugin failing without a CNI error object is reported by its stderr, else by its exit code or signal', async () => {
     plugin('noisy', 'if [ "$CNI_COMMAND" = ADD ]; then echo "cannot create bridge: permission denied" >&2; exit 2; fi');
     conflist({ plugins: [{ type: 'noisy' }] });

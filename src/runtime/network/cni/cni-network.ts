@@ -70,8 +70,12 @@ export class CniNetwork implements NetworkPlugin {
     // Cached before ADD: a crash in the middle still leaves what DEL needs.
     await atomicWriteJson(this.cachePath(req.podId), cached);
     try {
-      // lo and eth0 are independent: bring them up side by side.
-      const [, result] = await Promise.all([this.runList('ADD', LOOPBACK, { ...cached, ifName: 'lo', runtimeConfig: {} }), this.runList('ADD', config, cached)]);
+      // lo and eth0 are independent: bring them up side by side. Both are waited for, also when one
+      // fails, so no plugin is still running in the netns while the undo (and the caller) go on.
+      const [lo, eth] = await Promise.allSettled([this.runList('ADD', LOOPBACK, { ...cached, ifName: 'lo', runtimeConfig: {} }), this.runList('ADD', config, cached)]);
+      if (eth.status === 'rejected') throw eth.reason;
+      if (lo.status === 'rejected') throw lo.reason;
+      const result = eth.value;
       if (!result) throw new InternalError(`CNI network "${config.name}" returned no result for pod "${req.podId}"`);
       cached.result = result;
       await atomicWriteJson(this.cachePath(req.podId), cached);
