@@ -354,7 +354,52 @@ describe('containers with a TTY and with a TCP listener', () => {
     const newIp = await podIp(target.id);
     expect(newIp).not.toBe(ip);
     expect(await readFromPod(newIp, 8080)).toBe('hi\n');
+    expect(await readFromPod(newIp, 8080)).toBe('hi\n');
     await stopAndRemove(rid);
+  });
+});
+
+describe('restores that fail', () => {
+  it('a restore whose CRIU images are damaged fails at StartContainer saying why; the container is EXITED (StartError), nothing of it is left running', async () => {
+    const pod = await newPod();
+    const id = await runCtr(d, pod.id, pod.config, ctrConfig(busybox, ['/bin/sh', '-c', COUNTER]));
+    const logPath = (await status(d, id)).status!.log_path;
+    await waitFor('a few counts', () => logCounts(logPath).length >= 3);
+    const archive = t.dir().join('out', 'damaged.tar');
+    await checkpoint(id, archive);
+    const target = await newPod();
+    const rid = await createCtr(d, target.id, target.config, restoreConfig(archive, 'damaged'));
+    const images = t.dir().join('ckpt', 'root', 'containers', rid, 'restore', 'checkpoint');
+    for (const f of readdirSync(images).filter((n) => /^core-\d+\.img$/.test(n))) writeFileSync(join(images, f), '');
+    const err = await failure(call(d.client.runtime, 'StartContainer', { container_id: rid }, 60_000));
+    expect(err.code).toBe(grpcStatus.FAILED_PRECONDITION);
+    expect(err.details).toMatch(/^restoring container "[0-9a-f]{64}" from ".*damaged\.tar" failed: .*Error/);
+    const st = (await status(d, rid)).status!;
+    expect([st.state, st.reason]).toEqual(['CONTAINER_EXITED', 'StartError']);
+    await call(d.client.runtime, 'RemoveContainer', { container_id: rid }, 60_000);
+    expect(await running(id)).toBe(true);
+  });
+});
+
+describe('checkpoints that do not finish', () => {
+  it('one that runs out of its timeout is DEADLINE_EXCEEDED; the container runs on and no archive is left', async () => {
+    const pod = await newPod();
+    // 60 MB of random data on the container's /dev tmpfs: CRIU archives it, which takes seconds here.
+    const cmd = `busybox dd if=/dev/urandom of=/dev/big bs=1M count=60 2>/dev/null; ${COUNTER}`;
+    const id = await runCtr(d, pod.id, pod.config, ctrConfig(busybox, ['/bin/sh', '-c', cmd]));
+    const logPath = (await status(d, id)).status!.log_path;
+    await waitFor('the counter', () => logCounts(logPath).length >= 3, 30_000);
+    const location = t.dir().join('out', 'late.tar');
+    const started = Date.now();
+    const err = await failure(checkpoint(id, location, 1));
+    expect(err.code).toBe(grpcStatus.DEADLINE_EXCEEDED);
+    expect(err.details).toContain('did not finish within 1 s');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(readdirSync(t.dir().join('out')).filter((n) => n.includes('late'))).toEqual([]);
+    expect(await running(id)).toBe(true);
+    const before = logCounts(logPath).at(-1)!;
+    await waitFor('the container to count on (not left frozen)', () => logCounts(logPath).at(-1)! > before + 3, 30_000);
+    await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: pod.id }, 60_000);
   });
 });
 

@@ -105,7 +105,10 @@ export function criuCoreArch(img: Buffer): string | undefined {
     if (wire === 0) {
       const v = varint();
       if (field === 1) return CRIU_MARCH[v] ?? `criu-march-${v}`;
-    } else if (wire === 2) off += varint();
+    } else if (wire === 2) {
+      const len = varint(); // read before adding: `off += varint()` would add to the old offset
+      off += len;
+    }
     else if (wire === 1) off += 8;
     else if (wire === 5) off += 4;
     else throw new Error('bad protobuf');

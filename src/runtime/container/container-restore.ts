@@ -11,24 +11,28 @@
 //     `runtime create` the checkpointed log copied to the new log path. The container is CREATED.
 //   StartContainer: restore, RUNNING; the unpacked archive is removed.
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { FailedPreconditionError, errorMessage } from '../../lib/errors.js';
 import { atomicWriteJson } from '../../lib/fsutil.js';
 import type { Undo } from '../../lib/undo.js';
 import type { MonitorStarted } from '../engine/monitor.js';
 import type { Spec } from '../oci-spec/types.js';
+import { containerCgroup } from '../stats/cgroup-paths.js';
 import type { Sandbox } from '../sandbox/sandbox-config.js';
 import { CONTAINER_LOG, readArchiveMetadata, setUtsNodename, unpackArchive } from './container-checkpoint-archive.js';
 import { checkpointsDir, criuRestoreOpts, requireCheckpointSupport } from './container-checkpoint-support.js';
 import { removeDeletedFiles, unpackRootfsDiff } from './container-checkpoint-rootfs.js';
 import type { ContainerConfig } from './container-config.js';
 import type { ImageConfigFields } from './container-create.js';
-import type { ContainerManagerOptions } from './container-deps.js';
+import { hostRootfsMounts, type ContainerManagerOptions } from './container-deps.js';
 import type { Container, ContainerMeta } from './container-record.js';
 
 /** How long unpacking an archive may take (CRIU images are as big as the container's memory). */
 const UNPACK_TIMEOUT_MS = 10 * 60_000;
+/** How long StartContainer waits for a restore (the kubelet's own CRI timeout is 2 min by default). */
+const RESTORE_TIMEOUT_MS = 110_000;
 
 /** What createContainer calls for a restore (container-create.ts). */
 export interface RestoreHooks {
@@ -146,8 +150,10 @@ export async function startRestored(o: ContainerManagerOptions, recordDir: strin
       stdin: c.config.stdin === true,
       leaveStdinOpen: c.config.stdin === true && c.config.stdinOnce !== true,
       restore: { imagePath: join(dir, 'checkpoint'), runtimeArgs: [`--criu=${criu.criu}`], runtimeOpts: criuRestoreOpts() },
+      timeoutMs: RESTORE_TIMEOUT_MS,
     })
     .catch(async (err: unknown) => {
+      await cleanupFailedRestore(o, c, runtime.root).catch((e: unknown) => o.log.warn({ err: e, containerId: c.id }, 'cleaning up after a failed restore failed'));
       // runc says "criu failed: type RESTORE errno 0"; CRIU's restore.log (in the bundle) says why.
       const text = await readFile(join(c.bundle, 'restore.log'), 'utf8').catch(() => '');
       const why = text
@@ -180,4 +186,68 @@ async function joinPodNamespaces(bundle: string, dir: string, hostname: string |
   const conf = join(dir, 'criu.conf');
   await writeFile(conf, `${joins.join('\n')}\n`, { mode: 0o600 });
   await atomicWriteJson(specPath, { ...spec, annotations: { ...spec.annotations, 'org.criu.config': conf } });
+}
+
+/**
+ * What a restore that failed or hung leaves: conmon, runc and CRIU (conmon's process group), the
+ * processes CRIU had restored so far (in the container's cgroup, under their own process groups,
+ * perhaps frozen), the cgroup itself and runc's criu-root mount. The runtime does not know the
+ * container, so `runtime delete` cannot do this.
+ */
+async function cleanupFailedRestore(o: ContainerManagerOptions, c: Container, runtimeRoot: string): Promise<void> {
+  const conmon = Number((await readFile(join(c.bundle, 'conmon.pid'), 'utf8').catch(() => '')).trim());
+  if (conmon > 1) {
+    const stat = await readFile(`/proc/${conmon}/stat`, 'utf8').catch(() => '');
+    const pgid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    try {
+      process.kill(pgid === conmon ? -pgid : conmon, 'SIGKILL'); // conmon leads its own group
+    } catch {
+      // already gone
+    }
+  }
+  if (c.cgroupsPath !== '') await killCgroup(containerCgroup(o.cgroupDriver, c.cgroupsPath));
+  await (o.mounts ?? hostRootfsMounts).unmountRootfs(join(runtimeRoot, c.id, 'criu-root'));
+}
+
+/** Every hierarchy's directory of `cgroup` (v1 controllers and v2), from this process's mounts. */
+async function cgroupDirs(cgroup: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const line of (await readFile('/proc/self/mountinfo', 'utf8')).split('\n')) {
+    const [pre, post] = line.split(' - ');
+    const type = post?.split(' ')[0];
+    if (type !== 'cgroup' && type !== 'cgroup2') continue;
+    const f = (pre ?? '').split(' ');
+    const root = f[3] ?? '/';
+    const mountPoint = f[4] ?? '';
+    if (!cgroup.startsWith(root)) continue;
+    out.push(join(mountPoint, cgroup.slice(root === '/' ? 0 : root.length)));
+  }
+  return out;
+}
+
+/** Thaw, kill everything in and remove `cgroup` in every hierarchy (bounded wait for the processes to go). */
+async function killCgroup(cgroup: string): Promise<void> {
+  const dirs = (await cgroupDirs(cgroup)).filter((d) => existsSync(d));
+  const pids = async (): Promise<number[]> => {
+    const all = new Set<number>();
+    for (const d of dirs) for (const p of (await readFile(join(d, 'cgroup.procs'), 'utf8').catch(() => '')).split('\n')) if (/^\d+$/.test(p)) all.add(Number(p));
+    return [...all];
+  };
+  for (let i = 0; i < 50; i++) {
+    const left = await pids();
+    if (left.length === 0) break;
+    for (const d of dirs) {
+      await writeFile(join(d, 'freezer.state'), 'THAWED').catch(() => undefined);
+      await writeFile(join(d, 'cgroup.freeze'), '0').catch(() => undefined);
+    }
+    for (const pid of left) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  for (const d of dirs) await rmdir(d).catch(() => undefined);
 }
