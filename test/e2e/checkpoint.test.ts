@@ -170,7 +170,12 @@ describe('checkpoint and restore of a running counter', () => {
 
   beforeAll(async () => {
     pod = await newPod();
-    original = await runCtr(d, pod.id, pod.config, ctrConfig(busybox, ['/bin/sh', '-c', COUNTER]));
+    for (const side of ['a', 'b']) {
+      mkdirSync(t.dir().join('vol', side), { recursive: true });
+      writeFileSync(t.dir().join('vol', side, 'which'), `${side}\n`);
+    }
+    const mounts = [{ container_path: '/vol', host_path: t.dir().join('vol', 'a') }];
+    original = await runCtr(d, pod.id, pod.config, ctrConfig(busybox, ['/bin/sh', '-c', COUNTER], { mounts }));
   }, 60_000);
 
   it('keeps the container running and writes an archive with the CRI-O layout and checkpointctl metadata', async () => {
@@ -215,7 +220,7 @@ describe('checkpoint and restore of a running counter', () => {
 
   it('restored into a new pod it goes on from the checkpointed value with its writable layer, logs, execs, stops and is removed', async () => {
     const target = await newPod();
-    const id = await createCtr(d, target.id, target.config, restoreConfig(archive(), 'restored'));
+    const id = await createCtr(d, target.id, target.config, restoreConfig(archive(), 'restored', { mounts: [{ container_path: '/vol', host_path: t.dir().join('vol', 'b') }] }));
     const created = await status(d, id);
     expect(created.status?.state).toBe('CONTAINER_CREATED');
     expect(created.status?.image?.image).toBe(busybox);
@@ -233,6 +238,10 @@ describe('checkpoint and restore of a running counter', () => {
     expect(await execOut(id, ['cat', '/marker'])).toBe('created\n');
     expect(await execOut(id, ['ls', '/opaque'])).toBe('mine.txt\n');
     expect((await call(d.client.runtime, 'ExecSync', { container_id: id, cmd: ['cat', '/data/file.txt'], timeout: 10 })).exit_code).not.toBe(0);
+    // Its mount is re-bound to the request's host path, the pod's files are the new pod's.
+    expect(await execOut(id, ['cat', '/vol/which'])).toBe('b\n');
+    expect(await execOut(original, ['cat', '/vol/which'])).toBe('a\n');
+    expect(await execOut(id, ['cat', '/etc/hostname'])).toBe(`${target.config.hostname}\n`);
     // It joined the new pod's UTS namespace (CRIU joins the pod's namespaces instead of its images').
     expect(await execOut(id, ['hostname'])).toBe(`${target.config.hostname}\n`);
     // A restored container checkpoints again.
