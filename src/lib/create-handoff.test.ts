@@ -49,6 +49,22 @@ describe('CreateHandoff', () => {
     h.close();
   });
 
+  it('is abandoned only when no caller waits any more', async () => {
+    const { h } = handoff();
+    const a = new AbortController();
+    let finish: (v: string) => void = () => undefined;
+    const p = h.run('k', 'f', a.signal, () => new Promise((r) => (finish = r)));
+    expect(h.abandoned('k')).toBe(false);
+    expect(h.abandoned('other')).toBe(false);
+    a.abort();
+    await expect(p).rejects.toMatchObject({ code: 'DEADLINE_EXCEEDED' });
+    expect(h.abandoned('k')).toBe(true);
+    const retry = h.join('k', undefined);
+    expect(h.abandoned('k')).toBe(false);
+    finish('pod');
+    expect(await retry).toBe('pod');
+  });
+
   it('fingerprints a request the same whatever the key order', () => {
     expect(fingerprint({ a: 1, b: { d: [1, { y: 2, x: 1 }], c: null } })).toBe(fingerprint({ b: { c: null, d: [1, { x: 1, y: 2 }] }, a: 1 }));
     expect(fingerprint({ a: 1 })).not.toBe(fingerprint({ a: 2 }));

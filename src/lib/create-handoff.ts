@@ -37,6 +37,16 @@ export class CreateHandoff<T> {
     return this.entries.get(key)?.fingerprint;
   }
 
+  /**
+   * Whether the creation under `key` has no caller left (held, or every waiter gone): only then is
+   * it a retry's to join. While its first caller still waits, an identical request is a duplicate.
+   */
+  abandoned(key: string): boolean {
+    const e = this.entries.get(key);
+    if (!e) return false;
+    return e.held !== undefined || [...e.waiters].every((w) => w?.aborted === true);
+  }
+
   /** Whether a finished result is waiting for a retry under `key`. */
   isHeld(key: string): boolean {
     return this.entries.get(key)?.held !== undefined;

@@ -462,7 +462,7 @@ describe('SandboxManager and callers that go away', () => {
     expect(x.w.callsOf('netns.create').length).toBe(1);
   });
 
-  it('an identical request joins the creation in flight and gets the same pod', async () => {
+  it('an identical request joins a creation its caller gave up on; while that caller waits it is a duplicate', async () => {
     const x = world();
     const m = x.make();
     const config = podConfig();
@@ -473,11 +473,15 @@ describe('SandboxManager and callers that go away', () => {
       await gate;
       return orig();
     };
-    const first = m.run(config, '');
-    const second = m.run(structuredClone(config), '');
+    const caller = new AbortController();
+    const first = m.run(config, '', caller.signal);
+    await expect(m.run(structuredClone(config), '')).rejects.toThrow(/already being created by another request/);
+    caller.abort();
+    await expect(first).rejects.toThrow(/went away/);
+    const retry = m.run(structuredClone(config), '');
     release();
-    const [a, b] = await Promise.all([first, second]);
-    expect(a.id).toBe(b.id);
+    const b = await retry;
+    expect(m.list().map((s) => s.id)).toEqual([b.id]);
     expect(x.w.callsOf('netns.create').length).toBe(1);
   });
 

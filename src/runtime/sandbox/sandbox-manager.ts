@@ -85,6 +85,7 @@ export class SandboxManager implements SandboxStatsSource {
     const inFlight = this.handoff.fingerprintOf(key);
     if (inFlight !== undefined) {
       if (inFlight !== print) throw new AlreadyExistsError(`${what} is being created by another request with a different configuration`);
+      if (!this.handoff.abandoned(key)) throw new AlreadyExistsError(`${what} is already being created by another request`);
       return this.handoff.join(key, cancelled);
     }
     this.handoff.throwIfGone(cancelled);
