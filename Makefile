@@ -132,3 +132,8 @@ push-image:
 	@test -n "$(REGISTRY)" || { echo "push-image: set REGISTRY=host:port" >&2; exit 2; }
 	@REGISTRY="$(REGISTRY)" TLS_VERIFY="$(TLS_VERIFY)" scripts/push-image.sh
 
+# docs/dashboard.png: the chart's Grafana dashboard drawn from a live daemon scraped by a real
+# Prometheus, screenshot by headless Chromium (a few minutes; ARGS = seconds of load, default 180).
+.PHONY: dashboard-png
+dashboard-png: build
+	@scripts/dashboard-png.sh $(ARGS)

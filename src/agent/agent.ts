@@ -10,6 +10,7 @@ import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { Backoff, sleep } from './backoff.js';
 import { apiErrorMessage, KubeApi } from './kube-api.js';
+import { daemonMetricsRoute } from './metrics-relay.js';
 import { agentApiErrors, agentDaemonUp, agentRuntimeReady, agentSyncs } from './metrics.js';
 import { desiredNodeMeta, nodePatch, type DaemonFacts } from './node-labels.js';
 import type { AgentOptions, RuntimeClassSpec } from './options.js';
@@ -51,6 +52,7 @@ export class Agent {
         // unready at once (and stall a rollout); API failures show in logs and metrics instead.
         async () => ({ ready: this.daemonReachable, reason: this.daemonReachable ? '' : `the daemon at ${this.options.socket} did not answer in the last round` }),
         this.log,
+        this.options.daemonMetricsSocket !== '' ? { '/daemon/metrics': daemonMetricsRoute(this.options.daemonMetricsSocket) } : {},
       );
       const a = this.http.address() as AddressInfo;
       address = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;

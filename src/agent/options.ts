@@ -17,6 +17,8 @@ export interface AgentOptions {
   runtimeClasses: RuntimeClassSpec[];
   prePull: string[];
   healthAddress: string;
+  /** The daemon's metrics socket relayed on /daemon/metrics; '' = no relay. */
+  daemonMetricsSocket: string;
   resyncSeconds: number;
   retryInitialMs: number;
   retryMaxMs: number;
@@ -78,6 +80,13 @@ export const AGENT_OPTIONS: Option[] = [
   },
   { key: 'prePull', flag: 'pre-pull', env: 'NEXCAGE_AGENT_PRE_PULL', doc: 'images to pull through the daemon, comma separated', parse: list },
   { key: 'healthAddress', flag: 'health-address', env: 'NEXCAGE_AGENT_HEALTH_ADDRESS', doc: 'HOST:PORT for /healthz, /readyz, /metrics; empty = off', parse: text },
+  {
+    key: 'daemonMetricsSocket',
+    flag: 'daemon-metrics-socket',
+    env: 'NEXCAGE_AGENT_DAEMON_METRICS_SOCKET',
+    doc: "the daemon's metricsSocket, relayed on /daemon/metrics of --health-address; empty = no relay",
+    parse: (r) => r.trim().replace(/^unix:\/\//, ''),
+  },
   { key: 'resyncSeconds', flag: 'resync-seconds', env: 'NEXCAGE_AGENT_RESYNC_SECONDS', doc: 'how often the Node and RuntimeClasses are re-checked', parse: int(1, 86400) },
   { key: 'retryInitialMs', flag: 'retry-initial-ms', env: 'NEXCAGE_AGENT_RETRY_INITIAL_MS', doc: 'first retry delay after a failure', parse: int(1, 600_000) },
   { key: 'retryMaxMs', flag: 'retry-max-ms', env: 'NEXCAGE_AGENT_RETRY_MAX_MS', doc: 'longest retry delay (exponential backoff)', parse: int(1, 3_600_000) },
@@ -97,6 +106,7 @@ export function defaultAgentOptions(): AgentOptions {
     runtimeClasses: [],
     prePull: [],
     healthAddress: '0.0.0.0:9102',
+    daemonMetricsSocket: '/run/nexcage/sock/metrics.sock',
     resyncSeconds: 60,
     retryInitialMs: 1000,
     retryMaxMs: 60_000,

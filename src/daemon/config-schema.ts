@@ -65,6 +65,11 @@ export const configSchema = {
     logLevel: { kind: 'enum', doc: 'Log level.', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] },
     logFormat: { kind: 'enum', doc: 'json (one object per line) or text (for humans).', values: ['json', 'text'] },
     metricsAddress: { kind: 'string', doc: 'HOST:PORT for /metrics, /healthz, /readyz; empty = off.', check: hostPort },
+    metricsSocket: {
+      kind: 'string',
+      doc: 'Unix socket serving the same /metrics, /healthz, /readyz (0660, socketGroup), for the node agent to relay; empty = off.',
+      check: optionalAbsolutePath,
+    },
     cgroupDriver: {
       kind: 'enum',
       doc: 'auto = systemd when the host runs systemd on cgroup v2, else cgroupfs.',
@@ -171,6 +176,7 @@ export interface Config {
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
   logFormat: 'json' | 'text';
   metricsAddress: string;
+  metricsSocket: string;
   cgroupDriver: 'auto' | 'systemd' | 'cgroupfs';
   defaultRuntime: string;
   runtimes: Record<string, RuntimeHandlerConfig>;
@@ -215,6 +221,7 @@ export function defaultConfig(): Config {
     logLevel: 'info',
     logFormat: 'json',
     metricsAddress: '127.0.0.1:9101',
+    metricsSocket: '',
     cgroupDriver: 'auto',
     defaultRuntime: 'runc',
     runtimes: { runc: { path: 'runc', root: '', systemdCgroup: false } },

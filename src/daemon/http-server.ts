@@ -1,7 +1,8 @@
 // The side HTTP endpoint for operators: /metrics (Prometheus), /healthz (alive), /readyz
 // (CRI Status says RuntimeReady), /pulls (the image pulls running now and how far they are, JSON;
-// what `nexcage pull` shows). Plain node:http, read-only; it serves nothing else.
-import { createServer, type Server } from 'node:http';
+// what `nexcage pull` shows). Plain node:http; it serves nothing else, on HOST:PORT and, for
+// the node agent's pod to relay the metrics, optionally on a unix socket (metrics-socket.ts).
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { pullTracker } from '../images/pull-progress.js';
 import type { Logger } from '../lib/log.js';
 import { registry } from '../lib/metrics.js';
@@ -11,14 +12,17 @@ export interface Readiness {
   reason: string;
 }
 
+/** An extra GET path (the agent's /daemon/metrics relay). */
+export type Route = (req: IncomingMessage, res: ServerResponse) => void;
+
 export function parseHostPort(address: string): { host: string; port: number } {
   const i = address.lastIndexOf(':');
   return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
 }
 
-export async function startHttpEndpoint(address: string, readiness: () => Promise<Readiness>, log: Logger): Promise<Server> {
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+export function httpHandler(readiness: () => Promise<Readiness>, log: Logger, routes: Record<string, Route> = {}): RequestListener {
+  return (req, res) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
     const reply = (code: number, body: string, type = 'text/plain; charset=utf-8'): void => {
       res.writeHead(code, { 'content-type': type });
       res.end(body);
@@ -43,8 +47,14 @@ export async function startHttpEndpoint(address: string, readiness: () => Promis
       );
       return;
     }
+    const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+    if (route) return route(req, res);
     reply(404, 'not found\n');
-  });
+  };
+}
+
+export async function startHttpEndpoint(address: string, readiness: () => Promise<Readiness>, log: Logger, routes: Record<string, Route> = {}): Promise<Server> {
+  const server = createServer(httpHandler(readiness, log, routes));
   const { host, port } = parseHostPort(address);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -25,6 +25,7 @@ import { startTracing, stopTracing } from '../lib/tracing.js';
 import { nexcageVersion } from '../lib/version.js';
 import type { Config } from './config-schema.js';
 import { startHttpEndpoint } from './http-server.js';
+import { startMetricsSocket } from './metrics-socket.js';
 import { applyReload, type ReloadListener } from './reload.js';
 import { sdNotifier, startWatchdog } from './sd-notify.js';
 import { claimSocketPath } from './socket-guard.js';
@@ -105,6 +106,7 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
   if (config.metricsAddress !== '') {
     http = await startHttpEndpoint(config.metricsAddress, readiness, log);
   }
+  const metricsSocket = config.metricsSocket !== '' ? await startMetricsSocket(config.metricsSocket, config.socketGroup, readiness, log) : undefined;
   const httpAddress = http ? formatAddress(http.address() as AddressInfo) : '';
   log.info({ socket: config.socket, metricsAddress: httpAddress, cgroupDriver, version: nexcageVersion() }, 'nexcage serving');
   // Recovery ran before the socket was bound, so serving means ready for systemd too.
@@ -126,8 +128,8 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
       for (const name of ['', ...SERVICE_NAMES]) health.setStatus(name, 'NOT_SERVING');
       void (async () => {
         await shutdown(server, config.shutdownTimeoutSeconds * 1000);
-        if (http) {
-          const h = http;
+        for (const h of [http, metricsSocket]) {
+          if (!h) continue;
           await new Promise<void>((r) => {
             h.close(() => r());
             h.closeAllConnections();

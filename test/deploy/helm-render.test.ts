@@ -23,6 +23,8 @@ const KINDS: Record<string, { apiVersion: string; namespaced: boolean; required:
   ClusterRoleBinding: { apiVersion: 'rbac.authorization.k8s.io/v1', namespaced: false, required: ['roleRef.apiGroup', 'roleRef.kind', 'roleRef.name', 'subjects'] },
   Service: { apiVersion: 'v1', namespaced: true, required: ['spec.ports', 'spec.selector'] },
   Job: { apiVersion: 'batch/v1', namespaced: true, required: ['spec.template.spec.containers'] },
+  ConfigMap: { apiVersion: 'v1', namespaced: true, required: ['data'] },
+  PrometheusRule: { apiVersion: 'monitoring.coreos.com/v1', namespaced: true, required: ['spec.groups'] },
   ServiceMonitor: { apiVersion: 'monitoring.coreos.com/v1', namespaced: true, required: ['spec.selector', 'spec.endpoints'] },
 };
 const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -179,6 +181,15 @@ describe('helm chart deploy/helm/nexcage (rendered by the subset renderer standi
     expect(chart.version).toMatch(/^\d+\.\d+\.\d+/);
   });
 
+  it('defaults to the image `make image` names: IMAGE in the Makefile, tagged with the appVersion', () => {
+    const makefile = readFileSync(join(REPO, 'Makefile'), 'utf8');
+    const image = /^IMAGE \?= (\S+)$/m.exec(makefile)?.[1];
+    const values = parseYaml(readFileSync(join(CHART, 'values.yaml'), 'utf8')) as { image: { repository: string; tag: string } };
+    expect(values.image).toMatchObject({ repository: image, tag: '' });
+    const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
+    expect(agentContainer(renderChart(CHART)).image).toBe(`${image}:${pkg.version}`);
+  });
+
   it('renders valid objects with the default values: DaemonSet, ServiceAccount, least-privilege RBAC and the cleanup hook', () => {
     const r = renderChart(CHART);
     expect(r.objects.map((o) => `${o.kind}/${(o.metadata as Obj).name}`).sort()).toEqual([
@@ -194,7 +205,7 @@ describe('helm chart deploy/helm/nexcage (rendered by the subset renderer standi
     checkConsistency(r);
     const spec = at(byKind(r, 'DaemonSet')[0], 'spec.template.spec') as PodSpec;
     // The socket-only directory of the packaged config, as a non-root user in the socket's group.
-    const packaged = JSON.parse(readFileSync(join(REPO, 'deploy/config.json'), 'utf8')) as { socket: string };
+    const packaged = JSON.parse(readFileSync(join(REPO, 'deploy/config.json'), 'utf8')) as { socket: string; metricsSocket: string };
     expect(spec.volumes).toEqual([{ name: 'nexcage-socket', hostPath: { path: dirname(packaged.socket), type: 'Directory' } }]);
     expect(spec.securityContext).toEqual({ runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, supplementalGroups: [0], seccompProfile: { type: 'RuntimeDefault' } });
     // Only nexcage nodes (labelled by their kubelet), tainted or not.
@@ -203,7 +214,10 @@ describe('helm chart deploy/helm/nexcage (rendered by the subset renderer standi
     const c = agentContainer(r);
     expect(c.image).toBe('ghcr.io/nexcage/nexcage:0.1.0');
     expect(c.readinessProbe.httpGet.path).toBe('/readyz');
-    // Requests cover the agent's measured RSS (about 68 MB).
+    // The daemon's metrics socket (beside its CRI socket) is relayed on the agent's port.
+    expect(dirname(packaged.metricsSocket)).toBe(dirname(packaged.socket));
+    expect(c.args).toContain(`--daemon-metrics-socket=${packaged.metricsSocket}`);
+    // Requests cover the agent's measured RSS (about 72 MiB in its pod: test/e2e/agent-image.test.ts).
     expect(c.resources).toEqual({ requests: { cpu: '5m', memory: '80Mi' }, limits: { memory: '192Mi' } });
     expect(c.args).toContain('--runtime-classes=runc');
     expect(c.args.some((a) => a.startsWith('--pre-pull'))).toBe(false);
@@ -255,7 +269,9 @@ describe('helm chart deploy/helm/nexcage (rendered by the subset renderer standi
   it('renders valid objects with every option set, each option showing up where it belongs', () => {
     const r = renderChart(CHART, { releaseName: 'rt', namespace: 'nexcage-system', values: [ALL_VALUES] });
     checkConsistency(r);
-    expect(r.objects.map((o) => o.kind).sort()).toEqual(['ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ClusterRoleBinding', 'DaemonSet', 'Job', 'Service', 'ServiceAccount', 'ServiceAccount', 'ServiceMonitor']);
+    expect(r.objects.map((o) => o.kind).sort()).toEqual([
+      'ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Job', 'PrometheusRule', 'Service', 'ServiceAccount', 'ServiceAccount', 'ServiceMonitor',
+    ]);
     expect(ds0(r).metadata.labels?.['app.kubernetes.io/name']).toBe('nexcage-agent-chart');
     const [ds] = byKind(r, 'DaemonSet');
     expect(ds!.metadata).toMatchObject({ name: 'node-agent', namespace: 'nexcage-system' });
@@ -299,7 +315,28 @@ describe('helm chart deploy/helm/nexcage (rendered by the subset renderer standi
     expect(rules[2]!.resourceNames).toEqual(['runc', 'nexcage-crun']);
     const [sm] = byKind(r, 'ServiceMonitor');
     expect(sm!.metadata.labels?.release).toBe('prometheus');
-    expect(at(sm, 'spec.endpoints')).toEqual([{ port: 'metrics', path: '/metrics', interval: '15s', scrapeTimeout: '5s' }]);
+    expect(at(sm, 'spec.endpoints')).toEqual([
+      { port: 'metrics', path: '/metrics', interval: '15s', scrapeTimeout: '5s' },
+      {
+        port: 'metrics',
+        path: '/daemon/metrics',
+        interval: '15s',
+        scrapeTimeout: '5s',
+        relabelings: [
+          { targetLabel: 'job', replacement: 'nexcage-daemon' },
+          { sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node' },
+        ],
+      },
+    ]);
+    expect(opts.daemonMetricsSocket).toBe('/run/nexcage/sock/metrics.sock');
+    const [cm] = byKind(r, 'ConfigMap');
+    expect(cm!.metadata).toMatchObject({ name: 'node-agent-dashboard', namespace: 'monitoring', annotations: { grafana_folder: 'Kubernetes' } });
+    expect(cm!.metadata.labels?.grafana_dashboard).toBe('nexcage');
+    const dashboard = JSON.parse((at(cm, 'data') as Record<string, string>)['nexcage.json']!) as { uid: string; panels: unknown[] };
+    expect(dashboard).toEqual(JSON.parse(readFileSync(join(CHART, 'dashboards/nexcage.json'), 'utf8')));
+    const [rule] = byKind(r, 'PrometheusRule');
+    expect(rule!.metadata.labels?.release).toBe('prometheus');
+    expect(at(rule, 'spec')).toEqual(parseYaml(readFileSync(join(CHART, 'alerts/nexcage.rules.yaml'), 'utf8')));
     expect(at(byKind(r, 'Service')[0], 'spec.ports')).toEqual([{ name: 'metrics', port: 9200, targetPort: 'metrics', protocol: 'TCP' }]);
     expect(r.files.get('NOTES.txt')).toContain('nexcage-crun (handler crun');
     expect(r.files.get('NOTES.txt')).toContain('scraped by ServiceMonitor node-agent');

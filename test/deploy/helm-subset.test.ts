@@ -43,6 +43,14 @@ describe('helm template subset', () => {
     expect(render('{{ define "n" }}[{{ .Chart.Version }}]{{ end }}{{ include "n" . }}')).toBe('[1.2.3]');
   });
 
+  it('reads chart files raw with .Files.Get (template syntax inside them is not evaluated), empty when missing', () => {
+    const dir = chart('{{ .Files.Get "files/d.json" | indent 2 }}|{{ .Files.Get "files/none" }}|');
+    mkdirSync(join(dir, 'files'));
+    writeFileSync(join(dir, 'files', 'd.json'), '{"legend": "{{method}}"}\n{"b": 1}');
+    expect(renderChart(dir).files.get('NOTES.txt')).toBe('  {"legend": "{{method}}"}\n  {"b": 1}||');
+    expect(() => render('{{ .Values.a "x" }}')).toThrow(/\.Values\.a is not a method/);
+  });
+
   it('merges override values like helm: maps key by key, lists replaced, null deletes', () => {
     expect(mergeValues({ a: { b: 1, c: 2 }, l: [1, 2] }, { a: { c: 3 }, l: [9] })).toEqual({ a: { b: 1, c: 3 }, l: [9] });
     expect(mergeValues({ a: { b: 1 } }, { a: { b: null } })).toEqual({ a: {} });

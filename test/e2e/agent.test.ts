@@ -81,7 +81,7 @@ describe('nexcage agent', () => {
     api.runtimeClasses.set('foreign', { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'foreign', resourceVersion: '1' }, handler: 'runc' });
     await api.start();
     api.writeKubeconfig(t.dir().join('kubeconfig'));
-    daemon = t.track(new Daemon(t.dir(), 'agentd', { config: { runtimes: { runc: { path: 'runc' }, kata: { path: 'runc' } } } }));
+    daemon = t.track(new Daemon(t.dir(), 'agentd', { config: { runtimes: { runc: { path: 'runc' }, kata: { path: 'runc' } }, metricsSocket: t.dir().join('agentd-metrics.sock') } }));
     await daemon.start();
     agent = new AgentProcess([
       '--socket', daemon.socket,
@@ -89,6 +89,7 @@ describe('nexcage agent', () => {
       '--runtime-classes', 'runc,kata=nexcage-kata,runc=foreign',
       '--pre-pull', prePull.join(','),
       '--health-address', '127.0.0.1:0',
+      '--daemon-metrics-socket', t.dir().join('agentd-metrics.sock'),
       '--resync-seconds', '1',
       '--retry-initial-ms', '50',
       '--retry-max-ms', '400',
@@ -115,6 +116,17 @@ describe('nexcage agent', () => {
       'handler.nexcage.io/kata': 'true',
     });
     expect(node.metadata.annotations).toEqual({ 'nexcage.io/handlers': 'runc,kata', 'nexcage.io/runtime-api-version': 'v1' });
+  });
+
+  it("relays the daemon's metrics from its metrics socket on /daemon/metrics", async () => {
+    const res = await fetch(`${agent.healthUrl}/daemon/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await res.text();
+    expect(text).toMatch(/^nexcage_build_info\{version="0\.1\.0"\} 1$/m);
+    expect(text).toContain('nexcage_grpc_requests_total{method="Status",code="OK"}');
+    // The agent's own metrics stay on /metrics.
+    expect(await (await fetch(`${agent.healthUrl}/metrics`)).text()).not.toContain('nexcage_build_info{');
   });
 
   it('creates one RuntimeClass per configured handler, scheduling onto nodes that have it', async () => {
@@ -172,6 +184,9 @@ describe('nexcage agent', () => {
     expect(down.metadata.labels?.['handler.nexcage.io/runc']).toBe('true');
     expect(await metric(agent.healthUrl, 'nexcage_agent_daemon_up')).toBe(0);
     await waitFor('/readyz to report the daemon down', async () => (await fetch(`${agent.healthUrl}/readyz`)).status === 503);
+    const relay = await fetch(`${agent.healthUrl}/daemon/metrics`);
+    expect(relay.status).toBe(502);
+    expect(await relay.text()).toMatch(/^daemon metrics unavailable at .*agentd-metrics\.sock: connect ENOENT/);
     await daemon.start();
     const up = await waitFor('nexcage.io/ready=true', () => {
       const n = api.nodes.get('node-1')!;

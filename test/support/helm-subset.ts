@@ -9,6 +9,7 @@
 //                `range $i, $v := X`)   with X / else / end   define "name" / end
 //   variables    $ (the root)   $name := pipeline (in range/with headers and on their own)
 //   operands     .A.B  .  $.A  $v.A  "string"  123  true false nil  ( pipeline )
+//   methods      .Files.Get "path" (a file of the chart, as text)
 //   pipelines    cmd | fn args...   (the piped value becomes the last argument)
 //   functions    include toYaml toJson nindent indent quote default join printf trunc
 //                trimSuffix not and or eq ne empty required list
@@ -91,6 +92,7 @@ type Expr =
   | { k: 'lit'; v: Value }
   | { k: 'field'; base: 'dot' | string; path: string[] }
   | { k: 'call'; fn: string; args: Expr[] }
+  | { k: 'method'; target: Expr & { k: 'field' }; args: Expr[] }
   | { k: 'pipe'; cmds: Expr[] };
 
 interface Pipeline {
@@ -134,6 +136,7 @@ function parsePipeline(src: string): Pipeline {
     const args: Expr[] = [];
     while (pos < toks.length && toks[pos]!.v !== '|' && toks[pos]!.v !== ')') args.push(operand());
     if (first.k === 'call') return { k: 'call', fn: first.fn, args };
+    if (first.k === 'field' && args.length > 0) return { k: 'method', target: first, args };
     if (args.length > 0) throw new Error(`"${src}": only a function can take arguments`);
     return first;
   };
@@ -297,6 +300,13 @@ class Renderer {
         if (piped) args.push(piped.v);
         return this.call(e.fn, args);
       }
+      case 'method': {
+        const fn = this.eval(e.target, scope);
+        if (typeof fn !== 'function') throw new Error(`.${e.target.path.join('.')} is not a method`);
+        const args = e.args.map((a) => this.eval(a, scope));
+        if (piped) args.push(piped.v);
+        return (fn as (...a: Value[]) => Value)(...args);
+      }
     }
   }
 
@@ -416,6 +426,16 @@ export function renderChart(chartDir: string, options: RenderOptions = {}): Rend
     Release: { Name: options.releaseName ?? 'nexcage', Namespace: options.namespace ?? 'kube-system', Service: 'Helm', IsInstall: true },
     Chart: { Name: chart.name, Version: chart.version, AppVersion: chart.appVersion },
     Capabilities: { KubeVersion: { Version: options.kubeVersion ?? 'v1.31.0' } },
+    // Helm's .Files.Get: a chart file's text ('' when missing, as helm does).
+    Files: {
+      Get: (name: Value): string => {
+        try {
+          return readFileSync(join(chartDir, String(name)), 'utf8');
+        } catch {
+          return '';
+        }
+      },
+    },
   };
   const r = new Renderer();
   const dir = join(chartDir, 'templates');
