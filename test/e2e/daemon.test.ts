@@ -92,10 +92,12 @@ describe('the CRI daemon on its unix socket', () => {
     expect((err as grpc.ServiceError).details).toContain('10.0.0.0/99');
   });
 
-  it('answers RPCs that are not built yet with UNIMPLEMENTED naming them', async () => {
-    const err = (await call(d.client.runtime, 'CheckpointContainer', { container_id: 'x' }).catch((e: unknown) => e)) as grpc.ServiceError;
-    expect(err.code).toBe(grpc.status.UNIMPLEMENTED);
-    expect(err.details).toContain('RuntimeService/CheckpointContainer');
+  it('builds every CRI RPC: the last one built, CheckpointContainer, refuses bad input with a clear status', async () => {
+    const unknown = (await call(d.client.runtime, 'CheckpointContainer', { container_id: 'x' }).catch((e: unknown) => e)) as grpc.ServiceError;
+    expect(unknown.code).toBe(grpc.status.NOT_FOUND);
+    expect(unknown.details).toContain('container "x" not found');
+    const empty = (await call(d.client.runtime, 'CheckpointContainer', {}).catch((e: unknown) => e)) as grpc.ServiceError;
+    expect([empty.code, empty.details]).toEqual([grpc.status.INVALID_ARGUMENT, expect.stringContaining('container_id is required')]);
   });
 
   it('serves grpc.health.v1 as SERVING for the server and both CRI services', async () => {
@@ -109,7 +111,7 @@ describe('the CRI daemon on its unix socket', () => {
     for (let i = 0; i < 3; i++) await call(d.client.runtime, 'Version', {});
     await call(d.client.runtime, 'CheckpointContainer', {}).catch(() => undefined);
     expect(await metricValue(d.metricsUrl, 'nexcage_grpc_requests_total', { method: 'Version', code: 'OK' })).toBe(before + 3);
-    expect(await metricValue(d.metricsUrl, 'nexcage_grpc_requests_total', { method: 'CheckpointContainer', code: 'UNIMPLEMENTED' })).toBeGreaterThanOrEqual(1);
+    expect(await metricValue(d.metricsUrl, 'nexcage_grpc_requests_total', { method: 'CheckpointContainer', code: 'INVALID_ARGUMENT' })).toBeGreaterThanOrEqual(1);
     expect(await metricValue(d.metricsUrl, 'nexcage_grpc_request_duration_seconds_count', { method: 'Version' })).toBeGreaterThanOrEqual(before + 3);
     expect(await metricValue(d.metricsUrl, 'nexcage_build_info', { version: '0.1.0' })).toBe(1);
     const text = await (await fetch(`${d.metricsUrl}/metrics`)).text();
