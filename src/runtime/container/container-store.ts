@@ -6,7 +6,7 @@
 // lookups and lists (not to its pod's stop/remove) until handed over.
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AlreadyExistsError, InvalidArgumentError } from '../../lib/errors.js';
+import { findByIdOrPrefix, NameReservations } from '../../lib/id-index.js';
 import { atomicWriteJson, readJsonIfExists } from '../../lib/fsutil.js';
 import type { Container, ContainerFilter, ContainerMeta, ContainerStatusRecord } from './container-record.js';
 
@@ -20,7 +20,7 @@ export interface LoadedRecord {
 export class ContainerStore {
   private readonly containers = new Map<string, Container>();
   /** sandbox/name/attempt -> id (reserved from the start of CreateContainer). */
-  private readonly names = new Map<string, string>();
+  private readonly names = new NameReservations();
   private readonly hidden = new Set<string>();
 
   constructor(readonly dir: string) {}
@@ -35,13 +35,11 @@ export class ContainerStore {
 
   /** Reserve a name for `id`; AlreadyExists naming the holder when it is taken. */
   reserveName(key: string, id: string, what: string): void {
-    const holder = this.names.get(key);
-    if (holder !== undefined && holder !== id) throw new AlreadyExistsError(`${what} already exists as container "${holder}"`);
-    this.names.set(key, id);
+    this.names.reserve(key, id, what, (holder) => `container "${holder}"`);
   }
 
   releaseName(key: string, id: string): void {
-    if (this.names.get(key) === id) this.names.delete(key);
+    this.names.release(key, id);
   }
 
   get(id: string): Container | undefined {
@@ -50,16 +48,7 @@ export class ContainerStore {
 
   /** By full id or unique prefix, visible containers only. */
   find(idOrPrefix: string): Container | undefined {
-    if (idOrPrefix === '') return undefined;
-    const exact = this.containers.get(idOrPrefix);
-    if (exact) return this.hidden.has(exact.id) ? undefined : exact;
-    let hit: Container | undefined;
-    for (const c of this.containers.values()) {
-      if (!c.id.startsWith(idOrPrefix) || this.hidden.has(c.id)) continue;
-      if (hit) throw new InvalidArgumentError(`container id prefix "${idOrPrefix}" is ambiguous`);
-      hit = c;
-    }
-    return hit;
+    return findByIdOrPrefix(this.containers, idOrPrefix, this.hidden, 'container');
   }
 
   list(filter: ContainerFilter = {}): Container[] {
@@ -161,6 +150,6 @@ export class ContainerStore {
   /** Put a recovered container in memory (its status was persisted by the caller when it changed). */
   restore(c: Container): void {
     this.containers.set(c.id, c);
-    this.names.set(ContainerStore.nameKey(c.podSandboxId, c.config.metadata.name, c.config.metadata.attempt), c.id);
+    this.names.assign(ContainerStore.nameKey(c.podSandboxId, c.config.metadata.name, c.config.metadata.attempt), c.id);
   }
 }

@@ -5,7 +5,7 @@
 // it is invisible to lookups and lists until handed over.
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AlreadyExistsError, InvalidArgumentError } from '../../lib/errors.js';
+import { findByIdOrPrefix, NameReservations } from '../../lib/id-index.js';
 import { atomicWriteJson, readJsonIfExists } from '../../lib/fsutil.js';
 import type { Sandbox, SandboxFilter, SandboxMetadata } from './sandbox-config.js';
 import { listIds } from './pod-files.js';
@@ -19,7 +19,7 @@ export interface LoadedSandbox {
 export class SandboxStore {
   private readonly sandboxes = new Map<string, Sandbox>();
   /** name key -> id (reserved from the start of RunPodSandbox). */
-  private readonly names = new Map<string, string>();
+  private readonly names = new NameReservations();
   private readonly hidden = new Set<string>();
 
   constructor(readonly dir: string) {}
@@ -34,17 +34,15 @@ export class SandboxStore {
 
   /** Reserve a name for `id`; AlreadyExists naming the holder when it is taken. */
   reserveName(key: string, id: string, what: string): void {
-    const holder = this.names.get(key);
-    if (holder !== undefined && holder !== id) throw new AlreadyExistsError(`${what} already exists as "${holder}"`);
-    this.names.set(key, id);
+    this.names.reserve(key, id, what, (holder) => `"${holder}"`);
   }
 
   releaseName(key: string, id: string): void {
-    if (this.names.get(key) === id) this.names.delete(key);
+    this.names.release(key, id);
   }
 
   nameHolder(key: string): string | undefined {
-    return this.names.get(key);
+    return this.names.holder(key);
   }
 
   /** By exact id, hidden pods included (the manager's own bookkeeping). */
@@ -54,18 +52,7 @@ export class SandboxStore {
 
   /** By full id or unique prefix, visible pods only. */
   find(idOrPrefix: string): Sandbox | undefined {
-    if (idOrPrefix === '') return undefined;
-    const exact = this.sandboxes.get(idOrPrefix);
-    if (exact) return this.hidden.has(exact.id) ? undefined : exact;
-    let hit: Sandbox | undefined;
-    let count = 0;
-    for (const s of this.visible()) {
-      if (!s.id.startsWith(idOrPrefix)) continue;
-      hit = s;
-      count++;
-    }
-    if (count > 1) throw new InvalidArgumentError(`pod sandbox id prefix "${idOrPrefix}" is ambiguous (${count} pods)`);
-    return hit;
+    return findByIdOrPrefix(this.sandboxes, idOrPrefix, this.hidden, 'pod sandbox');
   }
 
   /** Visible pods matching the filter, oldest first. A NOTREADY filter matches UNKNOWN too (CRI has no UNKNOWN pod state). */
@@ -137,6 +124,6 @@ export class SandboxStore {
   /** Put a recovered pod in memory with its name (the caller persisted any change). */
   restore(s: Sandbox): void {
     this.sandboxes.set(s.id, s);
-    this.names.set(SandboxStore.nameKey(s.config.metadata), s.id);
+    this.names.assign(SandboxStore.nameKey(s.config.metadata), s.id);
   }
 }
