@@ -195,7 +195,7 @@ describe('nexcage doctor', () => {
     mkdirSync(join(n.root, 'lib/modules/6.1.0-18-amd64/kernel/fs/overlayfs'), { recursive: true });
     expect(byCheck(await runDoctor(ctxOf(n), [CHECKS[4]!]), 'overlayfs')).toMatchObject({ level: 'warn', fix: expect.stringContaining('modprobe overlay') });
     write(join(n.bin, 'runc'), '#!/bin/sh\nif [ "$1" = features ]; then echo \'{"mountOptions":["rro"]}\'; exit 0; fi\necho "runc version 1.1.5\\nlibseccomp: 2.5.4"\n', 0o755);
-    expect(byCheck(await runDoctor(ctxOf(n), [CHECKS[5]!]), 'idmapped-mounts')).toMatchObject({ level: 'warn', message: expect.stringContaining('does not (no mount idmap in its features)') });
+    expect(byCheck(await runDoctor(ctxOf(n), [CHECKS[5]!]), 'idmapped-mounts')).toMatchObject({ level: 'warn', message: expect.stringContaining('does not create user namespaces (none in its features)') });
     n.host.kernelRelease = '5.10.0-28-amd64';
     expect(byCheck(await runDoctor(ctxOf(n), [CHECKS[5]!]), 'idmapped-mounts')).toMatchObject({ level: 'warn', message: expect.stringContaining('cannot idmap overlayfs (5.19+)') });
   });

@@ -1,6 +1,6 @@
 // Kernel features the node's pods rely on: overlayfs (every container rootfs) and idmapped mounts
-// (pods with hostUsers: false: the kernel must idmap overlayfs, 5.19+, and the OCI runtime must
-// support mount idmaps).
+// (pods with hostUsers: false: the kernel must idmap mounts, 5.19+, which nexcage does itself, and
+// the OCI runtime must create user namespaces).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findExecutable } from '../../lib/fsutil.js';
@@ -26,9 +26,9 @@ export const idmapCheck: Check = async (ctx) => {
   const out = await ctx.host.run(binary, ['features']);
   const features = out.exitCode === 0 ? parseFeatures(out.stdout, ctx.host.kernelRelease) : undefined;
   if (!features?.userNamespaces) {
-    return [warn('idmapped-mounts', `kernel ${ctx.host.kernelRelease} supports them but ${binary} does not (no mount idmap in its features): pods with hostUsers: false are refused`, 'install runc 1.2 or newer (or crun) for user-namespaced pods')];
+    return [warn('idmapped-mounts', `kernel ${ctx.host.kernelRelease} supports them but ${binary} does not create user namespaces (none in its features): pods with hostUsers: false are refused`, 'use an OCI runtime whose features list the user namespace (runc 1.1 or newer)')];
   }
-  return [ok('idmapped-mounts', `kernel ${ctx.host.kernelRelease} and ${binary} support idmapped mounts (pods with hostUsers: false)`)];
+  return [ok('idmapped-mounts', `kernel ${ctx.host.kernelRelease} and ${binary} support user namespaces: pods with hostUsers: false run on idmapped mounts nexcage prepares`)];
 };
 
 function safeRead(path: string): string {
