@@ -8,8 +8,8 @@
 // Everything it makes (pods, containers, registry, dirs, cgroups, bridge) is removed at the end.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { call } from '../src/cri/grpc/client.js';
 import type { PodSandboxConfig } from '../src/cri/generated/runtime/v1/PodSandboxConfig.js';
@@ -17,7 +17,7 @@ import { run } from '../src/lib/exec.js';
 import { buildImage, layer, pushImage } from '../test/support/image-builder.js';
 import { TestRegistry } from '../test/support/registry.js';
 import { BenchDaemon, rssMiB } from './bench-daemon.js';
-import { single, summarize, timeMs, type Row, type Suite } from './lib.js';
+import { removeCgroups, single, summarize, timeMs, type Row, type Suite } from './lib.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const RUNS = 5;
@@ -145,12 +145,7 @@ export const suite: Suite = {
       }
       await d.stop();
       await registry.stop();
-      for (const ctrl of readdirSync('/sys/fs/cgroup')) {
-        const base = join('/sys/fs/cgroup', ctrl, cgroupParent);
-        if (!existsSync(base)) continue;
-        for (const sub of readdirSync(base, { withFileTypes: true }).filter((e) => e.isDirectory())) await rmdir(join(base, sub.name)).catch(() => undefined);
-        await rmdir(base).catch(() => undefined);
-      }
+      await removeCgroups(cgroupParent);
       await run('ip', ['link', 'del', bridge], { allowFailure: true });
       await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     }

@@ -6,8 +6,8 @@
 // 200 containers from a grpc-go client, and a pull's time and peak RSS. Prints both and the ratio,
 // writes bench/results/compare.json. NEXCAGE_COMPARE_ROUNDS changes the 100 lifecycles.
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { call, type CriClient } from '../src/cri/grpc/client.js';
 import { run } from '../src/lib/exec.js';
@@ -18,7 +18,7 @@ import { CriWorkload, LIFECYCLE_STEPS, type LifecycleStep } from './cri-workload
 import { buildGoListClient, goListCalls } from './go-list-client.js';
 import { gcPauses, type GcPause } from './gc-trace.js';
 import { crictlEcho, rawEcho } from './port-forward-echo.js';
-import { summarize, timeMs, type Row, type Suite } from './lib.js';
+import { removeCgroups, summarize, timeMs, type Row, type Suite } from './lib.js';
 import { cpuSeconds, peakRssMiB, resetPeakRss } from './peer-containerd.js';
 import { pushTwin } from './pull-image.js';
 import { pidsWhere, procMem, pssSum } from './proc-mem.js';
@@ -354,14 +354,3 @@ function toRows(f: Figures, names: string[]): Row[] {
   return rows;
 }
 
-async function removeCgroups(parent: string): Promise<void> {
-  for (const ctrl of readdirSync('/sys/fs/cgroup')) {
-    const base = join('/sys/fs/cgroup', ctrl, parent);
-    if (!existsSync(base)) continue;
-    const walk = async (d: string): Promise<void> => {
-      for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) await walk(join(d, e.name));
-      await rmdir(d).catch(() => undefined);
-    };
-    await walk(base);
-  }
-}

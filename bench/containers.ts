@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { call } from '../src/cri/grpc/client.js';
 import type { ContainerConfig } from '../src/cri/generated/runtime/v1/ContainerConfig.js';
@@ -19,7 +19,7 @@ import type { PodSandboxConfig } from '../src/cri/generated/runtime/v1/PodSandbo
 import { run } from '../src/lib/exec.js';
 import { pushContainerImages } from '../test/support/containers.js';
 import { TestRegistry } from '../test/support/registry.js';
-import { single, summarize, timeMs, type Row, type Suite } from './lib.js';
+import { removeCgroups, single, summarize, timeMs, type Row, type Suite } from './lib.js';
 import { BenchDaemon, rssMiB } from './bench-daemon.js';
 import { buildGoListClient, goListCalls } from './go-list-client.js';
 
@@ -213,12 +213,7 @@ export const suite: Suite = {
       await d.stop();
       for (const id of existsSync(rawRoot) ? readdirSync(rawRoot) : []) await run('runc', ['--root', rawRoot, 'delete', '--force', id], { allowFailure: true });
       await registry.stop();
-      for (const ctrl of readdirSync('/sys/fs/cgroup')) {
-        const base = join('/sys/fs/cgroup', ctrl, cgroupParent);
-        if (!existsSync(base)) continue;
-        for (const sub of readdirSync(base, { withFileTypes: true }).filter((e) => e.isDirectory())) await rmdir(join(base, sub.name)).catch(() => undefined);
-        await rmdir(base).catch(() => undefined);
-      }
+      await removeCgroups(cgroupParent);
       await run('ip', ['link', 'del', bridge], { allowFailure: true });
       await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     }

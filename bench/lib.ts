@@ -1,5 +1,6 @@
 // Shared pieces of the benchmarks: timing, percentiles, the printed table and the JSON result.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
 export interface Row {
@@ -65,4 +66,17 @@ export function writeResult(suite: string, rows: Row[]): string {
   const file = join(dir, `${suite}.json`);
   writeFileSync(file, JSON.stringify({ suite, date: new Date().toISOString(), host: { cpus: 2 }, rows }, null, 2) + '\n');
   return file;
+}
+
+/** Remove a cgroup parent the benchmark's pods used, depth first, in every hierarchy (empty cgroups only). */
+export async function removeCgroups(parent: string): Promise<void> {
+  for (const ctrl of readdirSync('/sys/fs/cgroup')) {
+    const base = join('/sys/fs/cgroup', ctrl, parent);
+    if (!existsSync(base)) continue;
+    const walk = async (d: string): Promise<void> => {
+      for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) await walk(join(d, e.name));
+      await rmdir(d).catch(() => undefined);
+    };
+    await walk(base);
+  }
 }
