@@ -13,6 +13,15 @@ export const REPO = resolve(import.meta.dirname, import.meta.filename.endsWith('
 export const NODE = join(REPO, 'node_modules/.bin/node');
 export const MAIN = join(REPO, 'dist/src/cli/main.js');
 
+/**
+ * Under `make coverage` (NODE_V8_COVERAGE set) a daemon writes its coverage only when it exits by
+ * itself; one killed with SIGKILL (crash tests) would lose everything it ran. Such daemons load
+ * this first: on SIGUSR2 they write their coverage so far, then say so on stderr, and stop()
+ * waits for that line before killing.
+ */
+const COVERAGE_FLUSH = "data:text/javascript,import v8 from 'node:v8';process.on('SIGUSR2',()=>{v8.takeCoverage();process.stderr.write('nexcage-test: coverage flushed\\n');});";
+const FLUSHED = 'nexcage-test: coverage flushed';
+
 export interface DaemonOptions {
   /** Merged over the harness defaults (socket, dirs, metrics on a random port, debug logs). */
   config?: Record<string, unknown>;
@@ -114,7 +123,8 @@ export class Daemon {
     await writeFile(this.configPath, JSON.stringify(this.config(), null, 2));
     this.lines.length = 0;
     this.exitInfo = undefined;
-    const proc = spawn(NODE, [MAIN, 'serve', '--config', this.configPath], {
+    const coverage = process.env.NODE_V8_COVERAGE ? ['--import', COVERAGE_FLUSH] : [];
+    const proc = spawn(NODE, [...coverage, MAIN, 'serve', '--config', this.configPath], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...this.options.env },
     });
@@ -170,8 +180,17 @@ export class Daemon {
 
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<Exit> {
     this.client?.close();
+    if (signal === 'SIGKILL' && process.env.NODE_V8_COVERAGE) await this.flushCoverage();
     if (!this.exitInfo && this.proc) this.proc.kill(signal);
     return this.exited;
+  }
+
+  /** Have a daemon about to be killed write its coverage (see COVERAGE_FLUSH); bounded, best effort. */
+  private async flushCoverage(): Promise<void> {
+    if (this.exitInfo || !this.proc) return;
+    const seen = this.lines.filter((l) => l === FLUSHED).length;
+    this.proc.kill('SIGUSR2');
+    await waitFor('the daemon to write its coverage', () => this.exitInfo !== undefined || this.lines.filter((l) => l === FLUSHED).length > seen, 30_000).catch(() => undefined);
   }
 
   /** Wait for the daemon to exit by itself. */

@@ -45,7 +45,8 @@ async function daemonCoverage(rawDir: string): Promise<Map<string, FileCoverageD
   for (const script of mergeProcessCovs(processes).result) {
     for (const [path, data] of Object.entries(await convertScript(script))) {
       const rel = relative(REPO, path);
-      if (ours(rel)) out.set(rel, data as FileCoverageData);
+      // dist/ may still hold the output of a source file since moved or deleted: not counted.
+      if (ours(rel) && existsSync(path)) out.set(rel, data as FileCoverageData);
     }
   }
   return out;
