@@ -13,6 +13,7 @@ const SUITES: { name: string; load: () => Promise<{ suite: Suite }> }[] = [
   { name: 'compare', load: () => import('./compare.js') },
   { name: 'checkpoint', load: () => import('./checkpoint.js') },
   { name: 'peer', load: () => import('./peer.js') },
+  { name: 'agent', load: () => import('./agent.js') },
 ];
 
 async function main(): Promise<void> {
