@@ -27,7 +27,7 @@ $(GEN_STAMP): cri-api/runtime/v1/api.proto package-lock.json
 gen: deps
 	@$(MAKE) -s $(GEN_STAMP)
 
-build: gen dist/native/nexcage-pty dist/native/nexcage-attach dist/native/nexcage-idmap
+build: gen dist/native/nexcage-pty dist/native/nexcage-attach dist/native/nexcage-idmap dist/native/nexcage-dial
 	@tsc -p tsconfig.json
 
 # The C helpers get Debian's hardening flags, as dpkg-buildflags gives them to packages (stack
@@ -48,6 +48,11 @@ dist/native/nexcage-attach: native/nexcage-attach.c Makefile
 
 # Idmapped mounts for user-namespaced pods: open_tree/mount_setattr/move_mount, which Node cannot call.
 dist/native/nexcage-idmap: native/nexcage-idmap.c Makefile
+	@mkdir -p dist/native
+	@cc $(NATIVE_CFLAGS) $(NATIVE_LDFLAGS) -o $@ $<
+
+# Port forwarding: connect inside a pod's netns (setns, which Node cannot call) and pass the socket back.
+dist/native/nexcage-dial: native/nexcage-dial.c Makefile
 	@mkdir -p dist/native
 	@cc $(NATIVE_CFLAGS) $(NATIVE_LDFLAGS) -o $@ $<
 

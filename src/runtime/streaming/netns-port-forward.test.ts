@@ -1,6 +1,7 @@
 // Port forwarding into a real network namespace (pinned in a temp dir, an echo service inside run
-// by socat) and onto the host for hostNetwork pods: data both ways with half-close, the error a
-// client sees when nothing listens, and an abort that ends the relay. Nothing is left running.
+// by socat) through the built nexcage-dial helper, and onto the host for hostNetwork pods: data
+// both ways with half-close, ::1 when nothing listens on 127.0.0.1, the error a client sees when
+// nothing listens or the netns is gone, and an abort that ends the relay. Nothing is left running.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -85,12 +86,34 @@ describe('NetnsPortForwarder', () => {
     await expect(forwarder.portForward('host-pod', 8080, server, new AbortController().signal)).rejects.toThrow(/^dial tcp4 127.0.0.1:8080: connect ECONNREFUSED/);
   });
 
-  it('nothing listening on the pod port: rejects with socat\'s reason (what the client sees on its error stream)', async () => {
+  it('nothing listening on the pod port: rejects with the reason for each address tried (what the client sees on its error stream)', async () => {
     const [client, server] = duplexPair();
     client.resume();
     const err = (await forwarder.portForward('pod1', 8081, server, new AbortController().signal).catch((e: unknown) => e)) as Error;
-    expect(err.message).toMatch(/Connection refused/);
-    expect(err.message).not.toMatch(/^\d{4}\/\d\d\/\d\d/); // socat's timestamp prefix is cut
+    expect(err.message).toBe('IPv4: connect 127.0.0.1:8081: Connection refused IPv6: connect [::1]:8081: Connection refused');
+  });
+
+  it('a service listening on ::1 only is reached (after 127.0.0.1 refused), as kubelet and containerd do', async () => {
+    const v6 = spawn('nsenter', [`--net=${netns}`, 'socat', 'TCP6-LISTEN:8082,bind=[::1],reuseaddr', 'SYSTEM:stdbuf -o0 tr a-z A-Z'], { stdio: 'ignore' });
+    try {
+      await until(() => listening(8082), 'the IPv6 echo service in the netns');
+      const [client, server] = duplexPair();
+      const done = forwarder.portForward('pod1', 8082, server, new AbortController().signal);
+      expect(await roundTrip(client, 'over v6')).toBe('OVER V6');
+      await done;
+    } finally {
+      v6.kill('SIGKILL');
+      if (v6.exitCode === null && v6.signalCode === null) await once(v6, 'exit');
+    }
+  });
+
+  it('a network namespace that is gone: rejects naming it', async () => {
+    const gone = new NetnsPortForwarder({ netnsPath: async () => join(dir, 'netns', 'no-such-pod') }, { log: silentLogger() });
+    const [client, server] = duplexPair();
+    client.resume();
+    await expect(gone.portForward('p', 8080, server, new AbortController().signal)).rejects.toThrow(
+      `open network namespace ${join(dir, 'netns', 'no-such-pod')}: No such file or directory`,
+    );
   });
 
   it('an abort (client gone) ends the relay promptly, also one that came while the pod was looked up', async () => {

@@ -1,14 +1,15 @@
 // PortForwardBackend into a pod's network namespace. Node cannot enter a namespace itself
-// (setns() needs a thread of its own), so each connection runs Debian's `nsenter --net=<path>`
-// + `socat - TCP4:127.0.0.1:<port>` and relays the stream over the child's stdin/stdout: no
-// native code to build, both tools are already runtime dependencies, and socat gives exact TCP
-// half-close (stdin EOF -> shutdown(SHUT_WR), then it waits for the pod side to finish).
-// hostNetwork pods (no netns path) are reached directly from Node.
+// (setns() needs a thread of its own), so for each connection the small native helper
+// nexcage-dial enters the netns, connects to localhost:<port> there (127.0.0.1, then ::1, as
+// kubelet and containerd do) and passes the connected socket back over Node's IPC channel. From
+// then on Node reads and writes the pod's TCP socket itself: no process and no pipe in the data
+// path. hostNetwork pods (no netns path) are reached directly from Node.
 import { spawn } from 'node:child_process';
-import { connect } from 'node:net';
+import { connect, Socket } from 'node:net';
 import type { Duplex, Writable } from 'node:stream';
 import type { Logger } from '../../lib/log.js';
 import type { PortForwardBackend } from './backend.js';
+import { findNativeHelper } from './native-helpers.js';
 
 /** The sandbox store's side of port forwarding. */
 export interface SandboxNetworkLocator {
@@ -20,19 +21,20 @@ export interface SandboxNetworkLocator {
 }
 
 export interface NetnsPortForwardOptions {
-  nsenterPath?: string;
-  socatPath?: string;
+  /** The nexcage-dial binary; found next to the code by default. */
+  dialHelper?: string;
   log: Logger;
 }
 
-/** How long socat waits for the other direction after one side closed: the life of the stream. */
-const HALF_CLOSE_WAIT_S = 86400;
-
 export class NetnsPortForwarder implements PortForwardBackend {
+  private readonly dialHelper: string;
+
   constructor(
     private readonly sandboxes: SandboxNetworkLocator,
-    private readonly options: NetnsPortForwardOptions,
-  ) {}
+    options: NetnsPortForwardOptions,
+  ) {
+    this.dialHelper = options.dialHelper ?? findNativeHelper('nexcage-dial');
+  }
 
   async checkPortForward(sandboxId: string): Promise<void> {
     await this.sandboxes.netnsPath(sandboxId);
@@ -43,74 +45,104 @@ export class NetnsPortForwarder implements PortForwardBackend {
     // The client may have gone while the pod was looked up; its abort and close have fired already
     // and would never reach the relay, which would then outlive it: start nothing.
     if (signal.aborted || stream.destroyed) return;
-    if (netns === null) return forwardOnHost(port, stream, signal);
-    const socatArgs = ['-t', String(HALF_CLOSE_WAIT_S), '-', `TCP4:127.0.0.1:${port}`];
-    const child = spawn(this.options.nsenterPath ?? 'nsenter', [`--net=${netns}`, this.options.socatPath ?? 'socat', ...socatArgs], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (b: Buffer) => {
-      if (stderr.length < 4096) stderr += b.toString();
-    });
-    child.stdin.on('error', () => undefined);
-    stream.pipe(child.stdin);
-    child.stdout.pipe(stream as Writable); // ends the stream's write side when the pod side closes
-    stream.on('error', () => child.kill('SIGKILL'));
-    stream.on('close', () => {
-      // The client reset or dropped the stream: nothing more can be delivered.
-      if (child.exitCode === null) child.kill('SIGKILL');
-    });
-    const onAbort = (): void => {
-      child.kill('SIGKILL');
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      const { code, sig } = await new Promise<{ code: number | null; sig: NodeJS.Signals | null }>((res, rej) => {
-        child.once('error', rej);
-        child.once('close', (c, s) => res({ code: c, sig: s }));
-      });
-      if (code !== 0 && !signal.aborted && sig !== 'SIGKILL') {
-        throw new Error(socatReason(stderr) ?? `socat exited with ${code ?? sig}`);
-      }
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-      stream.unpipe(child.stdin);
-    }
+    const sock = netns === null ? await dialHost(port, signal, stream) : await dialInNetns(this.dialHelper, netns, port, signal, stream);
+    if (sock) await relay(sock, stream, signal);
   }
 }
 
-function forwardOnHost(port: number, stream: Duplex, signal: AbortSignal): Promise<void> {
+/**
+ * Runs nexcage-dial and takes the socket it hands over; null when the client went away meanwhile.
+ * Rejects with the helper's own reason (e.g. "IPv4: connect 127.0.0.1:80: Connection refused ...").
+ */
+function dialInNetns(helper: string, netns: string, port: number, signal: AbortSignal, stream: Duplex): Promise<Socket | null> {
   return new Promise((resolvePromise, reject) => {
-    const sock = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
-    let connected = false;
-    const onAbort = (): void => {
-      sock.destroy();
+    const child = spawn(helper, [netns, String(port)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json' });
+    let stderr = '';
+    let settled = false;
+    const gone = (): void => {
+      child.kill('SIGKILL');
+      finish(null);
     };
-    signal.addEventListener('abort', onAbort, { once: true });
-    sock.once('connect', () => {
-      connected = true;
-      stream.pipe(sock);
-      sock.pipe(stream as Writable);
+    const finish = (sock: Socket | null, err?: Error): void => {
+      if (settled) {
+        sock?.destroy();
+        return;
+      }
+      settled = true;
+      signal.removeEventListener('abort', gone);
+      stream.off('close', gone);
+      if (err) reject(err);
+      else resolvePromise(sock);
+    };
+    signal.addEventListener('abort', gone, { once: true });
+    stream.once('close', gone);
+    child.stderr?.on('data', (b: Buffer) => {
+      if (stderr.length < 4096) stderr += b.toString();
     });
-    sock.once('error', (err) => {
-      signal.removeEventListener('abort', onAbort);
-      if (!connected) reject(new Error(`dial tcp4 127.0.0.1:${port}: ${err.message}`));
-      else resolvePromise();
+    child.on('message', (_msg, handle) => {
+      if (!handle) return;
+      // A raw TCP handle ('net.Native'): wrapped here so that half-close stays exact (the pod's FIN
+      // must not end our direction towards it).
+      const sock = new Socket({ handle: handle as never, readable: true, writable: true, allowHalfOpen: true });
+      if (signal.aborted || stream.destroyed) sock.destroy();
+      finish(signal.aborted || stream.destroyed ? null : sock);
     });
-    sock.once('close', () => {
-      signal.removeEventListener('abort', onAbort);
-      resolvePromise();
+    child.once('error', (err) => finish(null, err));
+    child.once('close', (code, sig) => {
+      if (sig === 'SIGKILL') return finish(null);
+      finish(null, new Error(stderr.trim() || `nexcage-dial exited with ${code ?? sig} without handing over a connection`));
     });
-    stream.on('close', () => sock.destroy());
   });
 }
 
-/** socat's own error line, e.g. "connect(5, AF=2 127.0.0.1:8080, 16): Connection refused". */
-function socatReason(stderr: string): string | undefined {
-  const line = stderr
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => / E /.test(l))
-    .pop();
-  return line ? line.replace(/^.*? E /, '') : undefined;
+function dialHost(port: number, signal: AbortSignal, stream: Duplex): Promise<Socket | null> {
+  return new Promise((resolvePromise, reject) => {
+    const sock = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    const gone = (): void => {
+      sock.destroy();
+      done(null);
+    };
+    const done = (s: Socket | null, err?: Error): void => {
+      signal.removeEventListener('abort', gone);
+      stream.off('close', gone);
+      sock.off('error', failed);
+      if (err) reject(err);
+      else resolvePromise(s);
+    };
+    const failed = (err: Error): void => done(null, new Error(`dial tcp4 127.0.0.1:${port}: ${err.message}`));
+    signal.addEventListener('abort', gone, { once: true });
+    stream.once('close', gone);
+    sock.once('connect', () => done(sock));
+    sock.once('error', failed);
+  });
+}
+
+/**
+ * Copies both ways until both directions are done, with half-close each way: the client's end
+ * shuts down our write side to the pod, the pod's FIN ends the client stream. A client that
+ * goes (abort, stream closed) drops the connection.
+ */
+function relay(sock: Socket, stream: Duplex, signal: AbortSignal): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    let failure: Error | undefined;
+    const drop = (): void => {
+      sock.destroy();
+    };
+    signal.addEventListener('abort', drop, { once: true });
+    stream.once('close', drop);
+    stream.on('error', drop);
+    sock.on('error', (err) => {
+      if (!signal.aborted && !stream.destroyed) failure = err;
+    });
+    sock.once('close', () => {
+      signal.removeEventListener('abort', drop);
+      stream.off('close', drop);
+      stream.off('error', drop);
+      stream.unpipe(sock);
+      if (failure) reject(failure);
+      else resolvePromise();
+    });
+    stream.pipe(sock);
+    sock.pipe(stream as Writable);
+  });
 }
