@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { NotFoundError } from '../../lib/errors.js';
 import { silentLogger } from '../../lib/log.js';
 import { testHost } from '../oci-spec/test-host.js';
@@ -269,7 +269,10 @@ describe('ContainerManager start, stop, remove', () => {
       if (signal === 'SIGUSR1') x.exits.write(id, 0);
     };
     await m.stop(c.id, 5);
-    expect(m.get(c.id).status).toMatchObject({ state: 'EXITED', exitCode: 0, reason: 'Completed', runtimeDeleted: true });
+    expect(m.get(c.id).status).toMatchObject({ state: 'EXITED', exitCode: 0, reason: 'Completed' });
+    // The runtime's record and the rootfs mount go behind the recorded exit, not inside Stop.
+    await vi.waitFor(() => expect(m.get(c.id).status.runtimeDeleted).toBe(true), { timeout: 5_000, interval: 5 });
+    expect(x.w.callsOf('runtime.delete')).toHaveLength(1);
     expect(x.w.callsOf('runtime.kill')).toEqual([`runtime.kill ${c.id.slice(0, 6)} SIGUSR1`]);
     expect(x.events.map((e) => e.type)).toEqual(['CREATED', 'STARTED', 'STOPPED']);
     const mark = x.w.calls.length;
@@ -280,6 +283,54 @@ describe('ContainerManager start, stop, remove', () => {
     expect(x.events.at(-1)?.type).toBe('DELETED');
     await m.remove(c.id);
     await m.stop(c.id, 1);
+  });
+
+  it('retries a runtime delete that failed after the exit in the background; Remove finishes it when it comes first', async () => {
+    const x = world();
+    const m = x.make({ cleanupRetry: { initialMs: 10, maxMs: 20 } });
+    await m.recover();
+    const c = await m.create(x.sandbox.id, ctr());
+    await m.start(c.id);
+    x.w.faults.fail('runtime.delete');
+    x.exits.write(c.id, 3);
+    await vi.waitFor(() => expect(m.get(c.id).status.runtimeDeleted).toBe(true), { timeout: 5_000, interval: 5 });
+    expect(m.get(c.id).status).toMatchObject({ state: 'EXITED', exitCode: 3, reason: 'Error' });
+    expect(x.w.callsOf('runtime.delete')).toHaveLength(2);
+
+    // With the retry far off, Remove does what is left.
+    const y = world();
+    const slow = y.make({ cleanupRetry: { initialMs: 60_000, maxMs: 60_000 } });
+    await slow.recover();
+    const d = await slow.create(y.sandbox.id, ctr());
+    await slow.start(d.id);
+    y.w.faults.fail('runtime.delete');
+    y.exits.write(d.id, 0);
+    await vi.waitFor(() => expect(y.w.callsOf('runtime.delete')).toHaveLength(1), { timeout: 5_000, interval: 5 });
+    expect(slow.get(d.id).status).toMatchObject({ state: 'EXITED', exitCode: 0 });
+    expect(slow.get(d.id).status.runtimeDeleted).toBeFalsy();
+    await slow.remove(d.id);
+    expect(y.w.callsOf('runtime.delete')).toHaveLength(2);
+    expect(() => slow.get(d.id)).toThrow(/not found/);
+  });
+
+  it('Remove moves the record dir and bundle out at once; a trash left by a crash is swept at the next start', async () => {
+    const x = world();
+    const m = x.make();
+    await m.recover();
+    const c = await m.create(x.sandbox.id, ctr());
+    const record = join(x.root, 'root', 'containers', c.id);
+    mkdirSync(join(record, 'upper', 'data'), { recursive: true });
+    await m.remove(c.id);
+    expect(existsSync(record)).toBe(false);
+    expect(existsSync(c.bundle)).toBe(false);
+    const trash = join(x.root, 'root', 'container-trash');
+    await vi.waitFor(() => expect(readdirSync(trash)).toEqual([]), { timeout: 5_000, interval: 5 });
+    // What a crash left in the trash goes at the next start.
+    mkdirSync(join(trash, 'left.1234', 'upper'), { recursive: true });
+    m.close();
+    const again = x.make();
+    await again.recover();
+    await vi.waitFor(() => expect(readdirSync(trash)).toEqual([]), { timeout: 5_000, interval: 5 });
   });
 
   it('sends SIGKILL when the stop signal is ignored, and records a container that left no exit code', async () => {

@@ -24,7 +24,7 @@ import { recoverContainers } from './container-recovery.js';
 import { checkpointRunning, sweepCheckpointLeftovers, type CheckpointResult } from './container-checkpoint.js';
 import { prepareRestore, startRestored } from './container-restore.js';
 import { ContainerStore } from './container-store.js';
-import { cleanedUpStatus, releaseContainerResources } from './container-teardown.js';
+import { cleanedUpStatus, discardDir, releaseContainerResources, releaseExited, sweepTrash, trashDirs } from './container-teardown.js';
 import type { ExitInfo } from '../engine/exit-watcher.js';
 import { missingExecutable } from '../engine/oci-runtime.js';
 import { buildResources } from '../oci-spec/resources.js';
@@ -42,6 +42,8 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
   private readonly stopping = new Map<string, Promise<void>>();
   private readonly handoff: CreateHandoff<Container>;
   private readonly cleanupRetry: BackoffRetry;
+  /** Retries of an exited container's runtime delete / unmount that failed (Remove also finishes them). */
+  private readonly releaseRetry: BackoffRetry;
   private unsubscribe: (() => void) | undefined;
   private sweeper: NodeJS.Timeout | undefined;
 
@@ -58,6 +60,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
       expire: (c) => this.removeById(c.id),
     });
     this.cleanupRetry = new BackoffRetry({ initialMs: o.cleanupRetry?.initialMs ?? 5_000, maxMs: o.cleanupRetry?.maxMs ?? 300_000, log: o.log });
+    this.releaseRetry = new BackoffRetry({ initialMs: o.cleanupRetry?.initialMs ?? 5_000, maxMs: o.cleanupRetry?.maxMs ?? 300_000, log: o.log });
   }
 
   // ---- reads (memory only) ----
@@ -186,7 +189,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
           reason: 'StartError',
           message: errorMessage(err),
         });
-        await runtime.delete(cur.id, { force: true }).catch(() => undefined);
+        this.releaseExitedLater(cur.id); // queued behind this lock: the runtime's record and the rootfs mount
         throw err;
       }
       const next = await this.store.setStatus(cur.id, { ...cur.status, ...restored, state: 'RUNNING', startedAtNs });
@@ -292,8 +295,11 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
       if (!c) return;
       hidden = this.store.isHidden(c.id);
       await releaseContainerResources(this.o, c);
+      // The record dir (with the writable layer) is renamed away, then deleted in the background.
+      await discardDir(this.store.recordDir(c.id), trashDirs(this.o).records, this.o.log);
       await this.store.delete(c.id);
       this.cleanupRetry.cancel(c.id);
+      this.releaseRetry.cancel(c.id);
       if (hidden) this.handoff.discard(ContainerStore.nameKey(c.podSandboxId, c.config.metadata.name, c.config.metadata.attempt));
       removed = c;
       this.o.log.info({ containerId: c.id }, 'container removed');
@@ -393,6 +399,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
   }
 
   private async recordExit(e: ExitInfo, message?: string): Promise<void> {
+    let recorded = false;
     await this.lock.with(e.id, async () => {
       const c = this.store.get(e.id);
       if (!c || c.status.state === 'EXITED' || c.status.cleanup) return;
@@ -407,21 +414,31 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
         reason: oom ? 'OOMKilled' : e.exitCode === 0 ? 'Completed' : 'Error',
         ...(message ? { message } : {}),
       };
-      // The runtime's record and the cgroup go now (as containerd deletes the task on exit).
-      status.runtimeDeleted = await this.o
-        .runtimeFor(c.runtimeHandler)
-        .delete(c.id, { force: true })
-        .then(
-          () => true,
-          (err: unknown) => {
-            this.o.log.warn({ err, containerId: c.id }, 'runtime delete after exit failed');
-            return false;
-          },
-        );
       const changed = await this.store.setStatus(c.id, status);
       this.o.log.info({ containerId: c.id, exitCode: e.exitCode, reason: status.reason }, 'container exited');
       if (changed && !this.store.isHidden(c.id)) this.publish(changed, 'STOPPED');
+      recorded = true;
     });
+    if (recorded) this.releaseExitedLater(e.id);
+  }
+
+  /**
+   * The runtime's record (and cgroup) and the rootfs mount go once the exit is recorded, as
+   * containerd deletes the task on exit: behind the exit (Stop does not wait for runc), under the
+   * container's lock, retried with backoff when it fails; Remove finishes whatever is left.
+   */
+  private releaseExitedLater(id: string): void {
+    void this.lock.with(id, () => this.releaseExitedLocked(id)).catch((err: unknown) => {
+      this.o.log.warn({ err, containerId: id }, 'releasing an exited container (runtime delete, rootfs unmount) failed; retrying in the background');
+      this.releaseRetry.schedule(id, () => this.lock.with(id, () => this.releaseExitedLocked(id)).then(() => true));
+    });
+  }
+
+  private async releaseExitedLocked(id: string): Promise<void> {
+    const c = this.store.get(id);
+    if (!c || c.status.state !== 'EXITED' || c.status.cleanup) return;
+    if (await releaseExited(this.o, c)) await this.store.setStatus(id, { ...c.status, runtimeDeleted: true });
+    this.releaseRetry.cancel(id);
   }
 
   // ---- recovery ----
@@ -429,14 +446,19 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
   /** Rebuild the store from disk + exit files + runtime state; clean what no record owns. */
   async recover(): Promise<void> {
     for (const id of await recoverContainers(this.o, this.store)) this.scheduleCleanup(id);
+    void sweepTrash(this.o);
     await sweepCheckpointLeftovers(this.o, this.store);
     this.unsubscribe = this.o.exits.on((e) => void this.onExit(e));
     // Safety net for exits fs.watch did not report (inotify queue overflow under load).
     this.sweeper = setInterval(() => void this.sweepExits(), this.o.exitSweepMs ?? 5_000);
     this.sweeper.unref();
-    // Exits that landed between the scan above and the subscription.
+    // Exits that landed between the scan above and the subscription; exited containers whose
+    // runtime record or rootfs mount outlived a crash.
     for (const c of [...this.store.all()]) {
-      if (c.status.state === 'EXITED') continue;
+      if (c.status.state === 'EXITED') {
+        if (!c.status.cleanup) this.releaseExitedLater(c.id);
+        continue;
+      }
       const exit = await this.o.exits.read(c.id);
       if (exit) await this.onExit(exit);
     }
@@ -459,6 +481,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
     clearInterval(this.sweeper);
     this.handoff.close();
     this.cleanupRetry.close();
+    this.releaseRetry.close();
   }
 
   // ---- events ----

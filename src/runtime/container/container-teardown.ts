@@ -3,7 +3,15 @@
 // is left. Order: the runtime's record (kills what is left), the monitor's files, every mount under
 // the bundle, the bundle, the image leases, the exit file; the record goes last (remove only), so a
 // crash in between leaves a record whose remove is retried, never a lease or mount nobody owns.
-import { rm } from 'node:fs/promises';
+// An exited container gives up its runtime record and rootfs mount as soon as its exit is recorded
+// (releaseExited, in the background, as containerd's shim deletes the task on exit), so Remove
+// usually finds only directories left; those are renamed into a trash dir and deleted behind it
+// (what a crash leaves there is swept at start-up).
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { isErrno } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
 import { nowNs } from '../../lib/time.js';
 import { hostRootfsMounts, type ContainerManagerOptions } from './container-deps.js';
 import type { Container, ContainerStatusRecord } from './container-record.js';
@@ -12,11 +20,58 @@ export async function releaseContainerResources(o: ContainerManagerOptions, c: C
   if (!c.status.runtimeDeleted) await o.runtimeFor(c.runtimeHandler).delete(c.id, { force: true });
   await o.monitor.cleanup(c.id);
   await (o.mounts ?? hostRootfsMounts).unmountAll(c.bundle); // the rootfs and any image volumes
-  await rm(c.bundle, { recursive: true, force: true });
+  await discardDir(c.bundle, trashDirs(o).bundles, o.log);
   for (const holder of [c.id, ...(c.imageVolumeLeases ?? [])]) {
     await o.images.release(holder).catch((err: unknown) => o.log.warn({ err, containerId: c.id, holder }, 'image lease release failed'));
   }
   await o.exits.remove(c.id);
+}
+
+/**
+ * What an exited container holds that its status, log and writable layer do not need: the
+ * runtime's record (with it the cgroup) and the mounts under its bundle (rootfs, image volumes).
+ * Returns whether the runtime's record was deleted now (the caller records it).
+ */
+export async function releaseExited(o: ContainerManagerOptions, c: Container): Promise<boolean> {
+  let deleted = false;
+  if (!c.status.runtimeDeleted) {
+    await o.runtimeFor(c.runtimeHandler).delete(c.id, { force: true });
+    deleted = true;
+  }
+  await (o.mounts ?? hostRootfsMounts).unmountAll(c.bundle);
+  return deleted;
+}
+
+/** Where removed containers' dirs wait for deletion: one per tree, as a rename cannot cross filesystems. */
+export function trashDirs(o: Pick<ContainerManagerOptions, 'rootDir' | 'stateDir'>): { bundles: string; records: string } {
+  return { bundles: join(o.stateDir, 'container-trash'), records: join(o.rootDir, 'container-trash') };
+}
+
+/**
+ * Take `dir` out of its place at once (a rename) and delete it in the background; where the rename
+ * cannot be done (another filesystem), delete it in place. A dir already gone is fine.
+ */
+export async function discardDir(dir: string, trash: string, log: Logger): Promise<void> {
+  const target = join(trash, `${basename(dir)}.${randomBytes(4).toString('hex')}`);
+  try {
+    await mkdir(trash, { recursive: true, mode: 0o700 });
+    await rename(dir, target);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return;
+    log.debug({ err, dir }, 'moving a removed dir to the trash failed: deleting it in place');
+    await rm(dir, { recursive: true, force: true });
+    return;
+  }
+  void rm(target, { recursive: true, force: true }).catch((err: unknown) => log.warn({ err, dir: target }, 'deleting a removed container dir failed (swept at the next start)'));
+}
+
+/** Delete what the trash dirs hold (left by a crash or a failed delete); runs in the background. */
+export async function sweepTrash(o: Pick<ContainerManagerOptions, 'rootDir' | 'stateDir' | 'log'>): Promise<void> {
+  for (const trash of Object.values(trashDirs(o))) {
+    for (const name of await readdir(trash).catch(() => [] as string[])) {
+      await rm(join(trash, name), { recursive: true, force: true }).catch((err: unknown) => o.log.warn({ err, dir: join(trash, name) }, 'sweeping the container trash failed'));
+    }
+  }
 }
 
 /** An UNKNOWN container whose cleanup went through: EXITED, with why it never ran. */

@@ -4,7 +4,7 @@ import { InvalidArgumentError } from '../../lib/errors.js';
 import { CRI_VERSION, nexcageVersion, RUNTIME_API_VERSION, RUNTIME_NAME } from '../../lib/version.js';
 import type { CgroupDriver } from './cgroup-driver.js';
 import type { HandlerFeatures, RuntimeHandlers } from './runtime-handlers.js';
-import { checkNetworkReadiness } from '../network/network-readiness.js';
+import { NetworkReadinessCache } from '../network/network-readiness.js';
 import type { CheckpointSupport } from './criu.js';
 import { HUGETLB_MISSING, probeHugetlb } from '../oci-spec/host-facts.js';
 
@@ -52,8 +52,11 @@ export interface RuntimeInfoOptions {
 export class RuntimeInfo {
   private podCidr = '';
   private hugetlb: Promise<boolean> | undefined;
+  private readonly network: NetworkReadinessCache;
 
-  constructor(private readonly opts: RuntimeInfoOptions) {}
+  constructor(private readonly opts: RuntimeInfoOptions) {
+    this.network = new NetworkReadinessCache(opts.cniConfDirs, opts.cniBinDirs, { defaultNetwork: opts.cniDefaultNetwork ?? true });
+  }
 
   version(): VersionInfo {
     return { version: CRI_VERSION, runtimeName: RUNTIME_NAME, runtimeVersion: nexcageVersion(), runtimeApiVersion: RUNTIME_API_VERSION };
@@ -71,7 +74,7 @@ export class RuntimeInfo {
           reason: 'RuntimeBinaryNotFound',
           message: `default runtime handler "${def.name}": binary "${def.path}" not found or not executable`,
         };
-    const net = await checkNetworkReadiness(this.opts.cniConfDirs, this.opts.cniBinDirs, { defaultNetwork: this.opts.cniDefaultNetwork ?? true });
+    const net = await this.network.check();
     const network: Condition = { type: 'NetworkReady', status: net.ready, reason: net.reason, message: net.message };
     // The default handler is listed twice, as containerd does: by its name and as "" (no RuntimeClass).
     const list: HandlerInfo[] = [{ name: '', features: def.features }, ...handlers.list().map((h) => ({ name: h.name, features: h.features }))];

@@ -1,8 +1,8 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkNetworkReadiness, DEFAULT_NETWORK_PLUGINS } from './network-readiness.js';
+import { checkNetworkReadiness, DEFAULT_NETWORK_PLUGINS, NetworkReadinessCache } from './network-readiness.js';
 
 describe('network readiness', () => {
   let root: string;
@@ -73,5 +73,71 @@ describe('network readiness', () => {
   it('keeps the built-in network on when no option is given', async () => {
     for (const p of DEFAULT_NETWORK_PLUGINS) plugin(p);
     expect((await checkNetworkReadiness([conf], [bin])).ready).toBe(true);
+  });
+
+  describe('NetworkReadinessCache', () => {
+    // mtimes move in clock ticks (a few ms): a change made in the tick of the cached read is
+    // moved to a later second, as it would be on a node where the change comes later.
+    let tick = 0;
+    const later = (dir: string): void => {
+      tick += 1;
+      const t = new Date(Date.now() + tick * 1000);
+      utimesSync(dir, t, t);
+    };
+
+    it('answers from the cache while nothing changed, and sees a plugin removed or a config replaced at once', async () => {
+      for (const p of ['loopback', 'bridge', 'host-local']) plugin(p);
+      conflist('10-net.conflist', ['bridge']);
+      const cache = new NetworkReadinessCache([conf], [bin], { defaultNetwork: true });
+      expect(await cache.check()).toMatchObject({ ready: true });
+      rmSync(join(bin, 'bridge'));
+      later(bin);
+      expect(await cache.check()).toMatchObject({ ready: false, reason: 'NetworkPluginNotReady' });
+      plugin('bridge');
+      later(bin);
+      expect(await cache.check()).toMatchObject({ ready: true });
+      // A new config file that sorts first (the dir's mtime changes) is read at once.
+      conflist('05-other.conflist', ['macvlan']);
+      later(conf);
+      const r = await cache.check();
+      expect(r).toMatchObject({ ready: false });
+      expect(r.message).toContain('macvlan');
+    });
+
+    it('does not re-read an unchanged config on every call', async () => {
+      for (const p of ['loopback', 'bridge']) plugin(p);
+      conflist('10-net.conflist', ['bridge']);
+      const cache = new NetworkReadinessCache([conf], [bin], { defaultNetwork: true }, 60_000);
+      const first = await cache.check();
+      expect(first).toMatchObject({ ready: true });
+      expect(await cache.check()).toBe(first);
+    });
+
+    it('keeps no answer while not ready: a config that becomes valid is seen on the next call', async () => {
+      plugin('loopback');
+      writeFileSync(join(conf, '10-net.conflist'), '{ not json');
+      const cache = new NetworkReadinessCache([conf], [bin], { defaultNetwork: true }, 60_000);
+      expect(await cache.check()).toMatchObject({ ready: false, reason: 'NetworkPluginInvalidConfig' });
+      plugin('bridge');
+      conflist('10-net.conflist', ['bridge']);
+      expect(await cache.check()).toMatchObject({ ready: true });
+    });
+
+    it('re-checks in the background once the answer is older than its max age', async () => {
+      for (const p of ['loopback', 'bridge']) plugin(p);
+      conflist('10-net.conflist', ['bridge']);
+      const cache = new NetworkReadinessCache([conf], [bin], { defaultNetwork: true }, 0);
+      const first = await cache.check();
+      const second = await cache.check(); // stale: answered from the cache, refreshed behind it
+      expect(second).toBe(first);
+      const deadline = Date.now() + 5_000;
+      let third = await cache.check();
+      while (third === first && Date.now() < deadline) {
+        await new Promise((r) => setImmediate(r));
+        third = await cache.check();
+      }
+      expect(third).not.toBe(first);
+      expect(third).toEqual(first);
+    });
   });
 });

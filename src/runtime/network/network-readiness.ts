@@ -3,7 +3,8 @@
 // plugins (plus loopback) must be installed; with no config, the built-in default network's
 // plugins must be, or, with the built-in network turned off, the node is not ready until the
 // cluster's network plugin writes a config (the kubelet keeps pods off the node meanwhile).
-// The config dirs are read on every call, so a config that appears is picked up without a restart.
+// The config dirs are read again whenever they change, so a config that appears is picked up without a restart.
+import { statSync } from 'node:fs';
 import { findExecutable } from '../../lib/fsutil.js';
 import { errorMessage } from '../../lib/errors.js';
 import { findNetworkConfig, noNetworkConfigMessage } from './cni/conflist.js';
@@ -43,4 +44,58 @@ function ipamTypes(plugins: readonly Record<string, unknown>[]): string[] {
     const ipam = p.ipam as { type?: unknown } | undefined;
     return typeof ipam?.type === 'string' && ipam.type !== '' ? [ipam.type] : [];
   });
+}
+
+/**
+ * checkNetworkReadiness for the kubelet's Status poll: reading and parsing the CNI config on every
+ * call cost milliseconds, so the answer is kept while the config and plugin dirs are unchanged
+ * (their mtimes, and the chosen config file's, one stat each), and re-checked in the background
+ * after `maxAgeMs` for changes a stat cannot see (a file rewritten in place within one mtime tick).
+ * A plugin binary removed from a bin dir changes that dir's mtime too.
+ */
+export class NetworkReadinessCache {
+  private cached: { key: string; at: number; answer: NetworkReadiness; file: string | undefined } | undefined;
+  private refreshing: Promise<unknown> | undefined;
+
+  constructor(
+    private readonly confDirs: readonly string[],
+    private readonly binDirs: readonly string[],
+    private readonly options: ReadinessOptions = { defaultNetwork: true },
+    private readonly maxAgeMs = 5_000,
+  ) {}
+
+  async check(): Promise<NetworkReadiness> {
+    const c = this.cached;
+    if (c && c.key === this.key(c.file)) {
+      if (Date.now() - c.at >= this.maxAgeMs) this.refreshing ??= this.refresh().finally(() => (this.refreshing = undefined));
+      return c.answer;
+    }
+    return this.refresh();
+  }
+
+  private async refresh(): Promise<NetworkReadiness> {
+    // Key taken before reading: a change during the read makes the next call read again.
+    const file = await firstConfigFile(this.confDirs);
+    const key = this.key(file);
+    const answer = await checkNetworkReadiness(this.confDirs, this.binDirs, this.options);
+    // Only a ready answer is kept: a node waiting for its network plugin looks again on every call.
+    this.cached = answer.ready ? { key, at: Date.now(), answer, file } : undefined;
+    return answer;
+  }
+
+  private key(file: string | undefined): string {
+    return [...this.confDirs, ...this.binDirs, ...(file ? [file] : [])].map(mtimeOf).join(',');
+  }
+}
+
+function mtimeOf(path: string): string {
+  return statSync(path, { bigint: true, throwIfNoEntry: false })?.mtimeNs.toString() ?? '-';
+}
+
+async function firstConfigFile(dirs: readonly string[]): Promise<string | undefined> {
+  try {
+    return (await findNetworkConfig(dirs))?.file;
+  } catch {
+    return undefined;
+  }
 }
