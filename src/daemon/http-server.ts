@@ -2,10 +2,14 @@
 // (CRI Status says RuntimeReady), /pulls (the image pulls running now and how far they are, JSON;
 // what `nexcage pull` shows). Plain node:http; it serves nothing else, on HOST:PORT and, for
 // the node agent's pod to relay the metrics, optionally on a unix socket (metrics-socket.ts).
-import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 import { pullTracker } from '../images/pull-progress.js';
 import type { Logger } from '../lib/log.js';
 import { registry } from '../lib/metrics.js';
+
+// Loaded as CommonJS: an ESM import of node:http evaluates every export, and its lazy WebSocket/fetch
+// getters load undici (~3 MB of RSS the daemon never uses).
+const { createServer } = process.getBuiltinModule('node:http');
 
 export interface Readiness {
   ready: boolean;

@@ -4,7 +4,7 @@
 // no-progress timeout on the socket instead of a total timeout. Every request takes an AbortSignal:
 // when the pull's callers have all gone, open requests are destroyed and no retry follows.
 import { readFileSync } from 'node:fs';
-import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
@@ -25,6 +25,10 @@ import { endpointsFor, type Endpoint, type EndpointConfig } from './endpoints.js
 import { MANIFEST_ACCEPT } from './media-types.js';
 import type { ImageReference } from './reference.js';
 import type { BlobResponse, ManifestResponse, RegistryClient, RepositoryClient } from './registry-client.js';
+
+// Loaded as CommonJS: an ESM import of node:http evaluates every export, and its lazy WebSocket/fetch
+// getters load undici (~3 MB of RSS the daemon never uses).
+const { Agent: HttpAgent, request: httpRequest } = process.getBuiltinModule('node:http');
 
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MAX_REDIRECTS = 5;

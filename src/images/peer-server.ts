@@ -6,12 +6,16 @@
 // peer reading slower than the floor is cut off.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Logger } from '../lib/log.js';
 import type { ContentStore } from './content-store.js';
 import type { ImageStore } from './image-store.js';
 import { peerServedBytes, peerServedPeers, peerServedRequests } from './peer-metrics.js';
 import type { PrivateDigests } from './private-digests.js';
+
+// Loaded as CommonJS: an ESM import of node:http evaluates every export, and its lazy WebSocket/fetch
+// getters load undici (~3 MB of RSS the daemon never uses).
+const { createServer } = process.getBuiltinModule('node:http');
 
 export interface PeerServerSettings {
   serveAuthenticated: boolean;

@@ -6,7 +6,7 @@
 // fetched again from byte 0 elsewhere (the content store restarts a source that starts at 0).
 // Tags always resolve through the registry: only content named by digest comes from peers.
 import { createHash } from 'node:crypto';
-import { Agent, request, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { NexcageError, UnavailableError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
@@ -20,6 +20,10 @@ import type { PeerList } from './peer-list.js';
 import type { PrivateDigests } from './private-digests.js';
 import type { ImageReference } from './reference.js';
 import type { BlobResponse, ManifestResponse, RegistryClient, RepositoryClient } from './registry-client.js';
+
+// Loaded as CommonJS: an ESM import of node:http evaluates every export, and its lazy WebSocket/fetch
+// getters load undici (~3 MB of RSS the daemon never uses).
+const { Agent, request } = process.getBuiltinModule('node:http');
 
 export interface PeerFetchSettings {
   fetchFrom: number;

@@ -1,9 +1,14 @@
 // The daemon's logger: pino JSON on stderr, or pretty text for humans. Ids go in fields, not text.
+import { createRequire } from 'node:module';
 import { pino, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type pinoPretty from 'pino-pretty';
 import { traceLogFields } from './tracing.js';
 
 export type { Logger };
+
+// pino-pretty (and colorette, tty) only for the text format: the daemon logs JSON.
+const require = createRequire(import.meta.url);
+const pretty = (options: pinoPretty.PrettyOptions): pinoPretty.PrettyStream => (require('pino-pretty') as typeof pinoPretty)(options);
 
 export interface LogOptions {
   level: string;

@@ -2,9 +2,14 @@
 // fully-qualified name "vendor.com/class=name" and the container edits they need (device nodes,
 // env, mounts, hooks, extra groups). Parsing, lookup and applying the edits are pure; reading the
 // files is cdi-loader.ts.
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { InvalidArgumentError } from '../../lib/errors.js';
 import type { Hook, Hooks, Spec } from './types.js';
+
+// The YAML parser (~3 MB of heap and code) is loaded by the first .yaml spec, not at daemon start:
+// most nodes have no CDI specs, or JSON ones.
+const require = createRequire(import.meta.url);
+const parseYaml = (text: string): unknown => (require('yaml') as typeof import('yaml')).parse(text);
 
 export interface CdiDeviceNode {
   /** Path in the container. */
