@@ -2,7 +2,7 @@
 // network plugin, netns pins, shm, rootfs and idmapped mounts, image lookups, infra source), for their unit
 // tests: each records what it was asked in one shared call log and fails on request (`faults`),
 // so a test can break any step and see what the undo left. Files go to a temp dir.
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ImageRecord, Lease } from '../images/image-store.js';
 import { InvalidArgumentError } from '../lib/errors.js';
@@ -11,7 +11,7 @@ import type { IdMappings } from './container/container-config.js';
 import type { ExitInfo, ExitListener } from './engine/exit-watcher.js';
 import type { IdmapMounts, IdmapPair } from './engine/idmap-mounts.js';
 import type { Monitor, MonitorStartOptions, MonitorStarted } from './engine/monitor.js';
-import type { CreateOptions, ExecOptions, ExecResult, OciRuntime, OciState, OciStatus } from './engine/oci-runtime.js';
+import type { CheckpointOptions, CreateOptions, ExecOptions, ExecResult, OciRuntime, OciState, OciStatus } from './engine/oci-runtime.js';
 import type { RuntimeHandler } from './engine/runtime-handlers.js';
 import type { NetworkPlugin, NetworkReadiness, PodNetworkRequest, PodNetworkStatus } from './network/network-plugin.js';
 import type { InfraRootfs, InfraSource } from './sandbox/infra-source.js';
@@ -60,13 +60,13 @@ let nextPid = 4_000_000;
 export class FakeRuntime implements OciRuntime {
   readonly containers = new Map<string, OciState>();
   readonly root: string;
-  readonly binary = '/usr/bin/fake-runc';
+  readonly binary: string = '/usr/bin/fake-runc';
   readonly systemdCgroup = false;
   /** Called by kill (e.g. to write the exit file a real monitor would). */
   onKill: ((id: string, signal: string) => void) | undefined;
 
   constructor(
-    private readonly w: World,
+    protected readonly w: World,
     readonly handler = 'runc',
   ) {
     this.root = join(w.dir, 'runc');
@@ -124,10 +124,102 @@ export class FakeRuntime implements OciRuntime {
   }
 }
 
+/** A CRIU image file: common magic, the image's magic, one length-prefixed protobuf entry. */
+export function criuImage(magic: number, entry: Buffer): Buffer {
+  const head = Buffer.alloc(12);
+  head.writeUInt32LE(0x54564319, 0);
+  head.writeUInt32LE(magic, 4);
+  head.writeUInt32LE(entry.length, 8);
+  return Buffer.concat([head, entry]);
+}
+
+/** A CRIU core image (CoreEntry with only mtype) dumped on `goArch` (amd64, arm64, ...). */
+export function criuCoreImage(goArch: string): Buffer {
+  const march: Record<string, number> = { amd64: 1, arm: 2, arm64: 3, ppc64le: 4, s390x: 5, riscv64: 8 };
+  return criuImage(0x55053847, Buffer.from([0x08, march[goArch] ?? 99]));
+}
+
+/**
+ * The stand-in runtime binary of CheckpointingRuntime: records "<command> <args>" to <dir>/calls
+ * and runs <dir>/<command>.sh when present ($image, $work and $log set for a checkpoint). Without
+ * one, `checkpoint` does what runc and CRIU do: core image and dump.log in the image/work paths.
+ */
+const FAKE_CHECKPOINT_RUNTIME = `#!/bin/sh
+dir=$(dirname "$0")
+image="" work="" log=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --root|--criu) shift;;
+    --log) log=$2; shift;;
+    --*) ;;
+    *) break;;
+  esac
+  shift
+done
+cmd=$1; shift
+echo "$cmd $*" >> "$dir/calls"
+while [ $# -gt 1 ]; do
+  case "$1" in
+    --image-path) image=$2; shift;;
+    --work-path) work=$2; shift;;
+  esac
+  shift
+done
+if [ -f "$dir/$cmd.sh" ]; then . "$dir/$cmd.sh"; exit $?; fi
+if [ "$cmd" = checkpoint ]; then
+  mkdir -p "$image" && cp "$dir/core.img" "$image/core-1.img" && echo "dump ok" > "$image/pages-1.img" && echo "(00.01) Dumping finished successfully" > "$work/dump.log"
+fi
+`;
+
+/**
+ * A FakeRuntime that can checkpoint: its binary is a real script (the checkpoint helper runs
+ * pause, checkpoint and resume as commands) under <w.dir>/<name>/. `script(cmd, sh)` replaces what
+ * a command does; `core` is the CRIU core image a checkpoint writes.
+ */
+export class CheckpointingRuntime extends FakeRuntime {
+  override readonly binary: string;
+  private readonly home: string;
+  constructor(w: World, handler = 'runc') {
+    super(w, handler);
+    this.home = join(w.dir, 'ckpt-runtime');
+    this.binary = join(this.home, 'runtime');
+  }
+  /** Write the stand-in binary and the core image its checkpoints contain. */
+  async install(core: Buffer): Promise<void> {
+    await mkdir(this.home, { recursive: true });
+    await writeFile(this.binary, FAKE_CHECKPOINT_RUNTIME);
+    await chmod(this.binary, 0o755);
+    await writeFile(join(this.home, 'core.img'), core);
+  }
+  /** What `cmd` (pause, checkpoint, resume) does instead: a shell snippet. */
+  async script(cmd: string, sh: string): Promise<void> {
+    await writeFile(join(this.home, `${cmd}.sh`), sh);
+  }
+  /** The binary's calls, "<command> <args>" each. */
+  async binaryCalls(): Promise<string[]> {
+    const { readFile } = await import('node:fs/promises');
+    return (await readFile(join(this.home, 'calls'), 'utf8').catch(() => '')).split('\n').filter((l) => l !== '');
+  }
+  override async resume(id: string): Promise<void> {
+    this.w.step('runtime.resume', id.slice(0, 6));
+  }
+  checkpointArgs(id: string, o: CheckpointOptions): string[] {
+    return [...this.globalArgs(), '--log', o.logPath, '--criu', o.criu, 'checkpoint', '--image-path', o.imagePath, '--work-path', o.workPath, ...(o.leaveRunning ? ['--leave-running'] : []), id];
+  }
+}
+
 export class FakeMonitor implements Monitor {
   constructor(private readonly w: World) {}
+  /** The options of every start asked for, in order. */
+  readonly started: MonitorStartOptions[] = [];
   async start(o: MonitorStartOptions): Promise<MonitorStarted> {
+    this.started.push(o);
     this.w.step('monitor.start', o.id.slice(0, 6));
+    if (o.restore && o.runtime instanceof FakeRuntime) {
+      // conmon runs `runtime restore`: the container runs when it reports the pid.
+      o.runtime.add(o.id, o.bundle, 'running');
+      return { pid: o.runtime.containers.get(o.id)?.pid ?? 0, monitorPid: nextPid++ };
+    }
     // conmon runs `runtime create` and reports the pid.
     await o.runtime.create(o.id, { bundle: o.bundle, pidFile: join(o.bundle, 'pidfile') });
     const st = await o.runtime.state(o.id);
@@ -260,6 +352,9 @@ export class FakeMounts implements RootfsMounts {
   async mountRootfs(layers: readonly string[], recordDir: string, target: string, owner?: { uid: number; gid: number }): Promise<{ upperDir: string; workDir: string }> {
     this.w.step('mounts.rootfs');
     this.rootfs.set(target, { layers: [...layers], ...(owner ? { owner } : {}) });
+    // As the real one: the writable layer's dirs exist under the record dir (a restore has made upper/ already).
+    await mkdir(join(recordDir, 'upper'), { recursive: true });
+    await mkdir(join(recordDir, 'work'), { recursive: true });
     await mkdir(target, { recursive: true });
     this.mounted.add(target);
     return { upperDir: join(recordDir, 'upper'), workDir: join(recordDir, 'work') };
@@ -329,7 +424,7 @@ export class FakeImages implements ContainerImages {
   }
   async resolve(ref: string): Promise<ImageRecord | undefined> {
     this.w.step('images.resolve', ref);
-    return this.images.get(ref);
+    return this.images.get(ref) ?? [...this.images.values()].find((r) => r.id === ref);
   }
   async lease(holder: string, imageId: string): Promise<Lease> {
     this.w.step('images.lease', holder.slice(0, 6));
