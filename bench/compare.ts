@@ -31,7 +31,10 @@ const PORT_FORWARD_MIB = Number(process.env.NEXCAGE_COMPARE_PF_MIB ?? 64);
 const ECHO_PORT = 7788;
 /** Size of the big pull against the pull bench's image (1 = ~160 MB on the wire, 5 layers); 0 = skip. */
 const BIG_PULL_SCALE = Number(process.env.NEXCAGE_COMPARE_PULL_SCALE ?? 1);
-const SMALL_PODS = 10;
+/** `lifecycles`: stop after the pod + container lifecycles (a quick pod-start A/B). */
+const ONLY = process.env.NEXCAGE_COMPARE_ONLY ?? '';
+/** Pods of the 10-pod memory phase; 0 = skip it. */
+const SMALL_PODS = Number(process.env.NEXCAGE_COMPARE_SMALL_PODS ?? 10);
 const LIST_PODS = 20;
 const PER_POD = 10;
 
@@ -193,46 +196,49 @@ export const suite: Suite = {
         const split = await r.podStartSplit?.();
         for (const [step, ms] of Object.entries(split ?? {})) record(figures, `  RunPodSandbox step ${step} (mean)`, 'ms', r.name, value(ms));
       }
+      if (ONLY === 'lifecycles') return toRows(figures, runtimes.map((r) => r.name));
 
-      phase('exec and port-forward');
-      const echoPods: { podId: string; id: string; pid: number }[] = [];
-      for (const w of workloads) {
-        const { containerIds } = await w.runningPod(1, ['nc', '-ll', '-p', String(ECHO_PORT), '-e', '/bin/cat']);
-        const id = containerIds[0] as string;
-        const info = JSON.parse((await call(w.client.runtime, 'ContainerStatus', { container_id: id, verbose: true })).info.info ?? '{}') as { pid: number };
-        echoPods.push({ podId: w.pods.at(-1) as string, id, pid: info.pid });
-      }
-      const execs = runtimes.map(() => [] as number[]);
-      const runcExecs = runtimes.map(() => [] as number[]);
-      for (let i = 0; i < STREAM_ROUNDS; i++) {
-        await each(async (r, w) => {
-          const k = workloads.indexOf(w);
-          const e = echoPods[k] as { id: string };
-          execs[k]?.push(await timeMs(() => w.execOverSpdy(e.id, ['true'])));
-          const root = r.runcRoot ?? '/run/containerd/runc/k8s.io';
-          if (existsSync(join(root, e.id))) runcExecs[k]?.push(await timeMs(() => run('runc', ['--root', root, 'exec', e.id, 'true'])));
-        });
-      }
-      runtimes.forEach((r, k) => {
-        record(figures, 'exec true over SPDY (Exec + upgrade + streams + exit status)', 'ms', r.name, summarize('', 'ms', execs[k] ?? []));
-        if (runcExecs[k]?.length) record(figures, 'floor: runc exec true (same container, no streaming)', 'ms', r.name, summarize('', 'ms', runcExecs[k] ?? []));
-      });
-      for (const [k, r] of runtimes.entries()) {
-        const e = echoPods[k] as { podId: string; pid: number };
-        // The echo server listens once its container runs; the floor's first try may race it.
-        for (let i = 0; i < 50; i++) if ((await run('nsenter', [`--net=/proc/${e.pid}/ns/net`, 'ss', '-ltn'], { allowFailure: true })).stdout.includes(`:${ECHO_PORT}`)) break;
-        else await settle(100);
-        const note = `${PORT_FORWARD_MIB} MiB each way through an echo in the pod`;
-        record(figures, 'port-forward floor: nsenter + socat into the pod (no runtime)', 'MB/s', r.name, { ...value(await rawEcho(e.pid, ECHO_PORT, PORT_FORWARD_MIB)), note });
-        for (const transport of ['spdy', 'websocket'] as const) {
-          const mbs = await crictlEcho(r.socket, e.podId, ECHO_PORT, transport, PORT_FORWARD_MIB).catch((err: unknown) => {
-            console.error(`compare: ${r.name} port-forward over ${transport}: ${String(err)}`);
-            return NaN;
-          });
-          record(figures, `port-forward through crictl over ${transport}`, 'MB/s', r.name, { ...value(mbs), note });
+      if (STREAM_ROUNDS > 0) {
+        phase('exec and port-forward');
+        const echoPods: { podId: string; id: string; pid: number }[] = [];
+        for (const w of workloads) {
+          const { containerIds } = await w.runningPod(1, ['nc', '-ll', '-p', String(ECHO_PORT), '-e', '/bin/cat']);
+          const id = containerIds[0] as string;
+          const info = JSON.parse((await call(w.client.runtime, 'ContainerStatus', { container_id: id, verbose: true })).info.info ?? '{}') as { pid: number };
+          echoPods.push({ podId: w.pods.at(-1) as string, id, pid: info.pid });
         }
+        const execs = runtimes.map(() => [] as number[]);
+        const runcExecs = runtimes.map(() => [] as number[]);
+        for (let i = 0; i < STREAM_ROUNDS; i++) {
+          await each(async (r, w) => {
+            const k = workloads.indexOf(w);
+            const e = echoPods[k] as { id: string };
+            execs[k]?.push(await timeMs(() => w.execOverSpdy(e.id, ['true'])));
+            const root = r.runcRoot ?? '/run/containerd/runc/k8s.io';
+            if (existsSync(join(root, e.id))) runcExecs[k]?.push(await timeMs(() => run('runc', ['--root', root, 'exec', e.id, 'true'])));
+          });
+        }
+        runtimes.forEach((r, k) => {
+          record(figures, 'exec true over SPDY (Exec + upgrade + streams + exit status)', 'ms', r.name, summarize('', 'ms', execs[k] ?? []));
+          if (runcExecs[k]?.length) record(figures, 'floor: runc exec true (same container, no streaming)', 'ms', r.name, summarize('', 'ms', runcExecs[k] ?? []));
+        });
+        for (const [k, r] of runtimes.entries()) {
+          const e = echoPods[k] as { podId: string; pid: number };
+          // The echo server listens once its container runs; the floor's first try may race it.
+          for (let i = 0; i < 50; i++) if ((await run('nsenter', [`--net=/proc/${e.pid}/ns/net`, 'ss', '-ltn'], { allowFailure: true })).stdout.includes(`:${ECHO_PORT}`)) break;
+          else await settle(100);
+          const note = `${PORT_FORWARD_MIB} MiB each way through an echo in the pod`;
+          record(figures, 'port-forward floor: nsenter + socat into the pod (no runtime)', 'MB/s', r.name, { ...value(await rawEcho(e.pid, ECHO_PORT, PORT_FORWARD_MIB)), note });
+          for (const transport of ['spdy', 'websocket'] as const) {
+            const mbs = await crictlEcho(r.socket, e.podId, ECHO_PORT, transport, PORT_FORWARD_MIB).catch((err: unknown) => {
+              console.error(`compare: ${r.name} port-forward over ${transport}: ${String(err)}`);
+              return NaN;
+            });
+            record(figures, `port-forward through crictl over ${transport}`, 'MB/s', r.name, { ...value(mbs), note });
+          }
+        }
+        await each((_, w) => w.removePods());
       }
-      await each((_, w) => w.removePods());
 
       phase(`${PULL_ROUNDS} image pull + remove, alternately`);
       const pulls = runtimes.map(() => [] as number[]);
@@ -251,12 +257,14 @@ export const suite: Suite = {
       await settle(5000);
       mem('after the work, nothing running', 'daemon');
 
-      phase(`${SMALL_PODS} pods (pod + 1 container)`);
-      for (let p = 0; p < SMALL_PODS; p++) await each((_, w) => w.runningPod(1).then(() => undefined));
-      await settle(3000);
-      mem(`${SMALL_PODS} pods (pod + 1 container)`, 'daemon');
-      mem(`${SMALL_PODS} pods (pod + 1 container)`, 'both');
-      await each((_, w) => w.removePods());
+      if (SMALL_PODS > 0) {
+        phase(`${SMALL_PODS} pods (pod + 1 container)`);
+        for (let p = 0; p < SMALL_PODS; p++) await each((_, w) => w.runningPod(1).then(() => undefined));
+        await settle(3000);
+        mem(`${SMALL_PODS} pods (pod + 1 container)`, 'daemon');
+        mem(`${SMALL_PODS} pods (pod + 1 container)`, 'both');
+        await each((_, w) => w.removePods());
+      }
 
       phase(`${LIST_PODS * PER_POD} running containers`);
       for (let p = 0; p < LIST_PODS; p++) {

@@ -1,5 +1,6 @@
 // RunPodSandbox's work once the request is checked and the pod's id and name are reserved, as
-// named steps: dirs -> pod files, /dev/shm and network side by side -> infra container -> record.
+// named steps: dirs -> pod files, /dev/shm and the pinned netns side by side -> CNI ADD and the
+// infra container side by side (the infra only needs the netns to exist) -> record.
 // A pod with its own user namespace differs: its infra runs on an idmapped view of the infra
 // rootfs, creates the user namespace and the network namespace inside it, and the network (pin,
 // CNI ADD) comes once the infra is created, before it starts (as containerd does).
@@ -68,6 +69,9 @@ interface PodEnvironment {
   netnsPath: string | undefined;
   ips: string[];
   network: string | undefined;
+  /** Pinning the netns. */
+  pinSeconds: number;
+  /** CNI ADD (overlapping the infra's start, except in a pod with its own user namespace). */
   netSeconds: number;
 }
 
@@ -88,12 +92,25 @@ export async function createSandbox(o: SandboxManagerOptions, store: SandboxStor
     await prepareDirs(paths, undo);
     env = await setUpPodEnvironment(o, req, paths, undo, env);
     const rootfs = paths.userns ? await idmappedInfraRootfs(o, paths, paths.userns, source, undo) : source;
-    // With its own user namespace the pod's network namespace is the infra's, set up once it exists.
-    const network = paths.userns ? (pid: number) => setUpNetwork(o, req, undo, env, `/proc/${pid}/ns/net`) : undefined;
-    const infra = await startInfra(o, req, paths, env as PodEnvironment, rootfs, undo, log, network);
+    let infra: Infra;
+    if (paths.userns) {
+      // With its own user namespace the pod's network namespace is the infra's, set up once it exists.
+      const network = (pid: number): Promise<void> => pinAndAttach(o, req, undo, env, `/proc/${pid}/ns/net`);
+      infra = await startInfra(o, req, paths, env as PodEnvironment, rootfs, undo, log, network);
+    } else {
+      // The IP must exist before the pod is READY; the infra process does not wait for it.
+      const netTask = env.netnsPath ? attachNetwork(o, req, env, env.netnsPath) : Promise.resolve();
+      const infraTask = startInfra(o, req, paths, env as PodEnvironment, rootfs, undo, log);
+      // allSettled: a failure must not leave the sibling running while the undo runs.
+      const [net, started] = await Promise.allSettled([netTask, infraTask]);
+      if (net.status === 'rejected') throw net.reason;
+      if (started.status === 'rejected') throw started.reason;
+      infra = started.value;
+    }
     const sandbox = sandboxRecord(req, paths, env as PodEnvironment, infra);
     store.hide(sandbox.id);
     await store.save(sandbox);
+    sandboxCreateDuration.observe({ step: 'netns' }, (env as PodEnvironment).pinSeconds);
     sandboxCreateDuration.observe({ step: 'network' }, (env as PodEnvironment).netSeconds);
     sandboxCreateDuration.observe({ step: 'infra' }, infra.infraSeconds);
     sandboxCreateDuration.observe({ step: 'total' }, secondsSince(req.started));
@@ -135,7 +152,7 @@ async function prepareDirs(p: Paths, undo: Undo[]): Promise<void> {
 }
 
 /**
- * Pod files, the shm mount and the network are independent: set up side by side, each task
+ * Pod files, the shm mount and the pinned netns are independent: set up side by side, each task
  * registering its own undo as soon as its step is done. `env` is filled as they go (what a kept
  * UNKNOWN record must name).
  */
@@ -143,6 +160,7 @@ async function setUpPodEnvironment(o: SandboxManagerOptions, req: SandboxRequest
   const { config } = req;
   const shm = o.shm ?? hostShmMounts;
   env.ips = [];
+  env.pinSeconds = 0;
   env.netSeconds = 0;
   const filesTask = writePodFiles(p.recordDir, { hostname: p.hostname, hostNetwork: p.hostNetwork, ...(config.dns ? { dns: config.dns } : {}) });
   const shmTask = (async () => {
@@ -151,23 +169,33 @@ async function setUpPodEnvironment(o: SandboxManagerOptions, req: SandboxRequest
     await (p.userns ? shm.mount(shmPath, hostRoot(p.userns)) : shm.mount(shmPath));
     undo.push({ what: STEP.shm, run: () => shm.unmount(shmPath) });
   })();
-  // The infra joins the pinned netns, and the IP must exist before the pod is READY.
-  const netTask = p.hostNetwork || p.userns ? Promise.resolve() : setUpNetwork(o, req, undo, env);
+  // The infra joins the pinned netns: it must exist before runc creates the infra.
+  const netTask = p.hostNetwork || p.userns ? Promise.resolve() : pinNetns(o, req, undo, env);
   // allSettled: a failure must not leave a sibling task running while the undo runs.
   for (const r of await Promise.allSettled([filesTask, shmTask, netTask])) if (r.status === 'rejected') throw r.reason;
   env.files = await filesTask;
   return env as PodEnvironment;
 }
 
-/** The pinned netns (a new one, or `from` pinned) and CNI ADD, each with its undo; `env` says what exists. */
-async function setUpNetwork(o: SandboxManagerOptions, req: SandboxRequest, undo: Undo[], env: Partial<PodEnvironment>, from?: string): Promise<void> {
-  const { config, id } = req;
-  const netStart = process.hrtime.bigint();
-  const netnsPath = await o.netns.create(id, from);
+/**
+ * The pinned netns (a new one, or `from` pinned), with the undo of it and of CNI ADD (registered
+ * before ADD runs: DEL releases what a half-done ADD allocated); `env` says what exists.
+ */
+async function pinNetns(o: SandboxManagerOptions, req: SandboxRequest, undo: Undo[], env: Partial<PodEnvironment>, from?: string): Promise<string> {
+  const pinStart = process.hrtime.bigint();
+  const netnsPath = await o.netns.create(req.id, from);
   env.netnsPath = netnsPath;
   // The plugins need the netns for DEL: it goes only once DEL went through.
   undo.push({ what: STEP.netns, run: () => o.netns.remove(netnsPath), after: [STEP.cniDel] });
-  undo.push({ what: STEP.cniDel, run: () => o.network.tearDown(id, netnsPath) });
+  undo.push({ what: STEP.cniDel, run: () => o.network.tearDown(req.id, netnsPath) });
+  env.pinSeconds = secondsSince(pinStart);
+  return netnsPath;
+}
+
+/** CNI ADD in the pinned netns; `env` gets the pod's IPs. */
+async function attachNetwork(o: SandboxManagerOptions, req: SandboxRequest, env: Partial<PodEnvironment>, netnsPath: string): Promise<void> {
+  const { config, id } = req;
+  const netStart = process.hrtime.bigint();
   const st = await o.network.setUp({
     podId: id,
     netnsPath,
@@ -180,6 +208,10 @@ async function setUpNetwork(o: SandboxManagerOptions, req: SandboxRequest, undo:
   env.ips = st.ips;
   env.network = st.network;
   env.netSeconds = secondsSince(netStart);
+}
+
+async function pinAndAttach(o: SandboxManagerOptions, req: SandboxRequest, undo: Undo[], env: Partial<PodEnvironment>, from: string): Promise<void> {
+  await attachNetwork(o, req, env, await pinNetns(o, req, undo, env, from));
 }
 
 /**

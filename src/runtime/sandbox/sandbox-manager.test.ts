@@ -153,6 +153,20 @@ describe('SandboxManager.run', () => {
     expect(await m.infraSpec(s.id)).toMatchObject({ process: { user: { uid: 1000, gid: 1000 } } });
   });
 
+  it('starts the infra while CNI ADD runs, and is READY with the IP only once both are done', async () => {
+    const x = world();
+    const m = x.make();
+    const setUp = x.network.setUp.bind(x.network);
+    // ADD finishes only after the infra started: run one after the other, this never returns.
+    x.network.setUp = async (req) => {
+      await until('the infra started during CNI ADD', () => x.w.calls.some((c) => c.startsWith('runtime.start')), 2_000);
+      return setUp(req);
+    };
+    const s = await m.run(podConfig(), '');
+    expect(s.state).toBe('READY');
+    expect(s.ips).toEqual([x.network.up.get(s.id)]);
+  });
+
   it('runs a host-network, host-IPC pod without netns, CNI or shm', async () => {
     const x = world();
     const m = x.make();
@@ -167,7 +181,8 @@ describe('SandboxManager.run', () => {
   it.each([
     ['infra.get', []],
     ['netns.create', ['shm.unmount']],
-    ['network.setUp', ['network.tearDown', 'netns.remove', 'shm.unmount']],
+    // The infra starts alongside CNI ADD: it is undone too.
+    ['network.setUp', ['exits.remove', 'monitor.cleanup', 'runtime.delete', 'network.tearDown', 'netns.remove', 'shm.unmount']],
     ['shm.mount', ['network.tearDown', 'netns.remove']],
     ['monitor.start', ['exits.remove', 'monitor.cleanup', 'runtime.delete', 'network.tearDown', 'netns.remove', 'shm.unmount']],
     ['runtime.create', ['exits.remove', 'monitor.cleanup', 'runtime.delete', 'network.tearDown', 'netns.remove', 'shm.unmount']],
@@ -181,8 +196,10 @@ describe('SandboxManager.run', () => {
     await expect(m.run(config, '')).rejects.toThrow(`${step} failed (injected)`);
     const after = x.w.calls.slice(mark);
     const undoCalls = after.slice(after.findIndex((c) => c.startsWith(step)) + 1).map((c) => c.split(' ')[0]!);
-    // shm and netns run side by side: compare the undo of each as a set where their order is free.
-    expect(undoCalls.filter((c) => !c.startsWith('network.setUp') && !c.startsWith('netns.create') && !c.startsWith('shm.mount')).sort()).toEqual([...undone].sort());
+    // shm and netns, then CNI ADD and the infra run side by side: compare the undo calls as a set
+    // where their order is free, without the steps still going on next to the failed one.
+    const forward = ['network.setUp', 'netns.create', 'shm.mount', 'monitor.start', 'runtime.create', 'runtime.start', 'runtime.state'];
+    expect(undoCalls.filter((c) => !forward.includes(c)).sort()).toEqual([...undone].sort());
     expect(undoCalls.indexOf('runtime.delete')).toBeLessThanOrEqual(Math.max(undoCalls.indexOf('network.tearDown'), 0) || 99);
     expect(m.list()).toEqual([]);
     expect(entries(join(x.root, 'root', 'sandboxes'))).toEqual([]);

@@ -31,7 +31,7 @@ export const podsGauge = new Gauge({
 
 export const sandboxCreateDuration = new Histogram({
   name: 'nexcage_sandbox_create_duration_seconds',
-  help: 'RunPodSandbox time by step: network (netns + CNI ADD), infra (conmon + runc create/start), total.',
+  help: 'RunPodSandbox time by step: netns (pinning it), network (CNI ADD) and infra (conmon + runc create/start), which overlap, and total.',
   labelNames: ['step'] as const,
   buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
   registers: [registry],
