@@ -1,9 +1,9 @@
 // The gRPC server: RuntimeService, ImageService and grpc.health.v1 on one unix socket.
 // Every RPC of the proto gets a handler; the ones not built yet answer UNIMPLEMENTED.
 import * as grpc from '@grpc/grpc-js';
-import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from '../../lib/log.js';
 import { unimplemented, type HandlerContext } from './handler.js';
+import { HealthService } from './health.js';
 import { passEncoded } from './encoded-list.js';
 import { imageServiceHandlers } from '../image-service.js';
 import { loadCri, MAX_MESSAGE_BYTES } from './proto.js';
@@ -14,7 +14,7 @@ export const SERVICE_NAMES = ['runtime.v1.RuntimeService', 'runtime.v1.ImageServ
 
 export interface CriServer {
   server: grpc.Server;
-  health: HealthImplementation;
+  health: HealthService;
 }
 
 export function createCriServer(log: Logger, services: Services): CriServer {
@@ -33,7 +33,7 @@ export function createCriServer(log: Logger, services: Services): CriServer {
   };
   add('runtime.v1.RuntimeService', cri.runtime.v1.RuntimeService.service, runtimeServiceHandlers(ctx, services));
   add('runtime.v1.ImageService', cri.runtime.v1.ImageService.service, imageServiceHandlers(ctx, services));
-  const health = new HealthImplementation({ '': 'SERVING', 'runtime.v1.RuntimeService': 'SERVING', 'runtime.v1.ImageService': 'SERVING' });
+  const health = new HealthService({ '': 'SERVING', 'runtime.v1.RuntimeService': 'SERVING', 'runtime.v1.ImageService': 'SERVING' });
   health.addToServer(server);
   return { server, health };
 }
