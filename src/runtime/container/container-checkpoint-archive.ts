@@ -188,6 +188,12 @@ export async function setUtsNodename(imagesDir: string, nodename: string): Promi
   }
 }
 
+/** Why tar failed: its last line naming a problem, not the closing "Exiting with failure status". */
+export function tarReason(stderr: string): string {
+  const lines = stderr.trim().split('\n');
+  return lines.filter((l) => l !== '' && !/Exiting with failure status|Removing leading/.test(l)).at(-1) ?? lines.at(-1) ?? '';
+}
+
 export interface ArchiveMetadata {
   nexcage: NexcageDump;
   config: ConfigDump;
@@ -201,7 +207,7 @@ export interface ArchiveMetadata {
 export async function readArchiveMetadata(archive: string, dir: string, timeoutMs: number): Promise<ArchiveMetadata> {
   const what = `checkpoint archive "${archive}"`;
   const list = await run('tar', ['--list', '--file', archive], { timeoutMs, allowFailure: true });
-  if (list.exitCode !== 0) throw new InvalidArgumentError(`${what} is not a readable tar archive: ${list.stderr.trim().split('\n').at(-1) ?? ''}`);
+  if (list.exitCode !== 0) throw new InvalidArgumentError(`${what} is not a readable tar archive: ${tarReason(list.stderr)}`);
   // Member name (without "./" or a trailing "/") -> as the archive spells it.
   const members = new Map(list.stdout.split('\n').filter((m) => m !== '' && m !== './').map((m) => [m.replace(/^\.\//, '').replace(/\/$/, ''), m]));
   for (const need of [CONFIG_DUMP, SPEC_DUMP, CHECKPOINT_DIR]) {
@@ -212,7 +218,7 @@ export async function readArchiveMetadata(archive: string, dir: string, timeoutM
   if (cores.length === 0) throw new InvalidArgumentError(`${what} has no CRIU core image under ${CHECKPOINT_DIR}/`);
   const wanted = [CONFIG_DUMP, SPEC_DUMP, NEXCAGE_DUMP, ...cores];
   const extract = await run('tar', ['--extract', '--file', archive, '--directory', dir, '--no-same-owner', '--', ...wanted.map((m) => members.get(m) ?? m)], { timeoutMs, allowFailure: true });
-  if (extract.exitCode !== 0) throw new InvalidArgumentError(`${what} could not be unpacked: ${extract.stderr.trim().split('\n').at(-1) ?? ''}`);
+  if (extract.exitCode !== 0) throw new InvalidArgumentError(`${what} could not be unpacked: ${tarReason(extract.stderr)}`);
   const nexcage = await readJson<NexcageDump>(dir, NEXCAGE_DUMP, what);
   const config = await readJson<ConfigDump>(dir, CONFIG_DUMP, what);
   await readJson<object>(dir, SPEC_DUMP, what);
@@ -258,6 +264,6 @@ async function readPrefix(path: string, max: number): Promise<Buffer> {
 /** Unpack the rest a restore uses (CRIU images, rootfs diff, log) into an empty `dir`. */
 export async function unpackArchive(archive: string, dir: string, timeoutMs: number): Promise<void> {
   const res = await run('tar', ['--extract', '--file', archive, '--directory', dir, '--no-same-owner', '--exclude', CONFIG_DUMP, '--exclude', SPEC_DUMP], { timeoutMs, allowFailure: true });
-  if (res.exitCode !== 0) throw new InvalidArgumentError(`checkpoint archive "${archive}" could not be unpacked: ${res.stderr.trim().split('\n').at(-1) ?? ''}`);
+  if (res.exitCode !== 0) throw new InvalidArgumentError(`checkpoint archive "${archive}" could not be unpacked: ${tarReason(res.stderr)}`);
   if ((await readdir(join(dir, CHECKPOINT_DIR)).catch(() => [])).length === 0) throw new InvalidArgumentError(`checkpoint archive "${archive}" has no CRIU images`);
 }

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { InvalidArgumentError } from '../../lib/errors.js';
 import { run } from '../../lib/exec.js';
 import { resolveInRoot } from '../oci-spec/rootfs-files.js';
+import { tarReason } from './container-checkpoint-archive.js';
 
 export const ROOTFS_DIFF_TAR = 'rootfs-diff.tar';
 export const DELETED_FILES = 'deleted.files';
@@ -100,7 +101,8 @@ export async function unpackRootfsDiff(fromDir: string, upperDir: string, timeou
   await mkdir(upperDir, { recursive: true, mode: 0o755 });
   const tar = join(fromDir, ROOTFS_DIFF_TAR);
   if (!(await lstat(tar).then(() => true, () => false))) return;
-  await run('tar', ['--extract', '--file', tar, '--directory', upperDir, '--same-permissions', '--same-owner', ...TAR_FLAGS], { timeoutMs });
+  const res = await run('tar', ['--extract', '--file', tar, '--directory', upperDir, '--same-permissions', '--same-owner', ...TAR_FLAGS], { timeoutMs, allowFailure: true });
+  if (res.exitCode !== 0) throw new InvalidArgumentError(`checkpoint archive: ${ROOTFS_DIFF_TAR} could not be unpacked: ${tarReason(res.stderr)}`);
 }
 
 /**
