@@ -111,8 +111,8 @@ export class FakeRuntime implements OciRuntime {
   async update(id: string): Promise<void> {
     this.w.step('runtime.update', id.slice(0, 6));
   }
-  async pause(): Promise<void> {}
-  async resume(): Promise<void> {}
+  async pause(_id: string): Promise<void> {}
+  async resume(_id: string): Promise<void> {}
   async ps(): Promise<number[]> {
     return [];
   }
