@@ -4,121 +4,28 @@
 // or late checkpoint leaves the container running and no archive, and a restore brings back the
 // config, writable layer and log in the new container, refusing archives it cannot trust.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AlreadyExistsError, DeadlineExceededError, FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError } from '../../lib/errors.js';
-import { silentLogger } from '../../lib/log.js';
-import type { CheckpointSupport } from '../engine/criu.js';
-import { testHost } from '../oci-spec/test-host.js';
 import type { Spec } from '../oci-spec/types.js';
-import type { Sandbox } from '../sandbox/sandbox-config.js';
-import { CheckpointingRuntime, FakeExits, FakeImages, FakeMonitor, FakeMounts, FakeRuntime, World, criuCoreImage, fakeHandlers, until } from '../test-fakes.js';
+import { CRIU_OK, containerWorld, type ContainerWorldOptions } from '../test-container-world.js';
+import { CheckpointingRuntime, until } from '../test-fakes.js';
 import { goArch } from './container-checkpoint-archive.js';
 import type { ContainerConfig } from './container-config.js';
-import type { ContainerManagerOptions } from './container-deps.js';
-import { ContainerManager } from './container-manager.js';
 
-const dirs: string[] = [];
-const managers: ContainerManager[] = [];
+const worlds: World_[] = [];
 afterEach(() => {
-  for (const m of managers.splice(0)) m.close();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  for (const x of worlds.splice(0)) {
+    for (const m of x.managers) m.close();
+    rmSync(x.root, { recursive: true, force: true });
+  }
 });
 
-function pod(root: string): Sandbox {
-  const namespaceOptions = { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } as const;
-  const security = { privileged: false, supplementalGroups: [], readonlyRootfs: false };
-  const metadata = { name: 'p', uid: 'u', namespace: 'n', attempt: 0 };
-  for (const f of ['hostname', 'hosts', 'resolv.conf']) writeFileSync(join(root, f), '');
-  return {
-    id: 'c'.repeat(64),
-    config: { metadata, hostname: 'p', logDirectory: join(root, 'logs'), portMappings: [], labels: {}, annotations: {}, cgroupParent: '/nexcage-unit', sysctls: {}, namespaceOptions, security },
-    metadata,
-    runtimeHandler: 'runc',
-    createdAtNs: '1',
-    state: 'READY',
-    hostNetwork: false,
-    netnsPath: join(root, 'netns', 'p'),
-    bundle: join(root, 'state', 'sandboxes', 'p'),
-    cgroupsPath: '/nexcage-unit/p',
-    cgroupParent: '/nexcage-unit',
-    namespaceOptions,
-    hostname: 'restored-host',
-    hostnamePath: join(root, 'hostname'),
-    hostsPath: join(root, 'hosts'),
-    resolvConfPath: join(root, 'resolv.conf'),
-    pid: 4242,
-    monitorPid: 4243,
-    ips: ['10.88.0.2'],
-    labels: {},
-    annotations: {},
-    sysctls: {},
-    security,
-    networkDown: false,
-  };
-}
-
-const CRIU_OK: CheckpointSupport = { available: true, criu: '/opt/nexcage/criu/sbin/criu', version: '4.1.1', reason: '' };
-
-async function world(o: { plainRuntime?: boolean; criu?: CheckpointSupport; noCheckpoint?: boolean } = {}) {
-  const root = mkdtempSync(join(tmpdir(), 'nexcage-ckpt-'));
-  dirs.push(root);
-  const w = new World(root);
-  const runtime = o.plainRuntime ? new FakeRuntime(w) : new CheckpointingRuntime(w);
-  if (runtime instanceof CheckpointingRuntime) await runtime.install(criuCoreImage(goArch()));
-  const handlers = fakeHandlers(runtime);
-  const images = new FakeImages(w);
-  images.addImage('busybox', { Cmd: ['sh'] });
-  const sandbox = pod(root);
-  const monitor = new FakeMonitor(w);
-  const mounts = new FakeMounts(w);
-  const exits = new FakeExits(w);
-  const pulled: string[] = [];
-  const options: ContainerManagerOptions = {
-    rootDir: join(root, 'root'),
-    stateDir: join(root, 'state'),
-    handlers,
-    runtimeFor: handlers.runtimeFor,
-    monitor,
-    exits,
-    sandboxes: {
-      get: (id: string) => {
-        if (id !== sandbox.id) throw new NotFoundError(`pod sandbox "${id}" not found`);
-        return sandbox;
-      },
-      find: (id: string) => (id === sandbox.id ? sandbox : undefined),
-    },
-    images,
-    host: testHost(),
-    cgroupDriver: 'cgroupfs',
-    cgroupLayout: undefined,
-    events: { publish: () => undefined },
-    log: silentLogger(),
-    killWaitMs: 100,
-    mounts,
-    ...(o.noCheckpoint
-      ? {}
-      : {
-          checkpoint: {
-            criu: { support: async () => o.criu ?? CRIU_OK },
-            pull: async (ref: string) => {
-              pulled.push(ref);
-              w.step('checkpoint.pull', ref);
-            },
-          },
-        }),
-  };
-  const make = (): ContainerManager => {
-    const m = new ContainerManager(options);
-    managers.push(m);
-    return m;
-  };
-  const m = make();
-  const out = join(root, 'out');
-  mkdirSync(out);
-  return { root, w, runtime, images, sandbox, monitor, mounts, exits, options, m, make, out, pulled };
+async function world(o: ContainerWorldOptions = {}): Promise<World_> {
+  const x = await containerWorld(o);
+  worlds.push(x);
+  return x;
 }
 
 let n = 0;
@@ -135,7 +42,7 @@ function ctr(extra: Partial<ContainerConfig> = {}): ContainerConfig {
   };
 }
 
-type World_ = Awaited<ReturnType<typeof world>>;
+type World_ = Awaited<ReturnType<typeof containerWorld>>;
 
 /** A running container whose writable layer has a new file, a changed one and a deletion. */
 async function running(x: World_, extra: Partial<ContainerConfig> = {}) {
