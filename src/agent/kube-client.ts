@@ -3,10 +3,9 @@
 // Connection settings come from the pod's service account (in-cluster) or from a kubeconfig file
 // (server, CA, TLS verification, bearer token or token file, client certificate, basic auth).
 import { readFileSync } from 'node:fs';
-import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { IncomingHttpHeaders, IncomingMessage, RequestOptions as HttpRequestOptions, ClientRequest } from 'node:http';
+import type { Agent as HttpsAgent } from 'node:https';
 import { dirname, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../lib/errors.js';
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -65,6 +64,19 @@ export function inClusterConnection(env: NodeJS.ProcessEnv = process.env, dir = 
 
 type Named<T> = { name?: string } & T;
 
+/** JSON (a YAML subset kubectl writes too) without the YAML parser, which costs the agent ~3 MB. */
+function parseKubeconfig(text: string): unknown {
+  if (/^\s*\{/.test(text)) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      // not plain JSON after all: the YAML parser will say what is wrong
+    }
+  }
+  const yaml = process.getBuiltinModule('node:module').createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  return yaml.parse(text);
+}
+
 /** The current context of a kubeconfig file. Exec and auth-provider plugins are not supported. */
 export function kubeconfigConnection(path: string): KubeConnection {
   let doc: {
@@ -74,7 +86,7 @@ export function kubeconfigConnection(path: string): KubeConnection {
     users?: Named<{ user?: Record<string, unknown> }>[];
   };
   try {
-    doc = (parseYaml(readFileSync(path, 'utf8')) ?? {}) as typeof doc;
+    doc = (parseKubeconfig(readFileSync(path, 'utf8')) ?? {}) as typeof doc;
   } catch (err) {
     throw new ConfigError(`kubeconfig ${path}: ${(err as Error).message}`);
   }
@@ -114,13 +126,21 @@ export interface RequestOptions {
 /** Token files are re-read at most this often (kubelet rotates bound tokens well before expiry). */
 const TOKEN_REFRESH_MS = 60_000;
 
+/**
+ * node:http(s).request, taken with process.getBuiltinModule: an ESM import of node:http builds its
+ * module namespace, whose lazy WebSocket/fetch getters load undici (~10 MB of RSS unused here).
+ */
+function sender(url: URL): (url: URL, options: HttpRequestOptions, cb: (res: IncomingMessage) => void) => ClientRequest {
+  return process.getBuiltinModule(url.protocol === 'https:' ? 'node:https' : 'node:http').request;
+}
+
 export class KubeClient {
   private readonly agent: HttpsAgent | undefined;
   private token: { value: string; readAt: number } | undefined;
 
   constructor(private readonly conn: KubeConnection) {
     if (conn.server.startsWith('https://')) {
-      this.agent = new HttpsAgent({
+      this.agent = new (process.getBuiltinModule('node:https').Agent)({
         keepAlive: true,
         maxSockets: 4,
         ...(conn.ca ? { ca: conn.ca } : {}),
@@ -147,7 +167,7 @@ export class KubeClient {
     }
     const url = new URL(path, `${this.conn.server}/`);
     const { status, body } = await new Promise<{ status: number; body: string; headers: IncomingHttpHeaders }>((resolvePromise, reject) => {
-      const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+      const send = sender(url);
       const req = send(url, { method, headers, ...(this.agent ? { agent: this.agent } : {}), timeout: options.timeoutMs ?? 30_000 }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -169,7 +189,7 @@ export class KubeClient {
     if (auth) headers.authorization = auth;
     const url = new URL(path, `${this.conn.server}/`);
     return new Promise((resolvePromise, reject) => {
-      const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+      const send = sender(url);
       const req = send(url, { method: 'GET', headers, signal, ...(this.agent ? { agent: this.agent } : {}) }, (res) => {
         const status = res.statusCode ?? 0;
         if (status >= 200 && status < 300) return resolvePromise(res);

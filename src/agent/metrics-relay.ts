@@ -1,7 +1,7 @@
 // /daemon/metrics on the agent's port: the daemon's Prometheus metrics, read from its metrics
 // socket (config `metricsSocket`, in the socket directory the agent's pod mounts). The daemon keeps
 // listening on loopback only; Prometheus reaches it through the agent, one target per node.
-import { request, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorMessage } from '../lib/errors.js';
 
 const TIMEOUT_MS = 10_000;
@@ -16,7 +16,8 @@ export function daemonMetricsRoute(socketPath: string): (req: IncomingMessage, r
       res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' });
       res.end(`daemon metrics unavailable at ${socketPath}: ${why}\n`);
     };
-    const upstream = request({ socketPath, path: '/metrics', method: 'GET', timeout: TIMEOUT_MS }, (up) => {
+    // Not an ESM import of node:http: see http-endpoint.ts (undici).
+    const upstream = process.getBuiltinModule('node:http').request({ socketPath, path: '/metrics', method: 'GET', timeout: TIMEOUT_MS }, (up) => {
       if (up.statusCode !== 200) {
         up.resume();
         fail(`HTTP ${up.statusCode ?? 0}`);
