@@ -1,17 +1,31 @@
 import { InvalidArgumentError } from '../lib/errors.js';
+import type { Container } from '../runtime/container/container-record.js';
 import type { ContainerStatusRequest__Output } from './generated/runtime/v1/ContainerStatusRequest.js';
 import type { ContainerStatusResponse } from './generated/runtime/v1/ContainerStatusResponse.js';
+import { Encoded } from './grpc/encoded-list.js';
+import { loadCri } from './grpc/proto.js';
 import { containerStatusToProto } from './mapping/container-mapping.js';
 import type { Services } from './services.js';
 
 export function containerStatus(s: Services) {
-  return async (req: ContainerStatusRequest__Output): Promise<ContainerStatusResponse> => {
+  const serialize = loadCri().runtime.v1.RuntimeService.service.ContainerStatus.responseSerialize;
+  // The kubelet asks for every container's status on each sync: the answer without `verbose`
+  // is kept in wire form per record (records are replaced on every change, never mutated).
+  const encoded = new WeakMap<Container, Encoded>();
+  return async (req: ContainerStatusRequest__Output): Promise<ContainerStatusResponse | Encoded> => {
     if (req.container_id === '') throw new InvalidArgumentError('ContainerStatus: container_id is required');
     const c = s.containers.get(req.container_id);
-    const info: Record<string, string> = {};
-    if (req.verbose) {
-      // containerd's shape: one "info" key with JSON (pid, sandbox, runtime spec, ...).
-      info.info = JSON.stringify({
+    if (!req.verbose) {
+      let answer = encoded.get(c);
+      if (!answer) {
+        answer = new Encoded(serialize({ status: containerStatusToProto(c), info: {} } satisfies ContainerStatusResponse));
+        encoded.set(c, answer);
+      }
+      return answer;
+    }
+    // containerd's shape: one "info" key with JSON (pid, sandbox, runtime spec, ...).
+    const info: Record<string, string> = {
+      info: JSON.stringify({
         pid: c.status.pid,
         monitorPid: c.status.monitorPid,
         sandboxID: c.podSandboxId,
@@ -22,8 +36,8 @@ export function containerStatus(s: Services) {
         cgroupsPath: c.cgroupsPath,
         config: c.config,
         runtimeSpec: await s.containers.spec(c.id),
-      });
-    }
+      }),
+    };
     return { status: containerStatusToProto(c), info };
   };
 }
