@@ -3,12 +3,13 @@
 // the archive a real tar. What a user relies on: the archive holds what a restore needs, a failed
 // or late checkpoint leaves the container running and no archive, and a restore brings back the
 // config, writable layer and log in the new container, refusing archives it cannot trust.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AlreadyExistsError, DeadlineExceededError, FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError } from '../../lib/errors.js';
 import type { Spec } from '../oci-spec/types.js';
+import { containerCgroup } from '../stats/cgroup-paths.js';
 import { CRIU_OK, containerWorld, type ContainerWorldOptions } from '../test-container-world.js';
 import { CheckpointingRuntime, until } from '../test-fakes.js';
 import { goArch } from './container-checkpoint-archive.js';
@@ -306,6 +307,31 @@ describe('restore from a checkpoint archive (CreateContainer with the archive as
     expect(err).toBeInstanceOf(FailedPreconditionError);
     expect((err as Error).message).toBe(`restoring container "${r.id}" from "${archive}" failed: Error (criu/files-reg.c:1): File data/new.txt has bad size | Error (criu/cr-restore.c:2): Restoring FAILED.`);
     expect(x.m.get(r.id).status).toMatchObject({ state: 'EXITED', reason: 'StartError' });
+  });
+
+  it('a restore that fails leaves nothing running: the monitor process group and what CRIU restored in the cgroup are killed, the cgroup removed', async () => {
+    const parent = `/nexcage-unit-restore-${process.pid}`;
+    const x = await world({ cgroupParent: parent });
+    const { archive } = await checkpointed(x);
+    const r = await x.m.create(x.sandbox.id, ctr({ image: { image: archive } }));
+    // What a half-done restore leaves: conmon (leading its own process group), and a process CRIU
+    // restored in the container's cgroup (here the pids hierarchy).
+    const conmon = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+    const restored = spawn('sleep', ['60'], { stdio: 'ignore' });
+    const cgroup = join('/sys/fs/cgroup/pids', containerCgroup('cgroupfs', r.cgroupsPath));
+    try {
+      mkdirSync(cgroup, { recursive: true });
+      writeFileSync(join(cgroup, 'cgroup.procs'), String(restored.pid));
+      x.w.faults.hooks.set('monitor.start', () => writeFileSync(join(r.bundle, 'conmon.pid'), String(conmon.pid)));
+      x.w.faults.fail('monitor.start', new Error('restore timed out'));
+      await expect(x.m.start(r.id)).rejects.toThrow(`restoring container "${r.id}" from "${archive}" failed: restore timed out`);
+      await until('the monitor and the restored process to be killed', () => conmon.signalCode === 'SIGKILL' && restored.signalCode === 'SIGKILL');
+      expect(existsSync(cgroup)).toBe(false);
+    } finally {
+      conmon.kill('SIGKILL');
+      restored.kill('SIGKILL');
+      for (const d of [cgroup, dirname(cgroup), join('/sys/fs/cgroup/pids', parent)]) if (existsSync(d)) rmdirSync(d);
+    }
   });
 
   it("a restore that fails without a CRIU log says the monitor's error", async () => {

@@ -1,0 +1,149 @@
+// Container lifecycle edges on fakes: runc's "executable not found" turned into the catalogue's
+// FAILED_PRECONDITION naming the command (at create and at start), a pid namespace shared with a
+// target container, an image volume sub path missing from the image, ExecSync and log reopening
+// refusals, and the exit reason (OOMKilled, Completed, Error) a container is recorded with.
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CommandError, ExecutableNotFoundError, FailedPreconditionError, InvalidArgumentError } from '../../lib/errors.js';
+import type { Spec } from '../oci-spec/types.js';
+import { containerWorld } from '../test-container-world.js';
+import { until } from '../test-fakes.js';
+import type { ContainerConfig } from './container-config.js';
+
+type World_ = Awaited<ReturnType<typeof containerWorld>>;
+const worlds: World_[] = [];
+afterEach(() => {
+  for (const x of worlds.splice(0)) {
+    for (const m of x.managers) m.close();
+    rmSync(x.root, { recursive: true, force: true });
+  }
+});
+
+async function world(): Promise<World_> {
+  const x = await containerWorld({ plainRuntime: true });
+  worlds.push(x);
+  await x.m.recover();
+  return x;
+}
+
+let n = 0;
+function ctr(extra: Partial<ContainerConfig> = {}): ContainerConfig {
+  const name = `l${++n}`;
+  return { metadata: { name, attempt: 0 }, image: { image: 'busybox' }, command: ['nosuchcmd', '-x'], logPath: `${name}.log`, ...extra };
+}
+
+/** What runc 1.1 says when the command is not in the rootfs. */
+const NOT_FOUND = 'runc create failed: unable to start container process: exec: "nosuchcmd": executable file not found in $PATH';
+
+function leftovers(x: World_): string[] {
+  return [...[...x.mounts.mounted].map((m) => `mount ${m}`), ...[...x.images.leased.keys()].map((h) => `lease ${h}`), ...[...x.runtime.containers.keys()].map((id) => `runtime ${id}`)];
+}
+
+describe('a command missing from the image', () => {
+  it('at create is FAILED_PRECONDITION naming the command and the container; nothing is left', async () => {
+    const x = await world();
+    x.w.faults.fail('runtime.create', new CommandError('/usr/sbin/runc', ['create'], 1, null, NOT_FOUND));
+    const err = await x.m.create(x.sandbox.id, ctr()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ExecutableNotFoundError);
+    expect((err as Error).message).toMatch(/^container "l\d+" \(attempt 0\) in pod sandbox "c{64}": command "nosuchcmd" not found in the container: runc create failed/);
+    expect(leftovers(x)).toEqual([]);
+    expect(x.m.list()).toEqual([]);
+  });
+
+  it('at start (runtimes that look it up then) is FAILED_PRECONDITION too, and the container EXITED with StartError', async () => {
+    const x = await world();
+    const c = await x.m.create(x.sandbox.id, ctr());
+    x.w.faults.fail('runtime.start', new CommandError('/usr/bin/crun', ['start'], 1, null, 'executable file `nosuchcmd` not found in $PATH: No such file or directory'));
+    const err = await x.m.start(c.id).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ExecutableNotFoundError);
+    expect((err as Error).message).toContain('command "nosuchcmd" not found in the container');
+    expect(x.m.get(c.id).status).toMatchObject({ state: 'EXITED', reason: 'StartError', message: (err as Error).message });
+  });
+
+  it('other runtime failures stay what they were', async () => {
+    const x = await world();
+    const other = new CommandError('/usr/sbin/runc', ['create'], 1, null, 'error mounting "/data" to rootfs: no such file or directory');
+    x.w.faults.fail('runtime.create', other);
+    await expect(x.m.create(x.sandbox.id, ctr())).rejects.toBe(other);
+  });
+});
+
+describe('create options', () => {
+  it("a pid namespace shared with a running target container joins that container's namespace", async () => {
+    const x = await world();
+    const target = await x.m.create(x.sandbox.id, ctr({ command: ['sleep', '1000'] }));
+    await x.m.start(target.id);
+    const pid = x.m.get(target.id).status.pid;
+    const c = await x.m.create(x.sandbox.id, ctr({ command: ['sh'], linux: { securityContext: { namespaceOptions: { pid: 'TARGET', targetId: target.id } } } }));
+    const spec = JSON.parse(readFileSync(join(c.bundle, 'config.json'), 'utf8')) as Spec;
+    expect(spec.linux?.namespaces?.find((ns) => ns.type === 'pid')).toEqual({ type: 'pid', path: `/proc/${pid}/ns/pid` });
+  });
+
+  it('an image volume whose sub path is not in the image is INVALID_ARGUMENT; its mount and lease are undone', async () => {
+    const x = await world();
+    x.images.addImage('volume');
+    const err = await x.m.create(x.sandbox.id, ctr({ command: ['sh'], mounts: [{ containerPath: '/models', hostPath: '', image: { image: 'volume' }, imageSubPath: 'weights/v1' }] })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidArgumentError);
+    expect((err as Error).message).toBe('image volume "volume": sub path "weights/v1" does not exist in the image');
+    expect(leftovers(x)).toEqual([]);
+  });
+});
+
+describe('calls on a container in the wrong state', () => {
+  it('ExecSync needs a command and a running container; it runs the command through the runtime', async () => {
+    const x = await world();
+    const c = await x.m.create(x.sandbox.id, ctr({ command: ['sleep', '1000'] }));
+    await expect(x.m.execSync(c.id, [], 0)).rejects.toThrow(new InvalidArgumentError('ExecSync: cmd is required'));
+    await expect(x.m.execSync(c.id, ['true'], 0)).rejects.toThrow(`container "${c.id}" is CREATED, not RUNNING; cannot exec in it`);
+    await x.m.start(c.id);
+    expect(await x.m.execSync(c.id.slice(0, 8), ['true'], 0)).toEqual({ stdout: '', stderr: '', exitCode: 0 });
+  });
+
+  it('ReopenContainerLog of a container without a log does nothing', async () => {
+    const x = await world();
+    const c = await x.m.create(x.sandbox.id, ctr({ command: ['sleep', '1000'], logPath: '' }));
+    await x.m.start(c.id);
+    await x.m.reopenLog(c.id);
+    expect(x.w.callsOf('monitor.reopenLog')).toEqual([]);
+    const logged = await x.m.create(x.sandbox.id, ctr({ command: ['sleep', '1000'] }));
+    await x.m.start(logged.id);
+    await x.m.reopenLog(logged.id);
+    expect(x.w.callsOf('monitor.reopenLog')).toEqual(['monitor.reopenLog']);
+  });
+
+  it('UpdateContainerResources of an exited container is FAILED_PRECONDITION', async () => {
+    const x = await world();
+    const c = await x.m.create(x.sandbox.id, ctr({ command: ['sleep', '1000'] }));
+    await x.m.start(c.id);
+    x.exits.write(c.id, 0);
+    await until('the exit', () => x.m.get(c.id).status.state === 'EXITED');
+    const err = await x.m.updateResources(c.id, { memoryLimitInBytes: 1 << 26 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FailedPreconditionError);
+    expect((err as Error).message).toBe(`container "${c.id}" is EXITED; resources can only be updated while it is created or running`);
+  });
+});
+
+describe('the reason an exited container is recorded with', () => {
+  it('OOMKilled when the monitor saw the OOM killer, else Completed or Error by the exit code', async () => {
+    const x = await world();
+    const started = async () => {
+      const c = await x.m.create(x.sandbox.id, ctr({ command: ['sleep', '1000'] }));
+      await x.m.start(c.id);
+      return c;
+    };
+    const oom = await started();
+    writeFileSync(join(oom.bundle, 'oom'), '');
+    x.exits.write(oom.id, 137);
+    const ok = await started();
+    x.exits.write(ok.id, 0);
+    const failed = await started();
+    x.exits.write(failed.id, 2);
+    await until('the exits', () => [oom, ok, failed].every((c) => x.m.get(c.id).status.state === 'EXITED'));
+    expect(x.m.get(oom.id).status).toMatchObject({ reason: 'OOMKilled', exitCode: 137 });
+    expect(x.m.get(ok.id).status).toMatchObject({ reason: 'Completed', exitCode: 0 });
+    expect(x.m.get(failed.id).status).toMatchObject({ reason: 'Error', exitCode: 2 });
+    // Listed in the order they were created.
+    expect(x.m.list().map((c) => c.id)).toEqual([oom.id, ok.id, failed.id]);
+  });
+});
