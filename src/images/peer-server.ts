@@ -34,8 +34,10 @@ export interface PeerServerOptions {
   rateWindowMs?: number;
 }
 
-const PATH = /^\/v2\/((?:[a-z0-9]+(?:[._-]+[a-z0-9]+)*\/?)+)\/(manifests|blobs)\/(sha256:[a-f0-9]{64})$/;
-const TAG_PATH = /^\/v2\/((?:[a-z0-9]+(?:[._-]+[a-z0-9]+)*\/?)+)\/manifests\/([A-Za-z0-9_][A-Za-z0-9._-]{0,127})$/;
+// A name is components joined by exactly one '/': an optional slash inside a repeated group
+// backtracks exponentially on a long path that does not match, freezing the daemon.
+const PATH = /^\/v2\/([a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*)\/(manifests|blobs)\/(sha256:[a-f0-9]{64})$/;
+const TAG_PATH = /^\/v2\/([a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*)\/manifests\/([A-Za-z0-9_][A-Za-z0-9._-]{0,127})$/;
 const INDEX_TYPE = 'application/vnd.oci.image.index.v1+json';
 
 export class PeerServer {
