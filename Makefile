@@ -27,7 +27,7 @@ $(GEN_STAMP): cri-api/runtime/v1/api.proto package-lock.json
 gen: deps
 	@$(MAKE) -s $(GEN_STAMP)
 
-build: gen dist/native/nexcage-pty dist/native/nexcage-attach dist/native/nexcage-idmap dist/native/nexcage-dial
+build: gen dist/native/nexcage-pty dist/native/nexcage-attach dist/native/nexcage-idmap dist/native/nexcage-dial dist/native/nexcage-netns
 	@tsc -p tsconfig.json
 
 # The C helpers get Debian's hardening flags, as dpkg-buildflags gives them to packages (stack
@@ -53,6 +53,11 @@ dist/native/nexcage-idmap: native/nexcage-idmap.c Makefile
 
 # Port forwarding: connect inside a pod's netns (setns, which Node cannot call) and pass the socket back.
 dist/native/nexcage-dial: native/nexcage-dial.c Makefile
+	@mkdir -p dist/native
+	@cc $(NATIVE_CFLAGS) $(NATIVE_LDFLAGS) -o $@ $<
+
+# A pod's network namespace, lo up and pinned, in one process (unshare(2), which Node cannot call).
+dist/native/nexcage-netns: native/nexcage-netns.c Makefile
 	@mkdir -p dist/native
 	@cc $(NATIVE_CFLAGS) $(NATIVE_LDFLAGS) -o $@ $<
 

@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { NetnsPins } from './netns.js';
+import { NetnsPins, findNetnsHelper } from './netns.js';
 
 let root = '';
 
@@ -90,7 +90,7 @@ describe('NetnsPins', () => {
     mkdirSync(fakeBin);
     writeFileSync(join(fakeBin, 'unshare'), '#!/bin/sh\necho "unshare: unshare failed: Operation not permitted" >&2\nexit 1\n');
     chmodSync(join(fakeBin, 'unshare'), 0o755);
-    const pins = new NetnsPins(join(root, 'netns'));
+    const pins = new NetnsPins(join(root, 'netns'), null);
     const path = process.env.PATH;
     process.env.PATH = `${fakeBin}:${path ?? ''}`;
     try {
@@ -101,6 +101,36 @@ describe('NetnsPins', () => {
     } finally {
       process.env.PATH = path;
     }
+    expect(existsSync(join(root, 'netns', 'pod-x'))).toBe(false);
+    expect(mountsUnder(root)).toEqual([]);
+  });
+
+  it('the native helper pins a namespace with lo up; util-linux unshare leaves lo down for the loopback plugin', async () => {
+    const helper = findNetnsHelper();
+    expect(helper, 'make build builds dist/native/nexcage-netns').toBeDefined();
+    const lo = (p: string): string => execFileSync('nsenter', [`--net=${p}`, 'ip', '-o', 'addr', 'show', 'dev', 'lo'], { encoding: 'utf8' });
+    const native = new NetnsPins(join(root, 'netns'), helper);
+    expect(native.bringsUpLoopback).toBe(true);
+    const a = await native.create('pod-a');
+    expect(lo(a)).toContain('inet 127.0.0.1/8');
+    const plain = new NetnsPins(join(root, 'netns'), null);
+    expect(plain.bringsUpLoopback).toBe(false);
+    const b = await plain.create('pod-b');
+    expect(lo(b)).not.toContain('127.0.0.1');
+    await native.remove(a);
+    await plain.remove(b);
+    expect(mountsUnder(root)).toEqual([]);
+  });
+
+  it('a failed helper is INTERNAL naming the pod and the step; no pin file and no mount are left', async () => {
+    const fake = join(root, 'fake-netns');
+    writeFileSync(fake, '#!/bin/sh\necho "unshare: Operation not permitted" >&2\nexit 1\n');
+    chmodSync(fake, 0o755);
+    const pins = new NetnsPins(join(root, 'netns'), fake);
+    await expect(pins.create('pod-x')).rejects.toMatchObject({
+      code: 'INTERNAL',
+      message: expect.stringMatching(/^network namespace for pod "pod-x" could not be created: .*fake-netns .*pod-x: exit code 1: unshare: Operation not permitted$/),
+    });
     expect(existsSync(join(root, 'netns', 'pod-x'))).toBe(false);
     expect(mountsUnder(root)).toEqual([]);
   });

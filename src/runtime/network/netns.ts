@@ -2,23 +2,44 @@
 // outlives the infra process (CNI DEL after a crash needs it) and has a path to hand to runc and
 // the CNI plugins. Node cannot unshare(2) itself, so util-linux `unshare --net=<file> true` does
 // the work: it creates the namespace in a short-lived child and bind-mounts /proc/<pid>/ns/net onto
-// the file. Chosen over `ip netns add` because that only knows /run/netns (shared by everything
+// the file; the native helper (native/nexcage-netns.c) does the same in one process and brings
+// `lo` up too, which spares the CNI loopback plugin. Chosen over `ip netns add` because that only knows /run/netns (shared by everything
 // on the node, one flat name space) while this keeps every pin under the daemon's state dir.
 // The kernel refuses nsfs bind mounts into a shared mount (propagation would pin the namespace in
 // every peer), so `<dir>` is first bind-mounted onto itself and made private, as ip-netns does.
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { InternalError, errorMessage } from '../../lib/errors.js';
 import { run } from '../../lib/exec.js';
 
 /** What the sandbox manager uses of the pins (a seam tests fake). */
-export type NetnsPinning = Pick<NetnsPins, 'init' | 'pathFor' | 'create' | 'remove' | 'list' | 'releaseIfEmpty'>;
+export type NetnsPinning = Pick<NetnsPins, 'init' | 'pathFor' | 'create' | 'remove' | 'list' | 'releaseIfEmpty'> & Partial<Pick<NetnsPins, 'bringsUpLoopback'>>;
+
+/** The helper binary: dist/native beside the build, found from dist/src/... or from src/ (tests); undefined when not built. */
+export function findNetnsHelper(): string | undefined {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return [resolve(here, '../../../native/nexcage-netns'), resolve(here, '../../../dist/native/nexcage-netns')].find((c) => existsSync(c));
+}
 
 export class NetnsPins {
   /** Serialises mounting/unmounting the private dir against pin creation. */
   private dirLock: Promise<unknown> = Promise.resolve();
+  private readonly helper: string | undefined;
 
-  constructor(readonly dir: string) {}
+  /** `helper`: the native helper (default: found beside the build; null = util-linux unshare). */
+  constructor(
+    readonly dir: string,
+    helper?: string | null,
+  ) {
+    this.helper = helper === null ? undefined : (helper ?? findNetnsHelper());
+  }
+
+  /** Whether a new namespace (not one pinned `from` elsewhere) comes with `lo` up. */
+  get bringsUpLoopback(): boolean {
+    return this.helper !== undefined;
+  }
 
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o755 });
@@ -42,6 +63,7 @@ export class NetnsPins {
     });
     try {
       if (from) await run('mount', ['--bind', from, path]);
+      else if (this.helper) await run(this.helper, [path], { timeoutMs: 30_000 });
       else await run('unshare', [`--net=${path}`, 'true'], { timeoutMs: 30_000 });
     } catch (err) {
       await this.remove(path);

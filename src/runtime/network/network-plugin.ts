@@ -25,6 +25,8 @@ export interface PodNetworkRequest {
   dns?: PodDns;
   /** Requested IPs (capability `ips`), rarely used. */
   ips?: string[];
+  /** `lo` is up already (the netns pin did it): no loopback plugin. */
+  loopbackUp?: boolean;
 }
 
 export interface PodNetworkStatus {

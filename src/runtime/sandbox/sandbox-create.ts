@@ -69,6 +69,8 @@ interface PodEnvironment {
   netnsPath: string | undefined;
   ips: string[];
   network: string | undefined;
+  /** The pin brought `lo` up (no loopback plugin needed). */
+  loopbackUp?: boolean;
   /** Pinning the netns. */
   pinSeconds: number;
   /** CNI ADD (overlapping the infra's start, except in a pod with its own user namespace). */
@@ -185,6 +187,7 @@ async function pinNetns(o: SandboxManagerOptions, req: SandboxRequest, undo: Und
   const pinStart = process.hrtime.bigint();
   const netnsPath = await o.netns.create(req.id, from);
   env.netnsPath = netnsPath;
+  env.loopbackUp = !from && o.netns.bringsUpLoopback === true;
   // The plugins need the netns for DEL: it goes only once DEL went through.
   undo.push({ what: STEP.netns, run: () => o.netns.remove(netnsPath), after: [STEP.cniDel] });
   undo.push({ what: STEP.cniDel, run: () => o.network.tearDown(req.id, netnsPath) });
@@ -204,6 +207,7 @@ async function attachNetwork(o: SandboxManagerOptions, req: SandboxRequest, env:
     podUid: config.metadata.uid,
     portMappings: config.portMappings,
     ...(config.dns ? { dns: config.dns } : {}),
+    ...(env.loopbackUp ? { loopbackUp: true } : {}),
   });
   env.ips = st.ips;
   env.network = st.network;

@@ -114,6 +114,33 @@ describe('CNI executor', () => {
     await net.tearDown('only0', '/run/netns/pod1');
   });
 
+  it('runs no loopback plugin when the netns pin brought lo up already', async () => {
+    recordingPlugin('loopback', '127.0.0.1');
+    recordingPlugin('first', '10.9.0.8');
+    writeFileSync(join(dir, 'conf', '10-test.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'test', plugins: [{ type: 'first' }] }));
+    const net = network();
+    expect(await net.setUp({ ...request, loopbackUp: true })).toEqual({ ips: ['10.9.0.8'], network: 'test' });
+    expect(calls().map((c) => `${c.command} ${c.plugin}`)).toEqual(['ADD first']);
+    await net.tearDown('pod1', '/run/netns/pod1');
+  });
+
+  it('runs the portmap of the built-in network only for a pod with host ports; DEL runs the chain ADD ran', async () => {
+    recordingPlugin('loopback', '127.0.0.1');
+    recordingPlugin('bridge', '10.0.0.2');
+    recordingPlugin('portmap', '10.0.0.2');
+    const net = network();
+    await net.setUp({ ...request, podId: 'plain', portMappings: [{ hostPort: 0, containerPort: 80, protocol: 'tcp', hostIP: '' }] });
+    await net.setUp({ ...request, podId: 'ported' });
+    const adds = (pod: string): string[] => calls().filter((c) => c.command === 'ADD' && c.plugin !== 'loopback' && c.args.includes(`ID=${pod};`)).map((c) => c.plugin);
+    expect(adds('plain')).toEqual(['bridge']);
+    expect(adds('ported')).toEqual(['bridge', 'portmap']);
+    await net.tearDown('plain', '/run/netns/pod1');
+    await net.tearDown('ported', '/run/netns/pod1');
+    const dels = (pod: string): string[] => calls().filter((c) => c.command === 'DEL' && c.args.includes(`ID=${pod};`)).map((c) => c.plugin);
+    expect(dels('plain')).toEqual(['bridge']);
+    expect(dels('ported')).toEqual(['portmap', 'bridge']);
+  });
+
   it('on a failing plugin: reports its CNI error, runs DEL for the chain and keeps no cache', async () => {
     recordingPlugin('loopback', '127.0.0.1');
     recordingPlugin('first', '10.9.0.6');

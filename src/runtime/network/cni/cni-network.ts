@@ -1,8 +1,8 @@
 // NetworkPlugin over CNI 1.x, executed directly (no CNI library exists for Node): plugins are run
 // in list order for ADD (each gets the previous result), reverse order for DEL, with CNI_ARGS
 // carrying K8S_POD_* and runtimeConfig carrying the capability args a plugin declares
-// (portMappings, dns, ips). The loopback plugin brings `lo` up first in every pod, as containerd
-// does. The ADD result and the exact config used are cached on disk per pod, so DEL and CHECK
+// (portMappings, dns, ips). The loopback plugin brings `lo` up in every pod, as containerd does,
+// unless the netns pin did already. The ADD result and the exact config used are cached on disk per pod, so DEL and CHECK
 // run exactly as ADD did even after the config changed or the daemon restarted.
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -51,7 +51,7 @@ export class CniNetwork implements NetworkPlugin {
   }
 
   async setUp(req: PodNetworkRequest): Promise<PodNetworkStatus> {
-    const { config } = await this.network();
+    const found = await this.network();
     const cniArgs = [
       'IgnoreUnknown=1',
       `K8S_POD_NAMESPACE=${req.podNamespace}`,
@@ -63,6 +63,9 @@ export class CniNetwork implements NetworkPlugin {
     // The kubelet sends a mapping for every containerPort, host_port 0 when no hostPort was asked;
     // only mappings with a host port are forwarded (portmap refuses port 0), as containerd does.
     const portMappings = req.portMappings.filter((p) => p.hostPort > 0);
+    // The built-in network's portmap does nothing for a pod without host ports (ADD passes the
+    // result on, DEL finds no rule): one process fewer. DEL runs the cached chain, so it matches.
+    const config = !found.file && portMappings.length === 0 ? { ...found.config, plugins: found.config.plugins.filter((p) => p.type !== 'portmap') } : found.config;
     if (portMappings.length > 0) runtimeConfig.portMappings = portMappings.map((p) => ({ ...p }));
     if (req.dns && (req.dns.servers.length || req.dns.searches.length || req.dns.options.length)) runtimeConfig.dns = { ...req.dns };
     if (req.ips && req.ips.length > 0) runtimeConfig.ips = [...req.ips];
@@ -72,7 +75,8 @@ export class CniNetwork implements NetworkPlugin {
     try {
       // lo and eth0 are independent: bring them up side by side. Both are waited for, also when one
       // fails, so no plugin is still running in the netns while the undo (and the caller) go on.
-      const [lo, eth] = await Promise.allSettled([this.runList('ADD', LOOPBACK, { ...cached, ifName: 'lo', runtimeConfig: {} }), this.runList('ADD', config, cached)]);
+      const loTask = req.loopbackUp ? Promise.resolve(undefined) : this.runList('ADD', LOOPBACK, { ...cached, ifName: 'lo', runtimeConfig: {} });
+      const [lo, eth] = await Promise.allSettled([loTask, this.runList('ADD', config, cached)]);
       if (eth.status === 'rejected') throw eth.reason;
       if (lo.status === 'rejected') throw lo.reason;
       const result = eth.value;

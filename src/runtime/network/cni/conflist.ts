@@ -80,7 +80,7 @@ export interface DefaultNetworkOptions {
 
 export const DEFAULT_NETWORK_NAME = 'nexcage-default';
 
-/** The built-in network: a bridge with host-local IPAM, masquerade, and portmap for hostPorts. */
+/** The built-in network: a bridge with host-local IPAM, masquerade, and portmap for hostPorts (run only for pods with some). */
 export function defaultNetworkConfig(o: DefaultNetworkOptions): NetworkConfigList {
   return {
     cniVersion: '1.0.0',
