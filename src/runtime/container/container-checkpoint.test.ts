@@ -55,7 +55,7 @@ async function running(x: World_, extra: Partial<ContainerConfig> = {}) {
   // An overlay whiteout: the container deleted /data/old.txt of the image.
   execFileSync('mknod', [join(upper, 'data', 'old.txt'), 'c', '0', '0']);
   mkdirSync(join(x.root, 'logs'), { recursive: true });
-  writeFileSync(c.logPath, '2026-01-01T00:00:00.000000000Z stdout F n=1\n');
+  if (c.logPath !== '') writeFileSync(c.logPath, '2026-01-01T00:00:00.000000000Z stdout F n=1\n');
   return c;
 }
 
@@ -239,6 +239,26 @@ describe('CheckpointContainer', () => {
     expect(readdirSync(join(x.root, 'root', 'checkpoints'))).toEqual([]);
     expect(x.w.callsOf('runtime.resume')).toEqual([`runtime.resume ${c.id.slice(0, 6)}`]);
   });
+
+  it('an interrupted checkpoint of a container removed since, or not left paused, only loses its temporary archive', async () => {
+    const x = await world();
+    const c = await running(x);
+    const ckpts = join(x.root, 'root', 'checkpoints');
+    const journal = (name: string, containerId: string): string => {
+      mkdirSync(join(ckpts, name), { recursive: true });
+      const partial = join(x.out, `.c.tar.${name}.partial`);
+      writeFileSync(partial, 'half');
+      writeFileSync(join(ckpts, name, 'journal.json'), JSON.stringify({ containerId, location: join(x.out, 'c.tar'), partial }));
+      return partial;
+    };
+    const gone = journal('gone', 'f'.repeat(64));
+    const notPaused = journal('running', c.id);
+    await x.make().recover();
+    expect([existsSync(gone), existsSync(notPaused)]).toEqual([false, false]);
+    expect(readdirSync(ckpts)).toEqual([]);
+    expect(x.w.callsOf('runtime.resume')).toEqual([]);
+    expect(x.m.get(c.id).status.state).toBe('RUNNING');
+  });
 });
 
 describe('restore from a checkpoint archive (CreateContainer with the archive as image)', () => {
@@ -350,6 +370,30 @@ describe('restore from a checkpoint archive (CreateContainer with the archive as
     expect(x.m.get(r.id).status.state).toBe('EXITED');
     await x.m.remove(r.id);
     expect(existsSync(join(x.root, 'root', 'containers', r.id))).toBe(false);
+  });
+
+  it('a restored container not started yet is still CREATED after a daemon restart, and starts', async () => {
+    const x = await world();
+    const { archive } = await checkpointed(x);
+    const r = await x.m.create(x.sandbox.id, ctr({ image: { image: archive } }));
+    for (const m of x.managers) m.close();
+    const again = x.make();
+    await again.recover();
+    expect(again.get(r.id).status.state).toBe('CREATED');
+    await again.start(r.id);
+    expect(again.get(r.id).status.state).toBe('RUNNING');
+  });
+
+  it('of a container without a log: the archive has none and the restored container gets none', async () => {
+    const x = await world();
+    const c = await running(x, { logPath: '' });
+    const archive = join(x.out, 'nolog.tar');
+    await x.m.checkpoint(c.id, archive, 0);
+    expect(tarList(archive)).not.toContain('container.log');
+    const r = await x.m.create(x.sandbox.id, ctr({ image: { image: archive }, logPath: 'restored.log' }));
+    expect(existsSync(r.logPath)).toBe(false);
+    await x.m.start(r.id);
+    expect(x.m.get(r.id).status.state).toBe('RUNNING');
   });
 
   it('into a name in use is ALREADY_EXISTS; the archive is not unpacked for it', async () => {

@@ -147,3 +147,35 @@ describe('the reason an exited container is recorded with', () => {
     expect(x.m.list().map((c) => c.id)).toEqual([oom.id, ok.id, failed.id]);
   });
 });
+
+describe('exits while the daemon was down, and the container list', () => {
+  it('recovery records the exit file it finds with its reason, OOMKilled included', async () => {
+    const x = await world();
+    const oom = await x.m.create(x.sandbox.id, ctr({ command: ['sleep', '1000'] }));
+    await x.m.start(oom.id);
+    const ok = await x.m.create(x.sandbox.id, ctr({ command: ['sleep', '1000'] }));
+    await x.m.start(ok.id);
+    for (const m of x.managers) m.close();
+    // Meanwhile both exited; the monitor saw the OOM killer take the first.
+    writeFileSync(join(oom.bundle, 'oom'), '');
+    x.exits.write(oom.id, 137, true);
+    x.exits.write(ok.id, 0, true);
+    const again = x.make();
+    await again.recover();
+    expect(again.get(oom.id).status).toMatchObject({ state: 'EXITED', reason: 'OOMKilled', exitCode: 137 });
+    expect(again.get(ok.id).status).toMatchObject({ state: 'EXITED', reason: 'Completed', exitCode: 0 });
+  });
+
+  it('filters by id prefix, state, pod and labels', async () => {
+    const x = await world();
+    const a = await x.m.create(x.sandbox.id, ctr({ command: ['sleep', '1000'], labels: { tier: 'web' } }));
+    const b = await x.m.create(x.sandbox.id, ctr({ command: ['sleep', '1000'], labels: { tier: 'db' } }));
+    await x.m.start(b.id);
+    const ids = (f: Parameters<typeof x.m.list>[0]) => x.m.list(f).map((c) => c.id);
+    expect(ids({ id: a.id.slice(0, 10) })).toEqual([a.id]);
+    expect(ids({ state: 'RUNNING' })).toEqual([b.id]);
+    expect(ids({ labelSelector: { tier: 'web' } })).toEqual([a.id]);
+    expect(ids({ podSandboxId: x.sandbox.id })).toEqual([a.id, b.id]);
+    expect(ids({ podSandboxId: 'other' })).toEqual([]);
+  });
+});
