@@ -44,10 +44,13 @@ describe('names and times as checkpointctl reads them', () => {
     expect(goArch('x64')).toBe('amd64');
     expect(goArch('arm64')).toBe('arm64');
     expect(goArch('ppc64')).toBe('ppc64le');
+    // An architecture Go has no other name for keeps Node's.
+    expect(goArch('sparc')).toBe('sparc');
   });
 
   it('writes RFC 3339 times with nanoseconds, as Go marshals time.Time', () => {
     expect(rfc3339FromNs('1700000000123456789')).toBe('2023-11-14T22:13:20.123456789Z');
     expect(rfc3339FromNs('1700000000000000001')).toBe('2023-11-14T22:13:20.000000001Z');
+    expect(rfc3339FromNs('')).toBe('1970-01-01T00:00:00.000000000Z');
   });
 });

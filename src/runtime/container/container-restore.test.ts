@@ -55,4 +55,14 @@ describe('the config of a restored container', () => {
     expect(c.linux).toEqual(original.linux);
     expect(c.mounts).toEqual(original.mounts);
   });
+
+  it('takes only what the request sets under linux: a security context alone keeps the checkpointed resources', () => {
+    const c = restoredConfig(original, { metadata: { name: 'r', attempt: 0 }, image: { image: '/x.tar' }, linux: { securityContext: { runAsUser: 0 } }, logPath: '' });
+    expect(c.linux).toEqual({ securityContext: { runAsUser: 0 }, resources: { memoryLimitInBytes: 100 } });
+    expect(c.logPath).toBe('counter_2.log');
+    const bare = restoredConfig({ metadata: { name: 'x', attempt: 0 }, image: { image: 'busybox' } }, { metadata: { name: 'r', attempt: 0 }, image: { image: '/x.tar' }, linux: {} });
+    expect(bare.linux).toBeUndefined();
+    expect(bare.mounts).toEqual([]);
+    expect(bare.logPath).toBe('');
+  });
 });
