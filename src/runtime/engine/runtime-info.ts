@@ -1,5 +1,6 @@
 // Answers about the runtime itself: version, readiness conditions, handlers, cgroup driver and
 // the pod CIDR the kubelet hands down. Cheap enough for the kubelet's once-a-second Status poll.
+import { statSync } from 'node:fs';
 import { InvalidArgumentError } from '../../lib/errors.js';
 import { CRI_VERSION, nexcageVersion, RUNTIME_API_VERSION, RUNTIME_NAME } from '../../lib/version.js';
 import type { CgroupDriver } from './cgroup-driver.js';
@@ -53,6 +54,7 @@ export class RuntimeInfo {
   private podCidr = '';
   private hugetlb: Promise<boolean> | undefined;
   private readonly network: NetworkReadinessCache;
+  private runtimeBinary: { binary: string | undefined; key: string } | undefined;
 
   constructor(private readonly opts: RuntimeInfoOptions) {
     this.network = new NetworkReadinessCache(opts.cniConfDirs, opts.cniBinDirs, { defaultNetwork: opts.cniDefaultNetwork ?? true });
@@ -65,7 +67,7 @@ export class RuntimeInfo {
   async status(verbose: boolean): Promise<RuntimeStatus> {
     const handlers = this.opts.handlers;
     const def = handlers.get('');
-    const binary = await handlers.available('');
+    const binary = await this.defaultRuntimeBinary();
     const runtime: Condition = binary
       ? { type: 'RuntimeReady', status: true, reason: '', message: '' }
       : {
@@ -80,6 +82,18 @@ export class RuntimeInfo {
     const list: HandlerInfo[] = [{ name: '', features: def.features }, ...handlers.list().map((h) => ({ name: h.name, features: h.features }))];
     const info: Record<string, string> = verbose ? await this.verboseInfo() : {};
     return { conditions: [runtime, network], handlers: list, info };
+  }
+
+  /**
+   * The default handler's binary, looked up again (a $PATH walk and an access() through the thread
+   * pool) only when a stat of the one found last says it changed or went.
+   */
+  private async defaultRuntimeBinary(): Promise<string | undefined> {
+    const last = this.runtimeBinary;
+    if (last?.binary !== undefined && statKey(last.binary) === last.key) return last.binary;
+    const binary = await this.opts.handlers.available('');
+    this.runtimeBinary = { binary, key: binary === undefined ? '' : statKey(binary) };
+    return binary;
   }
 
   private async verboseInfo(): Promise<Record<string, string>> {
@@ -115,6 +129,12 @@ export class RuntimeInfo {
   podCidrValue(): string {
     return this.podCidr;
   }
+}
+
+/** What changes when a binary is replaced, removed or made non-executable; '' when it is gone. */
+function statKey(path: string): string {
+  const st = statSync(path, { throwIfNoEntry: false });
+  return st ? `${st.ino}:${st.mtimeMs}:${st.mode}` : '';
 }
 
 function isCidr(s: string): boolean {
