@@ -4,10 +4,10 @@
 // with backoff; nothing here lets an error end the process.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { call, connectCri, type CriClient } from '../cri/grpc/client.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { Backoff, sleep } from './backoff.js';
+import { DaemonClient } from './daemon-client.js';
 import { startAgentHttp } from './http-endpoint.js';
 import { apiErrorMessage, KubeApi } from './kube-api.js';
 import { daemonMetricsRoute } from './metrics-relay.js';
@@ -22,7 +22,7 @@ export class Agent {
   private readonly abort = new AbortController();
   private readonly backoff: Backoff;
   private readonly prePuller: PrePuller;
-  private cri: CriClient | undefined;
+  private cri: DaemonClient | undefined;
   private http: Server | undefined;
   private loops: Promise<void>[] = [];
   lastSyncOk = false;
@@ -88,8 +88,8 @@ export class Agent {
     );
   }
 
-  private client(): CriClient {
-    this.cri ??= connectCri(this.options.socket);
+  private client(): DaemonClient {
+    this.cri ??= new DaemonClient(this.options.socket);
     return this.cri;
   }
 
@@ -146,16 +146,16 @@ export class Agent {
   private async readDaemon(): Promise<DaemonFacts> {
     const c = this.client();
     try {
-      const v = await call(c.runtime, 'Version', { version: 'v1' }, 5000);
-      const st = await call(c.runtime, 'Status', { verbose: false }, 5000);
-      const rt = st.status?.conditions.find((x) => x.type === 'RuntimeReady');
+      const v = await c.version(5000);
+      const st = await c.status(5000);
+      const rt = st.conditions.find((x) => x.type === 'RuntimeReady');
       const facts: DaemonFacts = {
         reachable: true,
-        version: v.runtime_version,
-        apiVersion: v.runtime_api_version,
+        version: v.runtimeVersion,
+        apiVersion: v.runtimeApiVersion,
         ready: rt?.status === true,
         reason: rt ? `${rt.reason}: ${rt.message}` : 'no RuntimeReady condition',
-        handlers: st.runtime_handlers.map((h) => h.name).filter((n) => n !== ''),
+        handlers: st.handlers.filter((n) => n !== ''),
       };
       agentDaemonUp.set(1);
       agentRuntimeReady.set(facts.ready ? 1 : 0);

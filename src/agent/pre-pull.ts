@@ -3,8 +3,7 @@
 // metrics. Images already present (ImageStatus) are not pulled again. Failures, including a
 // daemon that answers UNIMPLEMENTED because it cannot pull yet, are retried with backoff; once
 // every image is there the list is re-checked each resync (an image GC may remove one).
-import { status, type ServiceError } from '@grpc/grpc-js';
-import { call, type CriClient } from '../cri/grpc/client.js';
+import { daemonCalls, GRPC_UNIMPLEMENTED, type DaemonCalls } from './daemon-client.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { Backoff, sleep } from './backoff.js';
@@ -26,7 +25,7 @@ export class PrePuller {
   private readonly backoff: Backoff;
 
   constructor(
-    private readonly client: () => CriClient,
+    private readonly client: () => Parameters<typeof daemonCalls>[0],
     private readonly options: PrePullOptions,
     private readonly log: Logger,
   ) {
@@ -69,23 +68,22 @@ export class PrePuller {
   }
 
   private async pullOne(image: string): Promise<'pulled' | 'present' | 'failed' | 'unimplemented'> {
-    const c = this.client();
+    const c: DaemonCalls = daemonCalls(this.client());
     try {
-      const st = await call(c.image, 'ImageStatus', { image: { image }, verbose: false }, 10_000);
-      if (st.image) return 'present';
+      if (await c.imageStatus(image, 10_000)) return 'present';
     } catch (err) {
       // ImageStatus may be missing (UNIMPLEMENTED) while PullImage works: just try to pull.
-      if (code(err) !== status.UNIMPLEMENTED) this.log.debug({ image, err: errorMessage(err) }, 'pre-pull: ImageStatus failed');
+      if (code(err) !== GRPC_UNIMPLEMENTED) this.log.debug({ image, err: errorMessage(err) }, 'pre-pull: ImageStatus failed');
     }
     const started = process.hrtime.bigint();
     this.log.info({ image }, 'pre-pull: pulling');
     try {
-      const res = await call(c.image, 'PullImage', { image: { image } }, this.options.pullTimeoutMs ?? 30 * 60_000);
+      const imageRef = await c.pullImage(image, this.options.pullTimeoutMs ?? 30 * 60_000);
       agentPullSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-      this.log.info({ image, imageRef: res.image_ref, seconds: Number(process.hrtime.bigint() - started) / 1e9 }, 'pre-pull: pulled');
+      this.log.info({ image, imageRef, seconds: Number(process.hrtime.bigint() - started) / 1e9 }, 'pre-pull: pulled');
       return 'pulled';
     } catch (err) {
-      if (code(err) === status.UNIMPLEMENTED) {
+      if (code(err) === GRPC_UNIMPLEMENTED) {
         this.log.warn({ image, err: errorMessage(err) }, 'pre-pull: the daemon does not implement PullImage (UNIMPLEMENTED); will retry');
         return 'unimplemented';
       }
@@ -104,5 +102,6 @@ export class PrePuller {
 }
 
 function code(err: unknown): number | undefined {
-  return typeof err === 'object' && err !== null && typeof (err as ServiceError).code === 'number' ? (err as ServiceError).code : undefined;
+  const c = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  return typeof c === 'number' ? c : undefined;
 }

@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // The `nexcage` command: serve (the daemon), version, health, config, agent.
 import { parseArgs } from 'node:util';
-import { call, connectCri } from '../cri/grpc/client.js';
 import { loadConfig, leaves } from '../daemon/config.js';
 import { errorMessage, NexcageError } from '../lib/errors.js';
 import { createLogger } from '../lib/log.js';
@@ -90,8 +89,12 @@ async function main(argv: string[]): Promise<number> {
   return 2;
 }
 
+// Loaded on demand: `nexcage agent` has a small CRI client of its own and must not pay for grpc-js.
+const criClient = (): Promise<typeof import('../cri/grpc/client.js')> => import('../cri/grpc/client.js');
+
 async function version(socket: string): Promise<number> {
   process.stdout.write(`Client:\n  Version: ${nexcageVersion()}\n`);
+  const { call, connectCri } = await criClient();
   const c = connectCri(socket);
   try {
     const v = await call(c.runtime, 'Version', {}, 3000);
@@ -107,6 +110,7 @@ async function version(socket: string): Promise<number> {
 }
 
 async function health(socket: string): Promise<number> {
+  const { call, connectCri } = await criClient();
   const c = connectCri(socket);
   try {
     const st = await call(c.runtime, 'Status', { verbose: false }, 5000);
