@@ -433,6 +433,19 @@ describe('restore from a checkpoint archive (CreateContainer with the archive as
     await expect(x.m.create(x.sandbox.id, ctr({ image: { image: archive } }))).rejects.toThrow(`image "busybox" of checkpoint "${archive}" could not be found after pulling it`);
   });
 
+  it('pulls the image by the digest it was checkpointed with when there is one', async () => {
+    const x = await world();
+    const busybox = x.images.images.get('busybox');
+    if (!busybox) throw new Error('no busybox');
+    busybox.repoDigests = ['registry.example/busybox@sha256:' + 'b'.repeat(64)];
+    const { archive } = await checkpointed(x);
+    x.images.images.delete('busybox');
+    x.w.faults.hooks.set('checkpoint.pull', () => x.images.images.set(busybox.repoDigests[0] as string, busybox));
+    const r = await x.m.create(x.sandbox.id, ctr({ image: { image: archive } }));
+    expect(x.pulled).toEqual([busybox.repoDigests[0]]);
+    expect(r.image).toMatchObject({ id: busybox.id, ref: busybox.repoDigests[0] });
+  });
+
   it('is refused when the node cannot restore', async () => {
     const x = await world();
     const { archive } = await checkpointed(x);

@@ -2,10 +2,10 @@
 // FAILED_PRECONDITION naming the command (at create and at start), a pid namespace shared with a
 // target container, an image volume sub path missing from the image, ExecSync and log reopening
 // refusals, and the exit reason (OOMKilled, Completed, Error) a container is recorded with.
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CommandError, ExecutableNotFoundError, FailedPreconditionError, InvalidArgumentError } from '../../lib/errors.js';
+import { CommandError, DeadlineExceededError, ExecutableNotFoundError, FailedPreconditionError, InvalidArgumentError } from '../../lib/errors.js';
 import type { Spec } from '../oci-spec/types.js';
 import { containerWorld } from '../test-container-world.js';
 import { until } from '../test-fakes.js';
@@ -177,5 +177,62 @@ describe('exits while the daemon was down, and the container list', () => {
     expect(ids({ labelSelector: { tier: 'web' } })).toEqual([a.id]);
     expect(ids({ podSandboxId: x.sandbox.id })).toEqual([a.id, b.id]);
     expect(ids({ podSandboxId: 'other' })).toEqual([]);
+  });
+});
+
+describe('StopContainer edges', () => {
+  it('two stops at once send one signal and both return once it exited; stopping it again does nothing', async () => {
+    const x = await world();
+    const c = await x.m.create(x.sandbox.id, ctr({ command: ['sleep', '1000'] }));
+    await x.m.start(c.id);
+    x.runtime.onKill = (id) => x.exits.write(id, 143);
+    await Promise.all([x.m.stop(c.id, 30), x.m.stop(c.id, 30)]);
+    expect(x.w.callsOf('runtime.kill')).toEqual([`runtime.kill ${c.id.slice(0, 6)} SIGTERM`]);
+    await x.m.stop(c.id, 30);
+    expect(x.w.callsOf('runtime.kill')).toHaveLength(1);
+    expect(x.m.get(c.id).status).toMatchObject({ state: 'EXITED', exitCode: 143 });
+  });
+
+  it('a container still running after SIGKILL is DEADLINE_EXCEEDED, not recorded as stopped', async () => {
+    const x = await world();
+    const c = await x.m.create(x.sandbox.id, ctr({ command: ['sleep', '1000'] }));
+    await x.m.start(c.id);
+    x.runtime.onKill = (id) => {
+      const st = x.runtime.containers.get(id);
+      if (st) st.status = 'running'; // stuck in the kernel (D state): the kill does not take
+    };
+    await expect(x.m.stop(c.id, 0)).rejects.toThrow(new DeadlineExceededError(`container "${c.id}" did not exit after SIGKILL`));
+    expect(x.m.get(c.id).status.state).toBe('RUNNING');
+  });
+});
+
+describe('what the stats collector sees', () => {
+  it('every visible container with its state; an unknown id is undefined', async () => {
+    const x = await world();
+    const created = await x.m.create(x.sandbox.id, ctr({ command: ['sleep', '1000'] }));
+    const runningC = await x.m.create(x.sandbox.id, ctr({ command: ['sleep', '1000'] }));
+    await x.m.start(runningC.id);
+    const exited = await x.m.create(x.sandbox.id, ctr({ command: ['sleep', '1000'] }));
+    await x.m.start(exited.id);
+    x.exits.write(exited.id, 0);
+    await until('the exit', () => x.m.get(exited.id).status.state === 'EXITED');
+    const states = new Map(x.m.listContainers().map((i) => [i.id, i.state]));
+    expect([states.get(created.id), states.get(runningC.id), states.get(exited.id)]).toEqual(['created', 'running', 'exited']);
+    expect(x.m.getContainer(runningC.id)?.state).toBe('running');
+    expect(x.m.getContainer('f'.repeat(64))).toBeUndefined();
+  });
+});
+
+describe('records on disk', () => {
+  it('recovery skips what is not a container record (stray files, dot dirs of removals in progress)', async () => {
+    const x = await world();
+    const c = await x.m.create(x.sandbox.id, ctr({ command: ['sleep', '1000'] }));
+    const records = join(x.root, 'root', 'containers');
+    writeFileSync(join(records, 'stray-file'), '');
+    mkdirSync(join(records, '.partial-write'));
+    for (const m of x.managers) m.close();
+    const again = x.make();
+    await again.recover();
+    expect(again.list().map((r) => r.id)).toEqual([c.id]);
   });
 });
