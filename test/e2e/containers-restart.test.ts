@@ -153,6 +153,62 @@ describe('daemon restart after kill -9', () => {
   }, 120_000);
 });
 
+describe('an exited container across kill -9, until its removal', () => {
+  it('keeps exit code, reason, finishedAt and log; its runtime record and rootfs mount go after the exit; Remove leaves no dir', async () => {
+    const signalDir = t.dir().join('signal-exited');
+    mkdirSync(signalDir, { recursive: true });
+    const cfg = d.config() as { rootDir: string; stateDir: string };
+    const runcRoot = join(cfg.stateDir, 'runc');
+    const mounted = (path: string): boolean => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === path);
+    const inRunc = (id: string): boolean => existsSync(join(runcRoot, id));
+    const other = podConfig(t.dir());
+    const otherId = await runPod(d, other);
+    // One exits while the daemon runs, one while it is down.
+    const before = await runCtr(d, otherId, other, ctrConfig(images.busybox, ['/bin/sh', '-c', 'echo bye before; exit 5']));
+    const during = await runCtr(
+      d,
+      otherId,
+      other,
+      ctrConfig(images.busybox, ['/bin/sh', '-c', 'echo bye during; while [ ! -f /signal/go ]; do sleep 0.05; done; exit 9'], { mounts: [{ container_path: '/signal', host_path: signalDir }] }),
+    );
+    const where = new Map<string, { rootfs: string; bundle: string; pid: number }>();
+    for (const id of [before, during]) where.set(id, JSON.parse((await status(d, id, true)).info.info ?? '{}') as { rootfs: string; bundle: string; pid: number });
+    await waitFor('the first container to exit', async () => (await status(d, before)).status?.state === 'CONTAINER_EXITED');
+    await waitFor('its runtime record and rootfs mount to go after the exit', () => !inRunc(before) && !mounted(where.get(before)!.rootfs));
+
+    await d.stop('SIGKILL');
+    writeFileSync(join(signalDir, 'go'), '');
+    await waitFor('the second container to exit while the daemon is down', () => !alive(where.get(during)!.pid));
+    await d.start();
+
+    for (const [id, code, text] of [
+      [before, 5, 'bye before'],
+      [during, 9, 'bye during'],
+    ] as const) {
+      const st = (await status(d, id)).status!;
+      expect(st.state).toBe('CONTAINER_EXITED');
+      expect(st.exit_code).toBe(code);
+      expect(st.reason).toBe('Error');
+      expect(BigInt(st.finished_at)).toBeGreaterThan(BigInt(st.started_at));
+      expect(parseCriLog(readFileSync(st.log_path, 'utf8')).map((l) => l.text)).toContain(text);
+    }
+    await waitFor('the runtime record and rootfs mount of the one that exited while down to go', () => !inRunc(during) && !mounted(where.get(during)!.rootfs));
+
+    for (const id of [before, during]) {
+      const logPath = (await status(d, id)).status!.log_path;
+      await call(d.client.runtime, 'RemoveContainer', { container_id: id });
+      expect(existsSync(join(cfg.rootDir, 'containers', id))).toBe(false);
+      expect(existsSync(where.get(id)!.bundle)).toBe(false);
+      expect(existsSync(logPath)).toBe(true); // the log is the kubelet's to delete
+      await expect(status(d, id)).rejects.toMatchObject({ code: 5 });
+    }
+    await waitFor('the removed dirs to be deleted behind the removal', () =>
+      [join(cfg.rootDir, 'container-trash'), join(cfg.stateDir, 'container-trash')].every((dir) => !existsSync(dir) || readdirSync(dir).length === 0),
+    );
+    await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: otherId });
+  }, 120_000);
+});
+
 describe('an exit the exit-file watcher missed', () => {
   it('is recorded by the periodic sweep: EXITED with the real exit code', async () => {
     const signalDir = t.dir().join('signal-sweep');
