@@ -31,4 +31,27 @@ describe('ExitWatcher', () => {
     await w.remove('new');
     expect(await w.read('new')).toBeUndefined();
   });
+
+  it('skips temp files and half-written exit files, and one failing listener does not keep the others from hearing', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'nexcage-exits-'));
+    writeFileSync(join(dir, '.conmon-tmp'), '1');
+    writeFileSync(join(dir, 'writing'), '');
+    const w = new ExitWatcher(dir, silentLogger());
+    expect(await w.start()).toEqual([]);
+    const seen: string[] = [];
+    w.on(() => {
+      throw new Error('listener bug');
+    });
+    w.on((e) => seen.push(`${e.id}=${e.exitCode}`));
+    writeFileSync(join(dir, 'partial'), '1\n2');
+    writeFileSync(join(dir, 'done'), '-1');
+    const deadline = Date.now() + 5000;
+    while (!seen.includes('done=-1') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(seen).toEqual(['done=-1']);
+    // Completed later, it is reported then.
+    writeFileSync(join(dir, 'writing'), '0');
+    while (!seen.includes('writing=0') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    w.stop();
+    expect(seen).toEqual(['done=-1', 'writing=0']);
+  });
 });
