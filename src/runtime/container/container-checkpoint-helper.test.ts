@@ -22,6 +22,10 @@ describe('the checkpoint helper', () => {
     expect(steps()).toEqual(['pause', 'dump']); // still paused while the daemon works
     await h.finish();
     expect(steps()).toEqual(['pause', 'dump', 'resume']);
+    // Finishing again (an error path after the resume) resumes nothing more; killing the ended helper is harmless.
+    await h.finish();
+    h.kill();
+    expect(steps()).toEqual(['pause', 'dump', 'resume']);
   });
 
   it('does nothing more when the pause fails', async () => {
