@@ -40,6 +40,8 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
   readonly store: ContainerStore;
   private readonly lock = new KeyedLock();
   private readonly stopping = new Map<string, Promise<void>>();
+  /** Releases of exited containers in progress (never rejected: failures go to releaseRetry). */
+  private readonly releasing = new Map<string, Promise<void>>();
   private readonly handoff: CreateHandoff<Container>;
   private readonly cleanupRetry: BackoffRetry;
   /** Retries of an exited container's runtime delete / unmount that failed (Remove also finishes them). */
@@ -212,7 +214,9 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
   private stopById(id: string, timeoutSec: number): Promise<void> {
     const running = this.stopping.get(id);
     if (running) return running;
-    const p = this.doStop(id, timeoutSec).finally(() => this.stopping.delete(id));
+    const p = this.doStop(id, timeoutSec)
+      .then(() => this.releasing.get(id))
+      .finally(() => this.stopping.delete(id));
     this.stopping.set(id, p);
     return p;
   }
@@ -424,14 +428,22 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
 
   /**
    * The runtime's record (and cgroup) and the rootfs mount go once the exit is recorded, as
-   * containerd deletes the task on exit: behind the exit (Stop does not wait for runc), under the
-   * container's lock, retried with backoff when it fails; Remove finishes whatever is left.
+   * containerd deletes the task on exit: under the container's lock, retried with backoff when it
+   * fails (Remove finishes whatever is left). StopContainer waits for it, as containerd's does for
+   * the task delete, so the kubelet's RemoveContainer right after finds only directories left; an
+   * exit nobody asked for is released in the background.
    */
   private releaseExitedLater(id: string): void {
-    void this.lock.with(id, () => this.releaseExitedLocked(id)).catch((err: unknown) => {
-      this.o.log.warn({ err, containerId: id }, 'releasing an exited container (runtime delete, rootfs unmount) failed; retrying in the background');
-      this.releaseRetry.schedule(id, () => this.lock.with(id, () => this.releaseExitedLocked(id)).then(() => true));
-    });
+    const p: Promise<void> = this.lock
+      .with(id, () => this.releaseExitedLocked(id))
+      .catch((err: unknown) => {
+        this.o.log.warn({ err, containerId: id }, 'releasing an exited container (runtime delete, rootfs unmount) failed; retrying in the background');
+        this.releaseRetry.schedule(id, () => this.lock.with(id, () => this.releaseExitedLocked(id)).then(() => true));
+      })
+      .finally(() => {
+        if (this.releasing.get(id) === p) this.releasing.delete(id);
+      });
+    this.releasing.set(id, p);
   }
 
   private async releaseExitedLocked(id: string): Promise<void> {
