@@ -4,7 +4,7 @@
 // or late checkpoint leaves the container running and no archive, and a restore brings back the
 // config, writable layer and log in the new container, refusing archives it cannot trust.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AlreadyExistsError, DeadlineExceededError, FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError } from '../../lib/errors.js';
@@ -444,6 +444,36 @@ describe('restore from a checkpoint archive (CreateContainer with the archive as
     const r = await x.m.create(x.sandbox.id, ctr({ image: { image: archive } }));
     expect(x.pulled).toEqual([busybox.repoDigests[0]]);
     expect(r.image).toMatchObject({ id: busybox.id, ref: busybox.repoDigests[0] });
+  });
+
+  it('a writable layer that would write outside through a symlink is INVALID_ARGUMENT; nothing of the container is left', async () => {
+    const x = await world();
+    const { c, archive } = await checkpointed(x);
+    // Repacked with a rootfs diff whose second member goes through the symlink its first one makes.
+    const unpacked = join(x.root, 'unpacked');
+    mkdirSync(unpacked);
+    execFileSync('tar', ['--extract', '--file', archive, '--directory', unpacked]);
+    const outside = join(x.root, 'outside');
+    mkdirSync(outside);
+    const a = join(x.root, 'layer-a');
+    mkdirSync(a);
+    symlinkSync(outside, join(a, 'etc'));
+    const b = join(x.root, 'layer-b');
+    mkdirSync(join(b, 'etc'), { recursive: true });
+    writeFileSync(join(b, 'etc', 'cron.d'), 'owned');
+    execFileSync('tar', ['--create', '--file', join(unpacked, 'rootfs-diff.tar'), '--directory', a, 'etc', '--directory', b, 'etc/cron.d']);
+    const hostile = join(x.out, 'hostile.tar');
+    execFileSync('tar', ['--create', '--file', hostile, '--directory', unpacked, ...readdirSync(unpacked)]);
+    const request = ctr({ image: { image: hostile } });
+    const err = await x.m.create(x.sandbox.id, request).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidArgumentError);
+    expect((err as Error).message).toBe('checkpoint archive: rootfs-diff.tar could not be unpacked: tar: etc/cron.d: Cannot open: Not a directory');
+    expect(readdirSync(outside)).toEqual([]);
+    expect(readdirSync(join(x.root, 'root', 'containers'))).toEqual([c.id]);
+    expect([...x.mounts.mounted].filter((m) => !m.includes(c.id))).toEqual([]);
+    expect([...x.images.leased.keys()]).toEqual([c.id]);
+    // The name is free again: the good archive restores under it.
+    expect((await x.m.create(x.sandbox.id, { ...request, image: { image: archive } })).config.metadata.name).toBe(request.metadata.name);
   });
 
   it('is refused when the node cannot restore', async () => {
