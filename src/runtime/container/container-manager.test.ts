@@ -277,7 +277,7 @@ describe('ContainerManager start, stop, remove', () => {
     const mark = x.w.calls.length;
     await m.remove(c.id);
     const id = c.id.slice(0, 6);
-    expect(x.w.calls.slice(mark)).toEqual([`monitor.cleanup ${id}`, 'mounts.unmountAll', `images.release ${id}`, `images.release ${id}`, `exits.remove ${id}`]);
+    expect(x.w.calls.slice(mark)).toEqual(['mounts.unmountAll', `monitor.cleanup ${id}`, `exits.remove ${id}`, `images.release ${id}`, `images.release ${id}`]);
     expect(leftovers(x)).toEqual([]);
     expect(x.events.at(-1)?.type).toBe('DELETED');
     await m.remove(c.id);

@@ -1,10 +1,11 @@
 // What removing a container takes, also the retry of what a failed CreateContainer left (an UNKNOWN
 // container): every step is idempotent, so running it again after a partial failure finishes what
-// is left. Order: the runtime's record (kills what is left), the monitor's files, every mount under
-// the bundle, the bundle, the image leases, the exit file; the record goes last (remove only), so a
-// crash in between leaves a record whose remove is retried, never a lease or mount nobody owns.
-// An exited container gives up its runtime record and rootfs mount as soon as its exit is recorded
-// (releaseExited, in the background, as containerd's shim deletes the task on exit), so Remove
+// is left. Order: the runtime's record (kills what is left), every mount under the bundle, then side
+// by side the bundle, the monitor's files, the exit file and the image leases; the record goes last
+// (remove only), so a crash in between leaves a record whose remove is retried, never a lease or
+// mount nobody owns.
+// An exited container gives up its runtime record and rootfs mount right behind its recorded exit
+// (releaseExited; StopContainer waits for it, as containerd's waits for the task delete), so Remove
 // usually finds only directories left; those are renamed into a trash dir and deleted behind it
 // (what a crash leaves there is swept at start-up).
 import { randomBytes } from 'node:crypto';
@@ -18,13 +19,20 @@ import type { Container, ContainerStatusRecord } from './container-record.js';
 
 export async function releaseContainerResources(o: ContainerManagerOptions, c: Container): Promise<void> {
   if (!c.status.runtimeDeleted) await o.runtimeFor(c.runtimeHandler).delete(c.id, { force: true });
-  await o.monitor.cleanup(c.id);
-  await (o.mounts ?? hostRootfsMounts).unmountAll(c.bundle); // the rootfs and any image volumes
-  await discardDir(c.bundle, trashDirs(o).bundles, o.log);
-  for (const holder of [c.id, ...(c.imageVolumeLeases ?? [])]) {
-    await o.images.release(holder).catch((err: unknown) => o.log.warn({ err, containerId: c.id, holder }, 'image lease release failed'));
-  }
-  await o.exits.remove(c.id);
+  // The rootfs and any image volumes: before the bundle goes and the layers' leases are released.
+  await (o.mounts ?? hostRootfsMounts).unmountAll(c.bundle);
+  // The rest is independent (and each step idempotent): side by side.
+  const steps = await Promise.allSettled([
+    discardDir(c.bundle, trashDirs(o).bundles, o.log),
+    o.monitor.cleanup(c.id),
+    o.exits.remove(c.id),
+    (async () => {
+      for (const holder of [c.id, ...(c.imageVolumeLeases ?? [])]) {
+        await o.images.release(holder).catch((err: unknown) => o.log.warn({ err, containerId: c.id, holder }, 'image lease release failed'));
+      }
+    })(),
+  ]);
+  for (const step of steps) if (step.status === 'rejected') throw step.reason;
 }
 
 /**
