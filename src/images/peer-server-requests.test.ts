@@ -116,7 +116,7 @@ describe('PeerServer requests', () => {
     const t0 = Date.now();
     expect(await raw(`GET /v2/${'a'.repeat(40)}/blobs/${'b'.repeat(64)} HTTP/1.1`)).toBe(404);
     expect(await raw(`GET /v2/${'team/'.repeat(200)}app/manifests/${'c'.repeat(200)}! HTTP/1.1`)).toBe(404);
-    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(Date.now() - t0).toBeLessThan(5000);
     expect((await fetch(`${base}/v2/team/app/blobs/${layer}`)).status).toBe(200);
   });
 
