@@ -1,6 +1,8 @@
 // RunPodSandbox's work once the request is checked and the pod's id and name are reserved, as
-// named steps: dirs -> pod files, /dev/shm and the pinned netns side by side -> CNI ADD and the
-// infra container side by side (the infra only needs the netns to exist) -> record.
+// named steps: dirs -> pod files, /dev/shm, the pinned netns and the infra's spec side by side ->
+// once /dev/shm and the netns exist, CNI ADD and the infra container (conmon + runc create/start)
+// side by side -> record. Only the IP has to be there before the pod is READY, not before its
+// infra process starts; the pod files are only waited for at the end.
 // A pod with its own user namespace differs: its infra runs on an idmapped view of the infra
 // rootfs, creates the user namespace and the network namespace inside it, and the network (pin,
 // CNI ADD) comes once the infra is created, before it starts (as containerd does).
@@ -88,27 +90,11 @@ export async function createSandbox(o: SandboxManagerOptions, store: SandboxStor
   const log = o.log.child({ podSandboxId: req.id, pod: `${req.config.metadata.namespace}/${req.config.metadata.name}` });
   const undo: Undo[] = [];
   const paths = planPaths(o, store, req);
-  let env: Partial<PodEnvironment> = {};
+  const env: Partial<PodEnvironment> = {};
   try {
     const source = await o.infra.get();
     await prepareDirs(paths, undo);
-    env = await setUpPodEnvironment(o, req, paths, undo, env);
-    const rootfs = paths.userns ? await idmappedInfraRootfs(o, paths, paths.userns, source, undo) : source;
-    let infra: Infra;
-    if (paths.userns) {
-      // With its own user namespace the pod's network namespace is the infra's, set up once it exists.
-      const network = (pid: number): Promise<void> => pinAndAttach(o, req, undo, env, `/proc/${pid}/ns/net`);
-      infra = await startInfra(o, req, paths, env as PodEnvironment, rootfs, undo, log, network);
-    } else {
-      // The IP must exist before the pod is READY; the infra process does not wait for it.
-      const netTask = env.netnsPath ? attachNetwork(o, req, env, env.netnsPath) : Promise.resolve();
-      const infraTask = startInfra(o, req, paths, env as PodEnvironment, rootfs, undo, log);
-      // allSettled: a failure must not leave the sibling running while the undo runs.
-      const [net, started] = await Promise.allSettled([netTask, infraTask]);
-      if (net.status === 'rejected') throw net.reason;
-      if (started.status === 'rejected') throw started.reason;
-      infra = started.value;
-    }
+    const infra = paths.userns ? await createUsernsPod(o, req, paths, paths.userns, source, undo, env, log) : await createPod(o, req, paths, source, undo, env, log);
     const sandbox = sandboxRecord(req, paths, env as PodEnvironment, infra);
     store.hide(sandbox.id);
     await store.save(sandbox);
@@ -154,29 +140,73 @@ async function prepareDirs(p: Paths, undo: Undo[]): Promise<void> {
 }
 
 /**
- * Pod files, the shm mount and the pinned netns are independent: set up side by side, each task
- * registering its own undo as soon as its step is done. `env` is filled as they go (what a kept
- * UNKNOWN record must name).
+ * Every step below runs side by side with its siblings, each registering its own undo as soon as
+ * it is done, and `env` filled as they go (what a kept UNKNOWN record must name). A failure is
+ * thrown only once every sibling has settled: none may still run while the undo does.
  */
-async function setUpPodEnvironment(o: SandboxManagerOptions, req: SandboxRequest, p: Paths, undo: Undo[], env: Partial<PodEnvironment>): Promise<PodEnvironment> {
-  const { config } = req;
-  const shm = o.shm ?? hostShmMounts;
+async function settleAll(tasks: readonly Promise<unknown>[]): Promise<void> {
+  for (const r of await Promise.allSettled(tasks)) if (r.status === 'rejected') throw r.reason;
+}
+
+/**
+ * A pod without its own user namespace: the infra's spec is written while /dev/shm and the netns
+ * are made (its netns path is known ahead); conmon + runc start the infra as soon as both exist,
+ * alongside CNI ADD.
+ */
+async function createPod(o: SandboxManagerOptions, req: SandboxRequest, p: Paths, source: InfraRootfs, undo: Undo[], env: Partial<PodEnvironment>, log: Logger): Promise<Infra> {
+  initEnv(env);
+  const netnsPath = p.hostNetwork ? undefined : o.netns.pathFor(req.id);
+  const filesTask = podFiles(req, p, env);
+  let spec: Spec | undefined;
+  const specTask = writeInfraSpec(o, req, p, netnsPath, source).then((s) => {
+    spec = s;
+  });
+  const pinTask = netnsPath ? pinNetns(o, req, undo, env) : Promise.resolve();
+  const ready = Promise.allSettled([mountPodShm(o, p, undo), pinTask, specTask]);
+  let infra: Infra | undefined;
+  const infraTask = ready.then(async (rs) => {
+    for (const r of rs) if (r.status === 'rejected') throw r.reason;
+    const netTask = env.netnsPath ? attachNetwork(o, req, env, env.netnsPath) : Promise.resolve();
+    const runTask = runInfra(o, req, p, spec as Spec, undo, log).then((i) => {
+      infra = i;
+    });
+    await settleAll([netTask, runTask]);
+  });
+  await settleAll([filesTask, infraTask]);
+  return infra as Infra;
+}
+
+/**
+ * A pod with its own user namespace: its infra runs on an idmapped view of the infra rootfs and
+ * creates the network namespace inside the user namespace; that one is pinned and gets CNI ADD
+ * once the infra is created, before it starts (as containerd does).
+ */
+async function createUsernsPod(o: SandboxManagerOptions, req: SandboxRequest, p: Paths, userns: IdMappings, source: InfraRootfs, undo: Undo[], env: Partial<PodEnvironment>, log: Logger): Promise<Infra> {
+  initEnv(env);
+  await settleAll([podFiles(req, p, env), mountPodShm(o, p, undo)]);
+  const rootfs = await idmappedInfraRootfs(o, p, userns, source, undo);
+  const spec = await writeInfraSpec(o, req, p, undefined, rootfs);
+  const network = (pid: number): Promise<void> => pinAndAttach(o, req, undo, env, `/proc/${pid}/ns/net`);
+  return runInfra(o, req, p, spec, undo, log, network);
+}
+
+function initEnv(env: Partial<PodEnvironment>): void {
   env.ips = [];
   env.pinSeconds = 0;
   env.netSeconds = 0;
-  const filesTask = writePodFiles(p.recordDir, { hostname: p.hostname, hostNetwork: p.hostNetwork, ...(config.dns ? { dns: config.dns } : {}) });
-  const shmTask = (async () => {
-    if (!p.shmPath) return;
-    const shmPath = p.shmPath;
-    await (p.userns ? shm.mount(shmPath, hostRoot(p.userns)) : shm.mount(shmPath));
-    undo.push({ what: STEP.shm, run: () => shm.unmount(shmPath) });
-  })();
-  // The infra joins the pinned netns: it must exist before runc creates the infra.
-  const netTask = p.hostNetwork || p.userns ? Promise.resolve() : pinNetns(o, req, undo, env);
-  // allSettled: a failure must not leave a sibling task running while the undo runs.
-  for (const r of await Promise.allSettled([filesTask, shmTask, netTask])) if (r.status === 'rejected') throw r.reason;
-  env.files = await filesTask;
-  return env as PodEnvironment;
+}
+
+async function podFiles(req: SandboxRequest, p: Paths, env: Partial<PodEnvironment>): Promise<void> {
+  const { dns } = req.config;
+  env.files = await writePodFiles(p.recordDir, { hostname: p.hostname, hostNetwork: p.hostNetwork, ...(dns ? { dns } : {}) });
+}
+
+async function mountPodShm(o: SandboxManagerOptions, p: Paths, undo: Undo[]): Promise<void> {
+  if (!p.shmPath) return;
+  const shm = o.shm ?? hostShmMounts;
+  const shmPath = p.shmPath;
+  await (p.userns ? shm.mount(shmPath, hostRoot(p.userns)) : shm.mount(shmPath));
+  undo.push({ what: STEP.shm, run: () => shm.unmount(shmPath) });
 }
 
 /**
@@ -240,22 +270,9 @@ async function idmappedInfraRootfs(o: SandboxManagerOptions, p: Paths, userns: I
   return { ...source, path: target };
 }
 
-/**
- * The infra's spec, then conmon + `runtime create`, `beforeStart` (the network of a pod with its
- * own user namespace), `runtime start`, then the pod cgroup limits.
- */
-async function startInfra(
-  o: SandboxManagerOptions,
-  req: SandboxRequest,
-  p: Paths,
-  env: PodEnvironment,
-  infra: InfraRootfs,
-  undo: Undo[],
-  log: Logger,
-  beforeStart?: (pid: number) => Promise<void>,
-): Promise<Infra> {
-  const { config, id, runtime } = req;
-  const infraStart = process.hrtime.bigint();
+/** The infra's OCI spec, written to the bundle (`netnsPath`: the pinned netns it joins). */
+async function writeInfraSpec(o: SandboxManagerOptions, req: SandboxRequest, p: Paths, netnsPath: string | undefined, infra: InfraRootfs): Promise<Spec> {
+  const { config, id } = req;
   const spec = buildSandboxSpec({
     id,
     name: config.metadata.name,
@@ -265,7 +282,7 @@ async function startInfra(
     args: infra.args,
     ...(infra.env ? { env: infra.env } : {}),
     rootfsPath: infra.path,
-    ...(env.netnsPath ? { netnsPath: env.netnsPath } : {}),
+    ...(netnsPath ? { netnsPath } : {}),
     ...(p.userns ? { userns: p.userns } : {}),
     namespaceOptions: config.namespaceOptions,
     cgroupParent: config.cgroupParent,
@@ -289,6 +306,16 @@ async function startInfra(
   });
   if (p.userns) await keepLockedFlags(spec);
   await atomicWriteJson(join(p.bundle, 'config.json'), spec);
+  return spec;
+}
+
+/**
+ * conmon + `runtime create`, `beforeStart` (the network of a pod with its own user namespace),
+ * `runtime start`, then the pod cgroup limits.
+ */
+async function runInfra(o: SandboxManagerOptions, req: SandboxRequest, p: Paths, spec: Spec, undo: Undo[], log: Logger, beforeStart?: (pid: number) => Promise<void>): Promise<Infra> {
+  const { config, id, runtime } = req;
+  const infraStart = process.hrtime.bigint();
   undo.push({ what: STEP.infra, run: () => runtime.delete(id, { force: true }) });
   undo.push({ what: STEP.monitorFiles, run: () => Promise.all([o.monitor.cleanup(id), o.exits.remove(id)]) });
   const mon = await o.monitor.start({ id, bundle: p.bundle, runtime, logPath: '', exitDir: o.exits.dir });

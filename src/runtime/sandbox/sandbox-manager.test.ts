@@ -117,15 +117,12 @@ describe('SandboxManager.run', () => {
     expect(s.state).toBe('READY');
     expect(s.ips).toEqual(['10.88.0.2']);
     expect(s.runtimeHandler).toBe('runc');
-    expect(x.w.callsOf('infra.', 'netns.', 'network.', 'shm.', 'monitor.', 'runtime.create', 'runtime.start')).toEqual([
-      'infra.get',
-      'shm.mount',
-      `netns.create ${s.id.slice(0, 6)}`,
-      `network.setUp ${s.id.slice(0, 6)}`,
-      `monitor.start ${s.id.slice(0, 6)}`,
-      `runtime.create ${s.id.slice(0, 6)}`,
-      `runtime.start ${s.id.slice(0, 6)}`,
-    ]);
+    // /dev/shm and the netns side by side, then CNI ADD next to conmon + runc create/start.
+    const calls = x.w.callsOf('infra.', 'netns.', 'network.', 'shm.', 'monitor.', 'runtime.create', 'runtime.start');
+    expect(calls[0]).toBe('infra.get');
+    expect(calls.slice(1, 3).sort()).toEqual([`netns.create ${s.id.slice(0, 6)}`, 'shm.mount']);
+    expect(calls.slice(3).sort()).toEqual([`monitor.start ${s.id.slice(0, 6)}`, `network.setUp ${s.id.slice(0, 6)}`, `runtime.create ${s.id.slice(0, 6)}`, `runtime.start ${s.id.slice(0, 6)}`]);
+    expect(calls.slice(3).filter((c) => !c.startsWith('network.'))).toEqual([`monitor.start ${s.id.slice(0, 6)}`, `runtime.create ${s.id.slice(0, 6)}`, `runtime.start ${s.id.slice(0, 6)}`]);
     expect(record(x, s.id)).toMatchObject({ id: s.id, state: 'READY', networkDown: false, netnsPath: x.netns.pathFor(s.id) });
     expect(readFileSync(join(x.root, 'root', 'sandboxes', s.id, 'hostname'), 'utf8')).toBe(`${s.config.hostname}\n`);
     expect(m.list().map((p) => p.id)).toEqual([s.id]);
