@@ -70,6 +70,20 @@ describe('run()', () => {
     expect(alive(Number(readFileSync(pidFile, 'utf8')))).toBe(false);
   });
 
+  it('a timeout also kills what the command started, and does not wait on pipes a descendant holds', async () => {
+    const pidFile = join(dir, 'grandchild.pid');
+    const started = Date.now();
+    // The shell is not exec'd away: sleep runs as its child, holding stdout/stderr open.
+    const err = (await run('sh', ['-c', `sleep 30 & echo $! > ${pidFile}; wait`], { timeoutMs: 200 }).catch((e: unknown) => e)) as CommandError;
+    expect(err).toBeInstanceOf(CommandError);
+    expect(err.message).toMatch(/timed out after 200 ms/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const grandchild = Number(readFileSync(pidFile, 'utf8'));
+    const deadline = Date.now() + 5_000;
+    while (alive(grandchild) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(alive(grandchild)).toBe(false);
+  });
+
   it('caps captured output at maxOutputBytes per stream and still waits for the exit', async () => {
     const res = await run('sh', ['-c', 'head -c 100000 /dev/zero | tr "\\0" a; head -c 5000 /dev/zero | tr "\\0" b >&2'], { maxOutputBytes: 1000 });
     expect(res.stdout).toBe('a'.repeat(1000));

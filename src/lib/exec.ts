@@ -145,6 +145,9 @@ function spawnAndWait(command: string, args: readonly string[], options: RunOpti
       cwd: options.cwd,
       env: options.env ?? process.env,
       stdio: ['pipe', 'pipe', 'pipe'],
+      // Its own process group, so a timeout also kills what it started (a hung runc's init, a CNI
+      // plugin's IPAM child) instead of waiting on the pipes they hold open.
+      detached: true,
     });
     const out = new Capture(max);
     const err = new Capture(max);
@@ -153,7 +156,11 @@ function spawnAndWait(command: string, args: readonly string[], options: RunOpti
       options.timeoutMs !== undefined
         ? setTimeout(() => {
             timedOut = true;
+            killGroup(child.pid);
             child.kill('SIGKILL');
+            // A descendant that left the group may still hold the pipes: stop waiting for them.
+            child.stdout?.destroy();
+            child.stderr?.destroy();
           }, options.timeoutMs)
         : undefined;
     child.stdout?.on('data', (b: Buffer) => out.push(b));
@@ -178,6 +185,15 @@ function spawnAndWait(command: string, args: readonly string[], options: RunOpti
     });
     child.stdin?.end(options.input);
   });
+}
+
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
 }
 
 class Capture {
