@@ -62,10 +62,12 @@ dist/native/nexcage-netns: native/nexcage-netns.c Makefile
 	@cc $(NATIVE_CFLAGS) $(NATIVE_LDFLAGS) -o $@ $<
 
 # Starts the daemon in the foreground on its default socket with the embedded defaults.
-# With the daemon's V8 flags (deploy/node-flags), as the installed wrapper runs it.
+# With the daemon's V8 flags and environment (deploy/node-flags, deploy/node-env), as the installed
+# wrapper runs it.
 DAEMON_NODE_FLAGS = $(shell sed -e 's/\#.*//' deploy/node-flags)
+DAEMON_NODE_ENV = $(shell sed -e 's/\#.*//' deploy/node-env)
 run: build
-	$(NODE) $(DAEMON_NODE_FLAGS) dist/src/cli/main.js serve $(ARGS)
+	env $(DAEMON_NODE_ENV) $(NODE) $(DAEMON_NODE_FLAGS) dist/src/cli/main.js serve $(ARGS)
 
 lint: gen
 	@tsc -p tsconfig.json --noEmit

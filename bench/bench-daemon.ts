@@ -10,7 +10,22 @@ const REPO = resolve(import.meta.dirname, '../..');
 
 /** The V8 flags every launcher gives the daemon (Makefile `run`, the installed wrapper): one list, in deploy/node-flags. */
 export function daemonNodeFlags(): string[] {
-  return readFileSync(join(REPO, 'deploy/node-flags'), 'utf8').split('\n').map((l) => l.replace(/#.*/, '').trim()).filter((l) => l !== '');
+  return lines(join(REPO, 'deploy/node-flags'));
+}
+
+/** The environment every launcher gives the daemon (VAR=value lines in deploy/node-env). */
+export function daemonNodeEnv(): Record<string, string> {
+  return envOf(lines(join(REPO, 'deploy/node-env')));
+}
+
+function lines(path: string): string[] {
+  return readFileSync(path, 'utf8').split('\n').map((l) => l.replace(/#.*/, '').trim()).filter((l) => l !== '');
+}
+
+const ENV_ASSIGNMENT = /^[A-Z_][A-Z0-9_]*=/;
+
+function envOf(assignments: string[]): Record<string, string> {
+  return Object.fromEntries(assignments.map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]));
 }
 
 export function rssMiB(pid: number): number {
@@ -61,7 +76,10 @@ export class BenchDaemon {
     /** Open the V8 inspector on 127.0.0.1:<port> (bench only) so liveHeapMiB can ask for a full GC. */
     readonly inspectPort?: number,
     readonly options: {
-      /** Node/V8 flags instead of the launchers' (deploy/node-flags). */
+      /**
+       * Node/V8 flags instead of the launchers' (deploy/node-flags); VAR=value entries among them
+       * override deploy/node-env (an A/B of e.g. MALLOC_ARENA_MAX=0, glibc's default, in one run).
+       */
       nodeFlags?: string[];
       /** Where the daemon's stdout goes (e.g. --trace-gc lines); dropped otherwise. */
       stdoutFile?: string;
@@ -74,10 +92,12 @@ export class BenchDaemon {
     const cfgPath = join(this.dir, 'daemon.json');
     await writeFile(cfgPath, JSON.stringify(this.config));
     const inspect = this.inspectPort ? [`--inspect=127.0.0.1:${this.inspectPort}`] : [];
-    const flags = this.options.nodeFlags ?? daemonNodeFlags();
+    const given = this.options.nodeFlags ?? daemonNodeFlags();
+    const flags = given.filter((f) => !ENV_ASSIGNMENT.test(f));
+    const env = { ...process.env, ...daemonNodeEnv(), ...envOf(given.filter((f) => ENV_ASSIGNMENT.test(f))) };
     const out = this.options.stdoutFile ? openSync(this.options.stdoutFile, 'a') : 'ignore';
     const err = this.options.stderrFile ? openSync(this.options.stderrFile, 'a') : 'ignore';
-    const proc = spawn(join(REPO, 'node_modules/.bin/node'), [...flags, ...inspect, join(REPO, 'dist/src/cli/main.js'), 'serve', '--config', cfgPath], { stdio: ['ignore', out, err] });
+    const proc = spawn(join(REPO, 'node_modules/.bin/node'), [...flags, ...inspect, join(REPO, 'dist/src/cli/main.js'), 'serve', '--config', cfgPath], { stdio: ['ignore', out, err], env });
     for (const fd of [out, err]) if (typeof fd === 'number') closeSync(fd);
     this.proc = proc;
     this.client = connectCri(this.config.socket as string);

@@ -83,13 +83,17 @@ find "$DESTDIR$APP/node_modules" -type f -perm /111 -exec chmod a-x {} +
 # Node/V8 flags, one per line in deploy/*node-flags (comments and blank lines dropped).
 flags() { sed -e 's/#.*//' -e 's/[[:space:]]*$//' "$1" | grep -v '^$' | paste -sd' ' - || true; }
 daemon_flags=$(flags deploy/node-flags)
+# The daemon's environment, one VAR=value a line in deploy/node-env: exported by the wrapper.
+daemon_env=$(sed -e 's/#.*//' -e 's/[[:space:]]*$//' deploy/node-env | grep -v '^$' | sed 's/^/export /' || true)
 agent_flags=$(flags deploy/agent-node-flags)
 cat >"$DESTDIR$PREFIX/bin/nexcage" <<WRAPPER
 #!/bin/sh
 # nexcage runs on its own Node.js (Node 24, in $LIBDIR), never on the system's; the agent (a slow
-# control loop) and the daemon each with their own V8 flags (deploy/agent-node-flags, deploy/node-flags).
+# control loop) and the daemon each with their own V8 flags (deploy/agent-node-flags, deploy/node-flags),
+# the daemon with its environment (deploy/node-env).
 if [ "\$1" = agent ]; then exec $LIBDIR/node${agent_flags:+ $agent_flags} $APP/dist/src/cli/main.js "\$@"; fi
-exec $LIBDIR/node${daemon_flags:+ $daemon_flags} $APP/dist/src/cli/main.js "\$@"
+${daemon_env:+$daemon_env
+}exec $LIBDIR/node${daemon_flags:+ $daemon_flags} $APP/dist/src/cli/main.js "\$@"
 WRAPPER
 chmod 0755 "$DESTDIR$PREFIX/bin/nexcage"
 

@@ -3,7 +3,7 @@
 // server; the client then opens /exec|/attach|/portforward/{token} with a SPDY/3.1 or WebSocket
 // upgrade. An unknown, used or expired token gets 404 and nothing runs.
 import { readFile } from 'node:fs/promises';
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -27,6 +27,10 @@ import { SpdySession } from './spdy/session.js';
 import { DEFAULT_TOKEN_TTL_MS, MAX_OUTSTANDING_TOKENS, TokenCache } from './token-cache.js';
 import { WS_COMMAND_PROTOCOLS, serveWsCommand } from './ws-command.js';
 import { WS_PORT_FORWARD_PROTOCOLS, serveWsPortForward } from './ws-port-forward.js';
+
+// Loaded as CommonJS: an ESM import of node:http evaluates every export, and its lazy WebSocket/fetch
+// getters load undici (~3 MB of RSS the daemon never uses).
+const { createServer: createHttpServer } = process.getBuiltinModule('node:http');
 
 export const STREAM_CREATION_TIMEOUT_MS = 30_000;
 
