@@ -277,7 +277,8 @@ describe('ContainerManager start, stop, remove', () => {
     const mark = x.w.calls.length;
     await m.remove(c.id);
     const id = c.id.slice(0, 6);
-    expect(x.w.calls.slice(mark)).toEqual(['mounts.unmountAll', `monitor.cleanup ${id}`, `exits.remove ${id}`, `images.release ${id}`, `images.release ${id}`]);
+    // The mounts went with the release behind the exit: Remove has only files and leases left.
+    expect(x.w.calls.slice(mark)).toEqual([`monitor.cleanup ${id}`, `exits.remove ${id}`, `images.release ${id}`, `images.release ${id}`]);
     expect(leftovers(x)).toEqual([]);
     expect(x.events.at(-1)?.type).toBe('DELETED');
     await m.remove(c.id);

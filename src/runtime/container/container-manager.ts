@@ -42,6 +42,8 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
   private readonly stopping = new Map<string, Promise<void>>();
   /** Releases of exited containers in progress (never rejected: failures go to releaseRetry). */
   private readonly releasing = new Map<string, Promise<void>>();
+  /** Exited containers whose bundle has nothing mounted any more (memory only: a restart checks again). */
+  private readonly unmounted = new Set<string>();
   private readonly handoff: CreateHandoff<Container>;
   private readonly cleanupRetry: BackoffRetry;
   /** Retries of an exited container's runtime delete / unmount that failed (Remove also finishes them). */
@@ -298,12 +300,13 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
       const c = this.store.get(found.id);
       if (!c) return;
       hidden = this.store.isHidden(c.id);
-      await releaseContainerResources(this.o, c);
+      await releaseContainerResources(this.o, c, this.unmounted.has(c.id));
       // The record dir (with the writable layer) is renamed away, then deleted in the background.
       await discardDir(this.store.recordDir(c.id), trashDirs(this.o).records, this.o.log);
       await this.store.delete(c.id);
       this.cleanupRetry.cancel(c.id);
       this.releaseRetry.cancel(c.id);
+      this.unmounted.delete(c.id);
       if (hidden) this.handoff.discard(ContainerStore.nameKey(c.podSandboxId, c.config.metadata.name, c.config.metadata.attempt));
       removed = c;
       this.o.log.info({ containerId: c.id }, 'container removed');
@@ -450,6 +453,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
     const c = this.store.get(id);
     if (!c || c.status.state !== 'EXITED' || c.status.cleanup) return;
     if (await releaseExited(this.o, c)) await this.store.setStatus(id, { ...c.status, runtimeDeleted: true });
+    this.unmounted.add(id);
     this.releaseRetry.cancel(id);
   }
 

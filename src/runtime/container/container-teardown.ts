@@ -9,6 +9,7 @@
 // usually finds only directories left; those are renamed into a trash dir and deleted behind it
 // (what a crash leaves there is swept at start-up).
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { isErrno } from '../../lib/errors.js';
@@ -17,10 +18,11 @@ import { nowNs } from '../../lib/time.js';
 import { hostRootfsMounts, type ContainerManagerOptions } from './container-deps.js';
 import type { Container, ContainerStatusRecord } from './container-record.js';
 
-export async function releaseContainerResources(o: ContainerManagerOptions, c: Container): Promise<void> {
+/** `unmounted`: releaseExited already unmounted everything under the bundle (and nothing mounts there after the exit). */
+export async function releaseContainerResources(o: ContainerManagerOptions, c: Container, unmounted = false): Promise<void> {
   if (!c.status.runtimeDeleted) await o.runtimeFor(c.runtimeHandler).delete(c.id, { force: true });
   // The rootfs and any image volumes: before the bundle goes and the layers' leases are released.
-  await (o.mounts ?? hostRootfsMounts).unmountAll(c.bundle);
+  if (!unmounted) await (o.mounts ?? hostRootfsMounts).unmountAll(c.bundle);
   // The rest is independent (and each step idempotent): side by side.
   const steps = await Promise.allSettled([
     discardDir(c.bundle, trashDirs(o).bundles, o.log),
@@ -62,10 +64,16 @@ export function trashDirs(o: Pick<ContainerManagerOptions, 'rootDir' | 'stateDir
 export async function discardDir(dir: string, trash: string, log: Logger): Promise<void> {
   const target = join(trash, `${basename(dir)}.${randomBytes(4).toString('hex')}`);
   try {
-    await mkdir(trash, { recursive: true, mode: 0o700 });
-    await rename(dir, target);
+    try {
+      await rename(dir, target);
+    } catch (err) {
+      // ENOENT: the dir is gone already, or the trash dir is not there yet (made on first use).
+      if (!isErrno(err, 'ENOENT') || !existsSync(dir)) throw err;
+      await mkdir(trash, { recursive: true, mode: 0o700 });
+      await rename(dir, target);
+    }
   } catch (err) {
-    if (isErrno(err, 'ENOENT')) return;
+    if (isErrno(err, 'ENOENT') && !existsSync(dir)) return;
     log.debug({ err, dir }, 'moving a removed dir to the trash failed: deleting it in place');
     await rm(dir, { recursive: true, force: true });
     return;
