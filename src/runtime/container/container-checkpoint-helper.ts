@@ -7,7 +7,6 @@
 // to a file, never to a pipe a dead daemon no longer reads. It is spawned directly rather than
 // through lib/exec.ts: the daemon talks to it while it runs and must be able to die before it ends.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { InternalError } from '../../lib/errors.js';
 
 export interface HelperCommands {
@@ -52,7 +51,8 @@ export function startCheckpointHelper(cmds: HelperCommands, outputFile: string):
     child.on('error', () => resolve());
   });
   const dumped = new Promise<DumpOutcome>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
+    // readline is loaded by the first checkpoint, not at daemon start.
+    const lines = process.getBuiltinModule('node:readline').createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
       if (line === 'pause-failed') resolve({ paused: false });
       const m = /^dumped (\d+)$/.exec(line);
