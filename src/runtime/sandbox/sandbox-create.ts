@@ -19,6 +19,7 @@ import { nowNs, secondsSince } from '../../lib/time.js';
 import { describeLeftovers, rollback, type Undo } from '../../lib/undo.js';
 import type { IdMappings } from '../container/container-config.js';
 import { NativeIdmap } from '../engine/idmap-mounts.js';
+import { startCreated } from '../engine/exec-fifo.js';
 import type { MonitorStarted } from '../engine/monitor.js';
 import type { OciRuntime } from '../engine/oci-runtime.js';
 import { buildSandboxSpec } from '../oci-spec/sandbox-spec.js';
@@ -320,7 +321,8 @@ async function runInfra(o: SandboxManagerOptions, req: SandboxRequest, p: Paths,
   undo.push({ what: STEP.monitorFiles, run: () => Promise.all([o.monitor.cleanup(id), o.exits.remove(id)]) });
   const mon = await o.monitor.start({ id, bundle: p.bundle, runtime, logPath: '', exitDir: o.exits.dir });
   if (beforeStart) await beforeStart(mon.pid);
-  await runtime.start(id);
+  // Through runc's exec fifo when it can: no `runc start` process on the pod's critical path.
+  await startCreated(runtime, id, mon.pid);
   // Pod-level limits on the pod cgroup (runc created the parent if the kubelet had not).
   await applyPodLimits(o, config).catch((err: unknown) => log.warn({ error: errorMessage(err) }, 'pod cgroup limits not applied'));
   return { spec, mon, infraSeconds: secondsSince(infraStart) };
