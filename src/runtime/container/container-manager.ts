@@ -481,8 +481,12 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
   }
 
   private async sweepExits(): Promise<void> {
+    let checked = 0;
     for (const c of [...this.store.all()]) {
       if (c.status.state !== 'RUNNING') continue;
+      // A stat per container, synchronous: hundreds in a row held the kubelet's polls for
+      // milliseconds, so the loop gets a turn every few dozen.
+      if (++checked % 32 === 0) await new Promise((r) => setImmediate(r));
       const exit = await this.o.exits.read(c.id);
       if (!exit) continue;
       // Logged: exits the watcher keeps missing point at inotify trouble (queue overflow, a replaced dir).
