@@ -1,11 +1,16 @@
 import type { StatusRequest__Output } from './generated/runtime/v1/StatusRequest.js';
 import type { StatusResponse } from './generated/runtime/v1/StatusResponse.js';
+import { Encoded } from './grpc/encoded-list.js';
+import { loadCri } from './grpc/proto.js';
 import type { Services } from './services.js';
 
 export function status(s: Services) {
-  return async (req: StatusRequest__Output): Promise<StatusResponse> => {
+  const serialize = loadCri().runtime.v1.RuntimeService.service.Status.responseSerialize;
+  // The kubelet polls Status and its answer rarely changes: the last one is kept in wire form.
+  let last: { text: string; answer: Encoded } | undefined;
+  return async (req: StatusRequest__Output): Promise<StatusResponse | Encoded> => {
     const st = await s.runtimeInfo.status(req.verbose);
-    return {
+    const res: StatusResponse = {
       status: { conditions: st.conditions.map((c) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message })) },
       runtime_handlers: st.handlers.map((h) => ({
         name: h.name,
@@ -16,5 +21,9 @@ export function status(s: Services) {
       features: { supplemental_groups_policy: true },
       info: st.info,
     };
+    if (req.verbose) return res;
+    const text = JSON.stringify(res);
+    if (last?.text !== text) last = { text, answer: new Encoded(serialize(res)) };
+    return last.answer;
   };
 }
