@@ -15,7 +15,7 @@
 // anonymous/file split (/proc/PID/status), PSS (smaps_rollup), and the V8 heap from the agent's
 // own /metrics (nodejs_heap_size_*: no inspector, which would itself cost memory).
 //
-// NEXCAGE_BENCH_AGENT_VARIANTS="name=flag flag;name2=flag ..." runs one agent per variant, one
+// NEXCAGE_BENCH_AGENT_VARIANTS="name:flag flag;name2:flag ..." runs one agent per variant, one
 // after the other against the same daemon (the pre-pulled image removed in between), to A/B
 // V8 flags in one run; the default is the launchers' flags alone.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -42,7 +42,8 @@ function variants(): { name: string; flags: string[] }[] {
   const raw = process.env.NEXCAGE_BENCH_AGENT_VARIANTS;
   if (!raw) return [{ name: 'launchers\' flags', flags: agentNodeFlags() }];
   return raw.split(';').filter((v) => v.trim() !== '').map((v) => {
-    const [name = '', flags = ''] = v.split('=', 2).length === 2 ? [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1)] : [v, ''];
+    const i = v.indexOf(':');
+    const [name, flags] = i < 0 ? [v, ''] : [v.slice(0, i), v.slice(i + 1)];
     return { name: name.trim(), flags: flags.split(/\s+/).filter((f) => f !== '') };
   });
 }
