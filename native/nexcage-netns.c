@@ -3,10 +3,11 @@
  * short-lived process (Node.js cannot call unshare(2)). It stands for `unshare --net=PATH true`
  * followed by the CNI loopback plugin: two process spawns fewer per pod.
  *
- *   nexcage-netns PATH
+ *   nexcage-netns [--private-dir DIR] PATH
  *
  * PATH must be an existing file on a private mount (the kernel refuses nsfs bind mounts into a
- * shared one). The process unshares its network namespace, sets IFF_UP on lo (what the loopback
+ * shared one); with --private-dir, DIR (PATH's directory) is first bind-mounted onto itself and
+ * made private, as `mount --bind DIR DIR; mount --make-private DIR` would. The process unshares its network namespace, sets IFF_UP on lo (what the loopback
  * plugin does: the kernel then gives it 127.0.0.1/8 and ::1), and bind-mounts its own
  * /proc/self/ns/net onto PATH; the mount is made in the caller's mount namespace, so the
  * namespace outlives this process. Nothing is mounted when a step fails.
@@ -46,12 +47,24 @@ static int loopback_up(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 2 || argv[1][0] != '/') {
-    fprintf(stderr, "usage: nexcage-netns PATH\n");
+  const char *dir = NULL;
+  const char *path = NULL;
+  if (argc == 4 && strcmp(argv[1], "--private-dir") == 0) {
+    dir = argv[2];
+    path = argv[3];
+  } else if (argc == 2) {
+    path = argv[1];
+  }
+  if (path == NULL || path[0] != '/' || (dir != NULL && dir[0] != '/')) {
+    fprintf(stderr, "usage: nexcage-netns [--private-dir DIR] PATH\n");
     return 2;
+  }
+  if (dir != NULL) {
+    if (mount(dir, dir, NULL, MS_BIND, NULL) != 0) return fail("private dir: bind mount");
+    if (mount(NULL, dir, NULL, MS_PRIVATE, NULL) != 0) return fail("private dir: make private");
   }
   if (unshare(CLONE_NEWNET) != 0) return fail("unshare");
   if (loopback_up() != 0) return fail("lo up");
-  if (mount("/proc/self/ns/net", argv[1], NULL, MS_BIND, NULL) != 0) return fail("bind mount");
+  if (mount("/proc/self/ns/net", path, NULL, MS_BIND, NULL) != 0) return fail("bind mount");
   return 0;
 }

@@ -52,19 +52,24 @@ export class NetnsPins {
   /** A new namespace, or with `from` (e.g. /proc/<pid>/ns/net of a pod's infra) that one pinned. */
   async create(podId: string, from?: string): Promise<string> {
     const path = this.pathFor(podId);
+    const helper = from ? undefined : this.helper;
+    let failure: { err: unknown } | undefined;
     // The private dir mount exists only while pins do, so an idle or crashed daemon holds no mount.
     await this.withDirLock(async () => {
       await mkdir(this.dir, { recursive: true, mode: 0o755 });
-      if (!(await this.isMountPoint(this.dir))) {
+      const privateDir = !(await this.isMountPoint(this.dir));
+      if (privateDir && !helper) {
         await run('mount', ['--bind', this.dir, this.dir]);
         await run('mount', ['--make-private', this.dir]);
       }
       await writeFile(path, '', { flag: 'wx', mode: 0o444 });
+      // The helper makes the dir mount too (one process for both), so it runs under the lock.
+      if (helper) await run(helper, [...(privateDir ? ['--private-dir', this.dir] : []), path], { timeoutMs: 30_000 }).catch((err: unknown) => (failure = { err }));
     });
     try {
+      if (failure) throw failure.err;
       if (from) await run('mount', ['--bind', from, path]);
-      else if (this.helper) await run(this.helper, [path], { timeoutMs: 30_000 });
-      else await run('unshare', [`--net=${path}`, 'true'], { timeoutMs: 30_000 });
+      else if (!helper) await run('unshare', [`--net=${path}`, 'true'], { timeoutMs: 30_000 });
     } catch (err) {
       await this.remove(path);
       throw new InternalError(`network namespace for pod "${podId}" could not be created: ${errorMessage(err)}`, { cause: err });
