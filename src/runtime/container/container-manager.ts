@@ -25,6 +25,7 @@ import { checkpointRunning, sweepCheckpointLeftovers, type CheckpointResult } fr
 import { prepareRestore, startRestored } from './container-restore.js';
 import { ContainerStore } from './container-store.js';
 import { cleanedUpStatus, discardDir, releaseContainerResources, releaseExited, sweepTrash, trashDirs } from './container-teardown.js';
+import { startCreated } from '../engine/exec-fifo.js';
 import type { ExitInfo } from '../engine/exit-watcher.js';
 import { missingExecutable } from '../engine/oci-runtime.js';
 import { buildResources } from '../oci-spec/resources.js';
@@ -178,7 +179,8 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
       let restored: { pid: number; monitorPid: number } | undefined;
       try {
         if (cur.restore) restored = await startRestored(this.o, this.store.recordDir(cur.id), cur);
-        else await runtime.start(cur.id);
+        // Through runc's exec fifo when it can: no `runc start` process.
+        else await startCreated(runtime, cur.id, cur.status.pid);
       } catch (startErr) {
         // Runtimes that look the command up only at start (not runc 1.1) report it here.
         const args = (await readJsonIfExists<Spec>(join(cur.bundle, 'config.json')).catch(() => undefined))?.process?.args ?? [];
