@@ -218,7 +218,7 @@ describe('helm chart deploy/helm/nexcage (rendered by the subset renderer standi
     expect(dirname(packaged.metricsSocket)).toBe(dirname(packaged.socket));
     expect(c.args).toContain(`--daemon-metrics-socket=${packaged.metricsSocket}`);
     // Requests cover the agent's measured RSS (about 72 MiB in its pod: test/e2e/agent-image.test.ts).
-    expect(c.resources).toEqual({ requests: { cpu: '5m', memory: '80Mi' }, limits: { memory: '192Mi' } });
+    expect(c.resources).toEqual({ requests: { cpu: '5m', memory: '72Mi' }, limits: { memory: '192Mi' } });
     expect(c.args).toContain('--runtime-classes=runc');
     expect(c.args.some((a) => a.startsWith('--pre-pull'))).toBe(false);
     expect(at(agentRole(r), 'rules')).toEqual([
