@@ -15,9 +15,10 @@
 // anonymous/file split (/proc/PID/status), PSS (smaps_rollup), and the V8 heap from the agent's
 // own /metrics (nodejs_heap_size_*: no inspector, which would itself cost memory).
 //
-// NEXCAGE_BENCH_AGENT_VARIANTS="name:flag flag;name2:flag ..." runs one agent per variant, one
-// after the other against the same daemon (the pre-pulled image removed in between), to A/B
-// V8 flags in one run; the default is the launchers' flags alone.
+// NEXCAGE_BENCH_AGENT_VARIANTS="name:flag flag;name2:flag VAR=value ..." runs one agent per
+// variant, one after the other against the same daemon (the pre-pulled image removed in between),
+// to A/B V8 flags (and environment variables, the words with a '=' that do not start with '-') in
+// one run; the default is the launchers' flags alone.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -38,13 +39,16 @@ export function agentNodeFlags(): string[] {
   return readFileSync(join(REPO, 'deploy/agent-node-flags'), 'utf8').split('\n').map((l) => l.replace(/#.*/, '').trim()).filter((l) => l !== '');
 }
 
-function variants(): { name: string; flags: string[] }[] {
+function variants(): { name: string; flags: string[]; env: Record<string, string> }[] {
   const raw = process.env.NEXCAGE_BENCH_AGENT_VARIANTS;
-  if (!raw) return [{ name: 'launchers\' flags', flags: agentNodeFlags() }];
+  if (!raw) return [{ name: 'launchers\' flags', flags: agentNodeFlags(), env: {} }];
   return raw.split(';').filter((v) => v.trim() !== '').map((v) => {
     const i = v.indexOf(':');
     const [name, flags] = i < 0 ? [v, ''] : [v.slice(0, i), v.slice(i + 1)];
-    return { name: name.trim(), flags: flags.split(/\s+/).filter((f) => f !== '') };
+    const words = flags.split(/\s+/).filter((f) => f !== '');
+    const isEnv = (w: string): boolean => !w.startsWith('-') && w.includes('=');
+    const env = Object.fromEntries(words.filter(isEnv).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
+    return { name: name.trim(), flags: words.filter((w) => !isEnv(w)), env };
   });
 }
 
@@ -138,7 +142,7 @@ export const suite: Suite = {
             '--resync-seconds', '1',
             '--log-level', 'warn',
           ],
-          { stdio: ['ignore', log, log], env: { PATH: process.env.PATH ?? '' } },
+          { stdio: ['ignore', log, log], env: { PATH: process.env.PATH ?? '', ...v.env } },
         );
         closeSync(log);
         agent = proc;
@@ -177,7 +181,7 @@ export const suite: Suite = {
           rows.push(...memRows('after start (labels, RuntimeClass, pre-pull done)', start));
           rows.push(...memRows(`steady (+${scrapes} scrapes, +${rounds} syncs)`, steady));
           rows.push(
-            single(tag(`agent RSS goal <= ${GOAL_MIB} MiB`), 'MiB', steady.mem.rss, `${steady.mem.rss <= GOAL_MIB ? 'met' : 'NOT met'}; flags: ${v.flags.join(' ') || '(none)'}`),
+            single(tag(`agent RSS goal <= ${GOAL_MIB} MiB`), 'MiB', steady.mem.rss, `${steady.mem.rss <= GOAL_MIB ? 'met' : 'NOT met'}; flags: ${[...v.flags, ...Object.entries(v.env).map(([k, x]) => `${k}=${x}`)].join(' ') || '(none)'}`),
           );
         } finally {
           await new Promise((r) => {
