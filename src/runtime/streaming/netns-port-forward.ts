@@ -26,6 +26,12 @@ export interface NetnsPortForwardOptions {
   log: Logger;
 }
 
+/**
+ * What the pod socket may hold before the client stream is paused: several frames' worth, above
+ * the socket's own 16 KiB mark (which one frame alone exceeds).
+ */
+const SOCKET_BUFFER_LIMIT = 256 * 1024;
+
 export class NetnsPortForwarder implements PortForwardBackend {
   private readonly dialHelper: string;
 
@@ -138,11 +144,36 @@ function relay(sock: Socket, stream: Duplex, signal: AbortSignal): Promise<void>
       signal.removeEventListener('abort', drop);
       stream.off('close', drop);
       stream.off('error', drop);
-      stream.unpipe(sock);
       if (failure) reject(failure);
       else resolvePromise();
     });
-    stream.pipe(sock);
+    pump(stream, sock);
     sock.pipe(stream as Writable);
+  });
+}
+
+/**
+ * stream -> sock as pipe() does, but the socket is corked until the end of the tick: the frames of
+ * one read on the client's connection (several per read) reach the pod in one write.
+ */
+function pump(from: Duplex, to: Socket): void {
+  const resume = (): void => {
+    from.resume();
+  };
+  from.on('data', (b: Buffer) => {
+    if (to.destroyed) return;
+    if (to.writableCorked === 0) {
+      to.cork();
+      process.nextTick(() => to.uncork());
+    }
+    to.write(b);
+    // Past the socket's own mark every write() said false: 'drain' is due once it empties.
+    if (to.writableLength >= SOCKET_BUFFER_LIMIT) {
+      from.pause();
+      to.once('drain', resume);
+    }
+  });
+  from.once('end', () => {
+    if (!to.destroyed) to.end();
   });
 }

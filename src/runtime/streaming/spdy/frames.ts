@@ -135,11 +135,16 @@ export function encodeData(streamId: number, flags: number, data: Buffer): Buffe
 
 /** A DATA frame as its header and the payload itself (written together, the payload not copied). */
 export function encodeDataParts(streamId: number, flags: number, data: Buffer): [Buffer, Buffer] {
-  if (data.length > MAX_FRAME_PAYLOAD) throw new FrameError(`data frame of ${data.length} bytes exceeds 24 bits`);
+  return [dataFrameHead(streamId, flags, data.length), data];
+}
+
+/** The 8-byte header of a DATA frame whose payload of `length` bytes follows separately. */
+export function dataFrameHead(streamId: number, flags: number, length: number): Buffer {
+  if (length > MAX_FRAME_PAYLOAD) throw new FrameError(`data frame of ${length} bytes exceeds 24 bits`);
   const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
   head.writeUInt32BE(streamId & 0x7fffffff, 0);
-  head.writeUInt32BE(flags * 0x1000000 + data.length, 4);
-  return [head, data];
+  head.writeUInt32BE(flags * 0x1000000 + length, 4);
+  return head;
 }
 
 // --- control frame payloads (header blocks stay compressed bytes here) ---

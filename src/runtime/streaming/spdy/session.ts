@@ -15,6 +15,7 @@ import type { Logger } from '../../../lib/log.js';
 import {
   ControlType,
   encodeControl,
+  dataFrameHead,
   encodeDataParts,
   FLAG_FIN,
   FLAG_UNIDIRECTIONAL,
@@ -33,15 +34,24 @@ import {
   streamBlockPayload,
   twoWords,
   type RawControlFrame,
-  type RawFrame,
 } from './frames.js';
 import { HeaderCompressor, HeaderDecompressor } from './header-codec.js';
 import { decodeHeaderBlock, encodeHeaderBlock, type SpdyHeaders } from './header-block.js';
 
 export const DEFAULT_WINDOW = 65536;
-/** Largest DATA frame we send; spdystream accepts any 24-bit length. */
-const MAX_DATA_CHUNK = 32 * 1024;
+/** Largest DATA frame we send; spdystream accepts any 24-bit length. Fewer frames, fewer writes. */
+const MAX_DATA_CHUNK = 256 * 1024;
+/**
+ * What a stream buffers each way before it pushes back: a few socket reads (64 KiB each), so a
+ * bulk transfer does not stop and restart its socket on every frame.
+ */
+export const STREAM_HIGH_WATER_MARK = 256 * 1024;
 const MAX_WINDOW = 0x7fffffff;
+/**
+ * Bytes a session lets its socket hold before writers wait for it to drain: above the socket's
+ * own 16 KiB mark, which one data frame alone exceeds, so bulk data does not wait on every frame.
+ */
+const SOCKET_BUFFER_LIMIT = 1024 * 1024;
 
 export interface SessionOptions {
   /** Close the session when no frame moves for this long; 0 = never. */
@@ -63,8 +73,11 @@ export class SpdySession extends EventEmitter<SessionEvents> {
   private lastPeerStreamId = 0;
   private goneAway = false;
   private closed = false;
-  private readChain: Promise<void> = Promise.resolve();
+  /** Set while a control frame's async work (header inflation) runs: later frames wait for it. */
+  private reading = false;
   private writeChain: Promise<void> = Promise.resolve();
+  /** Writes queued on writeChain and not done yet; none: a frame can go out at once. */
+  private queuedWrites = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   private windowWaiters: Array<() => void> = [];
   /** Set once the peer sends WINDOW_UPDATE or INITIAL_WINDOW_SIZE (see the header comment). */
@@ -92,7 +105,7 @@ export class SpdySession extends EventEmitter<SessionEvents> {
     if (chunk.length === 0 || this.closed) return;
     this.touch();
     this.splitter.push(chunk);
-    this.readChain = this.readChain.then(() => this.drainFrames()).catch((err: unknown) => this.fail(err));
+    if (!this.reading) this.drainFrames();
   }
 
   get isClosed(): boolean {
@@ -119,19 +132,35 @@ export class SpdySession extends EventEmitter<SessionEvents> {
     this.teardown();
   }
 
-  private async drainFrames(): Promise<void> {
-    for (let f = this.splitter.next(); f; f = this.splitter.next()) {
-      if (this.closed) return;
-      await this.handle(f);
+  /**
+   * Handles the frames received so far, in order: DATA frames at once (all frames of one socket read
+   * reach their streams in the same tick), a control frame's async work holding back the rest.
+   */
+  private drainFrames(): void {
+    try {
+      for (let f = this.splitter.next(); f; f = this.splitter.next()) {
+        if (this.closed) return;
+        if (!f.control) {
+          this.bytesIn += f.payload.length;
+          this.onDataFrame(f.streamId, f.flags, f.payload);
+          continue;
+        }
+        this.reading = true;
+        void this.handle(f).then(
+          () => {
+            this.reading = false;
+            this.drainFrames();
+          },
+          (err: unknown) => this.fail(err),
+        );
+        return;
+      }
+    } catch (err) {
+      this.fail(err);
     }
   }
 
-  private async handle(f: RawFrame): Promise<void> {
-    if (!f.control) {
-      this.bytesIn += f.payload.length;
-      this.onDataFrame(f.streamId, f.flags, f.payload);
-      return;
-    }
+  private async handle(f: RawControlFrame): Promise<void> {
     if (f.version !== SPDY_VERSION) throw new FrameError(`control frame of SPDY version ${f.version}, expected ${SPDY_VERSION}`);
     switch (f.type) {
       case ControlType.SYN_STREAM:
@@ -228,19 +257,46 @@ export class SpdySession extends EventEmitter<SessionEvents> {
 
   // --- writing ---
 
-  private enqueue(produce: () => Promise<Buffer | Buffer[]> | Buffer | Buffer[]): Promise<void> {
-    const step = this.writeChain.then(async () => {
-      const buf = await produce();
-      if (this.socket.destroyed || this.socket.writableEnded) return;
-      this.touch();
-      if (!writeAll(this.socket, buf)) await waitDrain(this.socket);
+  /**
+   * Writes frames in order. A ready frame with nothing queued before it is written at once; one
+   * that must wait (behind a header block being compressed, or a full socket) goes on the chain.
+   * Resolves once the frame is written and the socket has room again.
+   */
+  private enqueue(frame: Buffer | Buffer[] | (() => Promise<Buffer>)): Promise<void> {
+    if (this.queuedWrites === 0 && typeof frame !== 'function') {
+      if (this.write(frame)) return Promise.resolve();
+      return this.chain(() => waitDrain(this.socket));
+    }
+    return this.chain(async () => {
+      if (!this.write(typeof frame === 'function' ? await frame() : frame)) await waitDrain(this.socket);
     });
-    this.writeChain = step.catch((err: unknown) => this.options.log.debug({ err }, 'spdy write failed'));
-    return step;
+  }
+
+  private chain(step: () => Promise<void>): Promise<void> {
+    this.queuedWrites++;
+    const run = this.writeChain.then(step).finally(() => this.queuedWrites--);
+    this.writeChain = run.catch((err: unknown) => this.options.log.debug({ err }, 'spdy write failed'));
+    return run;
+  }
+
+  /**
+   * One frame onto the socket; false when it holds too much. The socket is corked until the end
+   * of the tick, so the frames of one tick (data, window updates) leave in one write.
+   */
+  private write(frame: Buffer | Buffer[]): boolean {
+    const socket = this.socket;
+    if (socket.destroyed || socket.writableEnded) return true;
+    this.touch();
+    if (socket.writableCorked === 0) {
+      socket.cork();
+      process.nextTick(() => socket.uncork());
+    }
+    writeAll(socket, frame);
+    return socket.writableLength < SOCKET_BUFFER_LIMIT;
   }
 
   sendControl(type: number, flags: number, payload: Buffer): Promise<void> {
-    return this.enqueue(() => encodeControl(type, flags, payload));
+    return this.enqueue(encodeControl(type, flags, payload));
   }
 
   sendRst(streamId: number, status: number): void {
@@ -260,7 +316,19 @@ export class SpdySession extends EventEmitter<SessionEvents> {
   }
 
   /** Send `data` on a stream in window-sized DATA frames; `fin` marks the last one. */
-  async sendData(st: SpdyStream, data: Buffer, fin: boolean): Promise<void> {
+  async sendData(st: SpdyStream, parts: Buffer | Buffer[], fin: boolean): Promise<void> {
+    if (Array.isArray(parts)) {
+      const total = parts.reduce((n, b) => n + b.length, 0);
+      // Several buffered writes as one frame, the payloads not copied (the common bulk case).
+      if (!this.peerFlowControl && total <= MAX_DATA_CHUNK) {
+        if (this.closed) throw new Error('spdy session closed');
+        st.sendWindow -= total;
+        this.sessionSendWindow -= total;
+        this.bytesOut += total;
+        return this.enqueue([dataFrameHead(st.id, fin ? FLAG_FIN : 0, total), ...parts]);
+      }
+    }
+    const data = Array.isArray(parts) ? Buffer.concat(parts) : parts;
     let off = 0;
     do {
       if (this.closed) throw new Error('spdy session closed');
@@ -278,7 +346,7 @@ export class SpdySession extends EventEmitter<SessionEvents> {
       off += n;
       const last = fin && off >= data.length;
       this.bytesOut += chunk.length;
-      await this.enqueue(() => encodeDataParts(st.id, last ? FLAG_FIN : 0, chunk));
+      await this.enqueue(encodeDataParts(st.id, last ? FLAG_FIN : 0, chunk));
     } while (off < data.length);
   }
 
@@ -330,7 +398,15 @@ export class SpdySession extends EventEmitter<SessionEvents> {
       const status = err instanceof FrameError ? GoAwayStatus.PROTOCOL_ERROR : GoAwayStatus.INTERNAL_ERROR;
       void this.sendControl(ControlType.GOAWAY, 0, twoWords(this.lastPeerStreamId, status)).catch(() => undefined);
     }
-    void this.writeChain.then(() => this.destroy());
+    void this.writeChain.then(() => {
+      this.flush();
+      this.destroy();
+    });
+  }
+
+  /** Sends what the end-of-tick cork holds now (before the socket is destroyed). */
+  private flush(): void {
+    while (this.socket.writableCorked > 0) this.socket.uncork();
   }
 
   private teardown(): void {
@@ -348,21 +424,19 @@ export class SpdySession extends EventEmitter<SessionEvents> {
 }
 
 /**
- * One write of several buffers (a frame header and its payload): corked, a socket sends them in one
- * writev without copying the payload; a transport that writes chunk by chunk (a WebSocket stream,
- * one message each) gets them joined.
+ * One frame (a header and its payload) onto a corked socket: a socket sends them in one writev
+ * without copying the payload; a transport that writes chunk by chunk (a WebSocket stream, one
+ * message each) gets them joined.
  */
-function writeAll(socket: Duplex, buf: Buffer | Buffer[]): boolean {
-  if (!Array.isArray(buf)) return socket.write(buf);
-  if (typeof (socket as { _writev?: unknown })._writev !== 'function') return socket.write(Buffer.concat(buf));
-  socket.cork();
-  let ok = true;
-  for (const b of buf) ok = socket.write(b) && ok;
-  socket.uncork();
-  return ok;
+function writeAll(socket: Duplex, buf: Buffer | Buffer[]): void {
+  if (!Array.isArray(buf)) socket.write(buf);
+  else if (typeof (socket as { _writev?: unknown })._writev !== 'function') socket.write(Buffer.concat(buf));
+  else for (const b of buf) socket.write(b);
 }
 
 function waitDrain(socket: Duplex): Promise<void> {
+  // 'drain' comes only after a write() that returned false (always so above SOCKET_BUFFER_LIMIT).
+  if (!socket.writableNeedDrain) return Promise.resolve();
   return new Promise((resolve) => {
     const done = (): void => {
       socket.off('drain', done);
@@ -389,7 +463,7 @@ export class SpdyStream extends Duplex {
     readonly headers: SpdyHeaders,
     public sendWindow: number,
   ) {
-    super({ allowHalfOpen: true });
+    super({ allowHalfOpen: true, highWaterMark: STREAM_HIGH_WATER_MARK });
   }
 
   /** Accept the stream (SYN_REPLY). Kubernetes clients wait for it before using the stream. */
@@ -408,6 +482,15 @@ export class SpdyStream extends Duplex {
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     if (this.localClosed) return cb(new Error(`spdy stream ${this.id} is closed for writing`));
     this.session.sendData(this, chunk, false).then(() => cb(), cb);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
+    if (this.localClosed) return cb(new Error(`spdy stream ${this.id} is closed for writing`));
+    this.session.sendData(
+      this,
+      chunks.map((c) => c.chunk),
+      false,
+    ).then(() => cb(), cb);
   }
 
   override _final(cb: (err?: Error | null) => void): void {
