@@ -27,6 +27,15 @@ const STATUS_NAMES = [
   'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED',
 ];
 
+/** grpc-message is percent-encoded; a malformed one is shown as it came. */
+function percentDecoded(m: string): string {
+  try {
+    return decodeURIComponent(m);
+  } catch {
+    return m;
+  }
+}
+
 export class DaemonCallError extends Error {
   constructor(
     readonly code: number,
@@ -142,7 +151,7 @@ export class DaemonClient implements DaemonCalls {
         if (h['grpc-status'] === undefined) return;
         grpcStatus = Number(h['grpc-status']);
         const m = h['grpc-message'];
-        grpcMessage = typeof m === 'string' ? decodeURIComponent(m) : '';
+        grpcMessage = typeof m === 'string' ? percentDecoded(m) : '';
       };
       stream.on('response', (h) => {
         httpStatus = Number(h[':status']);
