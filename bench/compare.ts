@@ -51,6 +51,8 @@ export interface Runtime {
   runcRoot?: string;
   /** Per-step split of RunPodSandbox, when the runtime reports one (ms, mean). */
   podStartSplit?(): Promise<Record<string, number>>;
+  /** The daemon's --trace-gc output (nexcage). */
+  gcTrace?: string;
   stop(): Promise<void>;
 }
 
@@ -295,7 +297,7 @@ export const suite: Suite = {
           },
         },
       ];
-      const gcBefore = readFileSync(nexcage.gcTrace, 'utf8').length;
+      const gcBefore = new Map(runtimes.map((r) => [r, r.gcTrace ? readFileSync(r.gcTrace, 'utf8').length : 0]));
       const cpuPolls = cpu();
       for (const p of polls) {
         for (const [k, r] of runtimes.entries()) {
@@ -307,11 +309,18 @@ export const suite: Suite = {
         }
       }
       cpuRow(`daemon CPU for the polls (${polls.length} methods x ${POLL_CALLS * 1.2} calls)`, cpuPolls);
-      const pauses: GcPause[] = gcPauses(readFileSync(nexcage.gcTrace, 'utf8').slice(gcBefore));
-      record(figures, "nexcage GC pauses during the polls (--trace-gc)", 'ms', 'nexcage', {
-        ...summarize('', 'ms', pauses.map((p) => p.ms)),
-        note: `max ${Math.max(0, ...pauses.map((p) => p.ms)).toFixed(2)} ms; ${pauses.filter((p) => p.kind !== 'Scavenge').length} not scavenges`,
-      });
+      mem("after the kubelet's polls", 'daemon');
+      for (const r of runtimes) {
+        if (!r.gcTrace) continue;
+        const pauses: GcPause[] = gcPauses(readFileSync(r.gcTrace, 'utf8').slice(gcBefore.get(r)));
+        const full = pauses.filter((p) => p.kind !== 'Scavenge' && p.kind !== 'marking step');
+        const longest = full.reduce<GcPause | undefined>((a, p) => (a && a.ms >= p.ms ? a : p), undefined);
+        const split = Object.entries(longest?.phases ?? {}).map(([k, ms]) => `${k} ${ms}`).join(', ');
+        record(figures, 'GC pauses during the polls (--trace-gc)', 'ms', r.name, {
+          ...summarize('', 'ms', pauses.map((p) => p.ms)),
+          note: `max ${Math.max(0, ...pauses.map((p) => p.ms)).toFixed(2)} ms; ${pauses.filter((p) => p.ms > 5).length} over 5 ms; ${full.length} full GCs (max ${Math.max(0, ...full.map((p) => p.ms)).toFixed(2)} ms${split ? `: ${split}` : ''})`,
+        });
+      }
 
       phase('removing the pods');
       await each((_, w) => w.removePods());

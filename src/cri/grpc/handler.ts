@@ -64,23 +64,27 @@ export function unary<Req, Res>(ctx: HandlerContext, method: string, impl: (req:
   return (call: ServerUnaryCall<Req, Res>, callback) => {
     const started = process.hrtime.bigint();
     const abort = new AbortController();
-    let answered = false;
+    const onCancelled = (): void => abort.abort();
     // grpc-js also emits 'cancelled' after every status it sends: only one before the answer counts.
-    call.on('cancelled', () => {
-      if (!answered) abort.abort();
-    });
+    // Detached at the answer also because Node keeps each HTTP/2 stream's native handle alive
+    // through young-generation GCs until a full one: whatever the call still references (this
+    // listener, the controller) gets promoted with it and makes full GCs come sooner.
+    call.on('cancelled', onCancelled);
+    const answered = (): void => {
+      call.removeListener('cancelled', onCancelled);
+    };
     void traced(method, call.request, call.metadata, () =>
       Promise.resolve()
         .then(() => impl(call.request, abort.signal))
         .then(
           (res) => {
-            answered = true;
+            answered();
             if (abort.signal.aborted) finish(ctx, method, call.request, started, status.CANCELLED, new Error('the caller went away before the answer'));
             else finish(ctx, method, call.request, started, status.OK);
             callback(null, res);
           },
           (err: unknown) => {
-            answered = true;
+            answered();
             // The caller is gone: what the handler threw (often the cancel itself) reaches nobody.
             const se = abort.signal.aborted ? { code: status.CANCELLED, details: capDetails(errorMessage(err)) } : toServiceError(err);
             setCurrentSpanError(se.details);
