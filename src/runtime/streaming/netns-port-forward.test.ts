@@ -107,6 +107,43 @@ describe('NetnsPortForwarder', () => {
     }
   });
 
+  it('16 MiB pushed before any is read back arrive intact: the relay holds back the client while the pod is full', async () => {
+    const size = 16 * 1024 * 1024;
+    const sent = Buffer.alloc(size);
+    for (let i = 0; i < size; i += 4) sent.writeUInt32LE(i, i);
+    const cat = spawn('nsenter', [`--net=${netns}`, 'socat', 'TCP4-LISTEN:8084,bind=127.0.0.1,reuseaddr', 'EXEC:cat'], { stdio: 'ignore' });
+    try {
+      await until(() => listening(8084), 'the cat service in the netns');
+      const [client, server] = duplexPair();
+      const done = forwarder.portForward('pod1', 8084, server, new AbortController().signal);
+      client.end(sent); // nothing read back yet: cat stops reading once its output is full
+      await until(() => server.readableLength === 0 && server.isPaused(), 'the relay to hold back the client');
+      const got: Buffer[] = [];
+      client.on('data', (b: Buffer) => got.push(b));
+      await once(client, 'end');
+      expect(Buffer.concat(got).equals(sent)).toBe(true);
+      await done;
+    } finally {
+      cat.kill('SIGKILL');
+      if (cat.exitCode === null && cat.signalCode === null) await once(cat, 'exit');
+    }
+  });
+
+  it('a pod service that resets the connection: rejects with the reset (the client sees it on its error stream)', async () => {
+    const rst = spawn('nsenter', [`--net=${netns}`, process.execPath, '-e', `require('net').createServer((s) => s.once('data', () => s.resetAndDestroy())).listen(8085, '127.0.0.1')`], { stdio: 'ignore' });
+    try {
+      await until(() => listening(8085), 'the resetting service in the netns');
+      const [client, server] = duplexPair();
+      client.resume();
+      const done = forwarder.portForward('pod1', 8085, server, new AbortController().signal);
+      client.write('hello');
+      await expect(done).rejects.toThrow(/ECONNRESET/);
+    } finally {
+      rst.kill('SIGKILL');
+      if (rst.exitCode === null && rst.signalCode === null) await once(rst, 'exit');
+    }
+  });
+
   it('a network namespace that is gone: rejects naming it', async () => {
     const gone = new NetnsPortForwarder({ netnsPath: async () => join(dir, 'netns', 'no-such-pod') }, { log: silentLogger() });
     const [client, server] = duplexPair();
