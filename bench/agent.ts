@@ -15,6 +15,8 @@
 // anonymous/file split (/proc/PID/status), PSS (smaps_rollup), and the V8 heap from the agent's
 // own /metrics (nodejs_heap_size_*: no inspector, which would itself cost memory).
 //
+// NEXCAGE_BENCH_AGENT_INSPECT_PORT=N opens the agent's inspector there and adds its live heap after
+// a full GC (a leak shows as a climb between the two readings; the inspector itself costs RSS).
 // NEXCAGE_BENCH_AGENT_VARIANTS="name:flag flag;name2:flag VAR=value ..." runs one agent per
 // variant, one after the other against the same daemon (the pre-pulled image removed in between),
 // to A/B V8 flags (and environment variables, the words with a '=' that do not start with '-') in
@@ -26,7 +28,7 @@ import { call } from '../src/cri/grpc/client.js';
 import { pushTestImages } from '../test/support/image-builder.js';
 import { KubeApiStandIn } from '../test/support/kube-api-standin.js';
 import { freePort, makeTestCa, TestRegistry } from '../test/support/registry.js';
-import { BenchDaemon } from './bench-daemon.js';
+import { BenchDaemon, liveHeapMiB } from './bench-daemon.js';
 import { single, type Row, type Suite } from './lib.js';
 import { procMem, type ProcMem } from './proc-mem.js';
 
@@ -74,6 +76,8 @@ interface Reading {
   mem: ProcMem;
   heapUsed: number;
   heapTotal: number;
+  /** After a full GC, through the inspector (NaN without it). */
+  liveHeap: number;
 }
 
 export const suite: Suite = {
@@ -81,6 +85,7 @@ export const suite: Suite = {
   async run(): Promise<Row[]> {
     const scrapes = Number(process.env.NEXCAGE_BENCH_AGENT_SCRAPES ?? 10);
     const rounds = Number(process.env.NEXCAGE_BENCH_AGENT_ROUNDS ?? 5);
+    const inspectPort = Number(process.env.NEXCAGE_BENCH_AGENT_INSPECT_PORT ?? 0);
     const work = mkdtempSync('/var/tmp/nexcage-bench-agent-');
     const registry = await TestRegistry.start({ parent: work });
     const sockDir = join(work, 'daemon', 'sock');
@@ -131,6 +136,7 @@ export const suite: Suite = {
           join(REPO, 'node_modules/.bin/node'),
           [
             ...v.flags,
+            ...(inspectPort ? [`--inspect=127.0.0.1:${inspectPort}`] : []),
             join(REPO, 'dist/src/cli/main.js'),
             'agent',
             '--node-name', NODE,
@@ -149,7 +155,9 @@ export const suite: Suite = {
         const pid = proc.pid as number;
         const read = async (): Promise<Reading> => {
           const text = await (await fetch(`${base}/metrics`)).text();
-          return { mem: procMem(pid), heapUsed: metric(text, 'nodejs_heap_size_used_bytes') / MiB, heapTotal: metric(text, 'nodejs_heap_size_total_bytes') / MiB };
+          const mem = procMem(pid);
+          const liveHeap = inspectPort ? await liveHeapMiB(inspectPort) : NaN;
+          return { mem, heapUsed: metric(text, 'nodejs_heap_size_used_bytes') / MiB, heapTotal: metric(text, 'nodejs_heap_size_total_bytes') / MiB, liveHeap };
         };
         const syncs = async (): Promise<number> => metric(await (await fetch(`${base}/metrics`)).text(), 'nexcage_agent_syncs_total');
         try {
@@ -177,6 +185,7 @@ export const suite: Suite = {
             single(tag(`agent RSS ${when}`), 'MiB', r.mem.rss, `anon ${r1(r.mem.anon)} / file ${r1(r.mem.file)}`),
             single(tag(`agent PSS ${when}`), 'MiB', r.mem.pss),
             single(tag(`agent V8 heap used ${when}`), 'MiB', r.heapUsed, `heap total ${r1(r.heapTotal)}`),
+            ...(inspectPort ? [single(tag(`agent live heap after a full GC ${when}`), 'MiB', r.liveHeap, 'through the inspector')] : []),
           ];
           rows.push(...memRows('after start (labels, RuntimeClass, pre-pull done)', start));
           rows.push(...memRows(`steady (+${scrapes} scrapes, +${rounds} syncs)`, steady));
