@@ -215,11 +215,11 @@ describe('tracing', () => {
       const root = spans.find((s) => s.name === name)!;
       return spans.filter((s) => s.traceId === root.traceId).map((s) => s.name);
     };
-    // netns, CNI plugins, conmon and runc under RunPodSandbox; the overlay mount and conmon under
-    // CreateContainer; runc start under StartContainer
-    expect(treeOf('CRI RunPodSandbox')).toEqual(expect.arrayContaining(['exec unshare', 'exec bridge', 'exec conmon', 'exec runc']));
+    // the netns helper, CNI plugins, conmon and the start through runc's exec fifo under
+    // RunPodSandbox; the overlay mount and conmon under CreateContainer; the start under StartContainer
+    expect(treeOf('CRI RunPodSandbox')).toEqual(expect.arrayContaining(['exec nexcage-netns', 'exec bridge', 'exec conmon', 'runtime.start']));
     expect(treeOf('CRI CreateContainer')).toEqual(expect.arrayContaining(['exec mount', 'exec conmon']));
-    expect(treeOf('CRI StartContainer')).toEqual(expect.arrayContaining(['exec runc']));
+    expect(treeOf('CRI StartContainer')).toEqual(expect.arrayContaining(['runtime.start']));
     // the pull: image.pull under the call, blob fetches and layer unpacks under it
     const pullRoot = spans.find((s) => s.name === 'CRI PullImage')!;
     const pull = spans.find((s) => s.name === 'image.pull' && s.traceId === pullRoot.traceId)!;
