@@ -108,7 +108,7 @@ find "$root" -newermt "@$SOURCE_DATE_EPOCH" -print0 | xargs -0 -r touch -h -d "@
 in_root "$root" setpriv --reuid=$USER_ID --regid=$USER_ID --clear-groups /usr/bin/nexcage --version >/dev/null ||
   { echo "image: nexcage does not start in the trimmed root" >&2; exit 1; }
 in_root "$root" /usr/bin/nexcage agent --help >/dev/null || { echo "image: nexcage agent does not start" >&2; exit 1; }
-for b in runc conmon iptables catatonit socat; do in_root "$root" sh -c "command -v $b" >/dev/null || { echo "image: $b missing" >&2; exit 1; }; done
+for b in runc conmon iptables catatonit; do in_root "$root" sh -c "command -v $b" >/dev/null || { echo "image: $b missing" >&2; exit 1; }; done
 
 oci=$out/oci
 rm -rf "$oci"

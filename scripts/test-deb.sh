@@ -66,9 +66,9 @@ ls "$root/usr/share/doc/nexcage/" | grep -q '^README.md' || fail "README missing
 ok "binary, private node, config, unit, completion, man page and docs are installed"
 in_root dpkg-query -W -f='${Conffiles}\n' nexcage | grep -q '/etc/nexcage/config.json' || fail "config.json is not a conffile"
 ok "/etc/nexcage/config.json is a conffile"
-for dep in runc conmon catatonit iptables socat setfattr /bin/kill; do in_root sh -c "command -v $dep" >/dev/null || fail "dependency $dep not installed"; done
+for dep in runc conmon catatonit iptables setfattr /bin/kill; do in_root sh -c "command -v $dep" >/dev/null || fail "dependency $dep not installed"; done
 [ -x "$root/usr/lib/cni/bridge" ] || fail "containernetworking-plugins not installed"
-ok "runc, conmon, catatonit, iptables, socat, setfattr, kill (ExecReload) and the CNI plugins came in as dependencies"
+ok "runc, conmon, catatonit, iptables, setfattr, kill (ExecReload) and the CNI plugins came in as dependencies"
 tests=$(in_root dpkg -L nexcage | grep -E '\.(test|spec)\.[cm]?js$|/test-host\.js$|/(tests?|__tests__|examples?)/' || true)
 [ -z "$tests" ] || { echo "$tests" | head; fail "the package ships test files"; }
 ok "no test files in the package (ours or the dependencies')"
