@@ -8,7 +8,7 @@ import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { Backoff, sleep } from './backoff.js';
 import { DaemonClient } from './daemon-client.js';
-import { startAgentHttp } from './http-endpoint.js';
+import { startHttpEndpoint } from '../lib/http-endpoint.js';
 import { apiErrorMessage, KubeApi } from './kube-api.js';
 import { daemonMetricsRoute } from './metrics-relay.js';
 import { agentApiErrors, agentDaemonUp, agentRuntimeReady, agentSyncs } from './metrics.js';
@@ -46,7 +46,7 @@ export class Agent {
   async start(): Promise<string> {
     let address = '';
     if (this.options.healthAddress !== '') {
-      this.http = await startAgentHttp(
+      this.http = await startHttpEndpoint(
         this.options.healthAddress,
         // Ready follows the node-local daemon only: an API server outage must not make every agent
         // unready at once (and stall a rollout); API failures show in logs and metrics instead.

@@ -1,71 +1,25 @@
-// The side HTTP endpoint for operators: /metrics (Prometheus), /healthz (alive), /readyz
-// (CRI Status says RuntimeReady), /pulls (the image pulls running now and how far they are, JSON;
-// what `nexcage pull` shows). Plain node:http; it serves nothing else, on HOST:PORT and, for
-// the node agent's pod to relay the metrics, optionally on a unix socket (metrics-socket.ts).
-import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
+// The daemon's side HTTP endpoint for operators: lib/http-endpoint.ts (/metrics, /healthz, /readyz
+// = CRI Status says RuntimeReady) plus /pulls (the image pulls running now and how far they are,
+// JSON; what `nexcage pull` shows). On HOST:PORT and, for the node agent's pod to relay the
+// metrics, optionally on a unix socket (metrics-socket.ts).
+import type { RequestListener, Server } from 'node:http';
 import { pullTracker } from '../images/pull-progress.js';
+import { httpHandler, startHttpEndpoint, type Readiness, type Route } from '../lib/http-endpoint.js';
 import type { Logger } from '../lib/log.js';
-import { registry } from '../lib/metrics.js';
 
-// Loaded as CommonJS: an ESM import of node:http evaluates every export, and its lazy WebSocket/fetch
-// getters load undici (~3 MB of RSS the daemon never uses).
-const { createServer } = process.getBuiltinModule('node:http');
+export type { Readiness } from '../lib/http-endpoint.js';
 
-export interface Readiness {
-  ready: boolean;
-  reason: string;
+const DAEMON_ROUTES: Record<string, Route> = {
+  '/pulls': (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ pulls: pullTracker.list() }) + '\n');
+  },
+};
+
+export function daemonHttpHandler(readiness: () => Promise<Readiness>, log: Logger): RequestListener {
+  return httpHandler(readiness, log, DAEMON_ROUTES);
 }
 
-/** An extra GET path (the agent's /daemon/metrics relay). */
-export type Route = (req: IncomingMessage, res: ServerResponse) => void;
-
-export function parseHostPort(address: string): { host: string; port: number } {
-  const i = address.lastIndexOf(':');
-  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
-}
-
-export function httpHandler(readiness: () => Promise<Readiness>, log: Logger, routes: Record<string, Route> = {}): RequestListener {
-  return (req, res) => {
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    const reply = (code: number, body: string, type = 'text/plain; charset=utf-8'): void => {
-      res.writeHead(code, { 'content-type': type });
-      res.end(body);
-    };
-    if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'method not allowed\n');
-    if (path === '/healthz') return reply(200, 'ok\n');
-    if (path === '/readyz') {
-      readiness().then(
-        (r) => (r.ready ? reply(200, 'ok\n') : reply(503, `not ready: ${r.reason}\n`)),
-        (err: unknown) => reply(503, `not ready: ${(err as Error).message}\n`),
-      );
-      return;
-    }
-    if (path === '/pulls') return reply(200, JSON.stringify({ pulls: pullTracker.list() }) + '\n', 'application/json');
-    if (path === '/metrics') {
-      registry.metrics().then(
-        (text) => reply(200, text, registry.contentType),
-        (err: unknown) => {
-          log.error({ err }, 'collecting metrics failed');
-          reply(500, 'metrics collection failed\n');
-        },
-      );
-      return;
-    }
-    const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
-    if (route) return route(req, res);
-    reply(404, 'not found\n');
-  };
-}
-
-export async function startHttpEndpoint(address: string, readiness: () => Promise<Readiness>, log: Logger, routes: Record<string, Route> = {}): Promise<Server> {
-  const server = createServer(httpHandler(readiness, log, routes));
-  const { host, port } = parseHostPort(address);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return server;
+export function startDaemonHttp(address: string, readiness: () => Promise<Readiness>, log: Logger): Promise<Server> {
+  return startHttpEndpoint(address, readiness, log, DAEMON_ROUTES);
 }

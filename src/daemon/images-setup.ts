@@ -12,7 +12,7 @@ import { PeerList } from '../images/peer-list.js';
 import { PeerServer } from '../images/peer-server.js';
 import { PeerRegistryClient } from '../images/peer-source.js';
 import { PrivateDigests } from '../images/private-digests.js';
-import { parseHostPort } from './http-server.js';
+import { parseHostPort } from '../lib/http-endpoint.js';
 
 export interface ImageService {
   manager: ImageManager;

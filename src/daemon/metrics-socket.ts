@@ -6,7 +6,7 @@ import type { Server } from 'node:http';
 import { chmod, mkdir, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from '../lib/log.js';
-import { httpHandler, type Readiness } from './http-server.js';
+import { daemonHttpHandler, type Readiness } from './http-server.js';
 import { applySocketGroup } from './socket-group.js';
 
 // Loaded as CommonJS: an ESM import of node:http evaluates every export, and its lazy WebSocket/fetch
@@ -16,7 +16,7 @@ const { createServer } = process.getBuiltinModule('node:http');
 export async function startMetricsSocket(path: string, group: string, readiness: () => Promise<Readiness>, log: Logger): Promise<Server> {
   await mkdir(dirname(path), { recursive: true, mode: 0o755 });
   await unlink(path).catch(() => undefined);
-  const server = createServer(httpHandler(readiness, log));
+  const server = createServer(daemonHttpHandler(readiness, log));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(path, () => {

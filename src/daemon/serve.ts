@@ -24,7 +24,7 @@ import { registerContainerMetrics } from '../runtime/stats/prometheus.js';
 import { startTracing, stopTracing } from '../lib/tracing.js';
 import { nexcageVersion } from '../lib/version.js';
 import type { Config } from './config-schema.js';
-import { startHttpEndpoint } from './http-server.js';
+import { startDaemonHttp } from './http-server.js';
 import { startMetricsSocket } from './metrics-socket.js';
 import { applyReload, type ReloadListener } from './reload.js';
 import { sdNotifier, startWatchdog } from './sd-notify.js';
@@ -104,7 +104,7 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
   };
   let http: HttpServer | undefined;
   if (config.metricsAddress !== '') {
-    http = await startHttpEndpoint(config.metricsAddress, readiness, log);
+    http = await startDaemonHttp(config.metricsAddress, readiness, log);
   }
   const metricsSocket = config.metricsSocket !== '' ? await startMetricsSocket(config.metricsSocket, config.socketGroup, readiness, log) : undefined;
   const httpAddress = http ? formatAddress(http.address() as AddressInfo) : '';

@@ -1,10 +1,10 @@
-// The agent's own HTTP endpoint on a real 127.0.0.1 port: what kubelet probes and Prometheus see.
+// The side HTTP endpoint (daemon and agent) on a real 127.0.0.1 port: what kubelet probes and Prometheus see.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Logger } from '../lib/log.js';
-import { parseHostPort, startAgentHttp, type Readiness } from './http-endpoint.js';
+import type { Logger } from './log.js';
+import { parseHostPort, startHttpEndpoint, type Readiness } from './http-endpoint.js';
 
 const log = pino({ level: 'silent' }) as unknown as Logger;
 const servers: Server[] = [];
@@ -14,7 +14,7 @@ afterEach(async () => {
 });
 
 async function start(readiness: () => Promise<Readiness>, routes = {}): Promise<string> {
-  const s = await startAgentHttp('127.0.0.1:0', readiness, log, routes);
+  const s = await startHttpEndpoint('127.0.0.1:0', readiness, log, routes);
   servers.push(s);
   return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
 }
@@ -56,7 +56,7 @@ describe('agent HTTP endpoint', () => {
   it('fails to start on a port in use, and parses IPv6 addresses', async () => {
     const base = await start(() => Promise.resolve({ ready: true, reason: '' }));
     const port = Number(new URL(base).port);
-    await expect(startAgentHttp(`127.0.0.1:${port}`, () => Promise.resolve({ ready: true, reason: '' }), log)).rejects.toThrow(/EADDRINUSE/);
+    await expect(startHttpEndpoint(`127.0.0.1:${port}`, () => Promise.resolve({ ready: true, reason: '' }), log)).rejects.toThrow(/EADDRINUSE/);
     expect(parseHostPort('[::1]:9102')).toEqual({ host: '::1', port: 9102 });
     expect(parseHostPort('0.0.0.0:9102')).toEqual({ host: '0.0.0.0', port: 9102 });
   });

@@ -1,16 +1,17 @@
-// The agent's HTTP endpoint: /healthz (alive), /readyz (the daemon answered in the last round),
-// /metrics (the agent's own metrics) and extra GET routes (the /daemon/metrics relay).
-// node:http is taken with process.getBuiltinModule: an ESM import of it builds the module
-// namespace, whose lazy WebSocket/fetch getters load undici, ~10 MB of RSS the agent never uses.
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Logger } from '../lib/log.js';
-import { registry } from '../lib/metrics.js';
+// The side HTTP endpoint of the daemon and of the agent: /healthz (alive), /readyz (ready, or why
+// not), /metrics (Prometheus text of this process) and extra GET routes (the daemon's /pulls, the
+// agent's /daemon/metrics relay). node:http is taken with process.getBuiltinModule: an ESM import
+// of it builds the module namespace, whose lazy WebSocket/fetch getters load undici (~3-10 MB of RSS).
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
+import type { Logger } from './log.js';
+import { registry } from './metrics.js';
 
 export interface Readiness {
   ready: boolean;
   reason: string;
 }
 
+/** An extra GET path. */
 export type Route = (req: IncomingMessage, res: ServerResponse) => void;
 
 export function parseHostPort(address: string): { host: string; port: number } {
@@ -18,7 +19,7 @@ export function parseHostPort(address: string): { host: string; port: number } {
   return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
 }
 
-export function agentHttpHandler(readiness: () => Promise<Readiness>, log: Logger, routes: Record<string, Route> = {}): (req: IncomingMessage, res: ServerResponse) => void {
+export function httpHandler(readiness: () => Promise<Readiness>, log: Logger, routes: Record<string, Route> = {}): RequestListener {
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const reply = (code: number, body: string, type = 'text/plain; charset=utf-8'): void => {
@@ -50,9 +51,9 @@ export function agentHttpHandler(readiness: () => Promise<Readiness>, log: Logge
   };
 }
 
-export async function startAgentHttp(address: string, readiness: () => Promise<Readiness>, log: Logger, routes: Record<string, Route> = {}): Promise<Server> {
+export async function startHttpEndpoint(address: string, readiness: () => Promise<Readiness>, log: Logger, routes: Record<string, Route> = {}): Promise<Server> {
   const http = process.getBuiltinModule('node:http');
-  const server = http.createServer(agentHttpHandler(readiness, log, routes));
+  const server = http.createServer(httpHandler(readiness, log, routes));
   const { host, port } = parseHostPort(address);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
