@@ -27,7 +27,8 @@ $(GEN_STAMP): cri-api/runtime/v1/api.proto package-lock.json
 gen: deps
 	@$(MAKE) -s $(GEN_STAMP)
 
-build: gen dist/native/nexcage-pty dist/native/nexcage-attach dist/native/nexcage-idmap dist/native/nexcage-dial dist/native/nexcage-netns
+NATIVE_HELPERS = $(patsubst native/%.c,dist/native/%,$(wildcard native/*.c))
+build: gen $(NATIVE_HELPERS)
 	@tsc -p tsconfig.json
 
 # The C helpers get Debian's hardening flags, as dpkg-buildflags gives them to packages (stack
@@ -36,28 +37,13 @@ BUILDFLAGS = DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get
 NATIVE_CFLAGS = $(shell $(BUILDFLAGS) CPPFLAGS) $(shell $(BUILDFLAGS) CFLAGS) -Wall -Wextra
 NATIVE_LDFLAGS = $(shell $(BUILDFLAGS) LDFLAGS)
 
-# The pty helper for exec with a TTY (Node cannot allocate a terminal itself).
-dist/native/nexcage-pty: native/nexcage-pty.c Makefile
-	@mkdir -p dist/native
-	@cc $(NATIVE_CFLAGS) $(NATIVE_LDFLAGS) -o $@ $<
-
-# The attach bridge: conmon's attach socket is SOCK_SEQPACKET, which Node cannot open.
-dist/native/nexcage-attach: native/nexcage-attach.c Makefile
-	@mkdir -p dist/native
-	@cc $(NATIVE_CFLAGS) $(NATIVE_LDFLAGS) -o $@ $<
-
-# Idmapped mounts for user-namespaced pods: open_tree/mount_setattr/move_mount, which Node cannot call.
-dist/native/nexcage-idmap: native/nexcage-idmap.c Makefile
-	@mkdir -p dist/native
-	@cc $(NATIVE_CFLAGS) $(NATIVE_LDFLAGS) -o $@ $<
-
-# Port forwarding: connect inside a pod's netns (setns, which Node cannot call) and pass the socket back.
-dist/native/nexcage-dial: native/nexcage-dial.c Makefile
-	@mkdir -p dist/native
-	@cc $(NATIVE_CFLAGS) $(NATIVE_LDFLAGS) -o $@ $<
-
-# A pod's network namespace, lo up and pinned, in one process (unshare(2), which Node cannot call).
-dist/native/nexcage-netns: native/nexcage-netns.c Makefile
+# The C helpers, each doing what Node cannot call itself:
+#   nexcage-pty     exec with a TTY (a terminal through runc's console socket)
+#   nexcage-attach  conmon's attach socket (SOCK_SEQPACKET)
+#   nexcage-idmap   idmapped mounts for user-namespaced pods (open_tree/mount_setattr/move_mount)
+#   nexcage-dial    port-forward: connect inside a pod's netns (setns) and pass the socket back
+#   nexcage-netns   a pod's network namespace, lo up and pinned, in one process (unshare)
+dist/native/%: native/%.c Makefile
 	@mkdir -p dist/native
 	@cc $(NATIVE_CFLAGS) $(NATIVE_LDFLAGS) -o $@ $<
 
