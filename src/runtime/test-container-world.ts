@@ -14,26 +14,40 @@ import { testHost } from './oci-spec/test-host.js';
 import type { Sandbox } from './sandbox/sandbox-config.js';
 import { CheckpointingRuntime, FakeExits, FakeImages, FakeMonitor, FakeMounts, FakeRuntime, World, criuCoreImage, fakeHandlers } from './test-fakes.js';
 
-/** The pod: network and IPC of the pod, its own cgroup parent `cgroupParent`. */
-export function containerPod(root: string, cgroupParent = '/nexcage-unit'): Sandbox {
-  const namespaceOptions = { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } as const;
-  const security = { privileged: false, supplementalGroups: [], readonlyRootfs: false };
+/** How a test's pod differs from the default one (network and IPC of the pod, READY, writable rootfs). */
+export interface PodShape {
+  id?: string;
+  state?: Sandbox['state'];
+  cgroupParent?: string;
+  namespaceOptions?: Sandbox['config']['namespaceOptions'];
+  readonlyRootfs?: boolean;
+  /** The hostname recorded for the running pod (a restored pod keeps the checkpointed one). */
+  hostname?: string;
+  shmPath?: string;
+}
+
+/** A pod record for the container tests, its hostname/hosts/resolv.conf files made under `root`. */
+export function containerPod(root: string, shape: PodShape = {}): Sandbox {
+  const cgroupParent = shape.cgroupParent ?? '/nexcage-unit';
+  const namespaceOptions = shape.namespaceOptions ?? ({ network: 'POD', pid: 'CONTAINER', ipc: 'POD' } as const);
+  const security = { privileged: false, supplementalGroups: [], readonlyRootfs: shape.readonlyRootfs ?? false };
   const metadata = { name: 'p', uid: 'u', namespace: 'n', attempt: 0 };
   for (const f of ['hostname', 'hosts', 'resolv.conf']) writeFileSync(join(root, f), '');
   return {
-    id: 'c'.repeat(64),
+    id: shape.id ?? 'c'.repeat(64),
     config: { metadata, hostname: 'p', logDirectory: join(root, 'logs'), portMappings: [], labels: {}, annotations: {}, cgroupParent, sysctls: {}, namespaceOptions, security },
     metadata,
     runtimeHandler: 'runc',
     createdAtNs: '1',
-    state: 'READY',
+    state: shape.state ?? 'READY',
     hostNetwork: false,
     netnsPath: join(root, 'netns', 'p'),
     bundle: join(root, 'state', 'sandboxes', 'p'),
+    ...(shape.shmPath !== undefined ? { shmPath: shape.shmPath } : {}),
     cgroupsPath: `${cgroupParent}/p`,
     cgroupParent,
     namespaceOptions,
-    hostname: 'restored-host',
+    hostname: shape.hostname ?? 'restored-host',
     hostnamePath: join(root, 'hostname'),
     hostsPath: join(root, 'hosts'),
     resolvConfPath: join(root, 'resolv.conf'),
@@ -67,7 +81,7 @@ export async function containerWorld(o: ContainerWorldOptions = {}) {
   const handlers = fakeHandlers(runtime);
   const images = new FakeImages(w);
   images.addImage('busybox', { Cmd: ['sh'] });
-  const sandbox = containerPod(root, o.cgroupParent);
+  const sandbox = containerPod(root, { cgroupParent: o.cgroupParent });
   const monitor = new FakeMonitor(w);
   const mounts = new FakeMounts(w);
   const exits = new FakeExits(w);

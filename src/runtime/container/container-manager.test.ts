@@ -7,6 +7,7 @@ import { silentLogger } from '../../lib/log.js';
 import { testHost } from '../oci-spec/test-host.js';
 import type { Sandbox } from '../sandbox/sandbox-config.js';
 import { FakeExits, FakeImages, FakeMonitor, FakeMounts, FakeRuntime, World, fakeHandlers, until } from '../test-fakes.js';
+import { containerPod } from '../test-container-world.js';
 import type { ContainerConfig } from './container-config.js';
 import type { ContainerManagerOptions } from './container-deps.js';
 import { ContainerManager } from './container-manager.js';
@@ -20,43 +21,7 @@ afterEach(() => {
 });
 
 function pod(root: string, state: Sandbox['state'] = 'READY'): Sandbox {
-  return {
-    id: 'a'.repeat(64),
-    config: {
-      metadata: { name: 'p', uid: 'u', namespace: 'n', attempt: 0 },
-      hostname: 'p',
-      logDirectory: join(root, 'logs'),
-      portMappings: [],
-      labels: {},
-      annotations: {},
-      cgroupParent: '/nexcage-unit',
-      sysctls: {},
-      namespaceOptions: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' },
-      security: { privileged: false, supplementalGroups: [], readonlyRootfs: true },
-    },
-    metadata: { name: 'p', uid: 'u', namespace: 'n', attempt: 0 },
-    runtimeHandler: 'runc',
-    createdAtNs: '1',
-    state,
-    hostNetwork: false,
-    netnsPath: join(root, 'netns', 'p'),
-    bundle: join(root, 'state', 'sandboxes', 'p'),
-    cgroupsPath: '/nexcage-unit/p',
-    cgroupParent: '/nexcage-unit',
-    namespaceOptions: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' },
-    hostname: 'p',
-    hostnamePath: join(root, 'hostname'),
-    hostsPath: join(root, 'hosts'),
-    resolvConfPath: join(root, 'resolv.conf'),
-    pid: 4242,
-    monitorPid: 4243,
-    ips: ['10.88.0.2'],
-    labels: {},
-    annotations: {},
-    sysctls: {},
-    security: { privileged: false, supplementalGroups: [], readonlyRootfs: true },
-    networkDown: false,
-  };
+  return containerPod(root, { id: 'a'.repeat(64), state, readonlyRootfs: true, hostname: 'p' });
 }
 
 function world(dir?: string) {

@@ -1,7 +1,7 @@
 // CreateContainer / Remove in a pod with its own user namespace, with fakes at every seam: the
 // overlay on idmapped layer clones with the upper dir owned by the pod's root, idmapped bind
 // sources under the bundle, the spec joining the pod's user namespace, and what a failure undoes.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { testHost } from '../oci-spec/test-host.js';
 import type { Spec } from '../oci-spec/types.js';
 import type { Sandbox } from '../sandbox/sandbox-config.js';
 import { FakeExits, FakeIdmap, FakeImages, FakeMonitor, FakeMounts, FakeRuntime, World, fakeHandlers } from '../test-fakes.js';
+import { containerPod } from '../test-container-world.js';
 import type { ContainerConfig, ContainerMount, IdMappings } from './container-config.js';
 import { ContainerManager } from './container-manager.js';
 
@@ -25,37 +26,13 @@ const HOST_ID = 200000;
 const userns: IdMappings = { uids: [{ containerId: 0, hostId: HOST_ID, length: 65536 }], gids: [{ containerId: 0, hostId: HOST_ID, length: 65536 }] };
 
 function pod(root: string): Sandbox {
-  const namespaceOptions = { network: 'POD', pid: 'POD', ipc: 'POD', userns: { mode: 'POD', ...userns } } as const;
-  const security = { privileged: false, supplementalGroups: [], readonlyRootfs: true };
-  const metadata = { name: 'p', uid: 'u', namespace: 'n', attempt: 0 };
-  for (const f of ['hostname', 'hosts', 'resolv.conf']) writeFileSync(join(root, f), '');
-  return {
+  return containerPod(root, {
     id: 'b'.repeat(64),
-    config: { metadata, hostname: 'p', logDirectory: join(root, 'logs'), portMappings: [], labels: {}, annotations: {}, cgroupParent: '/nexcage-unit', sysctls: {}, namespaceOptions, security },
-    metadata,
-    runtimeHandler: 'runc',
-    createdAtNs: '1',
-    state: 'READY',
-    hostNetwork: false,
-    netnsPath: join(root, 'netns', 'p'),
-    bundle: join(root, 'state', 'sandboxes', 'p'),
-    shmPath: join(root, 'state', 'sandboxes', 'p', 'shm'),
-    cgroupsPath: '/nexcage-unit/p',
-    cgroupParent: '/nexcage-unit',
-    namespaceOptions,
+    namespaceOptions: { network: 'POD', pid: 'POD', ipc: 'POD', userns: { mode: 'POD', ...userns } },
+    readonlyRootfs: true,
     hostname: 'p',
-    hostnamePath: join(root, 'hostname'),
-    hostsPath: join(root, 'hosts'),
-    resolvConfPath: join(root, 'resolv.conf'),
-    pid: 4242,
-    monitorPid: 4243,
-    ips: ['10.88.0.2'],
-    labels: {},
-    annotations: {},
-    sysctls: {},
-    security,
-    networkDown: false,
-  };
+    shmPath: join(root, 'state', 'sandboxes', 'p', 'shm'),
+  });
 }
 
 function world() {
