@@ -261,9 +261,9 @@ export class FakeExits {
     this.w.step('exits.remove', id.slice(0, 6));
     this.files.delete(id);
   }
-  /** The monitor wrote the exit file; listeners hear of it unless `quiet` (a missed inotify event). */
-  write(id: string, exitCode: number, quiet = false): void {
-    const info = { id, exitCode, finishedAtNs: BigInt(Date.now()) * 1_000_000n };
+  /** The monitor wrote the exit file (at `atNs`, now by default); listeners hear of it unless `quiet` (a missed inotify event). */
+  write(id: string, exitCode: number, quiet = false, atNs = BigInt(Date.now()) * 1_000_000n): void {
+    const info = { id, exitCode, finishedAtNs: atNs };
     this.files.set(id, info);
     if (!quiet) for (const l of this.listeners) l(info);
   }

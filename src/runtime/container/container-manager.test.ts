@@ -250,6 +250,19 @@ describe('ContainerManager start, stop, remove', () => {
     await m.stop(c.id, 1);
   });
 
+  it('an exit file stamped before the start (the coarse file clock) records the exit no earlier than the start', async () => {
+    const x = world();
+    const m = x.make();
+    await m.recover();
+    const c = await m.create(x.sandbox.id, ctr());
+    await m.start(c.id);
+    const startedAtNs = BigInt(m.get(c.id).status.startedAtNs ?? '0');
+    x.exits.write(c.id, 0, false, startedAtNs - 3_000_000n);
+    await vi.waitFor(() => expect(m.get(c.id).status.state).toBe('EXITED'), { timeout: 5_000, interval: 5 });
+    expect(startedAtNs).toBeGreaterThan(0n);
+    expect(m.get(c.id).status.finishedAtNs).toBe(startedAtNs.toString());
+  });
+
   it('retries a runtime delete that failed after the exit in the background; Remove finishes it when it comes first', async () => {
     const x = world();
     const m = x.make({ cleanupRetry: { initialMs: 10, maxMs: 20 } });

@@ -19,7 +19,7 @@ import type { ContainerManagerOptions } from './container-deps.js';
 import { containerOomKills, containerOpDuration, execSyncDuration, execSyncTimeouts, since } from './container-metrics.js';
 import { execInContainer, type ExecSyncResult } from './container-exec.js';
 import { wasOomKilled } from './container-oom.js';
-import type { Container, ContainerEventType, ContainerFilter, ContainerState, ContainerStatusRecord } from './container-record.js';
+import { finishedAtNs, type Container, type ContainerEventType, type ContainerFilter, type ContainerState, type ContainerStatusRecord } from './container-record.js';
 import { recoverContainers } from './container-recovery.js';
 import { checkpointRunning, sweepCheckpointLeftovers, type CheckpointResult } from './container-checkpoint.js';
 import { prepareRestore, startRestored } from './container-restore.js';
@@ -419,7 +419,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
         state: 'EXITED',
         pid: 0,
         exitCode: e.exitCode,
-        finishedAtNs: e.finishedAtNs.toString(),
+        finishedAtNs: finishedAtNs(e.finishedAtNs, c.status.startedAtNs),
         reason: oom ? 'OOMKilled' : e.exitCode === 0 ? 'Completed' : 'Error',
         ...(message ? { message } : {}),
       };

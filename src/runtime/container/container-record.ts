@@ -51,6 +51,15 @@ export interface ContainerMeta {
   userns?: IdMappings;
 }
 
+/**
+ * The exit time to record: the exit file's mtime comes from the kernel's coarse clock (a tick, up
+ * to 4 ms, behind), so a process that exits at once may look finished before it was started.
+ */
+export function finishedAtNs(exitFileNs: bigint, startedAtNs: string | undefined): string {
+  const started = startedAtNs === undefined ? 0n : BigInt(startedAtNs);
+  return (exitFileNs > started ? exitFileNs : started).toString();
+}
+
 export interface ContainerStatusRecord {
   state: ContainerState;
   /** Host pid of the container's init; 0 when not running. */

@@ -11,7 +11,7 @@ import { runtimeOrUndefined, sweepRuntimeOrphans } from '../engine/runtime-sweep
 import { containerBundlesDir, hostRootfsMounts, type ContainerManagerOptions } from './container-deps.js';
 import { containerOomKills } from './container-metrics.js';
 import { wasOomKilled } from './container-oom.js';
-import type { Container, ContainerMeta, ContainerStatusRecord } from './container-record.js';
+import { finishedAtNs, type Container, type ContainerMeta, type ContainerStatusRecord } from './container-record.js';
 import type { ContainerStore } from './container-store.js';
 import { mountIdmappedRootfs } from './userns-mounts.js';
 
@@ -61,7 +61,7 @@ async function liveStatus(o: ContainerManagerOptions, meta: ContainerMeta, befor
     const oom = await wasOomKilled(meta.bundle, o.cgroupLayout, o.cgroupDriver, meta.cgroupsPath);
     if (oom) containerOomKills.inc();
     await runtime?.delete(id, { force: true }).catch(() => undefined);
-    return { ...before, state: 'EXITED', pid: 0, exitCode: exit.exitCode, finishedAtNs: exit.finishedAtNs.toString(), reason: oom ? 'OOMKilled' : exit.exitCode === 0 ? 'Completed' : 'Error' };
+    return { ...before, state: 'EXITED', pid: 0, exitCode: exit.exitCode, finishedAtNs: finishedAtNs(exit.finishedAtNs, before.startedAtNs), reason: oom ? 'OOMKilled' : exit.exitCode === 0 ? 'Completed' : 'Error' };
   }
   const st = await runtime?.state(id).catch(() => undefined);
   if (st && (st.status === 'running' || st.status === 'paused')) return { ...before, state: 'RUNNING', pid: st.pid, ...(before.startedAtNs ? {} : { startedAtNs: nowNs() }) };
