@@ -1,8 +1,9 @@
+import * as grpc from '@grpc/grpc-js';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type * as Protobuf from 'protobufjs';
-import { describe, expect, it } from 'vitest';
-import { decodeCheckRequest, decodeCheckResponse, decodeListResponse, encodeCheckRequest, encodeCheckResponse, encodeListResponse, type ServingStatus } from './health.js';
+import { describe, expect, it, vi } from 'vitest';
+import { decodeCheckRequest, decodeCheckResponse, decodeListResponse, encodeCheckRequest, encodeCheckResponse, encodeListResponse, HEALTH_SERVICE, HealthService, type ServingStatus } from './health.js';
 
 // The reference encoding: health.proto as grpc-health-check ships it, through protobufjs.
 const require = createRequire(import.meta.url);
@@ -35,5 +36,75 @@ describe('grpc.health.v1 messages coded by hand', () => {
     const bytes = Buffer.from([0x10, 0x07, 0x19, 1, 2, 3, 4, 5, 6, 7, 8, 0x0a, 0x01, 0x78]);
     expect(decodeCheckRequest(bytes)).toEqual({ service: 'x' });
     expect(() => decodeCheckRequest(Buffer.from([0x0a, 0x05, 0x78]))).toThrow(/truncated/);
+  });
+});
+
+describe('grpc.health.v1 served by HealthService over a real grpc-js server', () => {
+  async function serve(initial: Record<string, ServingStatus>) {
+    const health = new HealthService(initial);
+    const server = new grpc.Server();
+    health.addToServer(server);
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+    const Client = grpc.makeGenericClientConstructor(HEALTH_SERVICE as unknown as grpc.ServiceDefinition, 'Health');
+    const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & Record<string, (...a: unknown[]) => unknown>;
+    const unary = <T>(name: string, req: unknown): Promise<T> =>
+      new Promise((resolve, reject) => (client[name] as (r: unknown, cb: (e: grpc.ServiceError | null, v: T) => void) => void).call(client, req, (e, v) => (e ? reject(e) : resolve(v))));
+    const close = (): void => {
+      client.close();
+      server.forceShutdown();
+    };
+    return { health, client, unary, close };
+  }
+
+  it('Check answers a known service and NOT_FOUND naming an unknown one; List lists them, RESOURCE_EXHAUSTED past 100', async () => {
+    const s = await serve({ '': 'SERVING', 'runtime.v1.RuntimeService': 'NOT_SERVING' });
+    try {
+      expect(await s.unary('Check', { service: '' })).toEqual({ status: 'SERVING' });
+      expect(await s.unary('Check', { service: 'runtime.v1.RuntimeService' })).toEqual({ status: 'NOT_SERVING' });
+      await expect(s.unary('Check', { service: 'nope' })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND, details: 'Health status unknown for service nope' });
+      expect(await s.unary('List', {})).toEqual({ statuses: { '': { status: 'SERVING' }, 'runtime.v1.RuntimeService': { status: 'NOT_SERVING' } } });
+      for (let i = 0; i < 100; i++) s.health.setStatus(`svc${i}`, 'SERVING');
+      await expect(s.unary('List', {})).rejects.toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED });
+    } finally {
+      s.close();
+    }
+  });
+
+  it('Watch sends the current status (SERVICE_UNKNOWN for an unknown name), then each change until the client cancels', async () => {
+    const s = await serve({ '': 'SERVING' });
+    try {
+      const seen: string[] = [];
+      const call = (s.client.Watch as (r: unknown) => grpc.ClientReadableStream<{ status: string }>).call(s.client, { service: 'later' });
+      call.on('error', () => undefined);
+      call.on('data', (m: { status: string }) => seen.push(m.status));
+      await vi.waitFor(() => expect(seen).toEqual(['SERVICE_UNKNOWN']), { timeout: 5_000, interval: 5 });
+      s.health.setStatus('later', 'SERVING');
+      s.health.setStatus('later', 'NOT_SERVING');
+      await vi.waitFor(() => expect(seen).toEqual(['SERVICE_UNKNOWN', 'SERVING', 'NOT_SERVING']), { timeout: 5_000, interval: 5 });
+      call.cancel();
+      // A second watcher of the same name still hears changes once the first is gone.
+      const again: string[] = [];
+      const second = (s.client.Watch as (r: unknown) => grpc.ClientReadableStream<{ status: string }>).call(s.client, { service: 'later' });
+      second.on('error', () => undefined);
+      second.on('data', (m: { status: string }) => again.push(m.status));
+      await vi.waitFor(() => expect(again).toEqual(['NOT_SERVING']), { timeout: 5_000, interval: 5 });
+      s.health.setStatus('later', 'SERVING');
+      await vi.waitFor(() => expect(again).toEqual(['NOT_SERVING', 'SERVING']), { timeout: 5_000, interval: 5 });
+      expect(seen).toEqual(['SERVICE_UNKNOWN', 'SERVING', 'NOT_SERVING']);
+      second.cancel();
+    } finally {
+      s.close();
+    }
+  });
+
+  it('skips fixed32 fields, refuses unsupported wire types, cut varints and a list entry of the wrong wire type', () => {
+    // field 2 (fixed32), then field 1 = "y"
+    expect(decodeCheckRequest(Buffer.from([0x15, 1, 2, 3, 4, 0x0a, 0x01, 0x79]))).toEqual({ service: 'y' });
+    expect(() => decodeCheckRequest(Buffer.from([0x0b]))).toThrow(/unsupported wire type 3/);
+    expect(() => decodeCheckRequest(Buffer.from([0x08, 0x80]))).toThrow(/truncated varint/);
+    expect(() => decodeListResponse(Buffer.from([0x08, 0x01]))).toThrow(/unexpected wire type/);
+    // An unknown status number reads as UNKNOWN; a list entry of another field number is skipped.
+    expect(decodeCheckResponse(Buffer.from([0x08, 0x09]))).toEqual({ status: 'UNKNOWN' });
+    expect(decodeListResponse(Buffer.from([0x12, 0x00]))).toEqual({ statuses: {} });
   });
 });
