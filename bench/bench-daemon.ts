@@ -67,6 +67,22 @@ export async function liveHeapMiB(inspectPort: number): Promise<number> {
   }
 }
 
+/**
+ * A bench daemon's config: socket, root, state and CNI conf under `dir`, no TCP metrics endpoint,
+ * warn-level logs; `extra` adds or replaces keys (a whole `cni` object, a metricsAddress, ...).
+ */
+export function benchConfig(dir: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    socket: join(dir, 'nexcage.sock'),
+    rootDir: join(dir, 'root'),
+    stateDir: join(dir, 'state'),
+    metricsAddress: '',
+    logLevel: 'warn',
+    cni: { confDirs: [join(dir, 'cni-conf')] },
+    ...extra,
+  };
+}
+
 export class BenchDaemon {
   proc: ChildProcess | undefined;
   client!: CriClient;

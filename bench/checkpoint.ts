@@ -16,7 +16,7 @@ import type { PodSandboxConfig } from '../src/cri/generated/runtime/v1/PodSandbo
 import { run } from '../src/lib/exec.js';
 import { buildImage, layer, pushImage } from '../test/support/image-builder.js';
 import { TestRegistry } from '../test/support/registry.js';
-import { BenchDaemon, rssMiB } from './bench-daemon.js';
+import { BenchDaemon, benchConfig, rssMiB } from './bench-daemon.js';
 import { removeCgroups, single, summarize, timeMs, type Row, type Suite } from './lib.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
@@ -53,15 +53,10 @@ export const suite: Suite = {
     const bridge = `nxb${tag}`;
     const criu = execFileSync(join(REPO, 'scripts/install-criu.sh'), ['--path'], { encoding: 'utf8' }).trim();
     const registry = await TestRegistry.start({ parent: dir });
-    const d = new BenchDaemon(dir, {
-      socket: join(dir, 'nexcage.sock'),
-      rootDir: join(dir, 'root'),
-      stateDir: join(dir, 'state'),
-      metricsAddress: '',
-      logLevel: 'warn',
-      criuPath: criu,
-      cni: { confDirs: [join(dir, 'cni-conf')], defaultBridge: bridge, defaultSubnet: '10.252.0.0/16' },
-    });
+    const d = new BenchDaemon(
+      dir,
+      benchConfig(dir, { criuPath: criu, cni: { confDirs: [join(dir, 'cni-conf')], defaultBridge: bridge, defaultSubnet: '10.252.0.0/16' } }),
+    );
     const pods: string[] = [];
     try {
       await writeFile(join(dir, 'mem.c'), PROGRAM);

@@ -20,7 +20,7 @@ import { run } from '../src/lib/exec.js';
 import { pushContainerImages } from '../test/support/containers.js';
 import { TestRegistry } from '../test/support/registry.js';
 import { removeCgroups, single, summarize, timeMs, type Row, type Suite } from './lib.js';
-import { BenchDaemon, rssMiB } from './bench-daemon.js';
+import { BenchDaemon, benchConfig, rssMiB } from './bench-daemon.js';
 import { buildGoListClient, goListCalls } from './go-list-client.js';
 
 const RUNS = 50;
@@ -39,14 +39,7 @@ export const suite: Suite = {
     const cgroupParent = `/nexcage-bench-${tag}`;
     const bridge = `nxb${tag}`;
     const registry = await TestRegistry.start({ parent: dir });
-    const d = new BenchDaemon(dir, {
-      socket: join(dir, 'nexcage.sock'),
-      rootDir: join(dir, 'root'),
-      stateDir: join(dir, 'state'),
-      metricsAddress: '',
-      logLevel: 'warn',
-      cni: { confDirs: [join(dir, 'cni-conf')], defaultBridge: bridge, defaultSubnet: '10.251.0.0/16' },
-    });
+    const d = new BenchDaemon(dir, benchConfig(dir, { cni: { confDirs: [join(dir, 'cni-conf')], defaultBridge: bridge, defaultSubnet: '10.251.0.0/16' } }));
     const pods: string[] = [];
     const rawRoot = join(dir, 'raw-runc');
     try {

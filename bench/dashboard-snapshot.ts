@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { buildImage, busyboxEntries, layer, pushImage, pushTestImages } from '../test/support/image-builder.js';
 import { freePort, TestRegistry } from '../test/support/registry.js';
 import { SpdyClient } from '../test/support/spdy-client.js';
-import { BenchDaemon } from './bench-daemon.js';
+import { BenchDaemon, benchConfig } from './bench-daemon.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const [prometheusBin, chromiumBin, outPng, secondsArg] = process.argv.slice(2);
@@ -55,14 +55,7 @@ async function main(): Promise<void> {
     const metricsPort = await freePort();
     const confDir = join(dir, 'net.d');
     mkdirSync(confDir);
-    daemon = new BenchDaemon(dir, {
-      socket: join(dir, 'nexcage.sock'),
-      rootDir: join(dir, 'root'),
-      stateDir: join(dir, 'state'),
-      metricsAddress: `127.0.0.1:${metricsPort}`,
-      logLevel: 'warn',
-      cni: { confDirs: [confDir], defaultBridge: 'nxdash0', defaultSubnet: '10.231.7.0/24' },
-    });
+    daemon = new BenchDaemon(dir, benchConfig(dir, { metricsAddress: `127.0.0.1:${metricsPort}`, cni: { confDirs: [confDir], defaultBridge: 'nxdash0', defaultSubnet: '10.231.7.0/24' } }));
     await daemon.start();
     const promPort = await freePort();
     writeFileSync(

@@ -12,7 +12,7 @@ import { call } from '../src/cri/grpc/client.js';
 import { buildImage, layer, pushImage } from '../test/support/image-builder.js';
 import { RegistryProxy } from '../test/support/registry-proxy.js';
 import { freePort, TestRegistry } from '../test/support/registry.js';
-import { BenchDaemon } from './bench-daemon.js';
+import { BenchDaemon, benchConfig } from './bench-daemon.js';
 import { single, type Row, type Suite } from './lib.js';
 
 const MiB = 1024 * 1024;
@@ -20,15 +20,7 @@ const MiB = 1024 * 1024;
 async function node(work: string, name: string, peers: Record<string, unknown>): Promise<BenchDaemon> {
   const dir = join(work, name);
   mkdirSync(dir);
-  const d = new BenchDaemon(dir, {
-    socket: join(dir, 'nexcage.sock'),
-    rootDir: join(dir, 'root'),
-    stateDir: join(dir, 'state'),
-    metricsAddress: '',
-    logLevel: 'warn',
-    cni: { confDirs: [join(dir, 'cni-conf')] },
-    peers,
-  });
+  const d = new BenchDaemon(dir, benchConfig(dir, { peers }));
   await d.start();
   return d;
 }

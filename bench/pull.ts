@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { call, type CriClient } from '../src/cri/grpc/client.js';
 import { run } from '../src/lib/exec.js';
 import { TestRegistry } from '../test/support/registry.js';
-import { BenchDaemon, rssMiB } from './bench-daemon.js';
+import { BenchDaemon, benchConfig, rssMiB } from './bench-daemon.js';
 import { single, summarize, type Row, type Suite } from './lib.js';
 import { cpuSeconds, peakRssMiB, PeerContainerd, resetPeakRss } from './peer-containerd.js';
 import { pushTwin } from './pull-image.js';
@@ -60,14 +60,7 @@ export const suite: Suite = {
     const registry = await TestRegistry.start({ parent: work });
     mkdirSync(join(work, 'nexcage'));
     mkdirSync(join(work, 'containerd'));
-    const ours = new BenchDaemon(join(work, 'nexcage'), {
-      socket: join(work, 'nexcage', 'nexcage.sock'),
-      rootDir: join(work, 'nexcage', 'root'),
-      stateDir: join(work, 'nexcage', 'state'),
-      metricsAddress: '',
-      logLevel: 'warn',
-      cni: { confDirs: [join(work, 'nexcage', 'cni-conf')] },
-    });
+    const ours = new BenchDaemon(join(work, 'nexcage'), benchConfig(join(work, 'nexcage')));
     const peer = new PeerContainerd({ dir: join(work, 'containerd'), plainHttpRegistries: [registry.host] });
     try {
       const refs = new Map<string, string>();

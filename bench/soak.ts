@@ -17,7 +17,7 @@ import type { PodSandboxConfig } from '../src/cri/generated/runtime/v1/PodSandbo
 import { pushContainerImages } from '../test/support/containers.js';
 import { TestRegistry } from '../test/support/registry.js';
 import { single, summarize, type Row, type Suite } from './lib.js';
-import { BenchDaemon, liveHeapMiB, rssMiB } from './bench-daemon.js';
+import { BenchDaemon, benchConfig, liveHeapMiB, rssMiB } from './bench-daemon.js';
 
 const CYCLES = Number(process.env.NEXCAGE_SOAK_CYCLES ?? 1000);
 const PARALLEL = Number(process.env.NEXCAGE_SOAK_PARALLEL ?? 4);
@@ -104,14 +104,7 @@ export const suite: Suite = {
     const bridge = `nxs${tag}`;
     const stateDir = join(dir, 'state');
     const registry = await TestRegistry.start({ parent: dir });
-    const d = new BenchDaemon(dir, {
-      socket: join(dir, 'nexcage.sock'),
-      rootDir: join(dir, 'root'),
-      stateDir,
-      metricsAddress: '',
-      logLevel: 'warn',
-      cni: { confDirs: [join(dir, 'cni-conf')], defaultBridge: bridge, defaultSubnet: '10.252.0.0/16' },
-    }, INSPECT_PORT);
+    const d = new BenchDaemon(dir, benchConfig(dir, { stateDir, cni: { confDirs: [join(dir, 'cni-conf')], defaultBridge: bridge, defaultSubnet: '10.252.0.0/16' } }), INSPECT_PORT);
     let failures = 0;
     const errors = new Map<string, number>();
     try {
