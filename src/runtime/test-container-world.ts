@@ -62,6 +62,21 @@ export function containerPod(root: string, shape: PodShape = {}): Sandbox {
   };
 }
 
+/** The managers' view of the pods when a test has exactly one (read through `current` each time). */
+export function onePod(current: () => Sandbox): ContainerManagerOptions['sandboxes'] {
+  return {
+    get: (id: string) => {
+      const sandbox = current();
+      if (id !== sandbox.id) throw new NotFoundError(`pod sandbox "${id}" not found`);
+      return sandbox;
+    },
+    find: (id: string) => {
+      const sandbox = current();
+      return id === sandbox.id ? sandbox : undefined;
+    },
+  };
+}
+
 export const CRIU_OK: CheckpointSupport = { available: true, criu: '/opt/nexcage/criu/sbin/criu', version: '4.1.1', reason: '' };
 
 export interface ContainerWorldOptions {
@@ -93,13 +108,7 @@ export async function containerWorld(o: ContainerWorldOptions = {}) {
     runtimeFor: handlers.runtimeFor,
     monitor,
     exits,
-    sandboxes: {
-      get: (id: string) => {
-        if (id !== sandbox.id) throw new NotFoundError(`pod sandbox "${id}" not found`);
-        return sandbox;
-      },
-      find: (id: string) => (id === sandbox.id ? sandbox : undefined),
-    },
+    sandboxes: onePod(() => sandbox),
     images,
     host: testHost(),
     cgroupDriver: 'cgroupfs',

@@ -2,12 +2,11 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { NotFoundError } from '../../lib/errors.js';
 import { silentLogger } from '../../lib/log.js';
 import { testHost } from '../oci-spec/test-host.js';
 import type { Sandbox } from '../sandbox/sandbox-config.js';
 import { FakeExits, FakeImages, FakeMonitor, FakeMounts, FakeRuntime, World, fakeHandlers, until } from '../test-fakes.js';
-import { containerPod } from '../test-container-world.js';
+import { containerPod, onePod } from '../test-container-world.js';
 import type { ContainerConfig } from './container-config.js';
 import type { ContainerManagerOptions } from './container-deps.js';
 import { ContainerManager } from './container-manager.js';
@@ -43,13 +42,7 @@ function world(dir?: string) {
       runtimeFor: handlers.runtimeFor,
       monitor: parts.monitor,
       exits: parts.exits,
-      sandboxes: {
-        get: (id: string) => {
-          if (id !== parts.sandbox.id) throw new NotFoundError(`pod sandbox "${id}" not found`);
-          return parts.sandbox;
-        },
-        find: (id: string) => (id === parts.sandbox.id ? parts.sandbox : undefined),
-      },
+      sandboxes: onePod(() => parts.sandbox),
       images,
       host: testHost(),
       cgroupDriver: 'cgroupfs',

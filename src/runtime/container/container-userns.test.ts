@@ -5,13 +5,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { InvalidArgumentError, NotFoundError } from '../../lib/errors.js';
+import { InvalidArgumentError } from '../../lib/errors.js';
 import { silentLogger } from '../../lib/log.js';
 import { testHost } from '../oci-spec/test-host.js';
 import type { Spec } from '../oci-spec/types.js';
 import type { Sandbox } from '../sandbox/sandbox-config.js';
 import { FakeExits, FakeIdmap, FakeImages, FakeMonitor, FakeMounts, FakeRuntime, World, fakeHandlers } from '../test-fakes.js';
-import { containerPod } from '../test-container-world.js';
+import { containerPod, onePod } from '../test-container-world.js';
 import type { ContainerConfig, ContainerMount, IdMappings } from './container-config.js';
 import { ContainerManager } from './container-manager.js';
 
@@ -54,13 +54,7 @@ function world() {
     runtimeFor: handlers.runtimeFor,
     monitor: new FakeMonitor(w),
     exits: new FakeExits(w),
-    sandboxes: {
-      get: (id: string) => {
-        if (id !== sandbox.id) throw new NotFoundError(`pod sandbox "${id}" not found`);
-        return sandbox;
-      },
-      find: (id: string) => (id === sandbox.id ? sandbox : undefined),
-    },
+    sandboxes: onePod(() => sandbox),
     images,
     host: testHost(),
     cgroupDriver: 'cgroupfs',
