@@ -5,16 +5,17 @@
  *
  *   nexcage-netns [--private-dir DIR] PATH
  *
- * PATH must be an existing file on a private mount (the kernel refuses nsfs bind mounts into a
+ * PATH (created here; exit status 3 when it exists) must be on a private mount (the kernel refuses nsfs bind mounts into a
  * shared one); with --private-dir, DIR (PATH's directory) is first bind-mounted onto itself and
  * made private, as `mount --bind DIR DIR; mount --make-private DIR` would. The process unshares its network namespace, sets IFF_UP on lo (what the loopback
  * plugin does: the kernel then gives it 127.0.0.1/8 and ::1), and bind-mounts its own
  * /proc/self/ns/net onto PATH; the mount is made in the caller's mount namespace, so the
  * namespace outlives this process. Nothing is mounted when a step fails.
- * Exit status: 0 done, 1 a failure ("step: reason" on stderr), 2 usage.
+ * Exit status: 0 done, 1 a failure ("step: reason" on stderr), 2 usage, 3 PATH exists.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <sched.h>
 #include <stdio.h>
@@ -63,6 +64,14 @@ int main(int argc, char **argv) {
     if (mount(dir, dir, NULL, MS_BIND, NULL) != 0) return fail("private dir: bind mount");
     if (mount(NULL, dir, NULL, MS_PRIVATE, NULL) != 0) return fail("private dir: make private");
   }
+  /* The pin file is made here (one Node round trip fewer); an existing one is another pod's pin. */
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+  if (fd < 0) {
+    int saved = errno;
+    fail("pin file");
+    return saved == EEXIST ? 3 : 1;
+  }
+  close(fd);
   if (unshare(CLONE_NEWNET) != 0) return fail("unshare");
   if (loopback_up() != 0) return fail("lo up");
   if (mount("/proc/self/ns/net", path, NULL, MS_BIND, NULL) != 0) return fail("bind mount");

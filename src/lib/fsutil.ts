@@ -5,15 +5,24 @@ import { access, mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
 import { dirname, basename, join } from 'node:path';
 import { isErrno } from './errors.js';
 
-/** Write temp file, fsync it, rename over the target, fsync the directory. */
-export async function atomicWrite(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+export interface WriteOptions {
+  /**
+   * fsync the file and its directory (default). Off for state that dies with the boot (bundles,
+   * exec process files, under /run): the rename alone is atomic against a crash of the daemon.
+   */
+  sync?: boolean;
+}
+
+/** Write temp file, fsync it, rename over the target, fsync the directory (no fsync with `sync: false`). */
+export async function atomicWrite(path: string, data: string | Uint8Array, mode = 0o644, opts: WriteOptions = {}): Promise<void> {
+  const sync = opts.sync ?? true;
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, 'w', mode);
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    if (sync) await fh.sync();
   } catch (err) {
     await fh.close();
     await unlink(tmp).catch(() => undefined);
@@ -26,11 +35,16 @@ export async function atomicWrite(path: string, data: string | Uint8Array, mode 
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
-  await syncDir(dir);
+  if (sync) await syncDir(dir);
 }
 
-export async function atomicWriteJson(path: string, value: unknown, mode = 0o644): Promise<void> {
-  await atomicWrite(path, JSON.stringify(value, null, 2) + '\n', mode);
+export async function atomicWriteJson(path: string, value: unknown, mode = 0o644, opts: WriteOptions = {}): Promise<void> {
+  await atomicWrite(path, JSON.stringify(value, null, 2) + '\n', mode, opts);
+}
+
+/** JSON for runc and the like, that dies with the boot: compact, replaced atomically, not synced. */
+export async function writeVolatileJson(path: string, value: unknown, mode = 0o644): Promise<void> {
+  await atomicWrite(path, JSON.stringify(value), mode, { sync: false });
 }
 
 /** Read and parse a JSON file; undefined when it does not exist. */

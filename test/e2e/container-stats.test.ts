@@ -218,7 +218,7 @@ describe('tracing', () => {
     // the netns helper, CNI plugins, conmon and the start through runc's exec fifo under
     // RunPodSandbox; the overlay mount and conmon under CreateContainer; the start under StartContainer
     expect(treeOf('CRI RunPodSandbox')).toEqual(expect.arrayContaining(['exec nexcage-netns', 'exec bridge', 'exec conmon', 'runtime.start']));
-    expect(treeOf('CRI CreateContainer')).toEqual(expect.arrayContaining(['exec mount', 'exec conmon']));
+    expect(treeOf('CRI CreateContainer')).toEqual(expect.arrayContaining(['exec nexcage-mount', 'exec conmon']));
     expect(treeOf('CRI StartContainer')).toEqual(expect.arrayContaining(['runtime.start']));
     // the pull: image.pull under the call, blob fetches and layer unpacks under it
     const pullRoot = spans.find((s) => s.name === 'CRI PullImage')!;

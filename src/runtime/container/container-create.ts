@@ -8,7 +8,7 @@
 import { chmod, chown, mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, errorMessage } from '../../lib/errors.js';
-import { atomicWriteJson } from '../../lib/fsutil.js';
+import { writeVolatileJson } from '../../lib/fsutil.js';
 import type { Logger } from '../../lib/log.js';
 import { nowNs } from '../../lib/time.js';
 import { describeLeftovers, rollback, type RollbackResult, type Undo } from '../../lib/undo.js';
@@ -139,15 +139,21 @@ function idmapOf(o: ContainerManagerOptions): IdmapMounts {
 
 /** Lease the image (GC keeps its layers) and mount the overlay rootfs on them. */
 async function leaseAndMountRootfs(o: ContainerManagerOptions, mounts: RootfsMounts, req: ContainerRequest, p: Paths, undo: Undo[]): Promise<{ upperDir: string; workDir: string }> {
-  await o.images.lease(req.id, req.image.id);
-  // The layers stay leased while the overlay may still be mounted on them.
+  // Both undos first, in their order (releasing a lease not taken and unmounting what is not
+  // mounted do nothing): the layers stay leased while the overlay may still be mounted on them.
   undo.push({ what: STEP.imageLease, run: () => o.images.release(req.id), after: [STEP.rootfs] });
-  const layers = await o.images.layerDirs(req.image.id);
-  // On failure the layer clones are gone already; the overlay's undo is registered first anyway.
   undo.push({ what: STEP.rootfs, run: () => mounts.unmountRootfs(p.rootfs), after: [STEP.runtime] });
-  return p.userns
-    ? mountIdmappedRootfs(idmapOf(o), mounts, p.userns, layers, join(p.bundle, 'layers'), p.recordDir, p.rootfs)
-    : mounts.mountRootfs(layers, p.recordDir, p.rootfs);
+  // The lease is persisted while the overlay is mounted; both settle before anything goes on.
+  const leased = o.images.lease(req.id, req.image.id);
+  const mounted = o.images
+    .layerDirs(req.image.id)
+    .then((layers) =>
+      p.userns ? mountIdmappedRootfs(idmapOf(o), mounts, p.userns, layers, join(p.bundle, 'layers'), p.recordDir, p.rootfs) : mounts.mountRootfs(layers, p.recordDir, p.rootfs),
+    );
+  const [lease, mount] = await Promise.allSettled([leased, mounted]);
+  if (lease.status === 'rejected') throw lease.reason;
+  if (mount.status === 'rejected') throw mount.reason;
+  return mount.value;
 }
 
 /** CRI image volumes: each image mounted read-only under the bundle (leased while the container exists). */
@@ -234,7 +240,7 @@ async function writeSpec(
   // After the (pure) spec checks, so a bad mount is INVALID_ARGUMENT before any host precondition.
   await ensureHostPropagation(hostMountRequirements(config.mounts ?? [], o.host));
   if (p.userns) await keepLockedFlags(built.spec);
-  await atomicWriteJson(join(p.bundle, 'config.json'), built.spec);
+  await writeVolatileJson(join(p.bundle, 'config.json'), built.spec);
   return built;
 }
 

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DeadlineExceededError, FailedPreconditionError } from '../../lib/errors.js';
-import { atomicWriteJson, readJsonIfExists } from '../../lib/fsutil.js';
+import { readJsonIfExists, writeVolatileJson } from '../../lib/fsutil.js';
 import type { Container } from './container-record.js';
 import type { OciRuntime } from '../engine/oci-runtime.js';
 import type { Process, Spec } from '../oci-spec/types.js';
@@ -27,7 +27,7 @@ export async function execInContainer(runtime: OciRuntime, c: Container, cmd: re
   const pidFile = join(c.bundle, `exec-${tag}.pid`);
   const proc: Process = { ...spec.process, args: [...cmd], terminal: false };
   delete proc.consoleSize;
-  await atomicWriteJson(processPath, proc, 0o600);
+  await writeVolatileJson(processPath, proc, 0o600);
   let timedOut = false;
   let timer: NodeJS.Timeout | undefined;
   try {

@@ -134,7 +134,8 @@ describe('ContainerManager.create', () => {
   });
 
   it.each([
-    ['images.lease', []],
+    // The lease is taken while the rootfs is mounted: a failure of either undoes both.
+    ['images.lease', ['images.layerDirs', 'mounts.rootfs', 'mounts.unmount', 'images.release']],
     ['images.layerDirs', ['images.release']],
     ['mounts.rootfs', ['images.release']],
     ['mounts.volume', ['images.release', 'mounts.unmount', 'images.release']],

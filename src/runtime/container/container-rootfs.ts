@@ -7,6 +7,7 @@ import { chown, mkdir, readFile, rm, symlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { InvalidArgumentError } from '../../lib/errors.js';
 import { run } from '../../lib/exec.js';
+import { isMounted, mountOverlay, unmount } from '../../lib/mounts.js';
 
 /** Kernel limit for mount data is one page; stay clear of it. */
 const MAX_OPTIONS = 3800;
@@ -53,7 +54,7 @@ export async function mountRootfs(layers: readonly string[], recordDir: string, 
     await mkdir(join(recordDir, 'l'), { mode: 0o700 });
     for (const l of plan.links) await symlink(l.target, join(recordDir, l.name));
   }
-  await run('mount', ['-t', 'overlay', 'overlay', '-o', plan.options, target], { cwd: plan.cwd });
+  await mountOverlay(plan.cwd, plan.options, target);
   return { upperDir, workDir };
 }
 
@@ -91,19 +92,7 @@ export async function unmountAll(dir: string): Promise<void> {
     .map((line) => line.split(' ')[4]?.replace(/\\040/g, ' '))
     .filter((p): p is string => p !== undefined && (p === prefix || p.startsWith(prefix + '/')))
     .sort((a, b) => b.length - a.length);
-  for (const p of new Set(points)) await unmountRootfs(p);
+  for (const p of new Set(points)) await unmount(p);
 }
 
-export async function isMounted(target: string): Promise<boolean> {
-  const info = await readFile('/proc/self/mountinfo', 'utf8');
-  return info.split('\n').some((line) => line.split(' ')[4] === target.replace(/ /g, '\\040'));
-}
-
-/** Unmount (lazily if busy); a path that is not mounted is fine. */
-export async function unmountRootfs(target: string): Promise<void> {
-  if (!(await isMounted(target))) return;
-  const res = await run('umount', [target], { allowFailure: true });
-  if (res.exitCode === 0) return;
-  if (!(await isMounted(target))) return;
-  await run('umount', ['-l', target]);
-}
+export { isMounted, unmount as unmountRootfs };

@@ -94,12 +94,13 @@ export class ContainerStore {
     return this.hidden.has(id);
   }
 
-  /** Persist meta + status (meta first: a status without meta is never read back) and keep in memory. */
+  /** Persist meta + status and keep in memory. */
   async add(c: Container): Promise<void> {
     const { status, ...meta } = c;
     await mkdir(this.recordDir(c.id), { recursive: true, mode: 0o700 });
-    await atomicWriteJson(join(this.recordDir(c.id), 'meta.json'), meta, 0o600);
-    await atomicWriteJson(join(this.recordDir(c.id), 'status.json'), status, 0o600);
+    // Side by side: a status without meta is never read back, a meta without status is checked
+    // against the runtime at recovery.
+    await Promise.all([atomicWriteJson(join(this.recordDir(c.id), 'meta.json'), meta, 0o600), atomicWriteJson(join(this.recordDir(c.id), 'status.json'), status, 0o600)]);
     this.containers.set(c.id, c);
   }
 

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FailedPreconditionError } from '../../lib/errors.js';
 import type { IdMappings } from '../container/container-config.js';
-import { NativeIdmap, findIdmapHelper, mappingArgs } from './idmap-mounts.js';
+import { findNativeHelper } from '../../lib/native-helpers.js';
+import { NativeIdmap, mappingArgs } from './idmap-mounts.js';
 
 let dir: string;
 const userns: IdMappings = {
@@ -97,6 +98,6 @@ describe('idmapped mounts through the native helper', () => {
   });
 
   it('the helper is found beside the build', () => {
-    expect(findIdmapHelper()).toMatch(/\/native\/nexcage-idmap$/);
+    expect(findNativeHelper('nexcage-idmap')).toMatch(/\/native\/nexcage-idmap$/);
   });
 });

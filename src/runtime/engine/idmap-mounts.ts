@@ -4,10 +4,10 @@
 // pod's root inside), so snapshots stay shared with every other pod and nothing is chowned.
 import { existsSync } from 'node:fs';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname } from 'node:path';
 import { FailedPreconditionError } from '../../lib/errors.js';
 import { run } from '../../lib/exec.js';
+import { findNativeHelper } from '../../lib/native-helpers.js';
 import type { IdMapping, IdMappings } from '../container/container-config.js';
 import { unmountAll } from '../container/container-rootfs.js';
 
@@ -25,12 +25,6 @@ export interface IdmapMounts {
   unmount(dir: string): Promise<void>;
 }
 
-/** The helper binary: dist/native beside the build, found from dist/src/... or from src/ (tests). */
-export function findIdmapHelper(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [resolve(here, '../../../native/nexcage-idmap'), resolve(here, '../../../dist/native/nexcage-idmap')];
-  return candidates.find((c) => existsSync(c)) ?? (candidates[0] as string);
-}
 
 export function mappingArgs(m: IdMappings): string[] {
   const line = (r: IdMapping): string => `${r.containerId}:${r.hostId}:${r.length}`;
@@ -38,7 +32,7 @@ export function mappingArgs(m: IdMappings): string[] {
 }
 
 export class NativeIdmap implements IdmapMounts {
-  constructor(private readonly helper = findIdmapHelper()) {}
+  constructor(private readonly helper = findNativeHelper('nexcage-idmap')) {}
 
   async bind(mappings: IdMappings, pairs: readonly IdmapPair[], recursive: boolean): Promise<void> {
     if (pairs.length === 0) return;

@@ -5,7 +5,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { NetnsPins, findNetnsHelper } from './netns.js';
+import { nativeHelperIfBuilt } from '../../lib/native-helpers.js';
+import { NetnsPins } from './netns.js';
 
 let root = '';
 
@@ -77,12 +78,19 @@ describe('NetnsPins', () => {
     expect(await new NetnsPins(join(root, 'absent')).list()).toEqual([]);
   });
 
-  it('a pin that already exists is refused and left as it was', async () => {
-    const pins = new NetnsPins(join(root, 'netns'));
+  it.each([
+    ['the native helper', undefined],
+    ['util-linux unshare', null],
+  ] as const)('with %s, a pin that already exists is refused (ALREADY_EXISTS) and left as it was', async (_how, helper) => {
+    const pins = new NetnsPins(join(root, 'netns'), helper);
     const a = await pins.create('pod-a');
-    await expect(pins.create('pod-a')).rejects.toMatchObject({ code: 'EEXIST' });
+    const inode = (): string => execFileSync('stat', ['-L', '-c', '%i', a], { encoding: 'utf8' }).trim();
+    const before = inode();
+    await expect(pins.create('pod-a')).rejects.toMatchObject({ code: 'ALREADY_EXISTS', message: 'network namespace pin for pod "pod-a" already exists' });
     expect(await pins.exists(a)).toBe(true);
+    expect(inode()).toBe(before);
     await pins.remove(a);
+    expect(mountsUnder(root)).toEqual([]);
   });
 
   it('a failed unshare is INTERNAL naming the pod and the cause; no pin file and no mount are left', async () => {
@@ -106,7 +114,7 @@ describe('NetnsPins', () => {
   });
 
   it('the native helper pins a namespace with lo up; util-linux unshare leaves lo down for the loopback plugin', async () => {
-    const helper = findNetnsHelper();
+    const helper = nativeHelperIfBuilt('nexcage-netns');
     expect(helper, 'make build builds dist/native/nexcage-netns').toBeDefined();
     const lo = (p: string): string => execFileSync('nsenter', [`--net=${p}`, 'ip', '-o', 'addr', 'show', 'dev', 'lo'], { encoding: 'utf8' });
     const native = new NetnsPins(join(root, 'netns'), helper);

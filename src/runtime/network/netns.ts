@@ -7,25 +7,24 @@
 // on the node, one flat name space) while this keeps every pin under the daemon's state dir.
 // The kernel refuses nsfs bind mounts into a shared mount (propagation would pin the namespace in
 // every peer), so `<dir>` is first bind-mounted onto itself and made private, as ip-netns does.
-import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { InternalError, errorMessage } from '../../lib/errors.js';
+import { join } from 'node:path';
+import { AlreadyExistsError, CommandError, InternalError, errorMessage, isErrno } from '../../lib/errors.js';
 import { run } from '../../lib/exec.js';
+import { nativeHelperIfBuilt } from '../../lib/native-helpers.js';
 
 /** What the sandbox manager uses of the pins (a seam tests fake). */
 export type NetnsPinning = Pick<NetnsPins, 'init' | 'pathFor' | 'create' | 'remove' | 'list' | 'releaseIfEmpty'> & Partial<Pick<NetnsPins, 'bringsUpLoopback'>>;
 
-/** The helper binary: dist/native beside the build, found from dist/src/... or from src/ (tests); undefined when not built. */
-export function findNetnsHelper(): string | undefined {
-  const here = dirname(fileURLToPath(import.meta.url));
-  return [resolve(here, '../../../native/nexcage-netns'), resolve(here, '../../../dist/native/nexcage-netns')].find((c) => existsSync(c));
+function pinExists(podId: string): AlreadyExistsError {
+  return new AlreadyExistsError(`network namespace pin for pod "${podId}" already exists`);
 }
 
 export class NetnsPins {
   /** Serialises mounting/unmounting the private dir against pin creation. */
   private dirLock: Promise<unknown> = Promise.resolve();
+  /** Whether the private dir mount is there, as last made or seen under the lock (undefined: look). */
+  private dirMounted: boolean | undefined;
   private readonly helper: string | undefined;
 
   /** `helper`: the native helper (default: found beside the build; null = util-linux unshare). */
@@ -33,7 +32,7 @@ export class NetnsPins {
     readonly dir: string,
     helper?: string | null,
   ) {
-    this.helper = helper === null ? undefined : (helper ?? findNetnsHelper());
+    this.helper = helper === null ? undefined : (helper ?? nativeHelperIfBuilt('nexcage-netns'));
   }
 
   /** Whether a new namespace (not one pinned `from` elsewhere) comes with `lo` up. */
@@ -56,15 +55,27 @@ export class NetnsPins {
     let failure: { err: unknown } | undefined;
     // The private dir mount exists only while pins do, so an idle or crashed daemon holds no mount.
     await this.withDirLock(async () => {
-      await mkdir(this.dir, { recursive: true, mode: 0o755 });
-      const privateDir = !(await this.isMountPoint(this.dir));
-      if (privateDir && !helper) {
-        await run('mount', ['--bind', this.dir, this.dir]);
-        await run('mount', ['--make-private', this.dir]);
+      // init() made the dir; its state is looked at again only when not known.
+      if (this.dirMounted === undefined) await mkdir(this.dir, { recursive: true, mode: 0o755 });
+      const privateDir = !(this.dirMounted ?? (await this.isMountPoint(this.dir)));
+      this.dirMounted = undefined;
+      if (helper) {
+        // The helper makes the dir mount and the pin file too (one process, no Node round trip
+        // before it), so it runs under the lock; exit 3: the pin file exists (not ours to undo).
+        await run(helper, [...(privateDir ? ['--private-dir', this.dir] : []), path], { timeoutMs: 30_000 }).catch((err: unknown) => {
+          if (err instanceof CommandError && err.exitCode === 3) throw pinExists(podId);
+          failure = { err };
+        });
+      } else {
+        if (privateDir) {
+          await run('mount', ['--bind', this.dir, this.dir]);
+          await run('mount', ['--make-private', this.dir]);
+        }
+        await writeFile(path, '', { flag: 'wx', mode: 0o444 }).catch((err: unknown) => {
+          throw isErrno(err, 'EEXIST') ? pinExists(podId) : err;
+        });
       }
-      await writeFile(path, '', { flag: 'wx', mode: 0o444 });
-      // The helper makes the dir mount too (one process for both), so it runs under the lock.
-      if (helper) await run(helper, [...(privateDir ? ['--private-dir', this.dir] : []), path], { timeoutMs: 30_000 }).catch((err: unknown) => (failure = { err }));
+      if (!failure) this.dirMounted = true;
     });
     try {
       if (failure) throw failure.err;
@@ -100,7 +111,11 @@ export class NetnsPins {
   async releaseIfEmpty(): Promise<boolean> {
     return this.withDirLock(async () => {
       if ((await this.list()).length > 0) return false;
-      if (await this.isMountPoint(this.dir)) await run('umount', [this.dir], { allowFailure: true });
+      this.dirMounted = undefined;
+      if (await this.isMountPoint(this.dir)) {
+        const res = await run('umount', [this.dir], { allowFailure: true });
+        if (res.exitCode === 0) this.dirMounted = false;
+      } else this.dirMounted = false;
       return true;
     });
   }

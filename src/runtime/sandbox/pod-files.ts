@@ -4,7 +4,7 @@
 import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../../lib/errors.js';
-import { run } from '../../lib/exec.js';
+import { mountShmTmpfs, unmount } from '../../lib/mounts.js';
 import { atomicWrite } from '../../lib/fsutil.js';
 import type { NamespaceMode } from '../container/container-config.js';
 import type { PodDns } from '../network/network-plugin.js';
@@ -58,10 +58,12 @@ export interface PodFilePaths {
 
 export async function writePodFiles(dir: string, o: { hostname: string; hostNetwork: boolean; dns?: PodDns }): Promise<PodFilePaths> {
   const paths: PodFilePaths = { hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') };
-  // Three files, three fsyncs: side by side rather than one after the other.
-  const hosts = async (): Promise<void> => atomicWrite(paths.hosts, o.hostNetwork ? await readFile('/etc/hosts', 'utf8').catch(() => POD_HOSTS) : POD_HOSTS);
-  const resolv = async (): Promise<void> => atomicWrite(paths.resolvConf, resolvConf(o.dns) ?? (await readFile('/etc/resolv.conf', 'utf8').catch(() => '')));
-  const rs = await Promise.allSettled([atomicWrite(paths.hostname, `${o.hostname}\n`), hosts(), resolv()]);
+  // Not synced: they serve the pod's running containers, which do not outlive the boot; an fsync
+  // each would hold the fs thread pool the netns pin and the infra start wait for.
+  const write = (path: string, text: string): Promise<void> => atomicWrite(path, text, 0o644, { sync: false });
+  const hosts = async (): Promise<void> => write(paths.hosts, o.hostNetwork ? await readFile('/etc/hosts', 'utf8').catch(() => POD_HOSTS) : POD_HOSTS);
+  const resolv = async (): Promise<void> => write(paths.resolvConf, resolvConf(o.dns) ?? (await readFile('/etc/resolv.conf', 'utf8').catch(() => '')));
+  const rs = await Promise.allSettled([write(paths.hostname, `${o.hostname}\n`), hosts(), resolv()]);
   for (const r of rs) if (r.status === 'rejected') throw r.reason;
   return paths;
 }
@@ -71,15 +73,10 @@ export async function writePodFiles(dir: string, o: { hostname: string; hostNetw
 export async function mountShm(path: string, bytes = DEFAULT_SHM_BYTES, owner?: { uid: number; gid: number }): Promise<void> {
   await mkdir(path, { recursive: true, mode: 0o755 });
   const ids = owner ? `,uid=${owner.uid},gid=${owner.gid}` : '';
-  await run('mount', ['-t', 'tmpfs', '-o', `mode=1777,size=${bytes},nosuid,nodev,noexec${ids}`, 'shm', path]);
+  await mountShmTmpfs(path, `mode=1777,size=${bytes}${ids}`);
 }
 
-export async function unmountShm(path: string): Promise<void> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
-  if (!text.split('\n').some((l) => l.split(' ')[4] === path)) return;
-  const res = await run('umount', [path], { allowFailure: true });
-  if (res.exitCode !== 0) await run('umount', ['--lazy', path]);
-}
+export { unmount as unmountShm };
 
 /** Lists sub-directories (ids) of a dir, [] when it does not exist. */
 export async function listIds(dir: string): Promise<string[]> {

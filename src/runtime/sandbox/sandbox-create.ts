@@ -13,7 +13,7 @@ import { hostname as osHostname } from 'node:os';
 import { chmod, chown, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage } from '../../lib/errors.js';
-import { atomicWriteJson } from '../../lib/fsutil.js';
+import { writeVolatileJson } from '../../lib/fsutil.js';
 import type { Logger } from '../../lib/log.js';
 import { nowNs, secondsSince } from '../../lib/time.js';
 import { describeLeftovers, rollback, type Undo } from '../../lib/undo.js';
@@ -157,13 +157,15 @@ async function settleAll(tasks: readonly Promise<unknown>[]): Promise<void> {
 async function createPod(o: SandboxManagerOptions, req: SandboxRequest, p: Paths, source: InfraRootfs, undo: Undo[], env: Partial<PodEnvironment>, log: Logger): Promise<Infra> {
   initEnv(env);
   const netnsPath = p.hostNetwork ? undefined : o.netns.pathFor(req.id);
-  const filesTask = podFiles(req, p, env);
+  // The pin first: it is the longest of these and the infra waits for it.
+  const pinTask = netnsPath ? pinNetns(o, req, undo, env) : Promise.resolve();
+  const shmTask = mountPodShm(o, p, undo);
   let spec: Spec | undefined;
   const specTask = writeInfraSpec(o, req, p, netnsPath, source).then((s) => {
     spec = s;
   });
-  const pinTask = netnsPath ? pinNetns(o, req, undo, env) : Promise.resolve();
-  const ready = Promise.allSettled([mountPodShm(o, p, undo), pinTask, specTask]);
+  const filesTask = podFiles(req, p, env);
+  const ready = Promise.allSettled([shmTask, pinTask, specTask]);
   let infra: Infra | undefined;
   const infraTask = ready.then(async (rs) => {
     for (const r of rs) if (r.status === 'rejected') throw r.reason;
@@ -306,7 +308,7 @@ async function writeInfraSpec(o: SandboxManagerOptions, req: SandboxRequest, p: 
     ...(config.logDirectory ? { logDirectory: config.logDirectory } : {}),
   });
   if (p.userns) await keepLockedFlags(spec);
-  await atomicWriteJson(join(p.bundle, 'config.json'), spec);
+  await writeVolatileJson(join(p.bundle, 'config.json'), spec);
   return spec;
 }
 

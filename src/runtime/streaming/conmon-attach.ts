@@ -10,7 +10,7 @@ import type { Readable, Writable } from 'node:stream';
 import { InternalError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import type { AttachBackend, StreamIO } from './backend.js';
-import { findNativeHelper } from './native-helpers.js';
+import { findNativeHelper } from '../../lib/native-helpers.js';
 
 /** What attach needs of a container: its monitor's attach socket and terminal resize. */
 export interface AttachTarget {

@@ -9,7 +9,7 @@ import { connect, Socket } from 'node:net';
 import type { Duplex, Writable } from 'node:stream';
 import type { Logger } from '../../lib/log.js';
 import type { PortForwardBackend } from './backend.js';
-import { findNativeHelper } from './native-helpers.js';
+import { findNativeHelper } from '../../lib/native-helpers.js';
 
 /** The sandbox store's side of port forwarding. */
 export interface SandboxNetworkLocator {

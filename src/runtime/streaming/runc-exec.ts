@@ -12,12 +12,12 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { FailedPreconditionError, InternalError } from '../../lib/errors.js';
-import { atomicWriteJson, readJsonIfExists } from '../../lib/fsutil.js';
+import { readJsonIfExists, writeVolatileJson } from '../../lib/fsutil.js';
 import type { Logger } from '../../lib/log.js';
 import { runtimeLogErrors } from '../engine/oci-runtime.js';
 import type { Process, Spec } from '../oci-spec/types.js';
 import type { ExecBackend, ResizeSource, StreamIO, TerminalSize } from './backend.js';
-import { findNativeHelper } from './native-helpers.js';
+import { findNativeHelper } from '../../lib/native-helpers.js';
 
 /** Where a container runs: the OCI runtime binary and its global flags (--root, --systemd-cgroup...). */
 export interface ExecTarget {
@@ -115,7 +115,7 @@ export class RuncExecBackend implements ExecBackend {
     const proc: Process = { ...spec.process, args: [...cmd], terminal: true };
     if (size && size.width > 0 && size.height > 0) proc.consoleSize = { width: size.width, height: size.height };
     else delete proc.consoleSize;
-    await atomicWriteJson(processFile, proc, 0o600);
+    await writeVolatileJson(processFile, proc, 0o600);
     // JSON logs on stderr: its error lines become the message the client sees.
     const runtime = [target.runtimePath, ...target.runtimeArgs, '--log-format=json', 'exec', '--process', processFile, '--detach', '--console-socket', socket, '--pid-file', pidFile, containerId];
     const args = [...(io.stdin ? ['-i'] : []), '-s', socket, '-p', pidFile, String(size?.width ?? 0), String(size?.height ?? 0), ...runtime];
