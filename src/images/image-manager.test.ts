@@ -68,6 +68,11 @@ describe('ImageManager', () => {
     const { image } = await m.pull(`${registry.host}/test/busybox:latest`);
     await m.lease('container-1', image.id);
     const dirs = await m.layerDirs(image.id);
+    // A lease released while its image is there frees nothing.
+    await m.lease('container-0', image.id);
+    await m.release('container-0');
+    expect(dirs.every((d) => existsSync(d))).toBe(true);
+    expect(m.leases().map((l) => l.holder)).toEqual(['container-1']);
     await m.remove(image.id);
     expect(await m.resolve(image.id)).toBeUndefined();
     expect(dirs.every((d) => existsSync(d))).toBe(true);

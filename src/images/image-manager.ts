@@ -493,10 +493,22 @@ export class ImageManager {
 
   async release(holder: string): Promise<void> {
     await this.exclusive(async () => {
-      if (!this.o.store.getLease(holder)) return;
+      const lease = this.o.store.getLease(holder);
+      if (!lease) return;
       await this.o.store.deleteLease(holder);
-      await this.gcLocked(true);
+      // Something to collect only when the lease held the last reference to a snapshot (its image
+      // was removed meanwhile): a RemoveContainer of a container whose image is still there does
+      // not walk the content store.
+      if (!lease.chainIds.every((c) => this.chainReferenced(c))) await this.gcLocked(true);
     });
+  }
+
+  private chainReferenced(chainId: string): boolean {
+    return (
+      this.o.store.list().some((i) => i.chainIds.includes(chainId)) ||
+      this.o.store.leaseList().some((l) => l.chainIds.includes(chainId)) ||
+      [...this.pinnedByPulls].some((g) => g.chainIds.has(chainId))
+    );
   }
 
   leases(): Lease[] {
