@@ -1,10 +1,11 @@
 // CreateContainer's work once the request is checked and the container's id and name are
 // reserved, as named steps: dirs -> image lease + overlay rootfs -> image volumes -> host paths ->
-// OCI spec -> monitor + `runtime create` -> record. Each step registers its undo as soon as it is
-// done. On failure the undo runs; when an undo step fails too, the container is kept as an
-// UNKNOWN record naming what is left (its name stays reserved), and Stop/Remove or the background
-// retry finish the cleanup. In a pod with its own user namespace the rootfs, the image volumes and
-// the bind sources are idmapped (userns-mounts.ts) and the bundle is opened to the pod's root.
+// OCI spec -> monitor + `runtime create` beside the persisted meta -> status. Each step registers
+// its undo as soon as it is done. On failure the undo runs; when an undo step fails too, the
+// container is kept as an UNKNOWN record naming what is left (its name stays reserved), and
+// Stop/Remove or the background retry finish the cleanup. In a pod with its own user namespace the
+// rootfs, the image volumes and the bind sources are idmapped (userns-mounts.ts) and the bundle is
+// opened to the pod's root.
 import { chmod, chown, mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, errorMessage } from '../../lib/errors.js';
@@ -31,7 +32,7 @@ import type { Sandbox } from '../sandbox/sandbox-config.js';
 import type { ContainerConfig, ContainerMount, IdMappings, SandboxFacts } from './container-config.js';
 import { containerBundlesDir, hostRootfsMounts, type ContainerManagerOptions, type RootfsMounts } from './container-deps.js';
 import { normalizeSignal, resolveLogPath, sandboxFacts } from './container-inputs.js';
-import type { Container } from './container-record.js';
+import type { Container, ContainerMeta } from './container-record.js';
 import type { ContainerStore } from './container-store.js';
 import type { RestoreHooks } from './container-restore.js';
 import { idmapBindSources, mountIdmappedImage, mountIdmappedRootfs } from './userns-mounts.js';
@@ -105,10 +106,20 @@ export async function createContainer(o: ContainerManagerOptions, store: Contain
     if (p.userns) ({ mounts: resolvedMounts, sandbox: specFacts } = await idmapBinds(o, p, p.userns, resolvedMounts, facts, undo));
     const { spec, user } = await writeSpec(o, store, req, p, resolvedMounts, specFacts);
     progress.logPath = resolveLogPath(sandbox.config.logDirectory, config.logPath ?? '');
-    const mon = req.restore ? await req.restore.created(p.recordDir, progress.logPath, undo) : await startMonitor(o, req, p, progress.logPath, spec, undo);
-    const c: Container = { ...containerRecord(req, p, progress as Required<Progress>, spec, user, mon), ...req.restore?.meta };
+    const meta: ContainerMeta = { ...containerMeta(req, p, progress as Required<Progress>, spec, user), ...req.restore?.meta };
+    // The meta is persisted while the monitor runs the runtime's create (the undo of the record
+    // dir takes it back); both settle before anything goes on.
+    const logPath = progress.logPath;
+    const [monitored, persisted] = await Promise.allSettled([
+      req.restore ? req.restore.created(p.recordDir, logPath, undo) : startMonitor(o, req, p, logPath, spec, undo),
+      store.writeMeta(meta),
+    ]);
+    if (monitored.status === 'rejected') throw monitored.reason;
+    if (persisted.status === 'rejected') throw persisted.reason;
+    const mon = monitored.value;
+    const c: Container = { ...meta, status: { state: 'CREATED', pid: mon.pid, monitorPid: mon.monitorPid } };
     store.hide(id);
-    await store.add(c);
+    await store.addCreated(c);
     log.info({ pid: mon.pid, image: config.image.image, handler: sandbox.runtimeHandler }, 'container created');
     return c;
   } catch (err) {
@@ -289,13 +300,8 @@ function baseRecord(req: ContainerRequest, p: Paths, progress: Progress): Omit<C
   };
 }
 
-function containerRecord(req: ContainerRequest, p: Paths, progress: Required<Progress>, spec: Spec, user: ResolvedUser, mon: MonitorStarted): Container {
-  return {
-    ...baseRecord(req, p, progress),
-    cgroupsPath: spec.linux?.cgroupsPath ?? '',
-    user,
-    status: { state: 'CREATED', pid: mon.pid, monitorPid: mon.monitorPid },
-  };
+function containerMeta(req: ContainerRequest, p: Paths, progress: Required<Progress>, spec: Spec, user: ResolvedUser): ContainerMeta {
+  return { ...baseRecord(req, p, progress), cgroupsPath: spec.linux?.cgroupsPath ?? '', user };
 }
 
 /** An undo step failed: keep the container as UNKNOWN with what is left, its name reserved. */

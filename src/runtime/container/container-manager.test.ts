@@ -398,6 +398,21 @@ describe('ContainerManager.recover', () => {
     if (expected.state === 'EXITED' && state !== 'EXITED') expect(x.runtime.containers.has(id)).toBe(false);
   });
 
+  // A crash while the runtime's create ran: the meta is on disk, the status not yet.
+  it.each([
+    ['created', { state: 'CREATED' }],
+    ['missing', { state: 'EXITED', exitCode: 255, reason: 'Unknown' }],
+  ] as const)('a record with a meta and no status, the runtime %s, recovers as %o', async (rt, expected) => {
+    const x = world();
+    const id = await seed(x, 'CREATED');
+    rmSync(join(x.root, 'root', 'containers', id, 'status.json'));
+    if (rt === 'missing') x.runtime.containers.delete(id);
+    const m = x.make();
+    await m.recover();
+    expect(m.get(id).status).toMatchObject(expected);
+    expect(m.get(id).status.pid).toBe(rt === 'created' ? x.runtime.containers.get(id)?.pid : 0);
+  });
+
   it('mounts a live container rootfs again when the mount went, and removes what no record owns', async () => {
     const x = world();
     const id = await seed(x, 'RUNNING');

@@ -97,10 +97,26 @@ export class ContainerStore {
   /** Persist meta + status and keep in memory. */
   async add(c: Container): Promise<void> {
     const { status, ...meta } = c;
-    await mkdir(this.recordDir(c.id), { recursive: true, mode: 0o700 });
     // Side by side: a status without meta is never read back, a meta without status is checked
     // against the runtime at recovery.
-    await Promise.all([atomicWriteJson(join(this.recordDir(c.id), 'meta.json'), meta, 0o600), atomicWriteJson(join(this.recordDir(c.id), 'status.json'), status, 0o600)]);
+    await Promise.all([this.writeMeta(meta), atomicWriteJson(join(this.recordDir(c.id), 'status.json'), status, 0o600)]);
+    this.containers.set(c.id, c);
+  }
+
+  /** Persist the meta of a container being created (its record dir made), not yet in memory. */
+  async writeMeta(meta: ContainerMeta): Promise<void> {
+    await mkdir(this.recordDir(meta.id), { recursive: true, mode: 0o700 });
+    await atomicWriteJson(join(this.recordDir(meta.id), 'meta.json'), meta, 0o600);
+  }
+
+  /**
+   * Keep a just-created container in memory whose meta writeMeta persisted. Its CREATED status is
+   * written but not synced: what it says (created, the pids) is what recovery asks the runtime
+   * anyway, and a status lost with the machine reads back as a meta without status, recovered
+   * the same way.
+   */
+  async addCreated(c: Container): Promise<void> {
+    await atomicWriteJson(join(this.recordDir(c.id), 'status.json'), c.status, 0o600, { sync: false });
     this.containers.set(c.id, c);
   }
 

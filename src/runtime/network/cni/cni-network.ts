@@ -70,9 +70,9 @@ export class CniNetwork implements NetworkPlugin {
     if (req.dns && (req.dns.servers.length || req.dns.searches.length || req.dns.options.length)) runtimeConfig.dns = { ...req.dns };
     if (req.ips && req.ips.length > 0) runtimeConfig.ips = [...req.ips];
     const cached: CachedNetwork = { podId: req.podId, netnsPath: req.netnsPath, ifName: IFNAME, cniArgs, config, runtimeConfig };
-    // Cached before ADD: a crash in the middle still leaves what DEL needs. Not synced, as libcni's
-    // own cache: ADD waits for it, and a pod's network does not outlive the boot.
-    await atomicWriteJson(this.cachePath(req.podId), cached, 0o644, { sync: false });
+    // Cached (and synced) before ADD: a crash in the middle, even of the machine, still leaves what
+    // DEL needs to release the IP the plugins may have allocated on disk.
+    await atomicWriteJson(this.cachePath(req.podId), cached);
     try {
       // lo and eth0 are independent: bring them up side by side. Both are waited for, also when one
       // fails, so no plugin is still running in the netns while the undo (and the caller) go on.
@@ -83,6 +83,7 @@ export class CniNetwork implements NetworkPlugin {
       const result = eth.value;
       if (!result) throw new InternalError(`CNI network "${config.name}" returned no result for pod "${req.podId}"`);
       cached.result = result;
+      // Not synced: DEL needs only what was synced above.
       await atomicWriteJson(this.cachePath(req.podId), cached, 0o644, { sync: false });
       return { ips: podIps(result), network: config.name };
     } catch (err) {
