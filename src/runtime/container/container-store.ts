@@ -99,7 +99,7 @@ export class ContainerStore {
     const { status, ...meta } = c;
     // Side by side: a status without meta is never read back, a meta without status is checked
     // against the runtime at recovery.
-    await Promise.all([this.writeMeta(meta), atomicWriteJson(join(this.recordDir(c.id), 'status.json'), status, 0o600)]);
+    await Promise.all([this.writeMeta(meta), this.writeStatus(c.id, status)]);
     this.containers.set(c.id, c);
   }
 
@@ -109,21 +109,27 @@ export class ContainerStore {
     await atomicWriteJson(join(this.recordDir(meta.id), 'meta.json'), meta, 0o600);
   }
 
-  /**
-   * Keep a just-created container in memory whose meta writeMeta persisted. Its CREATED status is
-   * written but not synced: what it says (created, the pids) is what recovery asks the runtime
-   * anyway, and a status lost with the machine reads back as a meta without status, recovered
-   * the same way.
-   */
+  /** Keep a just-created container in memory whose meta writeMeta persisted. */
   async addCreated(c: Container): Promise<void> {
-    await atomicWriteJson(join(this.recordDir(c.id), 'status.json'), c.status, 0o600, { sync: false });
+    await this.writeStatus(c.id, c.status);
     this.containers.set(c.id, c);
+  }
+
+  /**
+   * A CREATED or RUNNING status is written but not synced: what it says (created or running, the
+   * pids) is what recovery asks the runtime anyway, and after a crash of the machine nothing runs;
+   * one lost reads back as the status before it (or none), recovered the same way. What outlives
+   * the processes (EXITED with its code and times, UNKNOWN with the cleanup owed) is synced.
+   */
+  private async writeStatus(id: string, status: ContainerStatusRecord): Promise<void> {
+    const sync = status.state !== 'CREATED' && status.state !== 'RUNNING';
+    await atomicWriteJson(join(this.recordDir(id), 'status.json'), status, 0o600, { sync });
   }
 
   async setStatus(id: string, status: ContainerStatusRecord): Promise<Container | undefined> {
     const c = this.containers.get(id);
     if (!c) return undefined;
-    await atomicWriteJson(join(this.recordDir(id), 'status.json'), status, 0o600);
+    await this.writeStatus(id, status);
     const next = { ...c, status };
     this.containers.set(id, next);
     return next;
