@@ -90,10 +90,15 @@ export class SandboxStore {
     return this.hidden.has(id);
   }
 
-  /** Persist the record atomically, then keep it in memory (a failed write changes nothing). */
+  /**
+   * Persist the record atomically, then keep it in memory (a failed write changes nothing). A
+   * READY record is not synced: after a crash of the machine no pod is ready, and a lost one is
+   * the record before it (NOTREADY and UNKNOWN ones are synced) or none, whose leftovers the
+   * start-up sweep finds (the CNI cache, synced before ADD, gets its DEL).
+   */
   async save(s: Sandbox): Promise<void> {
     await mkdir(this.recordDir(s.id), { recursive: true, mode: 0o700 });
-    await atomicWriteJson(join(this.recordDir(s.id), 'sandbox.json'), s, 0o600);
+    await atomicWriteJson(join(this.recordDir(s.id), 'sandbox.json'), s, 0o600, { sync: s.state !== 'READY' });
     this.sandboxes.set(s.id, s);
   }
 
