@@ -17,7 +17,10 @@
 #include <unistd.h>
 
 static int fail(const char *step, const char *what) {
-  fprintf(stderr, "%s %s: %s\n", step, what, strerror(errno));
+  /* One write, so the line is not split among other output. */
+  char line[4096];
+  snprintf(line, sizeof line, "%s %s: %s\n", step, what, strerror(errno));
+  fputs(line, stderr);
   return 1;
 }
 
