@@ -28,7 +28,6 @@ import { startDaemonHttp } from './http-server.js';
 import { startMetricsSocket } from './metrics-socket.js';
 import { applyReload, type ReloadListener } from './reload.js';
 import { sdNotifier, startWatchdog } from './sd-notify.js';
-import { startMemoryRelease } from '../lib/memory-release.js';
 import { claimSocketPath } from './socket-guard.js';
 import { applySocketGroup } from './socket-group.js';
 
@@ -114,7 +113,6 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
   const notifier = sdNotifier(log);
   await notifier.notify({ READY: '1', STATUS: `serving on ${config.socket}` });
   const stopWatchdog = startWatchdog(notifier, readiness, log);
-  const stopMemoryRelease = startMemoryRelease({ onCollect: (bytes) => log.debug({ collectableMiB: Math.round(bytes / 2 ** 20) }, 'full GC after a burst of work') });
   const onHangup = (): void => void reload(config, log, options, notifier);
   process.on('SIGHUP', onHangup);
 
@@ -125,7 +123,6 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
       stopping = true;
       log.info({ signal }, 'shutting down');
       stopWatchdog();
-      stopMemoryRelease();
       process.off('SIGHUP', onHangup);
       void notifier.notify({ STOPPING: '1', STATUS: 'shutting down' });
       for (const name of ['', ...SERVICE_NAMES]) health.setStatus(name, 'NOT_SERVING');
