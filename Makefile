@@ -44,6 +44,7 @@ NATIVE_LDFLAGS = $(shell $(BUILDFLAGS) LDFLAGS)
 #   nexcage-dial    port-forward: connect inside a pod's netns (setns) and pass the socket back
 #   nexcage-netns   a pod's network namespace, lo up and pinned, in one process (unshare)
 #   nexcage-mount   a container's overlay rootfs mounted/unmounted without mount(8)'s mount-table parse
+#   nexcage-pageout the daemon's cold file pages handed back to the kernel (process_madvise)
 dist/native/%: native/%.c Makefile
 	@mkdir -p dist/native
 	@cc $(NATIVE_CFLAGS) $(NATIVE_LDFLAGS) -o $@ $<

@@ -78,6 +78,12 @@ export const configSchema = {
     defaultRuntime: { kind: 'string', doc: 'Handler used when a pod names none (the empty RuntimeClass handler).' },
     runtimes: { kind: 'record', doc: 'RuntimeClass handler name -> OCI runtime.', value: runtimeHandler },
     shutdownTimeoutSeconds: { kind: 'int', doc: 'How long SIGTERM waits for in-flight calls.', min: 0, max: 3600 },
+    memoryReclaimIdleSeconds: {
+      kind: 'int',
+      doc: "After this many seconds without work (the kubelet's polls and probes do not count), hand the daemon's cold file pages (the Node binary's) back to the kernel; 0 = never.",
+      min: 0,
+      max: 86400,
+    },
     pauseImage: { kind: 'string', doc: 'Infra image to pull and pin; empty = the built-in infra rootfs.' },
     criuPath: { kind: 'string', doc: 'CRIU binary for CheckpointContainer and restores: a name looked up on PATH or an absolute path.' },
     cni: {
@@ -181,6 +187,7 @@ export interface Config {
   defaultRuntime: string;
   runtimes: Record<string, RuntimeHandlerConfig>;
   shutdownTimeoutSeconds: number;
+  memoryReclaimIdleSeconds: number;
   pauseImage: string;
   criuPath: string;
   cni: { confDirs: string[]; binDirs: string[]; defaultNetwork: boolean; defaultSubnet: string; defaultBridge: string };
@@ -226,6 +233,7 @@ export function defaultConfig(): Config {
     defaultRuntime: 'runc',
     runtimes: { runc: { path: 'runc', root: '', systemdCgroup: false } },
     shutdownTimeoutSeconds: 10,
+    memoryReclaimIdleSeconds: 10,
     pauseImage: '',
     criuPath: 'criu',
     cni: { confDirs: ['/etc/cni/net.d'], binDirs: ['/opt/cni/bin', '/usr/lib/cni'], defaultNetwork: true, defaultSubnet: '10.88.0.0/16', defaultBridge: 'nexcage0' },

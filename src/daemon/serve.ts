@@ -29,6 +29,7 @@ import { startMetricsSocket } from './metrics-socket.js';
 import { applyReload, type ReloadListener } from './reload.js';
 import { sdNotifier, startWatchdog } from './sd-notify.js';
 import { claimSocketPath } from './socket-guard.js';
+import { startPageReclaim } from './page-reclaim-setup.js';
 import { applySocketGroup } from './socket-group.js';
 
 export interface ServeOptions {
@@ -92,7 +93,8 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
   if (config.stats.containerMetrics) registerContainerMetrics(stats, registry);
 
   await claimSocketPath(config.socket);
-  const { server, health } = createCriServer(log, services);
+  const reclaimer = startPageReclaim(config.memoryReclaimIdleSeconds, log);
+  const { server, health } = createCriServer(log, services, reclaimer);
   await bindUnix(server, config.socket);
   await chmod(config.socket, 0o660);
   await applySocketGroup(config.socket, config.socketGroup);
@@ -123,6 +125,7 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
       stopping = true;
       log.info({ signal }, 'shutting down');
       stopWatchdog();
+      reclaimer?.stop();
       process.off('SIGHUP', onHangup);
       void notifier.notify({ STOPPING: '1', STATUS: 'shutting down' });
       for (const name of ['', ...SERVICE_NAMES]) health.setStatus(name, 'NOT_SERVING');

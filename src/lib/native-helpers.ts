@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type NativeHelper = 'nexcage-pty' | 'nexcage-attach' | 'nexcage-dial' | 'nexcage-idmap' | 'nexcage-netns' | 'nexcage-mount';
+export type NativeHelper = 'nexcage-pty' | 'nexcage-attach' | 'nexcage-dial' | 'nexcage-idmap' | 'nexcage-netns' | 'nexcage-mount' | 'nexcage-pageout';
 
 function candidates(name: NativeHelper): string[] {
   const here = dirname(fileURLToPath(import.meta.url));

@@ -173,6 +173,31 @@ describe('readiness follows the runtime binary', () => {
   });
 });
 
+describe('idle page reclaim', () => {
+  it("hands the daemon's cold file pages back after a quiet spell, once per spell (polls do not start one), again after work", async () => {
+    const dir = t.dir();
+    // A private copy of Node: pages this test's own Node also maps are shared, and the kernel
+    // leaves shared pages alone.
+    const node = dir.join('node');
+    copyFileSync(NODE, node);
+    const d = t.track(new Daemon(dir, 'reclaim', { config: { memoryReclaimIdleSeconds: 1 }, node }));
+    await d.start();
+    const reclaims = (): Record<string, unknown>[] => d.logs().filter((l) => l.msg === 'cold file pages handed back to the kernel');
+    const first = await waitFor('a reclaim after start-up', () => reclaims()[0]);
+    expect(first.fileMiBAfter as number).toBeLessThan((first.fileMiBBefore as number) / 2);
+    // Two and a half seconds of the kubelet's polls: no new quiet spell begins.
+    const end = Date.now() + 2500;
+    while (Date.now() < end) {
+      await call(d.client.runtime, 'ListContainers', {});
+      await call(d.client.runtime, 'ListPodSandbox', {});
+    }
+    expect(reclaims()).toHaveLength(1);
+    await call(d.client.runtime, 'RemoveContainer', { container_id: 'nothing-here' }).catch(() => undefined);
+    await waitFor('a reclaim after the work', () => reclaims().length === 2 || undefined);
+    expect(d.logs().some((l) => l.msg === 'handing cold file pages back to the kernel failed; not trying again')).toBe(false);
+  });
+});
+
 describe('lifecycle', () => {
   it('exits 0 on SIGTERM and removes its socket', async () => {
     const d = t.track(new Daemon(t.dir(), 'term'));

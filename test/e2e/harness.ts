@@ -26,6 +26,8 @@ export interface DaemonOptions {
   /** Merged over the harness defaults (socket, dirs, metrics on a random port, debug logs). */
   config?: Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
+  /** Another Node binary to run the daemon with (default NODE). */
+  node?: string;
 }
 
 export interface Exit {
@@ -113,6 +115,9 @@ export class Daemon {
       metricsAddress: '127.0.0.1:0',
       logLevel: 'debug',
       shutdownTimeoutSeconds: 5,
+      // Off unless a test turns it on: a reclaim at a random moment would add a helper process
+      // (and its span) to whatever a test is counting.
+      memoryReclaimIdleSeconds: 0,
       cni: { confDirs: [this.dir.join('cni-conf')], ...this.dir.podNetwork },
       ...this.options.config,
     };
@@ -124,7 +129,7 @@ export class Daemon {
     this.lines.length = 0;
     this.exitInfo = undefined;
     const coverage = process.env.NODE_V8_COVERAGE ? ['--import', COVERAGE_FLUSH] : [];
-    const proc = spawn(NODE, [...coverage, MAIN, 'serve', '--config', this.configPath], {
+    const proc = spawn(this.options.node ?? NODE, [...coverage, MAIN, 'serve', '--config', this.configPath], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...this.options.env },
     });

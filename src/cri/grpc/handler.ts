@@ -18,7 +18,31 @@ import { capDetails, toServiceError } from './status-map.js';
 
 export interface HandlerContext {
   log: Logger;
+  /** Told when a call that does work starts and ends (the kubelet's recurring reads are not work). */
+  activity?: { begin(): void; end(): void };
 }
+
+/**
+ * What the kubelet sends over and over on every node (PLEG relists, status and stats polls,
+ * exec probes, the events stream it keeps open): reads that change nothing. Everything else
+ * (pods, containers, images, streams) is work.
+ */
+const RECURRING = new Set([
+  'Version', 'Status', 'RuntimeConfig', 'ListPodSandbox', 'PodSandboxStatus', 'ListContainers', 'ContainerStatus',
+  'ListContainerStats', 'ContainerStats', 'PodSandboxStats', 'ListPodSandboxStats', 'ListMetricDescriptors',
+  'ListPodSandboxMetrics', 'ListImages', 'ImageStatus', 'ImageFsInfo', 'ExecSync', 'GetContainerEvents',
+  'StreamPodSandboxes', 'StreamContainers', 'StreamContainerStats', 'StreamPodSandboxStats', 'StreamPodSandboxMetrics', 'StreamImages',
+]);
+
+/** Marks the call as work (if it is) and returns what to call when it ends. */
+function workStarted(ctx: HandlerContext, method: string): () => void {
+  const a = ctx.activity;
+  if (!a || RECURRING.has(method)) return noop;
+  a.begin();
+  return () => a.end();
+}
+
+function noop(): void {}
 
 /** Longest id put in a log line or span: a hostile 10 MB id must not become a 10 MB log line. */
 const MAX_LOGGED_ID = 256;
@@ -63,6 +87,7 @@ function traced(method: string, req: unknown, metadata: Metadata, body: () => Pr
 export function unary<Req, Res>(ctx: HandlerContext, method: string, impl: (req: Req, cancelled: AbortSignal) => Promise<Res> | Res): handleUnaryCall<Req, Res> {
   return (call: ServerUnaryCall<Req, Res>, callback) => {
     const started = process.hrtime.bigint();
+    const workEnded = workStarted(ctx, method);
     const abort = new AbortController();
     const onCancelled = (): void => abort.abort();
     // grpc-js also emits 'cancelled' after every status it sends: only one before the answer counts.
@@ -72,6 +97,7 @@ export function unary<Req, Res>(ctx: HandlerContext, method: string, impl: (req:
     call.on('cancelled', onCancelled);
     const answered = (): void => {
       call.removeListener('cancelled', onCancelled);
+      workEnded();
     };
     void traced(method, call.request, call.metadata, () =>
       Promise.resolve()
@@ -104,6 +130,7 @@ export function serverStream<Req, Res>(
 ): handleServerStreamingCall<Req, Res> {
   return (call: ServerWritableStream<Req, Res>) => {
     const started = process.hrtime.bigint();
+    const workEnded = workStarted(ctx, method);
     const abort = new AbortController();
     call.on('cancelled', () => abort.abort());
     void traced(method, call.request, call.metadata, () =>
@@ -111,10 +138,12 @@ export function serverStream<Req, Res>(
         .then(() => impl(call.request, (res) => call.write(res), abort.signal))
         .then(
           () => {
+            workEnded();
             finish(ctx, method, call.request, started, status.OK);
             call.end();
           },
           (err: unknown) => {
+            workEnded();
             const se = toServiceError(err);
             setCurrentSpanError(se.details);
             finish(ctx, method, call.request, started, se.code, err);

@@ -17,8 +17,8 @@ export interface CriServer {
   health: HealthService;
 }
 
-export function createCriServer(log: Logger, services: Services): CriServer {
-  const ctx: HandlerContext = { log };
+export function createCriServer(log: Logger, services: Services, activity?: HandlerContext['activity']): CriServer {
+  const ctx: HandlerContext = { log, activity };
   const cri = loadCri();
   const server = new grpc.Server({
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
