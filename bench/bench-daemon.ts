@@ -1,8 +1,8 @@
 // The built daemon as a child process for the benchmarks that drive it over its socket, and the
 // RSS reading they report. Output is dropped: a benchmark must not pay for log piping.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { openSync, closeSync, existsSync, readFileSync } from 'node:fs';
+import { copyFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { call, connectCri, type CriClient } from '../src/cri/grpc/client.js';
 
@@ -83,6 +83,17 @@ export function benchConfig(dir: string, extra: Record<string, unknown> = {}): R
   };
 }
 
+/**
+ * The daemon runs a copy of Node of its own, as on a node, where no other process maps the
+ * daemon's binary: the bench's own Node would share its pages, which the kernel then keeps (it
+ * only pages out what one process alone maps) and both RSS figures count.
+ */
+async function privateNode(dir: string): Promise<string> {
+  const copy = join(dir, 'node');
+  if (!existsSync(copy)) await copyFile(join(REPO, 'node_modules/.bin/node'), copy);
+  return copy;
+}
+
 export class BenchDaemon {
   proc: ChildProcess | undefined;
   client!: CriClient;
@@ -113,7 +124,7 @@ export class BenchDaemon {
     const env = { ...process.env, ...daemonNodeEnv(), ...envOf(given.filter((f) => ENV_ASSIGNMENT.test(f))) };
     const out = this.options.stdoutFile ? openSync(this.options.stdoutFile, 'a') : 'ignore';
     const err = this.options.stderrFile ? openSync(this.options.stderrFile, 'a') : 'ignore';
-    const proc = spawn(join(REPO, 'node_modules/.bin/node'), [...flags, ...inspect, join(REPO, 'dist/src/cli/main.js'), 'serve', '--config', cfgPath], { stdio: ['ignore', out, err], env });
+    const proc = spawn(await privateNode(this.dir), [...flags, ...inspect, join(REPO, 'dist/src/cli/main.js'), 'serve', '--config', cfgPath], { stdio: ['ignore', out, err], env });
     for (const fd of [out, err]) if (typeof fd === 'number') closeSync(fd);
     this.proc = proc;
     this.client = connectCri(this.config.socket as string);

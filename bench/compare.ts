@@ -2,7 +2,8 @@
 // privately by peer-containerd.ts) in one run, the same CRI work against each, alternately, so a
 // busy machine slows both alike and the ratio holds: pod + container lifecycles (each call), exec
 // over SPDY, image pull/remove, daemon RSS (after start, after the work with nothing running, with
-// 10 pods, 100 and 200 containers) and the helpers' PSS (conmon / shims), the kubelet's polls with
+// 10 pods, 100 and 200 containers; most also after an idle spell, with the first calls after it)
+// and the helpers' PSS (conmon / shims), the kubelet's polls with
 // 200 containers from a grpc-go client, and a pull's time and peak RSS. Prints both and the ratio,
 // writes bench/results/compare.json. NEXCAGE_COMPARE_ROUNDS changes the 100 lifecycles.
 import { randomBytes } from 'node:crypto';
@@ -37,6 +38,12 @@ const ONLY = process.env.NEXCAGE_COMPARE_ONLY ?? '';
 const SMALL_PODS = Number(process.env.NEXCAGE_COMPARE_SMALL_PODS ?? 10);
 const LIST_PODS = 20;
 const PER_POD = 10;
+/**
+ * Idle readings are taken this long after the last work (both daemons wait alike): longer than
+ * nexcage's memoryReclaimIdleSeconds (60 s), after which it hands its file pages back; a node
+ * sits idle far longer between pod starts. The readings a few seconds after the work stay beside.
+ */
+const IDLE_MS = Number(process.env.NEXCAGE_COMPARE_IDLE_MS ?? 65_000);
 
 /** A runtime under comparison: its CRI socket, its daemon process and its per-pod helpers. */
 export interface Runtime {
@@ -260,13 +267,30 @@ export const suite: Suite = {
       });
       await settle(5000);
       mem('after the work, nothing running', 'daemon');
+      await settle(IDLE_MS - 5000);
+      mem(`idle ${IDLE_MS / 1000} s after the work, nothing running`, 'daemon');
 
       if (SMALL_PODS > 0) {
+        // The first calls after an idle spell pay for what it gave back (page faults).
+        for (const r of runtimes) {
+          const ms = [await timeMs(() => call(r.client.runtime, 'ListPodSandbox', {})), await timeMs(() => call(r.client.runtime, 'ListPodSandbox', {}))];
+          record(figures, 'first ListPodSandbox after the idle spell (Node client)', 'ms', r.name, value(ms[0] as number));
+          record(figures, 'the ListPodSandbox right after it', 'ms', r.name, value(ms[1] as number));
+        }
         phase(`${SMALL_PODS} pods (pod + 1 container)`);
-        for (let p = 0; p < SMALL_PODS; p++) await each((_, w) => w.runningPod(1).then(() => undefined));
+        const starts = runtimes.map(() => [] as number[]);
+        for (let p = 0; p < SMALL_PODS; p++) await each(async (_, w) => void starts[workloads.indexOf(w)]?.push(await timeMs(() => w.runningPod(1))));
+        runtimes.forEach((r, k) => {
+          const [first, ...rest] = starts[k] ?? [];
+          record(figures, 'first running pod after the idle spell (RunPodSandbox + CreateContainer + StartContainer)', 'ms', r.name, value(first ?? NaN));
+          record(figures, `the next ${rest.length} running pods`, 'ms', r.name, summarize('', 'ms', rest));
+        });
         await settle(3000);
         mem(`${SMALL_PODS} pods (pod + 1 container)`, 'daemon');
         mem(`${SMALL_PODS} pods (pod + 1 container)`, 'both');
+        await settle(IDLE_MS - 3000);
+        mem(`${SMALL_PODS} pods (pod + 1 container), idle ${IDLE_MS / 1000} s`, 'daemon');
+        mem(`${SMALL_PODS} pods (pod + 1 container), idle ${IDLE_MS / 1000} s`, 'both');
         await each((_, w) => w.removePods());
       }
 
@@ -276,6 +300,8 @@ export const suite: Suite = {
         if ((p + 1) * PER_POD === 100) {
           await settle(3000);
           mem('100 running containers', 'daemon');
+          await settle(IDLE_MS - 3000);
+          mem(`100 running containers, idle ${IDLE_MS / 1000} s`, 'daemon');
         }
       }
       await settle(3000);

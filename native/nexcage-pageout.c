@@ -2,8 +2,8 @@
  * nexcage-pageout: hands a process's clean file-backed pages back to the kernel with
  * process_madvise(MADV_PAGEOUT). The daemon runs it on itself once it has been quiet: most of the
  * Node binary it maps (start-up code, the embedded snapshot, ICU data, code paths of pulls and pod
- * starts) is touched in bursts and then only held, never read; what is used again faults back in
- * from the page cache. Node.js cannot call madvise(2) itself.
+ * starts) is touched in bursts and then only held, never read; what is used again is read back
+ * from the file on first touch. Node.js cannot call madvise(2) itself.
  *
  *   nexcage-pageout PID    page out PID's read-only file mappings; prints "advised BYTES RANGES"
  *

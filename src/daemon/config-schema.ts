@@ -233,7 +233,7 @@ export function defaultConfig(): Config {
     defaultRuntime: 'runc',
     runtimes: { runc: { path: 'runc', root: '', systemdCgroup: false } },
     shutdownTimeoutSeconds: 10,
-    memoryReclaimIdleSeconds: 10,
+    memoryReclaimIdleSeconds: 60,
     pauseImage: '',
     criuPath: 'criu',
     cni: { confDirs: ['/etc/cni/net.d'], binDirs: ['/opt/cni/bin', '/usr/lib/cni'], defaultNetwork: true, defaultSubnet: '10.88.0.0/16', defaultBridge: 'nexcage0' },

@@ -4,7 +4,8 @@
 // then only held. The kernel drops such pages only under memory pressure, so a node's
 // system-reserved has to cover them. After `idleMs` without work (polls do not count: the kubelet
 // sends them every second and they touch little), native/nexcage-pageout pages out the daemon's
-// read-only file mappings; what is used again faults back from the page cache on first touch.
+// read-only file mappings; what is used again is read back on first touch, which costs the next
+// calls a few ms once, hence once per quiet spell and only after a long one.
 import { run } from './exec.js';
 
 export interface ReclaimResult {
