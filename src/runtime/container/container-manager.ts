@@ -305,7 +305,7 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
       await releaseContainerResources(this.o, c, this.unmounted.has(c.id));
       // The record dir (with the writable layer) is renamed away, then deleted in the background.
       await discardDir(this.store.recordDir(c.id), trashDirs(this.o).records, this.o.log);
-      await this.store.delete(c.id);
+      this.store.forget(c.id);
       this.cleanupRetry.cancel(c.id);
       this.releaseRetry.cancel(c.id);
       this.unmounted.delete(c.id);

@@ -50,7 +50,7 @@ describe('ContainerStore', () => {
     expect(loaded[0]?.meta?.user).toEqual({ uid: 1000, gid: 1000, additionalGids: [1000, 50000, 1234], username: 'app' });
   });
 
-  it('reserves names per pod + name + attempt and frees them on delete', async () => {
+  it('reserves names per pod + name + attempt and frees them when the container is forgotten', async () => {
     const s = new ContainerStore(dir);
     const key = ContainerStore.nameKey('pod1', 'web', 0);
     s.reserveName(key, 'aaa1', 'web');
@@ -58,7 +58,7 @@ describe('ContainerStore', () => {
     s.reserveName(ContainerStore.nameKey('pod1', 'web', 1), 'bbb2', 'web');
     s.reserveName(ContainerStore.nameKey('pod2', 'web', 0), 'ccc3', 'web');
     await s.add(ctr('aaa1', 'pod1', 'web'));
-    await s.delete('aaa1');
+    s.forget('aaa1');
     s.reserveName(key, 'ddd4', 'web');
   });
 

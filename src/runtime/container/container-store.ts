@@ -4,7 +4,7 @@
 // change). Names are unique per pod sandbox + name + attempt, as the kubelet expects. A container
 // can be hidden: built for a caller that went away and kept for its retry, it is invisible to
 // lookups and lists (not to its pod's stop/remove) until handed over.
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findByIdOrPrefix, NameReservations } from '../../lib/id-index.js';
 import { atomicWriteJson, readJsonIfExists } from '../../lib/fsutil.js';
@@ -144,10 +144,9 @@ export class ContainerStore {
     return next;
   }
 
-  /** Forget the container and delete its record dir (and with it the writable layer). */
-  async delete(id: string): Promise<void> {
+  /** Forget the container and release its name; its record dir is the caller's to discard first. */
+  forget(id: string): void {
     const c = this.containers.get(id);
-    await rm(this.recordDir(id), { recursive: true, force: true });
     this.containers.delete(id);
     this.hidden.delete(id);
     if (c) this.releaseName(ContainerStore.nameKey(c.podSandboxId, c.config.metadata.name, c.config.metadata.attempt), id);
