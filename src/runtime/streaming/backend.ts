@@ -50,6 +50,12 @@ export interface PortForwardBackend {
   portForward(sandboxId: string, port: number, stream: Duplex, signal: AbortSignal): Promise<void>;
 }
 
+/**
+ * Marks a client stream whose write callback comes only once nothing refers to the chunk any more
+ * (it went to the socket, or was copied): a backend may then reuse the chunk's buffer.
+ */
+export const REUSABLE_AFTER_WRITE = Symbol('nexcage.streaming.reusableAfterWrite');
+
 /** What the streaming server can serve; a missing backend means that call is not available yet. */
 export interface StreamingBackends {
   exec?: ExecBackend;

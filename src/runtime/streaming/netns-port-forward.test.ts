@@ -8,11 +8,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { duplexPair, type Duplex } from 'node:stream';
+import { Duplex, duplexPair } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError } from '../../lib/errors.js';
 import { silentLogger } from '../../lib/log.js';
 import { NetnsPins } from '../network/netns.js';
+import { REUSABLE_AFTER_WRITE } from './backend.js';
 import { NetnsPortForwarder } from './netns-port-forward.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nexcage-pf-'));
@@ -123,6 +124,46 @@ describe('NetnsPortForwarder', () => {
       await once(client, 'end');
       expect(Buffer.concat(got).equals(sent)).toBe(true);
       await done;
+    } finally {
+      cat.kill('SIGKILL');
+      if (cat.exitCode === null && cat.signalCode === null) await once(cat, 'exit');
+    }
+  });
+
+  it('a client stream that releases its chunks on the write callback gets the pod\'s read buffers reused, none before its callback', async () => {
+    const size = 8 * 1024 * 1024;
+    const sent = Buffer.alloc(size);
+    for (let i = 0; i < size; i += 4) sent.writeUInt32LE(i, i);
+    const cat = spawn('nsenter', [`--net=${netns}`, 'socat', 'TCP4-LISTEN:8086,bind=127.0.0.1,reuseaddr', 'EXEC:cat'], { stdio: 'ignore' });
+    try {
+      await until(() => listening(8086), 'the cat service in the netns');
+      const got: Buffer[] = [];
+      const buffers = new Set<ArrayBufferLike>();
+      let overwritten = 0;
+      // Holds each chunk by reference until its (late) callback, as a socket write does.
+      class SlowClient extends Duplex {
+        readonly [REUSABLE_AFTER_WRITE] = true;
+        override _read(): void {}
+        override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
+          const copy = Buffer.from(chunk);
+          buffers.add(chunk.buffer);
+          setTimeout(() => {
+            if (!chunk.equals(copy)) overwritten++;
+            got.push(copy);
+            cb();
+          }, 1);
+        }
+      }
+      const stream = new SlowClient({ allowHalfOpen: true, highWaterMark: 128 * 1024 });
+      const finished = once(stream, 'finish');
+      const done = forwarder.portForward('pod1', 8086, stream, new AbortController().signal);
+      stream.push(sent);
+      stream.push(null);
+      await done;
+      await finished;
+      expect(overwritten).toBe(0);
+      expect(Buffer.concat(got).equals(sent)).toBe(true);
+      expect(got.length).toBeGreaterThan(buffers.size * 4);
     } finally {
       cat.kill('SIGKILL');
       if (cat.exitCode === null && cat.signalCode === null) await once(cat, 'exit');

@@ -3,12 +3,15 @@
 // nexcage-dial enters the netns, connects to localhost:<port> there (127.0.0.1, then ::1, as
 // kubelet and containerd do) and passes the connected socket back over Node's IPC channel. From
 // then on Node reads and writes the pod's TCP socket itself: no process and no pipe in the data
-// path. hostNetwork pods (no netns path) are reached directly from Node.
+// path. hostNetwork pods (no netns path) are reached directly from Node. The pod socket reads into
+// buffers of ours that come back once the client stream has written them (Node's `onread`):
+// without it every 64 KiB read is a fresh buffer, and at bulk rates their allocation, page faults
+// and the full GCs their external memory brings cost more CPU than the relay itself.
 import { spawn } from 'node:child_process';
 import { connect, Socket } from 'node:net';
-import type { Duplex, Writable } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../../lib/log.js';
-import type { PortForwardBackend } from './backend.js';
+import { REUSABLE_AFTER_WRITE, type PortForwardBackend } from './backend.js';
 import { findNativeHelper } from '../../lib/native-helpers.js';
 
 /** The sandbox store's side of port forwarding. */
@@ -31,6 +34,32 @@ export interface NetnsPortForwardOptions {
  * the socket's own 16 KiB mark (which one frame alone exceeds).
  */
 const SOCKET_BUFFER_LIMIT = 256 * 1024;
+/** One read from the pod socket at most (Node's own reads are 64 KiB). */
+const READ_BUFFER_BYTES = 64 * 1024;
+/** Read buffers kept for reuse per connection; more in flight are left to the GC when they return. */
+const FREE_READ_BUFFERS = 4;
+
+/**
+ * The pod socket's reads (Node's `onread`): each into a buffer of its own, handed to `deliver`,
+ * which returns false to stop reading. With a client stream whose write callback means "done with
+ * the chunk" (REUSABLE_AFTER_WRITE) a buffer comes back for the next reads once written.
+ */
+export class PodReads {
+  private readonly free: Buffer[] = [];
+  /** Set by the relay; the socket stays paused until then. */
+  deliver: (chunk: Buffer, buffer: Buffer) => boolean = () => false;
+
+  constructor(readonly reuse: boolean) {}
+
+  readonly onread = {
+    buffer: (): Buffer => this.free.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES),
+    callback: (n: number, buffer: Uint8Array): boolean => this.deliver((buffer as Buffer).subarray(0, n), buffer as Buffer),
+  };
+
+  release(buffer: Buffer): void {
+    if (this.reuse && this.free.length < FREE_READ_BUFFERS) this.free.push(buffer);
+  }
+}
 
 export class NetnsPortForwarder implements PortForwardBackend {
   private readonly dialHelper: string;
@@ -51,8 +80,9 @@ export class NetnsPortForwarder implements PortForwardBackend {
     // The client may have gone while the pod was looked up; its abort and close have fired already
     // and would never reach the relay, which would then outlive it: start nothing.
     if (signal.aborted || stream.destroyed) return;
-    const sock = netns === null ? await dialHost(port, signal, stream) : await dialInNetns(this.dialHelper, netns, port, signal, stream);
-    if (sock) await relay(sock, stream, signal);
+    const reads = new PodReads((stream as { [REUSABLE_AFTER_WRITE]?: boolean })[REUSABLE_AFTER_WRITE] === true);
+    const sock = netns === null ? await dialHost(port, signal, stream, reads) : await dialInNetns(this.dialHelper, netns, port, signal, stream, reads);
+    if (sock) await relay(sock, stream, signal, reads);
   }
 }
 
@@ -60,7 +90,7 @@ export class NetnsPortForwarder implements PortForwardBackend {
  * Runs nexcage-dial and takes the socket it hands over; null when the client went away meanwhile.
  * Rejects with the helper's own reason (e.g. "IPv4: connect 127.0.0.1:80: Connection refused ...").
  */
-function dialInNetns(helper: string, netns: string, port: number, signal: AbortSignal, stream: Duplex): Promise<Socket | null> {
+function dialInNetns(helper: string, netns: string, port: number, signal: AbortSignal, stream: Duplex, reads: PodReads): Promise<Socket | null> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(helper, [netns, String(port)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json' });
     let stderr = '';
@@ -89,7 +119,9 @@ function dialInNetns(helper: string, netns: string, port: number, signal: AbortS
       if (!handle) return;
       // A raw TCP handle ('net.Native'): wrapped here so that half-close stays exact (the pod's FIN
       // must not end our direction towards it).
-      const sock = new Socket({ handle: handle as never, readable: true, writable: true, allowHalfOpen: true });
+      const sock = new Socket({ handle: handle as never, readable: true, writable: true, allowHalfOpen: true, onread: reads.onread });
+      // Reading starts with the socket; nothing may be read before the relay takes it.
+      sock.pause();
       if (signal.aborted || stream.destroyed) sock.destroy();
       finish(signal.aborted || stream.destroyed ? null : sock);
     });
@@ -101,9 +133,10 @@ function dialInNetns(helper: string, netns: string, port: number, signal: AbortS
   });
 }
 
-function dialHost(port: number, signal: AbortSignal, stream: Duplex): Promise<Socket | null> {
+function dialHost(port: number, signal: AbortSignal, stream: Duplex, reads: PodReads): Promise<Socket | null> {
   return new Promise((resolvePromise, reject) => {
-    const sock = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    const sock = connect({ host: '127.0.0.1', port, allowHalfOpen: true, onread: reads.onread });
+    sock.pause();
     const gone = (): void => {
       sock.destroy();
       done(null);
@@ -128,7 +161,7 @@ function dialHost(port: number, signal: AbortSignal, stream: Duplex): Promise<So
  * shuts down our write side to the pod, the pod's FIN ends the client stream. A client that
  * goes (abort, stream closed) drops the connection.
  */
-function relay(sock: Socket, stream: Duplex, signal: AbortSignal): Promise<void> {
+function relay(sock: Socket, stream: Duplex, signal: AbortSignal, reads: PodReads): Promise<void> {
   return new Promise((resolvePromise, reject) => {
     let failure: Error | undefined;
     const drop = (): void => {
@@ -148,7 +181,19 @@ function relay(sock: Socket, stream: Duplex, signal: AbortSignal): Promise<void>
       else resolvePromise();
     });
     pump(stream, sock);
-    sock.pipe(stream as Writable);
+    const resume = (): void => {
+      sock.resume();
+    };
+    reads.deliver = (chunk, buffer) => {
+      if (stream.destroyed || stream.writableEnded) return false;
+      if (stream.write(chunk, () => reads.release(buffer))) return true;
+      stream.once('drain', resume);
+      return false;
+    };
+    sock.once('end', () => {
+      if (!stream.destroyed && !stream.writableEnded) stream.end();
+    });
+    sock.resume();
   });
 }
 

@@ -5,7 +5,7 @@
 import { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { errorMessage } from '../../lib/errors.js';
-import type { PortForwardBackend } from './backend.js';
+import { REUSABLE_AFTER_WRITE, type PortForwardBackend } from './backend.js';
 import { streamingBytes, type SessionResult } from './metrics.js';
 import type { PortForwardRequest } from './requests.js';
 import { ChannelSocket } from './ws-channels.js';
@@ -13,6 +13,8 @@ import { ChannelSocket } from './ws-channels.js';
 export const WS_PORT_FORWARD_PROTOCOLS = ['v4.channel.k8s.io', 'v4.base64.channel.k8s.io'] as const;
 
 class ChannelDuplex extends Duplex {
+  /** ChannelSocket.send copies the chunk into its message before it returns. */
+  readonly [REUSABLE_AFTER_WRITE] = true;
   constructor(
     private readonly ch: ChannelSocket,
     private readonly channel: number,

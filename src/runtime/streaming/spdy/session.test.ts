@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../lib/log.js';
 import { ControlType, encodeControl, encodeData, FLAG_FIN, FrameSplitter, GoAwayStatus, pingPayload, RstStatus, settingsPayload, SettingId, synStreamPayload, twoWords, type RawFrame } from './frames.js';
@@ -78,6 +79,30 @@ async function until(cond: () => boolean): Promise<void> {
 const isControl = (type: number) => (f: RawFrame) => f.control && f.type === type;
 
 describe('SpdySession', () => {
+  it('a stream write calls back only once the socket has written the frame: the writer may reuse its buffer then', async () => {
+    const held: Array<() => void> = [];
+    const sock = new Duplex({
+      read() {},
+      writev(_chunks, cb) {
+        held.push(cb);
+      },
+    });
+    const session = new SpdySession(sock, { idleTimeoutMs: 0, log: silentLogger() });
+    const block = await new HeaderCompressor().compress(encodeHeaderBlock({ streamtype: ['data'] }));
+    sock.push(encodeControl(ControlType.SYN_STREAM, 0, synStreamPayload({ streamId: 1, associatedId: 0, priority: 0, slot: 0, block })));
+    const [st] = (await once(session, 'stream')) as [SpdyStream];
+    let called = false;
+    st.write(Buffer.from('payload'), () => (called = true));
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(held.length).toBeGreaterThan(0);
+    expect(called).toBe(false);
+    while (!called) {
+      for (const cb of held.splice(0)) cb();
+      await new Promise((r) => setImmediate(r));
+    }
+    session.destroy();
+  });
+
   it('echoes a client PING (odd id) and ignores control frames of unknown type', async () => {
     const r = await rig();
     r.send(encodeControl(0x55, 0, Buffer.from('whatever')));

@@ -12,6 +12,7 @@
 import { EventEmitter } from 'node:events';
 import { Duplex } from 'node:stream';
 import type { Logger } from '../../../lib/log.js';
+import { REUSABLE_AFTER_WRITE } from '../backend.js';
 import {
   ControlType,
   encodeControl,
@@ -260,15 +261,20 @@ export class SpdySession extends EventEmitter<SessionEvents> {
   /**
    * Writes frames in order. A ready frame with nothing queued before it is written at once; one
    * that must wait (behind a header block being compressed, or a full socket) goes on the chain.
-   * Resolves once the frame is written and the socket has room again.
+   * Resolves once the socket has written the frame (its buffers are free to reuse) and has room.
    */
   private enqueue(frame: Buffer | Buffer[] | (() => Promise<Buffer>)): Promise<void> {
-    if (this.queuedWrites === 0 && typeof frame !== 'function') {
-      if (this.write(frame)) return Promise.resolve();
-      return this.chain(() => waitDrain(this.socket));
-    }
-    return this.chain(async () => {
-      if (!this.write(typeof frame === 'function' ? await frame() : frame)) await waitDrain(this.socket);
+    if (this.queuedWrites === 0 && typeof frame !== 'function') return this.writeNow(frame);
+    return this.chain(async () => this.writeNow(typeof frame === 'function' ? await frame() : frame));
+  }
+
+  private writeNow(frame: Buffer | Buffer[]): Promise<void> {
+    return new Promise((resolve) => {
+      let room = true;
+      room = this.write(frame, () => {
+        if (room) resolve();
+        else void waitDrain(this.socket).then(resolve);
+      });
     });
   }
 
@@ -281,17 +287,21 @@ export class SpdySession extends EventEmitter<SessionEvents> {
 
   /**
    * One frame onto the socket; false when it holds too much. The socket is corked until the end
-   * of the tick, so the frames of one tick (data, window updates) leave in one write.
+   * of the tick, so the frames of one tick (data, window updates) leave in one write. `written`
+   * is called once the socket is done with the frame's buffers (never synchronously).
    */
-  private write(frame: Buffer | Buffer[]): boolean {
+  private write(frame: Buffer | Buffer[], written: () => void): boolean {
     const socket = this.socket;
-    if (socket.destroyed || socket.writableEnded) return true;
+    if (socket.destroyed || socket.writableEnded) {
+      process.nextTick(written);
+      return true;
+    }
     this.touch();
     if (socket.writableCorked === 0) {
       socket.cork();
       process.nextTick(() => socket.uncork());
     }
-    writeAll(socket, frame);
+    writeAll(socket, frame, written);
     return socket.writableLength < SOCKET_BUFFER_LIMIT;
   }
 
@@ -426,12 +436,12 @@ export class SpdySession extends EventEmitter<SessionEvents> {
 /**
  * One frame (a header and its payload) onto a corked socket: a socket sends them in one writev
  * without copying the payload; a transport that writes chunk by chunk (a WebSocket stream, one
- * message each) gets them joined.
+ * message each) gets them joined. `written` comes with the last part's write callback.
  */
-function writeAll(socket: Duplex, buf: Buffer | Buffer[]): void {
-  if (!Array.isArray(buf)) socket.write(buf);
-  else if (typeof (socket as { _writev?: unknown })._writev !== 'function') socket.write(Buffer.concat(buf));
-  else for (const b of buf) socket.write(b);
+function writeAll(socket: Duplex, buf: Buffer | Buffer[], written: () => void): void {
+  if (!Array.isArray(buf)) socket.write(buf, () => written());
+  else if (typeof (socket as { _writev?: unknown })._writev !== 'function') socket.write(Buffer.concat(buf), () => written());
+  else buf.forEach((b, i) => (i === buf.length - 1 ? socket.write(b, () => written()) : socket.write(b)));
 }
 
 function waitDrain(socket: Duplex): Promise<void> {
@@ -450,6 +460,8 @@ function waitDrain(socket: Duplex): Promise<void> {
 
 /** One SPDY stream opened by the client; the server replies, then reads and writes it. */
 export class SpdyStream extends Duplex {
+  /** Write callbacks come once the session's socket has written the frame (or it was copied). */
+  readonly [REUSABLE_AFTER_WRITE] = true;
   private remoteClosed = false;
   private localClosed = false;
   private wasReset = false;
