@@ -7,7 +7,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { UnimplementedError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import type { StreamingBackends } from './backend.js';
@@ -27,6 +27,7 @@ import { SpdySession } from './spdy/session.js';
 import { DEFAULT_TOKEN_TTL_MS, MAX_OUTSTANDING_TOKENS, TokenCache } from './token-cache.js';
 import { WS_COMMAND_PROTOCOLS, serveWsCommand } from './ws-command.js';
 import { WS_PORT_FORWARD_PROTOCOLS, serveWsPortForward } from './ws-port-forward.js';
+import { WebSocketTunnel, tunnelHandshake } from './ws-tunnel.js';
 
 // Loaded as CommonJS: an ESM import of node:http evaluates every export, and its lazy WebSocket/fetch
 // getters load undici (~3 MB of RSS the daemon never uses).
@@ -55,8 +56,6 @@ export class StreamingService {
   private readonly tokens: TokenCache<StreamRequest>;
   private readonly live = new Set<() => void>();
   private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
-  /** Upgrades whose subprotocol `ws` cannot parse (a "/" is no token character): answered by hand. */
-  private readonly tunnels = new WeakSet<IncomingMessage>();
   private base = '';
 
   constructor(
@@ -64,9 +63,6 @@ export class StreamingService {
     private readonly backends: StreamingBackends,
     private readonly log: Logger,
   ) {
-    this.wss.on('headers', (headers: string[], req: IncomingMessage) => {
-      if (this.tunnels.has(req)) headers.push(`Sec-WebSocket-Protocol: ${SPDY_TUNNEL_PORT_FORWARD_PROTOCOL}`);
-    });
     this.tokens = new TokenCache({
       ttlMs: config.tokenTtlMs ?? DEFAULT_TOKEN_TTL_MS,
       maxOutstanding: config.maxOutstandingTokens ?? MAX_OUTSTANDING_TOKENS,
@@ -235,11 +231,8 @@ export class StreamingService {
         return rawReply(socket, 400, 'Bad Request', 'port forward needs one or more valid "port" query parameters\n');
       }
     }
+    if (tunnel) return this.serveTunneledPortForward(req, socket, head, found);
     const selected = protocol ?? '';
-    if (tunnel) {
-      delete req.headers['sec-websocket-protocol'];
-      this.tunnels.add(req);
-    }
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       if (this.config.idleTimeoutMs > 0) {
         // Any byte either way resets a socket timeout: exactly "moves nothing for this long".
@@ -250,7 +243,6 @@ export class StreamingService {
       }
       const effective = selected === '' ? (found.kind === 'portforward' ? 'v4.channel.k8s.io' : 'channel.k8s.io') : selected;
       let running: Promise<SessionResult>;
-      if (tunnel && found.kind === 'portforward') return this.serveTunneledPortForward(ws, found, selected);
       if (found.kind === 'portforward') {
         const backend = this.backends.portForward;
         if (!backend) return ws.terminate();
@@ -262,12 +254,23 @@ export class StreamingService {
     });
   }
 
-  /** client-go's tunneling dialer: a plain SPDY/3.1 connection inside binary WebSocket messages. */
-  private serveTunneledPortForward(ws: WebSocket, found: PortForwardRequest, protocol: string): void {
+  /**
+   * client-go's tunneling dialer: a plain SPDY/3.1 connection inside binary WebSocket messages
+   * (handshake and framing in ws-tunnel.ts; `ws` cannot even parse the subprotocol, a "/" is no
+   * token character).
+   */
+  private serveTunneledPortForward(req: IncomingMessage, socket: Socket, head: Buffer, found: PortForwardRequest): void {
+    const protocol = SPDY_TUNNEL_PORT_FORWARD_PROTOCOL;
+    const answer = tunnelHandshake(req, protocol);
     const backend = this.backends.portForward;
-    if (!backend) return ws.terminate();
+    if (!answer || !backend) {
+      streamingSessions.inc({ kind: found.kind, transport: 'websocket', result: 'rejected' });
+      return rawReply(socket, 400, 'Bad Request', 'invalid websocket handshake\n', { 'Sec-WebSocket-Version': '13' });
+    }
+    socket.write(answer);
+    socket.setNoDelay(true);
     const log = this.log.child({ stream: found.kind, transport: 'websocket', protocol });
-    const session = new SpdySession(createWebSocketStream(ws), { idleTimeoutMs: this.config.idleTimeoutMs, log });
+    const session = new SpdySession(new WebSocketTunnel(socket, head), { idleTimeoutMs: this.config.idleTimeoutMs, log });
     const running = serveSpdyPortForward(session, found, backend, { streamCreationTimeoutMs: this.config.streamCreationTimeoutMs ?? STREAM_CREATION_TIMEOUT_MS, log });
     this.track(found.kind, 'websocket', running, () => session.destroy(), () => {
       streamingBytes.inc({ kind: found.kind, direction: 'in' }, session.bytesIn);
