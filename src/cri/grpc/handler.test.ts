@@ -1,25 +1,21 @@
 // What the handler wrapper tells its activity listener, over a real grpc-js server: calls that do
 // work begin and end (answered or failed), the kubelet's recurring reads and streams do not.
 import * as grpc from '@grpc/grpc-js';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCriTestServer, type CriTestServer } from '../../../test/support/cri-test-server.js';
 import { NotFoundError } from '../../lib/errors.js';
 import { silentLogger } from '../../lib/log.js';
-import { call, connectCri, type CriClient } from './client.js';
+import { call, type CriClient } from './client.js';
 import { serverStream, unary, type HandlerContext } from './handler.js';
 import { loadCri } from './proto.js';
 
 describe('handler activity', () => {
-  let dir: string;
-  let server: grpc.Server;
+  let server: CriTestServer;
   let client: CriClient;
   const seen: string[] = [];
   let inFlightAtRun = -1;
   let inFlight = 0;
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'nexcage-handler-'));
     const ctx: HandlerContext = {
       log: silentLogger(),
       activity: {
@@ -45,18 +41,10 @@ describe('handler activity', () => {
       ExecSync: unary(ctx, 'ExecSync', () => ({ stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), exit_code: 0 })),
       GetContainerEvents: serverStream(ctx, 'GetContainerEvents', async () => undefined),
     };
-    server = new grpc.Server();
-    server.addService(loadCri().runtime.v1.RuntimeService.service, impl);
-    await new Promise<void>((resolve, reject) =>
-      server.bindAsync(`unix://${join(dir, 's.sock')}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())),
-    );
-    client = connectCri(join(dir, 's.sock'));
+    server = await startCriTestServer(loadCri().runtime.v1.RuntimeService.service, impl);
+    client = server.client;
   });
-  afterAll(() => {
-    client.close();
-    server.forceShutdown();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => server.close());
 
   it('counts a call that does work while it runs, answered or failed', async () => {
     seen.length = 0;

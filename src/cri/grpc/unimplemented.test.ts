@@ -1,36 +1,24 @@
 import * as grpc from '@grpc/grpc-js';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCriTestServer, type CriTestServer } from '../../../test/support/cri-test-server.js';
 import { silentLogger } from '../../lib/log.js';
-import { call, connectCri, type CriClient } from './client.js';
+import { call, type CriClient } from './client.js';
 import { unimplemented } from './handler.js';
 import { loadCri } from './proto.js';
 
 // A server where every RuntimeService RPC is unbuilt: what server.ts registers for an RPC without
 // a handler. Both unary and server-streaming RPCs must refuse with UNIMPLEMENTED.
 describe('unimplemented RPCs', () => {
-  let dir: string;
-  let server: grpc.Server;
+  let server: CriTestServer;
   let client: CriClient;
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'nexcage-unimpl-'));
     const def = loadCri().runtime.v1.RuntimeService.service;
     const impl: grpc.UntypedServiceImplementation = {};
     for (const [method, d] of Object.entries(def)) impl[method] = unimplemented({ log: silentLogger() }, 'runtime.v1.RuntimeService', method, d.responseStream);
-    server = new grpc.Server();
-    server.addService(def, impl);
-    await new Promise<void>((resolve, reject) =>
-      server.bindAsync(`unix://${join(dir, 's.sock')}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())),
-    );
-    client = connectCri(join(dir, 's.sock'));
+    server = await startCriTestServer(def, impl);
+    client = server.client;
   });
-  afterAll(() => {
-    client.close();
-    server.forceShutdown();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => server.close());
 
   it('refuses a unary RPC naming it', async () => {
     const err = (await call(client.runtime, 'Version', {}).catch((e: unknown) => e)) as grpc.ServiceError;
