@@ -7,6 +7,7 @@ import {
   encodeData,
   FLAG_FIN,
   FrameError,
+  FrameReader,
   FrameSplitter,
   parseSettings,
   parseSynStream,
@@ -78,6 +79,91 @@ describe('frame layout (draft 3 section 2.2)', () => {
       expect(got[0]).toMatchObject({ control: false, streamId: 1, payload: Buffer.from('abc') });
       expect(got[1]).toMatchObject({ control: true, version: 3, type: ControlType.PING });
     }
+  });
+});
+
+/** Deterministic cut points (a small LCG), so a failure repeats. */
+function cuts(seed: number, length: number, maxPiece: number): number[] {
+  const out: number[] = [];
+  let x = seed;
+  for (let at = 0; at < length; ) {
+    x = (x * 1103515245 + 12345) % 0x80000000;
+    at = Math.min(length, at + 1 + (x % maxPiece));
+    out.push(at);
+  }
+  return out;
+}
+
+describe('FrameReader', () => {
+  const payload = (n: number, seed: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
+  const frames = [
+    { data: true, streamId: 1, flags: 0, payload: payload(70_000, 1) },
+    { data: false, type: ControlType.PING, payload: Buffer.from([0, 0, 0, 3]) },
+    { data: true, streamId: 3, flags: FLAG_FIN, payload: payload(0, 0) },
+    { data: true, streamId: 1, flags: FLAG_FIN, payload: payload(33_000, 2) },
+    { data: false, type: ControlType.SETTINGS, payload: settingsPayload([{ flags: 0, id: 7, value: 1 << 20 }]) },
+    { data: true, streamId: 5, flags: 0, payload: payload(1, 3) },
+  ];
+  const wire = Buffer.concat(frames.map((f) => (f.data ? encodeData(f.streamId!, f.flags!, f.payload) : encodeControl(f.type!, 0, f.payload))));
+
+  it('hands out control frames whole and DATA payloads in pieces as they arrive, however the bytes are cut, never copying data', () => {
+    for (const [seed, maxPiece] of [[1, 1], [2, 7], [3, 100], [4, 5000], [5, 65536], [6, 200_000]] as const) {
+      const r = new FrameReader();
+      let bad = 0;
+      const got: Array<{ control: boolean; streamId?: number; type?: number; flags: number; bytes: Buffer[] }> = [];
+      let prev = 0;
+      for (const at of cuts(seed, wire.length, maxPiece)) {
+        // Each read in a buffer of its own, as a socket's.
+        const chunk = Buffer.from(wire.subarray(prev, at));
+        prev = at;
+        r.push(chunk);
+        for (let f = r.next(); f; f = r.next()) {
+          if (f.control) {
+            got.push({ control: true, type: f.type, flags: f.flags, bytes: [f.payload] });
+            continue;
+          }
+          if (f.payload.length === 0 && !(f.first && f.last)) bad++;
+          // Data never waits for more bytes: it is a view of the chunk just pushed.
+          if (f.payload.length > 0 && (f.payload.buffer !== chunk.buffer || f.payload.byteOffset < chunk.byteOffset || f.payload.byteOffset + f.payload.length > chunk.byteOffset + chunk.length)) bad++;
+          const open = got.at(-1);
+          if (f.first) got.push({ control: false, streamId: f.streamId, flags: f.flags, bytes: [f.payload] });
+          else if (!open || open.control || open.streamId !== f.streamId) bad++;
+          else open.bytes.push(f.payload);
+          if (f.last) got.at(-1)!.bytes.push(Buffer.from('|end'));
+        }
+      }
+      expect(bad).toBe(0);
+      expect(r.pending).toBe(0);
+      expect(got).toHaveLength(frames.length);
+      got.forEach((g, i) => {
+        const want = frames[i]!;
+        expect(g.control).toBe(!want.data);
+        if (want.data) {
+          expect(g).toMatchObject({ streamId: want.streamId, flags: want.flags });
+          expect(Buffer.concat(g.bytes).equals(Buffer.concat([want.payload, Buffer.from('|end')]))).toBe(true);
+        } else {
+          expect(g.type).toBe(want.type);
+          expect(Buffer.concat(g.bytes).equals(want.payload)).toBe(true);
+        }
+      });
+    }
+  });
+
+  it('waits for a whole DATA header and for a whole control frame before handing anything out', () => {
+    const r = new FrameReader();
+    const data = encodeData(1, 0, Buffer.from('abcdef'));
+    r.push(data.subarray(0, 7));
+    expect(r.next()).toBeUndefined();
+    r.push(data.subarray(7, 9));
+    expect(r.next()).toMatchObject({ control: false, streamId: 1, payload: Buffer.from('a'), first: true, last: false });
+    expect(r.next()).toBeUndefined();
+    r.push(data.subarray(9));
+    expect(r.next()).toMatchObject({ payload: Buffer.from('bcdef'), first: false, last: true });
+    const ping = encodeControl(ControlType.PING, 0, Buffer.from([0, 0, 0, 1]));
+    r.push(ping.subarray(0, 11));
+    expect(r.next()).toBeUndefined();
+    r.push(ping.subarray(11));
+    expect(r.next()).toMatchObject({ control: true, type: ControlType.PING, payload: Buffer.from([0, 0, 0, 1]) });
   });
 });
 

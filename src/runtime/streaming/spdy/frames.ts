@@ -59,12 +59,15 @@ export type RawFrame = RawControlFrame | RawDataFrame;
 
 export class FrameError extends Error {}
 
-/** Cuts frames out of a byte stream as it arrives. */
-export class FrameSplitter {
-  // The bytes received, as they came: a payload that lies in one chunk is handed out as a view of
-  // it, and only a frame cut across chunks is copied (once); bulk data is never re-concatenated.
-  private chunks: Buffer[] = [];
-  private held = 0;
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The bytes received, as they came: bytes that lie in one chunk are handed out as a view of it,
+ * and only bytes cut across chunks are copied (once); bulk data is never re-concatenated.
+ */
+class ByteQueue {
+  protected readonly chunks: Buffer[] = [];
+  protected held = 0;
 
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
@@ -72,6 +75,42 @@ export class FrameSplitter {
     this.held += chunk.length;
   }
 
+  /** Bytes held that do not yet form a whole frame. */
+  get pending(): number {
+    return this.held;
+  }
+
+  /** A buffer starting with the next `n` bytes (held >= n), left in place. */
+  protected peek(n: number): Buffer {
+    const first = this.chunks[0] as Buffer;
+    return first.length >= n ? first : Buffer.concat(this.chunks, n);
+  }
+
+  /** The next `n` bytes (held >= n). */
+  protected take(n: number): Buffer {
+    this.held -= n;
+    const first = this.chunks[0];
+    if (n === 0 || !first) return EMPTY;
+    if (first.length >= n) {
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    for (let off = 0; off < n; ) {
+      const c = this.chunks[0] as Buffer;
+      const k = Math.min(c.length, n - off);
+      c.copy(out, off, 0, k);
+      off += k;
+      if (k === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(k);
+    }
+    return out;
+  }
+}
+
+/** Cuts whole frames out of a byte stream as it arrives (a client's reading, as the tests do). */
+export class FrameSplitter extends ByteQueue {
   /** The next complete frame, or undefined until more bytes arrive. */
   next(): RawFrame | undefined {
     if (this.held < FRAME_HEADER_BYTES) return undefined;
@@ -88,36 +127,74 @@ export class FrameSplitter {
     }
     return { control: false, streamId: first & 0x7fffffff, flags, payload };
   }
+}
 
-  /** Bytes held that do not yet form a whole frame. */
-  get pending(): number {
-    return this.held;
-  }
+/**
+ * A piece of a DATA frame's payload, handed out as its bytes arrive (a view of the received chunk,
+ * never a copy): a frame cut across socket reads comes in several pieces. A frame with no payload
+ * is one empty piece, first and last.
+ */
+export interface DataPiece {
+  control: false;
+  streamId: number;
+  /** The frame's flags; FLAG_FIN takes effect with the last piece. */
+  flags: number;
+  payload: Buffer;
+  first: boolean;
+  last: boolean;
+}
 
-  private peek(n: number): Buffer {
-    const first = this.chunks[0] as Buffer;
-    return first.length >= n ? first : Buffer.concat(this.chunks, n);
-  }
+/**
+ * Cuts a byte stream into control frames, each whole, and DATA payload pieces as they arrive: only
+ * a DATA frame's 8-byte header must be complete, so bulk data is never joined or copied however
+ * the frames straddle the reads (a sender's 32 KiB frames in 64 KiB reads: half of them would be).
+ */
+export class FrameReader extends ByteQueue {
+  /** Payload bytes of the current DATA frame still to come; -1 between frames. */
+  private dataLeft = -1;
+  private dataStream = 0;
+  private dataFlags = 0;
+  private dataFirst = false;
 
-  private take(n: number): Buffer {
-    this.held -= n;
-    const first = this.chunks[0];
-    if (n === 0 || !first) return Buffer.alloc(0);
-    if (first.length >= n) {
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
+  /** The next control frame or DATA piece, or undefined until more bytes arrive. */
+  next(): RawControlFrame | DataPiece | undefined {
+    if (this.dataLeft < 0) {
+      if (this.held < FRAME_HEADER_BYTES) return undefined;
+      const head = this.peek(FRAME_HEADER_BYTES);
+      const first = head.readUInt32BE(0);
+      const second = head.readUInt32BE(4);
+      const flags = second >>> 24;
+      const length = second & 0xffffff;
+      if (first & 0x80000000) {
+        if (this.held < FRAME_HEADER_BYTES + length) return undefined;
+        this.take(FRAME_HEADER_BYTES);
+        return { control: true, version: (first >>> 16) & 0x7fff, type: first & 0xffff, flags, payload: this.take(length) };
+      }
+      this.take(FRAME_HEADER_BYTES);
+      this.dataStream = first & 0x7fffffff;
+      this.dataFlags = flags;
+      this.dataFirst = true;
+      this.dataLeft = length;
+      if (length === 0) {
+        this.dataLeft = -1;
+        return { control: false, streamId: this.dataStream, flags, payload: EMPTY, first: true, last: true };
+      }
     }
-    const out = Buffer.allocUnsafe(n);
-    for (let off = 0; off < n; ) {
-      const c = this.chunks[0] as Buffer;
-      const k = Math.min(c.length, n - off);
-      c.copy(out, off, 0, k);
-      off += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
+    const c = this.chunks[0];
+    if (!c) return undefined;
+    let payload = c;
+    if (c.length <= this.dataLeft) this.chunks.shift();
+    else {
+      payload = c.subarray(0, this.dataLeft);
+      this.chunks[0] = c.subarray(this.dataLeft);
     }
-    return out;
+    this.held -= payload.length;
+    this.dataLeft -= payload.length;
+    const first = this.dataFirst;
+    this.dataFirst = false;
+    const last = this.dataLeft === 0;
+    if (last) this.dataLeft = -1;
+    return { control: false, streamId: this.dataStream, flags: this.dataFlags, payload, first, last };
   }
 }
 

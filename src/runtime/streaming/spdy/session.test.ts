@@ -6,7 +6,7 @@ import { silentLogger } from '../../../lib/log.js';
 import { ControlType, encodeControl, encodeData, FLAG_FIN, FrameSplitter, GoAwayStatus, pingPayload, RstStatus, settingsPayload, SettingId, synStreamPayload, twoWords, type RawFrame } from './frames.js';
 import { encodeHeaderBlock } from './header-block.js';
 import { HeaderCompressor } from './header-codec.js';
-import { SpdySession, type SpdyStream } from './session.js';
+import { DEFAULT_WINDOW, SpdySession, type SpdyStream } from './session.js';
 
 // A SpdySession on one end of a loopback TCP connection; the test plays the client with raw frames.
 interface Rig {
@@ -220,5 +220,99 @@ describe('SpdySession', () => {
     const ga = await r.waitFrame(isControl(ControlType.GOAWAY));
     expect(ga.payload.readUInt32BE(4)).toBe(GoAwayStatus.OK);
     await until(() => r.session.isClosed);
+  });
+});
+
+/** A session on an in-memory socket: the test decides exactly how the bytes are cut into reads. */
+function memRig(): { session: SpdySession; sock: Duplex; frames: () => RawFrame[]; streams: SpdyStream[] } {
+  const out = new FrameSplitter();
+  const frames: RawFrame[] = [];
+  const sock = new Duplex({
+    read() {},
+    write(chunk: Buffer, _enc, cb) {
+      out.push(Buffer.from(chunk));
+      for (let f = out.next(); f; f = out.next()) frames.push(f);
+      cb();
+    },
+  });
+  const session = new SpdySession(sock, { idleTimeoutMs: 0, log: silentLogger() });
+  const streams: SpdyStream[] = [];
+  session.on('stream', (st) => streams.push(st));
+  return { session, sock, frames: () => frames, streams };
+}
+
+/** Pushes `wire` as reads of 1..maxPiece bytes (deterministic), each in its own buffer and tick. */
+async function pushCut(sock: Duplex, wire: Buffer, seed: number, maxPiece: number): Promise<void> {
+  let x = seed;
+  for (let at = 0; at < wire.length; ) {
+    x = (x * 1103515245 + 12345) % 0x80000000;
+    const next = Math.min(wire.length, at + 1 + (x % maxPiece));
+    sock.push(Buffer.from(wire.subarray(at, next)));
+    at = next;
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+async function synOn(sock: Duplex, deflate: HeaderCompressor, id: number, headers: Record<string, string[]>): Promise<void> {
+  const block = await deflate.compress(encodeHeaderBlock(headers));
+  sock.push(encodeControl(ControlType.SYN_STREAM, 0, synStreamPayload({ streamId: id, associatedId: 0, priority: 0, slot: 0, block })));
+}
+
+const windowUpdates = (frames: RawFrame[], streamId: number): number =>
+  frames.filter((f) => f.control && f.type === ControlType.WINDOW_UPDATE && f.payload.readUInt32BE(0) === streamId).reduce((n, f) => n + f.payload.readUInt32BE(4), 0);
+
+describe('SpdySession: DATA cut across reads', () => {
+  it('a stream gets exactly the bytes, FIN only after the last of them, and every byte counts once against the windows', async () => {
+    for (const [seed, maxPiece] of [[1, 3000], [2, 40_000], [3, 70_000]] as const) {
+      const r = memRig();
+      const deflate = new HeaderCompressor();
+      await synOn(r.sock, deflate, 1, { streamtype: ['data'] });
+      await until(() => r.streams.length === 1);
+      const st = r.streams[0]!;
+      const got: Buffer[] = [];
+      st.on('data', (b: Buffer) => got.push(Buffer.from(b)));
+      const ended = once(st, 'end');
+      const sizes = [100_000, 32_768, 7, 40_000];
+      const payloads = sizes.map((n, k) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + k) & 0xff)));
+      const wire = Buffer.concat(payloads.map((p, k) => encodeData(1, k === payloads.length - 1 ? FLAG_FIN : 0, p)));
+      await pushCut(r.sock, wire, seed, maxPiece);
+      await ended;
+      const total = sizes.reduce((a, b) => a + b, 0);
+      expect(Buffer.concat(got).equals(Buffer.concat(payloads))).toBe(true);
+      expect(r.session.bytesIn).toBe(total);
+      await new Promise((res) => setImmediate(res));
+      // What the session has acknowledged plus what it still holds unacknowledged is every byte.
+      const unacked = (r.session as unknown as { sessionRecvUnacked: number }).sessionRecvUnacked;
+      expect(windowUpdates(r.frames(), 0) + unacked).toBe(total);
+      expect(unacked).toBeLessThan(DEFAULT_WINDOW / 2);
+      expect(windowUpdates(r.frames(), 1)).toBeLessThanOrEqual(total);
+      expect(windowUpdates(r.frames(), 1)).toBeGreaterThan(total - DEFAULT_WINDOW / 2);
+      expect(r.frames().filter(isControl(ControlType.RST_STREAM))).toEqual([]);
+      r.session.destroy();
+      deflate.close();
+    }
+  });
+
+  it('a frame for an unknown stream gets one RST_STREAM however many pieces it comes in; a stream gone mid-frame drops the rest quietly', async () => {
+    const r = memRig();
+    const deflate = new HeaderCompressor();
+    await pushCut(r.sock, encodeData(9, 0, Buffer.alloc(50_000, 1)), 4, 5000);
+    await synOn(r.sock, deflate, 1, { streamtype: ['data'] });
+    await until(() => r.streams.length === 1);
+    const st = r.streams[0]!;
+    let seen = 0;
+    st.on('data', (b: Buffer) => {
+      seen += b.length;
+      if (seen >= 10_000) st.destroy();
+    });
+    await pushCut(r.sock, encodeData(1, 0, Buffer.alloc(60_000, 2)), 5, 5000);
+    r.sock.push(encodeControl(ControlType.PING, 0, pingPayload(11)));
+    await until(() => r.frames().some(isControl(ControlType.PING)));
+    const rsts = r.frames().filter(isControl(ControlType.RST_STREAM)).map((f) => f.payload);
+    expect(rsts).toEqual([twoWords(9, RstStatus.INVALID_STREAM), twoWords(1, RstStatus.CANCEL)]);
+    expect(r.session.bytesIn).toBe(110_000);
+    expect(r.session.isClosed).toBe(false);
+    r.session.destroy();
+    deflate.close();
   });
 });

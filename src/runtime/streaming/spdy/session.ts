@@ -21,7 +21,7 @@ import {
   FLAG_FIN,
   FLAG_UNIDIRECTIONAL,
   FrameError,
-  FrameSplitter,
+  FrameReader,
   GoAwayStatus,
   parsePing,
   parseSettings,
@@ -34,6 +34,7 @@ import {
   SPDY_VERSION,
   streamBlockPayload,
   twoWords,
+  type DataPiece,
   type RawControlFrame,
 } from './frames.js';
 import { HeaderCompressor, HeaderDecompressor } from './header-codec.js';
@@ -66,7 +67,7 @@ interface SessionEvents {
 }
 
 export class SpdySession extends EventEmitter<SessionEvents> {
-  private readonly splitter = new FrameSplitter();
+  private readonly reader = new FrameReader();
   private readonly inflater = new HeaderDecompressor();
   private readonly deflater = new HeaderCompressor();
   private readonly streams = new Map<number, SpdyStream>();
@@ -105,7 +106,7 @@ export class SpdySession extends EventEmitter<SessionEvents> {
   onBytes(chunk: Buffer): void {
     if (chunk.length === 0 || this.closed) return;
     this.touch();
-    this.splitter.push(chunk);
+    this.reader.push(chunk);
     if (!this.reading) this.drainFrames();
   }
 
@@ -134,16 +135,15 @@ export class SpdySession extends EventEmitter<SessionEvents> {
   }
 
   /**
-   * Handles the frames received so far, in order: DATA frames at once (all frames of one socket read
-   * reach their streams in the same tick), a control frame's async work holding back the rest.
+   * Handles the frames received so far, in order: DATA as it arrives (all data of one socket read
+   * reaches its streams in the same tick), a control frame's async work holding back the rest.
    */
   private drainFrames(): void {
     try {
-      for (let f = this.splitter.next(); f; f = this.splitter.next()) {
+      for (let f = this.reader.next(); f; f = this.reader.next()) {
         if (this.closed) return;
         if (!f.control) {
-          this.bytesIn += f.payload.length;
-          this.onDataFrame(f.streamId, f.flags, f.payload);
+          this.onDataPiece(f);
           continue;
         }
         this.reading = true;
@@ -242,18 +242,25 @@ export class SpdySession extends EventEmitter<SessionEvents> {
     if (f.flags & FLAG_FIN) st.onRemoteFin();
   }
 
-  private onDataFrame(streamId: number, flags: number, payload: Buffer): void {
-    this.sessionRecvUnacked += payload.length;
+  /**
+   * A frame for a stream we do not have gets one RST_STREAM (on its first piece); the rest of a
+   * frame whose stream went meanwhile (reset, destroyed) is dropped. Its bytes count either way.
+   */
+  private onDataPiece(p: DataPiece): void {
+    const n = p.payload.length;
+    this.bytesIn += n;
+    this.sessionRecvUnacked += n;
     if (this.sessionRecvUnacked >= DEFAULT_WINDOW / 2) {
       this.sendControl(ControlType.WINDOW_UPDATE, 0, twoWords(0, this.sessionRecvUnacked));
       this.sessionRecvUnacked = 0;
     }
-    const st = this.streams.get(streamId);
+    const st = this.streams.get(p.streamId);
     if (!st) {
-      const status = streamId <= this.lastPeerStreamId ? RstStatus.STREAM_ALREADY_CLOSED : RstStatus.INVALID_STREAM;
-      return this.sendRst(streamId, status);
+      if (!p.first) return;
+      const status = p.streamId <= this.lastPeerStreamId ? RstStatus.STREAM_ALREADY_CLOSED : RstStatus.INVALID_STREAM;
+      return this.sendRst(p.streamId, status);
     }
-    st.onData(payload, (flags & FLAG_FIN) !== 0);
+    st.onData(p.payload, p.last && (p.flags & FLAG_FIN) !== 0);
   }
 
   // --- writing ---
