@@ -75,6 +75,14 @@ class ByteQueue {
     this.held += chunk.length;
   }
 
+  /** The next frame's header fields, or undefined until its 8 bytes are here (nothing is taken). */
+  protected peekHeader(): { first: number; flags: number; length: number } | undefined {
+    if (this.held < FRAME_HEADER_BYTES) return undefined;
+    const head = this.peek(FRAME_HEADER_BYTES);
+    const second = head.readUInt32BE(4);
+    return { first: head.readUInt32BE(0), flags: second >>> 24, length: second & 0xffffff };
+  }
+
   /** Bytes held that do not yet form a whole frame. */
   get pending(): number {
     return this.held;
@@ -113,13 +121,9 @@ class ByteQueue {
 export class FrameSplitter extends ByteQueue {
   /** The next complete frame, or undefined until more bytes arrive. */
   next(): RawFrame | undefined {
-    if (this.held < FRAME_HEADER_BYTES) return undefined;
-    const head = this.peek(FRAME_HEADER_BYTES);
-    const first = head.readUInt32BE(0);
-    const second = head.readUInt32BE(4);
-    const flags = second >>> 24;
-    const length = second & 0xffffff;
-    if (this.held < FRAME_HEADER_BYTES + length) return undefined;
+    const h = this.peekHeader();
+    if (!h || this.held < FRAME_HEADER_BYTES + h.length) return undefined;
+    const { first, flags, length } = h;
     this.take(FRAME_HEADER_BYTES);
     const payload = this.take(length);
     if (first & 0x80000000) {
@@ -159,12 +163,9 @@ export class FrameReader extends ByteQueue {
   /** The next control frame or DATA piece, or undefined until more bytes arrive. */
   next(): RawControlFrame | DataPiece | undefined {
     if (this.dataLeft < 0) {
-      if (this.held < FRAME_HEADER_BYTES) return undefined;
-      const head = this.peek(FRAME_HEADER_BYTES);
-      const first = head.readUInt32BE(0);
-      const second = head.readUInt32BE(4);
-      const flags = second >>> 24;
-      const length = second & 0xffffff;
+      const h = this.peekHeader();
+      if (!h) return undefined;
+      const { first, flags, length } = h;
       if (first & 0x80000000) {
         if (this.held < FRAME_HEADER_BYTES + length) return undefined;
         this.take(FRAME_HEADER_BYTES);
