@@ -8,13 +8,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Duplex, duplexPair } from 'node:stream';
+import { Duplex, duplexPair, Writable, type Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError } from '../../lib/errors.js';
 import { silentLogger } from '../../lib/log.js';
 import { NetnsPins } from '../network/netns.js';
 import { REUSABLE_AFTER_WRITE } from './backend.js';
-import { NetnsPortForwarder } from './netns-port-forward.js';
+import { NetnsPortForwarder, pump } from './netns-port-forward.js';
+import { leaseRead, release, retain } from './read-leases.js';
+
+/** A released read: its buffer detached, the memory gone. */
+const freed = (b: Uint8Array): boolean => (b.buffer as ArrayBuffer).detached;
 
 const dir = mkdtempSync(join(tmpdir(), 'nexcage-pf-'));
 const pins = new NetnsPins(join(dir, 'netns'));
@@ -260,5 +264,39 @@ describe('NetnsPortForwarder', () => {
   it('checks the pod before a URL is handed out: an unknown pod is NOT_FOUND', async () => {
     await expect(forwarder.checkPortForward('pod1')).resolves.toBeUndefined();
     await expect(forwarder.checkPortForward('ghost')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+});
+
+describe('pump (client stream -> pod socket)', () => {
+  it('releases each piece of a leased read once the socket has written it, never before; the bytes exact', async () => {
+    const done: Array<() => void> = [];
+    const written: Buffer[] = [];
+    // A socket whose writes complete when the test says so; it keeps the chunks as libuv would.
+    const to = new Writable({
+      highWaterMark: 1 << 20,
+      writev(chunks, cb) {
+        written.push(...chunks.map((c) => c.chunk as Buffer));
+        done.push(() => cb());
+      },
+    });
+    const from = new Duplex({ read() {}, write(_c, _e, cb) { cb(); } });
+    pump(from, to as unknown as Parameters<typeof pump>[1]);
+    const reads = [0, 1, 2].map((i) => {
+      const b = Buffer.allocUnsafeSlow(65536).fill(i + 1);
+      expect(leaseRead(b)).toBe(true);
+      return b;
+    });
+    // Two reads cut in pieces (as DATA payloads), one whole: every piece carries a reference.
+    const pieces = [reads[0]!.subarray(0, 1000), reads[0]!.subarray(1000), reads[1]!.subarray(0, 30000), reads[1]!.subarray(30000), reads[2]!];
+    for (const p of pieces.slice(0, 4)) retain(p);
+    // The reader's own reference to a read it has cut up goes once it is used up.
+    for (const r of reads.slice(0, 2)) release(r);
+    for (const p of pieces) (from as Readable).push(p);
+    await new Promise((r) => setImmediate(r));
+    expect(Buffer.concat(written).equals(Buffer.concat(reads))).toBe(true);
+    expect(reads.some((r) => freed(r))).toBe(false);
+    for (const d of done.splice(0)) d();
+    await new Promise((r) => setImmediate(r));
+    expect(reads.every((r) => freed(r))).toBe(true);
   });
 });

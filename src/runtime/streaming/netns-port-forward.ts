@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../../lib/log.js';
 import { REUSABLE_AFTER_WRITE, type PortForwardBackend } from './backend.js';
 import { findNativeHelper } from '../../lib/native-helpers.js';
+import { isLeased, release } from './read-leases.js';
 
 /** The sandbox store's side of port forwarding. */
 export interface SandboxNetworkLocator {
@@ -199,9 +200,10 @@ function relay(sock: Socket, stream: Duplex, signal: AbortSignal, reads: PodRead
 
 /**
  * stream -> sock as pipe() does, but the socket is corked until the end of the tick: the frames of
- * one read on the client's connection (several per read) reach the pod in one write.
+ * one read on the client's connection (several per read) reach the pod in one write. A chunk of a
+ * leased client read (read-leases.ts) is released once the socket has written it.
  */
-function pump(from: Duplex, to: Socket): void {
+export function pump(from: Duplex, to: Socket): void {
   const resume = (): void => {
     from.resume();
   };
@@ -211,7 +213,8 @@ function pump(from: Duplex, to: Socket): void {
       to.cork();
       process.nextTick(() => to.uncork());
     }
-    to.write(b);
+    if (isLeased(b)) to.write(b, () => release(b));
+    else to.write(b);
     // Past the socket's own mark every write() said false: 'drain' is due once it empties.
     if (to.writableLength >= SOCKET_BUFFER_LIMIT) {
       from.pause();

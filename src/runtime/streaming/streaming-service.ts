@@ -196,7 +196,7 @@ export class StreamingService {
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${protocol}\r\n\r\n`);
     socket.setNoDelay(true);
     const log = this.log.child({ stream: found.kind, transport: 'spdy', protocol });
-    const session = new SpdySession(socket, { idleTimeoutMs: this.config.idleTimeoutMs, log });
+    const session = new SpdySession(socket, { idleTimeoutMs: this.config.idleTimeoutMs, log, leaseReads: isPlainTcp(socket) });
     const opts = { streamCreationTimeoutMs: this.config.streamCreationTimeoutMs ?? STREAM_CREATION_TIMEOUT_MS, log };
     let running: Promise<SessionResult>;
     if (found.kind === 'portforward') {
@@ -270,7 +270,7 @@ export class StreamingService {
     socket.write(answer);
     socket.setNoDelay(true);
     const log = this.log.child({ stream: found.kind, transport: 'websocket', protocol });
-    const session = new SpdySession(new WebSocketTunnel(socket, head), { idleTimeoutMs: this.config.idleTimeoutMs, log });
+    const session = new SpdySession(new WebSocketTunnel(socket, head, isPlainTcp(socket)), { idleTimeoutMs: this.config.idleTimeoutMs, log });
     const running = serveSpdyPortForward(session, found, backend, { streamCreationTimeoutMs: this.config.streamCreationTimeoutMs ?? STREAM_CREATION_TIMEOUT_MS, log });
     this.track(found.kind, 'websocket', running, () => session.destroy(), () => {
       streamingBytes.inc({ kind: found.kind, direction: 'in' }, session.bytesIn);
@@ -294,6 +294,14 @@ export class StreamingService {
         this.log.debug({ kind, transport, result }, 'streaming session finished');
       });
   }
+}
+
+/**
+ * Each read of a plain TCP socket is a fresh buffer of its own, which may be leased (read-leases.ts);
+ * a TLS socket's reads are left alone.
+ */
+function isPlainTcp(socket: Socket): boolean {
+  return (socket as { encrypted?: boolean }).encrypted !== true;
 }
 
 function kindOf(url: string | undefined): string {

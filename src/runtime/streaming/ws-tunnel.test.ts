@@ -3,7 +3,11 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { isLeased, release } from './read-leases.js';
 import { frameHead, tunnelHandshake, unmask, WebSocketTunnel } from './ws-tunnel.js';
+
+/** A released read: its buffer detached, the memory gone. */
+const freed = (b: Uint8Array): boolean => (b.buffer as ArrayBuffer).detached;
 
 function naiveUnmask(buf: Buffer, mask: Buffer, phase: number): Buffer {
   return Buffer.from(buf.map((b, i) => b ^ (mask[(phase + i) & 3] as number)));
@@ -47,13 +51,13 @@ describe('WebSocketTunnel', () => {
   });
 
   /** A server whose tunnels go to `use`; the address to reach it. */
-  async function serve(use: (t: WebSocketTunnel) => void): Promise<string> {
+  async function serve(use: (t: WebSocketTunnel) => void, leaseReads = false): Promise<string> {
     server = createServer();
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
       const answer = tunnelHandshake(req, 'tunnel');
       if (!answer) return socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       socket.write(answer);
-      use(new WebSocketTunnel(socket, head));
+      use(new WebSocketTunnel(socket, head, leaseReads));
     });
     await new Promise<void>((r) => server?.listen(0, '127.0.0.1', r));
     return `127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -80,6 +84,30 @@ describe('WebSocketTunnel', () => {
     ws.send('hello', { binary: false });
     await all;
     expect(back.equals(Buffer.concat([sent, Buffer.from('hello')]))).toBe(true);
+    ws.close();
+  });
+
+  it('with leased reads: every payload piece holds its read until released, the bytes exact; control payloads are copies', async () => {
+    const pieces: Buffer[] = [];
+    let got = 0;
+    const addr = await serve((t) => t.on('data', (b: Buffer) => (pieces.push(b), (got += b.length))), true);
+    const ws = new WebSocket(`ws://${addr}/`, ['tunnel']);
+    await new Promise((r, j) => ws.once('open', r).once('error', j));
+    const sent = randomBytes(1_000_000);
+    const pong = new Promise<Buffer>((r) => ws.once('pong', r));
+    ws.send(sent.subarray(0, 300_000), { fin: false });
+    ws.ping(Buffer.from('between fragments'));
+    ws.send(sent.subarray(300_000, 300_003), { fin: true });
+    ws.send(sent.subarray(300_003));
+    expect((await pong).toString()).toBe('between fragments');
+    await new Promise<void>((r) => {
+      const poll = (): unknown => (got >= sent.length ? r() : setTimeout(poll, 5));
+      poll();
+    });
+    expect(pieces.every((p) => isLeased(p))).toBe(true);
+    expect(Buffer.concat(pieces).equals(sent)).toBe(true);
+    for (const p of pieces) release(p);
+    expect(pieces.every((p) => freed(p))).toBe(true);
     ws.close();
   });
 

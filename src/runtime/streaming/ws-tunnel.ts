@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
+import { leaseRead, release, retain } from './read-leases.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const KEY = /^[+/0-9A-Za-z]{22}==$/;
@@ -74,7 +75,9 @@ export function frameHead(opcode: number, length: number): Buffer {
 /**
  * The byte stream inside a WebSocket connection whose handshake is done: what the client sends
  * in data frames comes out, what is written goes in binary frames. Ping is answered; a close frame
- * is answered and ends the stream; a protocol violation closes the connection with 1002.
+ * is answered and ends the stream; a protocol violation closes the connection with 1002. With
+ * `leaseReads` (a plain TCP socket) each read is leased and every payload piece that comes out
+ * carries a reference to it (read-leases.ts).
  */
 export class WebSocketTunnel extends Duplex {
   /** Frame head bytes received so far (at most 14). */
@@ -90,9 +93,18 @@ export class WebSocketTunnel extends Duplex {
   private inMessage = false;
   private closing = false;
 
-  constructor(private readonly socket: Socket, head: Buffer) {
+  constructor(
+    private readonly socket: Socket,
+    head: Buffer,
+    leaseReads = false,
+  ) {
     super({ allowHalfOpen: true });
-    socket.on('data', (chunk: Buffer) => this.onChunk(chunk));
+    if (leaseReads) {
+      socket.on('data', (chunk: Buffer) => {
+        leaseRead(chunk);
+        this.onChunk(chunk);
+      });
+    } else socket.on('data', (chunk: Buffer) => this.onChunk(chunk));
     socket.on('end', () => this.push(null));
     socket.on('error', (err) => this.destroy(err));
     socket.on('close', () => this.destroy());
@@ -158,7 +170,16 @@ export class WebSocketTunnel extends Duplex {
     this.socket.destroySoon();
   }
 
+  /** Takes the chunk's reference (read-leases.ts), if leased; each payload piece gets one of its own. */
   private onChunk(chunk: Buffer): void {
+    try {
+      this.takeFrames(chunk);
+    } finally {
+      release(chunk);
+    }
+  }
+
+  private takeFrames(chunk: Buffer): void {
     let off = 0;
     while (off < chunk.length && !this.closing) {
       if (this.remaining < 0) {
@@ -171,8 +192,11 @@ export class WebSocketTunnel extends Duplex {
       unmask(piece, this.mask, this.maskPhase);
       this.maskPhase = (this.maskPhase + n) & 3;
       this.remaining -= n;
-      if (this.opcode >= OP_CLOSE) this.control.push(piece);
-      else if (n > 0 && !this.push(piece)) this.socket.pause();
+      if (this.opcode >= OP_CLOSE) this.control.push(Buffer.copyBytesFrom(piece));
+      else if (n > 0) {
+        retain(piece);
+        if (!this.push(piece)) this.socket.pause();
+      }
       if (this.remaining === 0) this.endFrame();
     }
   }

@@ -18,6 +18,10 @@ import {
 } from './frames.js';
 import { decodeHeaderBlock, encodeHeaderBlock } from './header-block.js';
 import { HeaderCompressor, HeaderDecompressor, MAX_HEADER_BLOCK } from './header-codec.js';
+import { leaseRead, release } from '../read-leases.js';
+
+/** A released read: its buffer detached, the memory gone. */
+const freed = (b: Uint8Array): boolean => (b.buffer as ArrayBuffer).detached;
 
 /** adler32 (RFC 1950): the DICTID a zlib stream names its preset dictionary by. */
 function adler32(b: Buffer): number {
@@ -146,6 +150,56 @@ describe('FrameReader', () => {
           expect(Buffer.concat(g.bytes).equals(want.payload)).toBe(true);
         }
       });
+    }
+  });
+
+  it('with leased reads: frees each chunk once all its DATA pieces are released and it is used up, never before; control payloads are copies', () => {
+    for (const [seed, maxPiece] of [[11, 3], [12, 700], [13, 40_000], [14, 65536]] as const) {
+      const r = new FrameReader();
+      const chunks: Buffer[] = [];
+      const pieces: Buffer[] = [];
+      const control: Buffer[] = [];
+      const data = new Map<number, Buffer[]>();
+      let prev = 0;
+      for (const at of cuts(seed, wire.length, maxPiece)) {
+        const chunk = Buffer.allocUnsafeSlow(at - prev);
+        wire.copy(chunk, 0, prev, at);
+        prev = at;
+        expect(leaseRead(chunk)).toBe(true);
+        chunks.push(chunk);
+        r.push(chunk);
+        for (let f = r.next(); f; f = r.next()) {
+          if (f.control) control.push(f.payload);
+          else {
+            pieces.push(f.payload);
+            if (!data.has(f.streamId)) data.set(f.streamId, []);
+            data.get(f.streamId)?.push(f.payload);
+          }
+        }
+      }
+      // Every piece handed out is still held: no chunk with one in it may be freed yet.
+      expect(pieces.filter((p) => freed(p))).toHaveLength(0);
+      expect(Buffer.concat(data.get(1) ?? []).equals(Buffer.concat([frames[0]!.payload, frames[3]!.payload]))).toBe(true);
+      expect(Buffer.concat(data.get(5) ?? []).equals(frames[5]!.payload)).toBe(true);
+      const byBuffer = new Map<ArrayBufferLike, Buffer>(chunks.map((c) => [c.buffer, c]));
+      const owner = pieces.map((p) => byBuffer.get(p.buffer));
+      const left = new Map<Buffer, number>();
+      pieces.forEach((p, i) => {
+        const c = owner[i];
+        if (c && p.length > 0) left.set(c, (left.get(c) ?? 0) + 1);
+      });
+      pieces.forEach((p, i) => {
+        const c = owner[i];
+        const empty = p.length === 0;
+        release(p);
+        if (!c || empty) return;
+        const n = (left.get(c) ?? 0) - 1;
+        left.set(c, n);
+        expect(freed(c)).toBe(n === 0);
+      });
+      // A chunk that carried no data piece (headers, control frames) went when it was used up.
+      expect(chunks.every((c) => freed(c))).toBe(true);
+      expect(Buffer.concat(control).equals(Buffer.concat([frames[1]!.payload, frames[4]!.payload]))).toBe(true);
     }
   });
 

@@ -1,6 +1,7 @@
 // SPDY/3 frame layout (SPDY Protocol draft 3, section 2.2 and 2.6), without header compression:
 // splitting a byte stream into frames, and the fixed-size payloads of each control frame.
 // Header blocks travel here as compressed bytes; header-codec.ts owns their (de)compression.
+import { release, retain } from '../read-leases.js';
 
 export const SPDY_VERSION = 3;
 /** The 24-bit length field caps a frame's payload. */
@@ -69,8 +70,11 @@ class ByteQueue {
   protected readonly chunks: Buffer[] = [];
   protected held = 0;
 
+  /** A chunk all of whose bytes have been handed out or copied; the queue holds it no more. */
+  protected dropped(_chunk: Buffer): void {}
+
   push(chunk: Buffer): void {
-    if (chunk.length === 0) return;
+    if (chunk.length === 0) return this.dropped(chunk);
     this.chunks.push(chunk);
     this.held += chunk.length;
   }
@@ -94,15 +98,18 @@ class ByteQueue {
     return first.length >= n ? first : Buffer.concat(this.chunks, n);
   }
 
-  /** The next `n` bytes (held >= n). */
-  protected take(n: number): Buffer {
+  /** The next `n` bytes (held >= n): a view of the received chunk when they lie in one, unless `copy`. */
+  protected take(n: number, copy = false): Buffer {
     this.held -= n;
     const first = this.chunks[0];
     if (n === 0 || !first) return EMPTY;
     if (first.length >= n) {
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
+      const out = copy ? Buffer.copyBytesFrom(first, 0, n) : first.subarray(0, n);
+      if (first.length === n) {
+        this.chunks.shift();
+        this.dropped(first);
+      } else this.chunks[0] = first.subarray(n);
+      return out;
     }
     const out = Buffer.allocUnsafe(n);
     for (let off = 0; off < n; ) {
@@ -110,8 +117,10 @@ class ByteQueue {
       const k = Math.min(c.length, n - off);
       c.copy(out, off, 0, k);
       off += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
+      if (k === c.length) {
+        this.chunks.shift();
+        this.dropped(c);
+      } else this.chunks[0] = c.subarray(k);
     }
     return out;
   }
@@ -136,7 +145,8 @@ export class FrameSplitter extends ByteQueue {
 /**
  * A piece of a DATA frame's payload, handed out as its bytes arrive (a view of the received chunk,
  * never a copy): a frame cut across socket reads comes in several pieces. A frame with no payload
- * is one empty piece, first and last.
+ * is one empty piece, first and last. Its receiver owns one reference to the chunk's buffer when
+ * that is leased (read-leases.ts): to pass on with the payload, or to release.
  */
 export interface DataPiece {
   control: false;
@@ -152,6 +162,8 @@ export interface DataPiece {
  * Cuts a byte stream into control frames, each whole, and DATA payload pieces as they arrive: only
  * a DATA frame's 8-byte header must be complete, so bulk data is never joined or copied however
  * the frames straddle the reads (a sender's 32 KiB frames in 64 KiB reads: half of them would be).
+ * A pushed chunk's reference (read-leases.ts) goes to the queue, which releases it once the chunk
+ * is used up; control frames are copies, as their payloads outlive the chunk (header inflation).
  */
 export class FrameReader extends ByteQueue {
   /** Payload bytes of the current DATA frame still to come; -1 between frames. */
@@ -169,7 +181,7 @@ export class FrameReader extends ByteQueue {
       if (first & 0x80000000) {
         if (this.held < FRAME_HEADER_BYTES + length) return undefined;
         this.take(FRAME_HEADER_BYTES);
-        return { control: true, version: (first >>> 16) & 0x7fff, type: first & 0xffff, flags, payload: this.take(length) };
+        return { control: true, version: (first >>> 16) & 0x7fff, type: first & 0xffff, flags, payload: this.take(length, true) };
       }
       this.take(FRAME_HEADER_BYTES);
       this.dataStream = first & 0x7fffffff;
@@ -184,9 +196,11 @@ export class FrameReader extends ByteQueue {
     const c = this.chunks[0];
     if (!c) return undefined;
     let payload = c;
+    // A whole chunk goes with the queue's reference; a part of one gets a reference of its own.
     if (c.length <= this.dataLeft) this.chunks.shift();
     else {
       payload = c.subarray(0, this.dataLeft);
+      retain(payload);
       this.chunks[0] = c.subarray(this.dataLeft);
     }
     this.held -= payload.length;
@@ -196,6 +210,10 @@ export class FrameReader extends ByteQueue {
     const last = this.dataLeft === 0;
     if (last) this.dataLeft = -1;
     return { control: false, streamId: this.dataStream, flags: this.dataFlags, payload, first, last };
+  }
+
+  protected override dropped(chunk: Buffer): void {
+    release(chunk);
   }
 }
 

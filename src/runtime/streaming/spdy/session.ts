@@ -13,6 +13,7 @@ import { EventEmitter } from 'node:events';
 import { Duplex } from 'node:stream';
 import type { Logger } from '../../../lib/log.js';
 import { REUSABLE_AFTER_WRITE } from '../backend.js';
+import { leaseRead, release } from '../read-leases.js';
 import {
   ControlType,
   encodeControl,
@@ -59,6 +60,11 @@ export interface SessionOptions {
   /** Close the session when no frame moves for this long; 0 = never. */
   idleTimeoutMs: number;
   log: Logger;
+  /**
+   * The socket is a plain TCP socket, each read a fresh buffer of its own: they are leased
+   * (read-leases.ts), so a reader that releases what it has written frees them at once.
+   */
+  leaseReads?: boolean;
 }
 
 interface SessionEvents {
@@ -95,16 +101,24 @@ export class SpdySession extends EventEmitter<SessionEvents> {
     private readonly options: SessionOptions,
   ) {
     super();
-    socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
+    if (options.leaseReads) {
+      socket.on('data', (chunk: Buffer) => {
+        leaseRead(chunk);
+        this.onBytes(chunk);
+      });
+    } else socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
     socket.on('error', (err) => options.log.debug({ err }, 'spdy socket error'));
     socket.on('close', () => this.teardown());
     socket.on('end', () => this.teardown());
     this.touch();
   }
 
-  /** Feed bytes that arrived with the upgrade request before the socket was handed over. */
+  /**
+   * Feed bytes that arrived with the upgrade request before the socket was handed over. The
+   * chunk's reference (read-leases.ts), if leased, comes along.
+   */
   onBytes(chunk: Buffer): void {
-    if (chunk.length === 0 || this.closed) return;
+    if (chunk.length === 0 || this.closed) return release(chunk);
     this.touch();
     this.reader.push(chunk);
     if (!this.reading) this.drainFrames();
@@ -245,6 +259,7 @@ export class SpdySession extends EventEmitter<SessionEvents> {
   /**
    * A frame for a stream we do not have gets one RST_STREAM (on its first piece); the rest of a
    * frame whose stream went meanwhile (reset, destroyed) is dropped. Its bytes count either way.
+   * The piece's reference (read-leases.ts) goes to the stream's reader with the payload.
    */
   private onDataPiece(p: DataPiece): void {
     const n = p.payload.length;
@@ -256,6 +271,7 @@ export class SpdySession extends EventEmitter<SessionEvents> {
     }
     const st = this.streams.get(p.streamId);
     if (!st) {
+      release(p.payload);
       if (!p.first) return;
       const status = p.streamId <= this.lastPeerStreamId ? RstStatus.STREAM_ALREADY_CLOSED : RstStatus.INVALID_STREAM;
       return this.sendRst(p.streamId, status);
@@ -543,6 +559,7 @@ export class SpdyStream extends Duplex {
 
   onData(payload: Buffer, fin: boolean): void {
     if (this.remoteClosed) {
+      release(payload);
       this.reset(RstStatus.STREAM_ALREADY_CLOSED);
       return;
     }
