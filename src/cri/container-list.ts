@@ -5,12 +5,12 @@ import type { StreamContainersResponse } from './generated/runtime/v1/StreamCont
 import type { Container } from '../runtime/container/container-record.js';
 import { containerFilterFromProto, containerToProto } from './mapping/container-mapping.js';
 import { EncodedList, type Encoded } from './grpc/encoded-list.js';
-import { loadCri } from './grpc/proto.js';
+import { criMethod } from './grpc/proto.js';
 import type { Services } from './services.js';
 
 /** Answered from memory, unchanged containers from their cached wire bytes: the kubelet polls this every second. */
 export function listContainers(s: Services) {
-  const serialize = loadCri().runtime.v1.RuntimeService.service.ListContainers.responseSerialize;
+  const serialize = criMethod('runtime.v1.RuntimeService', 'ListContainers').responseSerialize;
   const list = new EncodedList<Container>((c) => serialize({ containers: [containerToProto(c)] } satisfies ListContainersResponse));
   return (req: ListContainersRequest__Output): Encoded => list.encode(s.containers.list(containerFilterFromProto(req.filter)));
 }

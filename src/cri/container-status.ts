@@ -3,12 +3,12 @@ import type { Container } from '../runtime/container/container-record.js';
 import type { ContainerStatusRequest__Output } from './generated/runtime/v1/ContainerStatusRequest.js';
 import type { ContainerStatusResponse } from './generated/runtime/v1/ContainerStatusResponse.js';
 import { Encoded } from './grpc/encoded-list.js';
-import { loadCri } from './grpc/proto.js';
+import { criMethod } from './grpc/proto.js';
 import { containerStatusToProto } from './mapping/container-mapping.js';
 import type { Services } from './services.js';
 
 export function containerStatus(s: Services) {
-  const serialize = loadCri().runtime.v1.RuntimeService.service.ContainerStatus.responseSerialize;
+  const serialize = criMethod('runtime.v1.RuntimeService', 'ContainerStatus').responseSerialize;
   // The kubelet asks for every container's status on each sync: the answer without `verbose`
   // is kept in wire form per record (records are replaced on every change, never mutated).
   const encoded = new WeakMap<Container, Encoded>();

@@ -1,6 +1,5 @@
 // ImageService: the RPCs built so far. server.ts answers every other one with UNIMPLEMENTED.
-import type { UntypedServiceImplementation } from '@grpc/grpc-js';
-import { serverStream, unary, type HandlerContext } from './grpc/handler.js';
+import { serverStream, unary, type HandlerContext, type RpcHandlers } from './grpc/handler.js';
 import { imageFsInfo } from './image-fs-info.js';
 import { listImages } from './image-list.js';
 import { pullImage } from './image-pull.js';
@@ -9,7 +8,7 @@ import { imageStatus } from './image-status.js';
 import { streamImages } from './image-stream.js';
 import type { Services } from './services.js';
 
-export function imageServiceHandlers(ctx: HandlerContext, s: Services): UntypedServiceImplementation {
+export function imageServiceHandlers(ctx: HandlerContext, s: Services): RpcHandlers {
   return {
     PullImage: unary(ctx, 'PullImage', pullImage(s)),
     ListImages: unary(ctx, 'ListImages', listImages(s)),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../lib/log.js';
-import { loadCri } from './grpc/proto.js';
+import { criServices } from './grpc/proto.js';
 import { runtimeServiceHandlers } from './runtime-service.js';
 import type { Services } from './services.js';
 
@@ -8,11 +8,11 @@ import type { Services } from './services.js';
 // none is left for server.ts to answer UNIMPLEMENTED.
 describe('RuntimeService handlers', () => {
   it('cover every RPC of runtime.v1', () => {
-    const rpcs = Object.keys(loadCri().runtime.v1.RuntimeService.service);
+    const rpcs = Object.keys(criServices()['runtime.v1.RuntimeService']);
     // Services as the daemon wires them: stats with both sources, streaming with every backend.
     const services = { stats: { servesPods: true, servesContainers: true }, streaming: { supports: () => true } } as unknown as Services;
     const handlers = runtimeServiceHandlers({ log: silentLogger() }, services);
-    expect(rpcs.filter((m) => typeof handlers[m] !== 'function')).toEqual([]);
+    expect(rpcs.filter((m) => typeof handlers[m]?.handle !== 'function')).toEqual([]);
     expect(rpcs).toContain('CheckpointContainer');
   });
 });

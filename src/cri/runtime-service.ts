@@ -1,5 +1,4 @@
 // RuntimeService: every RPC of CRI runtime.v1 (server.ts would answer one without a handler with UNIMPLEMENTED).
-import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { checkpointContainer } from './container-checkpoint.js';
 import { createContainer } from './container-create.js';
 import { getContainerEvents } from './container-events.js';
@@ -11,7 +10,7 @@ import { startContainer } from './container-start.js';
 import { containerStatus } from './container-status.js';
 import { stopContainer } from './container-stop.js';
 import { updateContainerResources } from './container-update.js';
-import { serverStream, unary, type HandlerContext } from './grpc/handler.js';
+import { serverStream, unary, type HandlerContext, type RpcHandlers } from './grpc/handler.js';
 import { runtimeConfig, updateRuntimeConfig } from './runtime-config.js';
 import { status } from './runtime-status.js';
 import { version } from './runtime-version.js';
@@ -25,7 +24,7 @@ import type { Services } from './services.js';
 import { statsHandlers } from './stats-handlers.js';
 import { streamingHandlers } from './streaming-handlers.js';
 
-export function runtimeServiceHandlers(ctx: HandlerContext, s: Services): UntypedServiceImplementation {
+export function runtimeServiceHandlers(ctx: HandlerContext, s: Services): RpcHandlers {
   return {
     Version: unary(ctx, 'Version', version(s)),
     Status: unary(ctx, 'Status', status(s)),

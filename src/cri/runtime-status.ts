@@ -1,11 +1,11 @@
 import type { StatusRequest__Output } from './generated/runtime/v1/StatusRequest.js';
 import type { StatusResponse } from './generated/runtime/v1/StatusResponse.js';
 import { Encoded } from './grpc/encoded-list.js';
-import { loadCri } from './grpc/proto.js';
+import { criMethod } from './grpc/proto.js';
 import type { Services } from './services.js';
 
 export function status(s: Services) {
-  const serialize = loadCri().runtime.v1.RuntimeService.service.Status.responseSerialize;
+  const serialize = criMethod('runtime.v1.RuntimeService', 'Status').responseSerialize;
   // The kubelet polls Status and its answer rarely changes: the last one is kept in wire form.
   let last: { text: string; answer: Encoded } | undefined;
   return async (req: StatusRequest__Output): Promise<StatusResponse | Encoded> => {

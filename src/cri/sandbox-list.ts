@@ -4,13 +4,13 @@ import type { StreamPodSandboxesRequest__Output } from './generated/runtime/v1/S
 import type { StreamPodSandboxesResponse } from './generated/runtime/v1/StreamPodSandboxesResponse.js';
 import type { Sandbox } from '../runtime/sandbox/sandbox-config.js';
 import { EncodedList, type Encoded } from './grpc/encoded-list.js';
-import { loadCri } from './grpc/proto.js';
+import { criMethod } from './grpc/proto.js';
 import { podSandboxToProto, sandboxFilterFromProto } from './mapping/sandbox-mapping.js';
 import type { Services } from './services.js';
 
 /** Answered from memory, unchanged sandboxes from their cached wire bytes: the kubelet polls this every second. */
 export function listPodSandbox(s: Services) {
-  const serialize = loadCri().runtime.v1.RuntimeService.service.ListPodSandbox.responseSerialize;
+  const serialize = criMethod('runtime.v1.RuntimeService', 'ListPodSandbox').responseSerialize;
   const list = new EncodedList<Sandbox>((sb) => serialize({ items: [podSandboxToProto(sb)] } satisfies ListPodSandboxResponse));
   return (req: ListPodSandboxRequest__Output): Encoded => list.encode(s.sandboxes.list(sandboxFilterFromProto(req.filter)));
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Encoded, EncodedList, passEncoded } from './encoded-list.js';
+import { Encoded, EncodedList, encodeAnswer } from './encoded-list.js';
 import type { Container } from '../generated/runtime/v1/Container.js';
 import type { ListContainersResponse__Output } from '../generated/runtime/v1/ListContainersResponse.js';
 import { loadCri } from './proto.js';
@@ -76,13 +76,13 @@ describe('EncodedList', () => {
   });
 });
 
-describe('passEncoded', () => {
-  const def = passEncoded(loadCri().runtime.v1.RuntimeService.service).ListContainers!;
+describe('encodeAnswer', () => {
+  const encode = encodeAnswer(method.responseSerialize);
 
   it('sends Encoded answers as they are and still serializes plain ones', () => {
     const bytes = Buffer.from([0x0a, 0x00]);
-    expect(def.responseSerialize(new Encoded(bytes))).toBe(bytes);
-    const plain = def.responseSerialize({ containers: [toProto({ id: 'x', state: 'CONTAINER_RUNNING', labels: {} })] });
+    expect(encode(new Encoded(bytes))).toBe(bytes);
+    const plain = encode({ containers: [toProto({ id: 'x', state: 'CONTAINER_RUNNING', labels: {} })] });
     expect((method.responseDeserialize(plain) as ListContainersResponse__Output).containers[0]?.id).toBe('x');
   });
 });

@@ -3,7 +3,6 @@
 // unchanged items each time was most of the daemon's work for the call (and its garbage).
 // Records in the stores are replaced on every change, never mutated, so a record object seen
 // before still encodes to the same bytes.
-import type * as grpc from '@grpc/grpc-js';
 
 /** A response already encoded: the server's serializer sends these bytes as they are. */
 export class Encoded {
@@ -44,12 +43,7 @@ export class EncodedList<T extends object> {
   }
 }
 
-/** The service definition with every response serializer letting `Encoded` answers through. */
-export function passEncoded(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
-  return Object.fromEntries(
-    Object.entries(definition).map(([name, method]) => {
-      const serialize = method.responseSerialize;
-      return [name, { ...method, responseSerialize: (value: unknown) => (value instanceof Encoded ? value.bytes : serialize(value)) }];
-    }),
-  );
+/** A response serializer that lets `Encoded` answers through as they are. */
+export function encodeAnswer(serialize: (value: object) => Buffer): (value: unknown) => Buffer {
+  return (value) => (value instanceof Encoded ? value.bytes : serialize(value as object));
 }

@@ -1,4 +1,4 @@
-// What the handler wrapper tells its activity listener, over a real grpc-js server: calls that do
+// What the handler wrapper tells its activity listener, over the daemon's gRPC server and a grpc-js client: calls that do
 // work begin and end (answered or failed), the kubelet's recurring reads and streams do not.
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,8 +6,7 @@ import { startCriTestServer, type CriTestServer } from '../../../test/support/cr
 import { NotFoundError } from '../../lib/errors.js';
 import { silentLogger } from '../../lib/log.js';
 import { call, type CriClient } from './client.js';
-import { serverStream, unary, type HandlerContext } from './handler.js';
-import { loadCri } from './proto.js';
+import { serverStream, unary, type HandlerContext, type RpcHandlers } from './handler.js';
 
 describe('handler activity', () => {
   let server: CriTestServer;
@@ -29,7 +28,7 @@ describe('handler activity', () => {
         },
       },
     };
-    const impl: grpc.UntypedServiceImplementation = {
+    const impl: RpcHandlers = {
       RunPodSandbox: unary(ctx, 'RunPodSandbox', () => {
         inFlightAtRun = inFlight;
         return { pod_sandbox_id: 'p' };
@@ -41,7 +40,7 @@ describe('handler activity', () => {
       ExecSync: unary(ctx, 'ExecSync', () => ({ stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), exit_code: 0 })),
       GetContainerEvents: serverStream(ctx, 'GetContainerEvents', async () => undefined),
     };
-    server = await startCriTestServer(loadCri().runtime.v1.RuntimeService.service, impl);
+    server = await startCriTestServer('runtime.v1.RuntimeService', impl, ctx);
     client = server.client;
   });
   afterAll(() => server.close());

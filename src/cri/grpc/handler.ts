@@ -1,20 +1,21 @@
 // The wrapper around every CRI handler: one log line per call (debug; warn/error on failure),
 // request metrics, and the error -> status mapping. Handlers just return or throw; each gets an
 // AbortSignal that fires when its caller goes away (cancel, deadline passed, disconnect).
-import {
-  status,
-  type handleServerStreamingCall,
-  type handleUnaryCall,
-  type ServerUnaryCall,
-  type ServerWritableStream,
-  type Metadata,
-  type UntypedHandleCall,
-} from '@grpc/grpc-js';
+import type { ServerCall } from '../../lib/grpc/server.js';
+import { Status, StatusError, statusName, type StatusCode } from '../../lib/grpc/status.js';
 import { errorMessage } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { grpcDuration, grpcRequests } from '../../lib/metrics.js';
 import { setCurrentSpanError, tracingEnabled, withServerSpan, type SpanAttributes } from '../../lib/tracing.js';
 import { capDetails, toServiceError } from './status-map.js';
+
+/** One RPC as the gRPC server runs it (lib/grpc/server.ts MethodHandler without the codec). */
+export interface Rpc {
+  responseStream: boolean;
+  handle(request: unknown, call: ServerCall, send: (message: unknown) => void): Promise<unknown>;
+}
+
+export type RpcHandlers = Record<string, Rpc>;
 
 export interface HandlerContext {
   log: Logger;
@@ -64,61 +65,63 @@ function requestIds(req: unknown): Record<string, string> {
   return ids;
 }
 
-function finish(ctx: HandlerContext, method: string, req: unknown, started: bigint, code: status, err?: unknown): void {
+function finish(ctx: HandlerContext, method: string, req: unknown, started: bigint, code: StatusCode, err?: unknown): void {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  grpcRequests.inc({ method, code: status[code] });
+  const name = statusName(code);
+  grpcRequests.inc({ method, code: name });
   grpcDuration.observe({ method }, seconds);
-  const fields = { method, code: status[code], durationMs: Math.round(seconds * 1e6) / 1e3, ...requestIds(req) };
+  const fields = { method, code: name, durationMs: Math.round(seconds * 1e6) / 1e3, ...requestIds(req) };
   if (err === undefined) ctx.log.debug(fields, 'cri call');
-  else if (code === status.CANCELLED) ctx.log.info({ ...fields, error: capDetails((err as Error).message) }, 'cri call cancelled by its caller');
-  else if (code === status.INTERNAL || code === status.UNKNOWN) ctx.log.error({ ...fields, err }, 'cri call failed');
-  else if (code === status.UNIMPLEMENTED || code === status.NOT_FOUND) ctx.log.debug({ ...fields, error: capDetails((err as Error).message) }, 'cri call refused');
+  else if (code === Status.CANCELLED) ctx.log.info({ ...fields, error: capDetails((err as Error).message) }, 'cri call cancelled by its caller');
+  else if (code === Status.INTERNAL || code === Status.UNKNOWN) ctx.log.error({ ...fields, err }, 'cri call failed');
+  else if (code === Status.UNIMPLEMENTED || code === Status.NOT_FOUND) ctx.log.debug({ ...fields, error: capDetails((err as Error).message) }, 'cri call refused');
   else ctx.log.warn({ ...fields, error: capDetails((err as Error).message) }, 'cri call failed');
 }
 
 /** The call as a server span (child of the caller's W3C traceparent, if sent); free when tracing is off. */
-function traced(method: string, req: unknown, metadata: Metadata, body: () => Promise<void>): Promise<void> {
+function traced<T>(method: string, req: unknown, call: ServerCall, body: () => Promise<T>): Promise<T> {
   if (!tracingEnabled()) return body();
   const attrs: SpanAttributes = { 'rpc.system': 'grpc', 'rpc.method': method, ...requestIds(req) };
-  const parent = metadata.get('traceparent')[0];
-  return withServerSpan(`CRI ${method}`, attrs, typeof parent === 'string' ? parent : undefined, body);
+  return withServerSpan(`CRI ${method}`, attrs, call.metadata('traceparent'), body);
 }
 
-export function unary<Req, Res>(ctx: HandlerContext, method: string, impl: (req: Req, cancelled: AbortSignal) => Promise<Res> | Res): handleUnaryCall<Req, Res> {
-  return (call: ServerUnaryCall<Req, Res>, callback) => {
-    const started = process.hrtime.bigint();
-    const workEnded = workStarted(ctx, method);
-    const abort = new AbortController();
-    const onCancelled = (): void => abort.abort();
-    // grpc-js also emits 'cancelled' after every status it sends: only one before the answer counts.
-    // Detached at the answer also because Node keeps each HTTP/2 stream's native handle alive
-    // through young-generation GCs until a full one: whatever the call still references (this
-    // listener, the controller) gets promoted with it and makes full GCs come sooner.
-    call.on('cancelled', onCancelled);
-    const answered = (): void => {
-      call.removeListener('cancelled', onCancelled);
-      workEnded();
-    };
-    void traced(method, call.request, call.metadata, () =>
-      Promise.resolve()
-        .then(() => impl(call.request, abort.signal))
-        .then(
-          (res) => {
-            answered();
-            if (abort.signal.aborted) finish(ctx, method, call.request, started, status.CANCELLED, new Error('the caller went away before the answer'));
-            else finish(ctx, method, call.request, started, status.OK);
-            callback(null, res);
-          },
-          (err: unknown) => {
-            answered();
-            // The caller is gone: what the handler threw (often the cancel itself) reaches nobody.
-            const se = abort.signal.aborted ? { code: status.CANCELLED, details: capDetails(errorMessage(err)) } : toServiceError(err);
-            setCurrentSpanError(se.details);
-            finish(ctx, method, call.request, started, se.code, err);
-            callback(se);
-          },
-        ),
-    );
+/**
+ * The status of a failed call. A caller that went away (reset, deadline passed) already has its
+ * answer from the server: this is CANCELLED, for the log and the metrics, as in the answered case.
+ */
+function failure(call: ServerCall, err: unknown): StatusError {
+  if (call.signal.aborted) return new StatusError(Status.CANCELLED, capDetails(errorMessage(err)));
+  const se = toServiceError(err);
+  return new StatusError(se.code, se.details);
+}
+
+export function unary<Req, Res>(ctx: HandlerContext, method: string, impl: (req: Req, cancelled: AbortSignal) => Promise<Res> | Res): Rpc {
+  return {
+    responseStream: false,
+    handle: (request, call) => {
+      const req = request as Req;
+      const started = process.hrtime.bigint();
+      const workEnded = workStarted(ctx, method);
+      return traced(method, req, call, () =>
+        Promise.resolve()
+          .then(() => impl(req, call.signal))
+          .then(
+            (res) => {
+              workEnded();
+              if (call.signal.aborted) finish(ctx, method, req, started, Status.CANCELLED, new Error('the caller went away before the answer'));
+              else finish(ctx, method, req, started, Status.OK);
+              return res;
+            },
+            (err: unknown) => {
+              workEnded();
+              const se = failure(call, err);
+              setCurrentSpanError(se.details);
+              finish(ctx, method, req, started, se.code, err);
+              throw se;
+            },
+          ),
+      );
+    },
   };
 }
 
@@ -127,51 +130,42 @@ export function serverStream<Req, Res>(
   ctx: HandlerContext,
   method: string,
   impl: (req: Req, send: (res: Res) => void, cancelled: AbortSignal) => Promise<void>,
-): handleServerStreamingCall<Req, Res> {
-  return (call: ServerWritableStream<Req, Res>) => {
-    const started = process.hrtime.bigint();
-    const workEnded = workStarted(ctx, method);
-    const abort = new AbortController();
-    call.on('cancelled', () => abort.abort());
-    void traced(method, call.request, call.metadata, () =>
-      Promise.resolve()
-        .then(() => impl(call.request, (res) => call.write(res), abort.signal))
-        .then(
-          () => {
-            workEnded();
-            finish(ctx, method, call.request, started, status.OK);
-            call.end();
-          },
-          (err: unknown) => {
-            workEnded();
-            const se = toServiceError(err);
-            setCurrentSpanError(se.details);
-            finish(ctx, method, call.request, started, se.code, err);
-            call.emit('error', se);
-          },
-        ),
-    );
+): Rpc {
+  return {
+    responseStream: true,
+    handle: (request, call, send) => {
+      const req = request as Req;
+      const started = process.hrtime.bigint();
+      const workEnded = workStarted(ctx, method);
+      return traced(method, req, call, () =>
+        Promise.resolve()
+          .then(() => impl(req, send, call.signal))
+          .then(
+            () => {
+              workEnded();
+              finish(ctx, method, req, started, Status.OK);
+            },
+            (err: unknown) => {
+              workEnded();
+              const se = failure(call, err);
+              setCurrentSpanError(se.details);
+              finish(ctx, method, req, started, se.code, err);
+              throw se;
+            },
+          ),
+      );
+    },
   };
 }
 
 /** What an RPC without a handler answers: UNIMPLEMENTED naming it, never a fake OK. */
-export function unimplemented(ctx: HandlerContext, service: string, method: string, streaming: boolean): UntypedHandleCall {
+export function unimplemented(ctx: HandlerContext, service: string, method: string, streaming: boolean): Rpc {
   const details = `${service}/${method} is not implemented by nexcage yet`;
-  const refuse = (req: unknown): ServiceErrorLike => {
-    finish(ctx, method, req, process.hrtime.bigint(), status.UNIMPLEMENTED, new Error(details));
-    return { code: status.UNIMPLEMENTED, details };
+  return {
+    responseStream: streaming,
+    handle: (request) => {
+      finish(ctx, method, request, process.hrtime.bigint(), Status.UNIMPLEMENTED, new Error(details));
+      return Promise.reject(new StatusError(Status.UNIMPLEMENTED, details));
+    },
   };
-  if (streaming) {
-    const h: handleServerStreamingCall<unknown, unknown> = (call) => {
-      call.emit('error', refuse(call.request));
-    };
-    return h;
-  }
-  const h: handleUnaryCall<unknown, unknown> = (call, callback) => callback(refuse(call.request));
-  return h;
-}
-
-interface ServiceErrorLike {
-  code: status;
-  details: string;
 }

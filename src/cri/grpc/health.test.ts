@@ -1,8 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type * as Protobuf from 'protobufjs';
 import { describe, expect, it, vi } from 'vitest';
+import { GrpcServer } from '../../lib/grpc/server.js';
 import { decodeCheckRequest, decodeCheckResponse, decodeListResponse, encodeCheckRequest, encodeCheckResponse, encodeListResponse, HEALTH_SERVICE, HealthService, type ServingStatus } from './health.js';
 
 // The reference encoding: health.proto as grpc-health-check ships it, through protobufjs.
@@ -39,19 +42,21 @@ describe('grpc.health.v1 messages coded by hand', () => {
   });
 });
 
-describe('grpc.health.v1 served by HealthService over a real grpc-js server', () => {
+describe('grpc.health.v1 served by HealthService on the daemon\'s gRPC server, to a grpc-js client', () => {
   async function serve(initial: Record<string, ServingStatus>) {
     const health = new HealthService(initial);
-    const server = new grpc.Server();
+    const server = new GrpcServer({ maxMessageBytes: 1024 * 1024 });
     health.addToServer(server);
-    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+    const dir = mkdtempSync(join(tmpdir(), 'nexcage-health-'));
+    await server.listen(join(dir, 's.sock'));
     const Client = grpc.makeGenericClientConstructor(HEALTH_SERVICE as unknown as grpc.ServiceDefinition, 'Health');
-    const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & Record<string, (...a: unknown[]) => unknown>;
+    const client = new Client(`unix://${join(dir, 's.sock')}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & Record<string, (...a: unknown[]) => unknown>;
     const unary = <T>(name: string, req: unknown): Promise<T> =>
       new Promise((resolve, reject) => (client[name] as (r: unknown, cb: (e: grpc.ServiceError | null, v: T) => void) => void).call(client, req, (e, v) => (e ? reject(e) : resolve(v))));
-    const close = (): void => {
+    const close = async (): Promise<void> => {
       client.close();
-      server.forceShutdown();
+      await server.shutdown(0);
+      rmSync(dir, { recursive: true, force: true });
     };
     return { health, client, unary, close };
   }
@@ -66,7 +71,7 @@ describe('grpc.health.v1 served by HealthService over a real grpc-js server', ()
       for (let i = 0; i < 100; i++) s.health.setStatus(`svc${i}`, 'SERVING');
       await expect(s.unary('List', {})).rejects.toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED });
     } finally {
-      s.close();
+      await s.close();
     }
   });
 
@@ -93,7 +98,7 @@ describe('grpc.health.v1 served by HealthService over a real grpc-js server', ()
       expect(seen).toEqual(['SERVICE_UNKNOWN', 'SERVING', 'NOT_SERVING']);
       second.cancel();
     } finally {
-      s.close();
+      await s.close();
     }
   });
 

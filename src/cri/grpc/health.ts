@@ -2,6 +2,8 @@
 // field, and loading health.proto through @grpc/proto-loader (as grpc-health-check does) builds
 // descriptor objects for all of descriptor.proto, ~2.5 MB of heap held for the daemon's life.
 import type * as grpc from '@grpc/grpc-js';
+import type { GrpcServer, MethodHandler } from '../../lib/grpc/server.js';
+import { Status, StatusError } from '../../lib/grpc/status.js';
 
 export type ServingStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
 
@@ -150,29 +152,36 @@ export class HealthService {
     for (const w of this.watchers.get(service) ?? []) w(status);
   }
 
-  addToServer(server: grpc.Server): void {
-    server.addService(HEALTH_SERVICE as unknown as grpc.ServiceDefinition, {
-      Check: (call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>, callback: grpc.sendUnaryData<CheckResponse>) => {
-        const status = this.statuses.get(call.request.service);
-        if (status) callback(null, { status });
-        else callback({ code: 5 /* NOT_FOUND */, details: `Health status unknown for service ${call.request.service}` });
-      },
-      Watch: (call: grpc.ServerWritableStream<CheckRequest, CheckResponse>) => {
-        const name = call.request.service;
-        const watcher = (status: ServingStatus): void => void call.write({ status });
-        const set = this.watchers.get(name) ?? new Set();
-        set.add(watcher);
-        this.watchers.set(name, set);
-        call.on('cancelled', () => {
+  addToServer(server: GrpcServer): void {
+    const add = (name: keyof typeof HEALTH_SERVICE, handle: MethodHandler['handle']): void => {
+      const def = HEALTH_SERVICE[name] as grpc.MethodDefinition<unknown, unknown>;
+      server.add(def.path, { responseStream: def.responseStream, decode: def.requestDeserialize, encode: def.responseSerialize, handle });
+    };
+    add('Check', (request) => {
+      const { service } = request as CheckRequest;
+      const status = this.statuses.get(service);
+      if (!status) throw new StatusError(Status.NOT_FOUND, `Health status unknown for service ${service}`);
+      return { status };
+    });
+    add('Watch', (request, call, send) => {
+      const name = (request as CheckRequest).service;
+      const watcher = (status: ServingStatus): void => send({ status });
+      const set = this.watchers.get(name) ?? new Set();
+      set.add(watcher);
+      this.watchers.set(name, set);
+      send({ status: this.statuses.get(name) ?? 'SERVICE_UNKNOWN' });
+      // A watch lasts until its caller goes away.
+      return new Promise<void>((resolve) =>
+        call.signal.addEventListener('abort', () => {
           set.delete(watcher);
           if (set.size === 0 && this.watchers.get(name) === set) this.watchers.delete(name);
-        });
-        call.write({ status: this.statuses.get(name) ?? 'SERVICE_UNKNOWN' });
-      },
-      List: (_call: grpc.ServerUnaryCall<unknown, ListResponse>, callback: grpc.sendUnaryData<ListResponse>) => {
-        if (this.statuses.size > MAX_LISTED) return callback({ code: 8 /* RESOURCE_EXHAUSTED */, details: 'Too many services to list.' });
-        callback(null, { statuses: Object.fromEntries([...this.statuses].map(([name, status]) => [name, { status }])) });
-      },
+          resolve();
+        }),
+      );
+    });
+    add('List', () => {
+      if (this.statuses.size > MAX_LISTED) throw new StatusError(Status.RESOURCE_EXHAUSTED, 'Too many services to list.');
+      return { statuses: Object.fromEntries([...this.statuses].map(([name, status]) => [name, { status }])) };
     });
   }
 }

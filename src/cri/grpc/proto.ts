@@ -5,7 +5,7 @@
 // parse, fromObject/encode, decode/toObject with these options) but without the descriptor
 // objects proto-loader also makes for every message type (for reflection, which nothing here
 // uses): 1.5 MB less heap in a daemon that holds this for its whole life.
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import type * as protoLoader from '@grpc/proto-loader';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ export const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: Stri
 /** How decoded messages are turned into plain objects (LOADER_OPTIONS without the parse option). */
 const TO_OBJECT: Protobuf.IConversionOptions = { longs: String, enums: String, defaults: true, oneofs: true };
 
-const SERVICES = ['runtime.v1.RuntimeService', 'runtime.v1.ImageService'] as const;
+export const SERVICES = ['runtime.v1.RuntimeService', 'runtime.v1.ImageService'] as const;
 
 export function criProtoPath(): string {
   return join(packageRoot(), 'cri-api', 'runtime', 'v1', 'api.proto');
@@ -51,19 +51,39 @@ function methodDefinition(service: string, m: Protobuf.Method): grpc.MethodDefin
   };
 }
 
-let cached: ProtoGrpcType | undefined;
-export function loadCri(): ProtoGrpcType {
-  if (cached) return cached;
+export type CriServiceName = (typeof SERVICES)[number];
+export type CriMethod = grpc.MethodDefinition<object, object>;
+
+let services: Record<CriServiceName, Record<string, CriMethod>> | undefined;
+
+/** Every method of the two CRI services with its codec (protobufjs only: the daemon's server needs no grpc-js). */
+export function criServices(): Record<CriServiceName, Record<string, CriMethod>> {
+  if (services) return services;
   const pb = protobufjs();
   const root = new pb.Root();
   root.loadSync(criProtoPath(), { keepCase: true });
   root.resolveAll();
-  const definition: grpc.GrpcObject | Record<string, grpc.ServiceDefinition> = {};
+  const out = {} as Record<CriServiceName, Record<string, CriMethod>>;
   for (const name of SERVICES) {
     const service = root.lookupService(name);
-    definition[name] = Object.fromEntries(service.methodsArray.map((m) => [m.name, methodDefinition(name, m)]));
+    out[name] = Object.fromEntries(service.methodsArray.map((m) => [m.name, methodDefinition(name, m)]));
   }
-  cached = grpc.loadPackageDefinition(definition as protoLoader.PackageDefinition) as unknown as ProtoGrpcType;
+  services = out;
+  return out;
+}
+
+export function criMethod(service: CriServiceName, method: string): CriMethod {
+  const m = criServices()[service][method];
+  if (!m) throw new Error(`${service} has no method ${method}`);
+  return m;
+}
+
+let cached: ProtoGrpcType | undefined;
+/** grpc-js client (and test server) definitions; grpc-js is loaded only by those who call this. */
+export function loadCri(): ProtoGrpcType {
+  if (cached) return cached;
+  const grpcJs = createRequire(import.meta.url)('@grpc/grpc-js') as typeof grpc;
+  cached = grpcJs.loadPackageDefinition(criServices() as unknown as protoLoader.PackageDefinition) as unknown as ProtoGrpcType;
   return cached;
 }
 

@@ -1,18 +1,18 @@
 // The one place that turns a thrown error into a gRPC status. Our catalogue maps by code;
 // anything else is an internal error whose message still reaches the caller.
-import { status, type ServiceError } from '@grpc/grpc-js';
+import { Status, type StatusCode } from '../../lib/grpc/status.js';
 import { NexcageError, errorMessage, type ErrorCode } from '../../lib/errors.js';
 
-const CODES: Record<ErrorCode, status> = {
-  INVALID_ARGUMENT: status.INVALID_ARGUMENT,
-  NOT_FOUND: status.NOT_FOUND,
-  ALREADY_EXISTS: status.ALREADY_EXISTS,
-  FAILED_PRECONDITION: status.FAILED_PRECONDITION,
-  UNAVAILABLE: status.UNAVAILABLE,
-  DEADLINE_EXCEEDED: status.DEADLINE_EXCEEDED,
-  RESOURCE_EXHAUSTED: status.RESOURCE_EXHAUSTED,
-  UNIMPLEMENTED: status.UNIMPLEMENTED,
-  INTERNAL: status.INTERNAL,
+const CODES: Record<ErrorCode, StatusCode> = {
+  INVALID_ARGUMENT: Status.INVALID_ARGUMENT,
+  NOT_FOUND: Status.NOT_FOUND,
+  ALREADY_EXISTS: Status.ALREADY_EXISTS,
+  FAILED_PRECONDITION: Status.FAILED_PRECONDITION,
+  UNAVAILABLE: Status.UNAVAILABLE,
+  DEADLINE_EXCEEDED: Status.DEADLINE_EXCEEDED,
+  RESOURCE_EXHAUSTED: Status.RESOURCE_EXHAUSTED,
+  UNIMPLEMENTED: Status.UNIMPLEMENTED,
+  INTERNAL: Status.INTERNAL,
 };
 
 /**
@@ -30,7 +30,7 @@ export function capDetails(details: string): string {
   return `${details.slice(0, n)}... (${bytes} bytes, cut)`;
 }
 
-export function toServiceError(err: unknown): Partial<ServiceError> & { code: status; details: string } {
-  const code = err instanceof NexcageError ? CODES[err.code] : status.INTERNAL;
+export function toServiceError(err: unknown): { code: StatusCode; details: string } {
+  const code = err instanceof NexcageError ? CODES[err.code] : Status.INTERNAL;
   return { code, details: capDetails(errorMessage(err)) };
 }

@@ -1,0 +1,276 @@
+// The gRPC server against real clients: grpc-js (Node's nghttp2 underneath) for calls, node:http2
+// and a raw socket for what a broken or hostile client sends. Messages are raw bytes here; the
+// CRI codecs sit on top of this (src/cri/grpc/server.ts).
+import * as grpc from '@grpc/grpc-js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as http2 from 'node:http2';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { FrameType, PREFACE, frame, settingsPayload } from '../h2/frames.js';
+import { GrpcServer, percentEncode, timeoutMs, type ServerCall } from './server.js';
+import { Status, StatusError } from './status.js';
+
+const raw = (b: Buffer): Buffer => b;
+const method = (name: string, responseStream: boolean): grpc.MethodDefinition<Buffer, Buffer> => ({
+  path: `/test.Echo/${name}`,
+  requestStream: false,
+  responseStream,
+  requestSerialize: raw,
+  requestDeserialize: raw,
+  responseSerialize: raw,
+  responseDeserialize: raw,
+});
+const SERVICE = {
+  Echo: method('Echo', false),
+  Big: method('Big', false),
+  Fail: method('Fail', false),
+  Hang: method('Hang', false),
+  Count: method('Count', true),
+  Forever: method('Forever', true),
+  Missing: method('Missing', false),
+};
+type Client = grpc.Client & Record<string, (...a: unknown[]) => unknown>;
+
+describe('GrpcServer', () => {
+  let dir: string;
+  let socket: string;
+  let server: GrpcServer;
+  let client: Client;
+  const aborted: string[] = [];
+  let protocolErrors: string[] = [];
+  const MAX = 1024 * 1024;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'nexcage-grpc-server-'));
+    socket = join(dir, 's.sock');
+    server = new GrpcServer({ maxMessageBytes: MAX, onProtocolError: (e) => protocolErrors.push(e.message) });
+    const add = (name: keyof typeof SERVICE, handle: (req: Buffer, call: ServerCall, send: (m: unknown) => void) => unknown): void =>
+      server.add(SERVICE[name].path, { responseStream: SERVICE[name].responseStream, decode: (b) => Buffer.from(b), encode: (v) => v as Buffer, handle: (r, c, s) => handle(r as Buffer, c, s) });
+    add('Echo', (req, call) => Buffer.concat([req, Buffer.from(`|${call.metadata('x-tag') ?? ''}`)]));
+    add('Big', (req) => Buffer.alloc(Number(req.toString()), 7));
+    add('Fail', (req) => {
+      throw new StatusError(Status.NOT_FOUND, req.toString());
+    });
+    const hang = (name: string) => (_req: Buffer, call: ServerCall) =>
+      new Promise((_, reject) => call.signal.addEventListener('abort', () => {
+        aborted.push(`${name}: ${String((call.signal.reason as Error).message)}`);
+        reject(call.signal.reason as Error);
+      }));
+    add('Hang', hang('Hang'));
+    add('Count', async (req, _call, send) => {
+      for (let i = 0; i < Number(req.toString()); i++) send(Buffer.from(String(i)));
+    });
+    add('Forever', hang('Forever'));
+    await server.listen(socket);
+    const Ctor = grpc.makeGenericClientConstructor(SERVICE as unknown as grpc.ServiceDefinition, 'Echo');
+    client = new Ctor(`unix://${socket}`, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 * MAX, 'grpc.max_send_message_length': 64 * MAX }) as unknown as Client;
+  });
+  afterAll(async () => {
+    client.close();
+    await server.shutdown(0);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const unary = (name: string, req: Buffer, opts: grpc.CallOptions = {}, md = new grpc.Metadata(), c: Client = client): Promise<Buffer> =>
+    new Promise((resolve, reject) =>
+      (c[name] as (r: Buffer, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v: Buffer) => void) => void).call(c, req, md, opts, (e, v) => (e ? reject(e) : resolve(v))),
+    );
+  const failure = (p: Promise<unknown>): Promise<grpc.ServiceError> => p.then(() => Promise.reject(new Error('expected a failure')), (e: grpc.ServiceError) => e);
+
+  it('answers unary calls with the request, metadata reaching the handler; empty requests too', async () => {
+    const md = new grpc.Metadata();
+    md.set('x-tag', 'seen');
+    expect((await unary('Echo', Buffer.from('hello'), {}, md)).toString()).toBe('hello|seen');
+    expect((await unary('Echo', Buffer.alloc(0))).toString()).toBe('|');
+  });
+
+  it('sends answers larger than the flow-control windows and frames, byte-exact', async () => {
+    const big = await unary('Big', Buffer.from(String(MAX)));
+    expect(big.length).toBe(MAX);
+    expect(big.every((b) => b === 7)).toBe(true);
+    const err = await failure(unary('Big', Buffer.from(String(MAX + 1))));
+    expect(err.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(err.details).toBe(`the answer is larger than max (${MAX + 1} vs. ${MAX})`);
+    // Many at once on one connection share the connection window.
+    const all = await Promise.all(Array.from({ length: 20 }, (_, i) => unary('Big', Buffer.from(String(100_000 + i)))));
+    expect(all.map((b) => b.length)).toEqual(Array.from({ length: 20 }, (_, i) => 100_000 + i));
+  });
+
+  it('takes requests across many DATA frames and refuses one over the limit with RESOURCE_EXHAUSTED', async () => {
+    const req = Buffer.alloc(MAX - 10, 1);
+    expect((await unary('Echo', req)).length).toBe(MAX - 10 + 1);
+    const err = await failure(unary('Echo', Buffer.alloc(MAX + 1)));
+    expect(err.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(err.details).toBe(`Received message larger than max (${MAX + 1} vs. ${MAX})`);
+    // The connection still serves.
+    expect((await unary('Echo', Buffer.from('after'))).toString()).toBe('after|');
+  });
+
+  it('reads gzip-compressed requests', async () => {
+    const Ctor = grpc.makeGenericClientConstructor(SERVICE as unknown as grpc.ServiceDefinition, 'Echo');
+    const gz = new Ctor(`unix://${socket}`, grpc.credentials.createInsecure(), { 'grpc.default_compression_algorithm': 2 }) as unknown as Client;
+    try {
+      expect((await unary('Echo', Buffer.alloc(5000, 'z'), {}, new grpc.Metadata(), gz)).toString()).toBe(`${'z'.repeat(5000)}|`);
+    } finally {
+      gz.close();
+    }
+  });
+
+  it('passes status and message (any UTF-8, percent-encoded on the wire) to the client', async () => {
+    const details = 'container "ünï%cødé\n" not found';
+    const err = await failure(unary('Fail', Buffer.from(details)));
+    expect(err.code).toBe(grpc.status.NOT_FOUND);
+    expect(err.details).toBe(details);
+    expect(percentEncode('a%b ü')).toBe('a%25b %C3%BC');
+  });
+
+  it('answers UNIMPLEMENTED for a method it does not have', async () => {
+    const err = await failure(unary('Missing', Buffer.from('x')));
+    expect(err.code).toBe(grpc.status.UNIMPLEMENTED);
+    expect(err.details).toContain('/test.Echo/Missing');
+  });
+
+  it('streams messages, and ends a stream without any with OK', async () => {
+    const read = (n: number): Promise<string[]> =>
+      new Promise((resolve, reject) => {
+        const got: string[] = [];
+        const s = (client.Count as (r: Buffer) => grpc.ClientReadableStream<Buffer>).call(client, Buffer.from(String(n)));
+        s.on('data', (m: Buffer) => got.push(m.toString()));
+        s.on('end', () => resolve(got));
+        s.on('error', reject);
+      });
+    expect(await read(3)).toEqual(['0', '1', '2']);
+    expect(await read(0)).toEqual([]);
+    expect((await read(2000)).length).toBe(2000);
+  });
+
+  it('ends a call past its deadline with DEADLINE_EXCEEDED and aborts the handler', async () => {
+    aborted.length = 0;
+    const err = await failure(unary('Hang', Buffer.alloc(0), { deadline: Date.now() + 200 }));
+    expect(err.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    await vi.waitFor(() => expect(aborted).toEqual(['Hang: the deadline passed']), { timeout: 5000, interval: 10 });
+    expect(timeoutMs('250m')).toBe(250);
+    expect(timeoutMs('2S')).toBe(2000);
+    expect(timeoutMs('1000000n')).toBe(1);
+    expect(timeoutMs('123456789m')).toBeUndefined();
+  });
+
+  it('aborts a stream the client cancels', async () => {
+    aborted.length = 0;
+    const s = (client.Forever as (r: Buffer) => grpc.ClientReadableStream<Buffer>).call(client, Buffer.alloc(0));
+    s.on('error', () => undefined);
+    await new Promise((r) => setTimeout(r, 50));
+    s.cancel();
+    await vi.waitFor(() => expect(aborted).toHaveLength(1), { timeout: 5000, interval: 10 });
+    expect(aborted[0]).toMatch(/^Forever: the client reset the stream/);
+  });
+
+  it('refuses a request that is not gRPC: wrong content type (415), not POST (405)', async () => {
+    const session = http2.connect('http://localhost', { createConnection: () => connect(socket) });
+    try {
+      const status = (headers: http2.OutgoingHttpHeaders): Promise<number> =>
+        new Promise((resolve, reject) => {
+          const req = session.request(headers);
+          req.on('response', (h) => resolve(Number(h[':status'])));
+          req.on('error', reject);
+          req.end();
+        });
+      expect(await status({ ':method': 'POST', ':path': '/test.Echo/Echo', 'content-type': 'text/plain' })).toBe(415);
+      expect(await status({ ':method': 'GET', ':path': '/test.Echo/Echo', 'content-type': 'application/grpc' })).toBe(405);
+    } finally {
+      session.close();
+    }
+  });
+
+  /** A raw connection: what it got back once the server closed it. */
+  const rawConnection = (bytes: Buffer[]): Promise<Buffer> =>
+    new Promise((resolve) => {
+      const got: Buffer[] = [];
+      const s: Socket = connect(socket, () => {
+        for (const b of bytes) s.write(b);
+      });
+      s.on('data', (b: Buffer) => got.push(b));
+      s.on('error', () => undefined);
+      s.on('close', () => resolve(Buffer.concat(got)));
+    });
+  /** The frames in a byte string: [type, flags, stream, payload]. */
+  const frames = (b: Buffer): [number, number, number, Buffer][] => {
+    const out: [number, number, number, Buffer][] = [];
+    for (let i = 0; i + 9 <= b.length; ) {
+      const len = b.readUIntBE(i, 3);
+      out.push([b[i + 3] as number, b[i + 4] as number, b.readUInt32BE(i + 5), b.subarray(i + 9, i + 9 + len)]);
+      i += 9 + len;
+    }
+    return out;
+  };
+  const goaway = (b: Buffer): number | undefined => frames(b).find(([t]) => t === FrameType.GOAWAY)?.[3].readUInt32BE(4);
+  const settings = frame(FrameType.SETTINGS, 0, 0, settingsPayload([]));
+
+  it('closes a connection that breaks HTTP/2 with GOAWAY naming the error, and keeps serving others', async () => {
+    protocolErrors = [];
+    expect(goaway(await rawConnection([Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')]))).toBe(1);
+    expect(goaway(await rawConnection([PREFACE, settings, Buffer.from([0x00, 0x40, 0x01, FrameType.DATA, 0, 0, 0, 0, 1])]))).toBe(6); // 16 KiB + 1 frame
+    expect(goaway(await rawConnection([PREFACE, settings, frame(FrameType.DATA, 0, 1, Buffer.alloc(1))]))).toBe(1); // DATA on an idle stream
+    expect(goaway(await rawConnection([PREFACE, settings, frame(FrameType.HEADERS, 0x4, 1, Buffer.from([0x80]))]))).toBe(9); // HPACK index 0
+    // Endless CONTINUATION: cut at 256 KiB of header block.
+    const flood = [PREFACE, settings, frame(FrameType.HEADERS, 0, 1, Buffer.alloc(0)), ...Array.from({ length: 20 }, () => frame(FrameType.CONTINUATION, 0, 1, Buffer.alloc(16384)))];
+    expect(goaway(await rawConnection(flood))).toBe(11);
+    expect(protocolErrors).toHaveLength(5);
+    expect((await unary('Echo', Buffer.from('still'))).toString()).toBe('still|');
+  });
+
+  it('answers PING with its payload and acknowledges SETTINGS', async () => {
+    const got = await new Promise<Buffer>((resolve) => {
+      const chunks: Buffer[] = [];
+      const s = connect(socket, () => s.write(Buffer.concat([PREFACE, settings, frame(FrameType.PING, 0, 0, Buffer.from('12345678'))])));
+      s.on('data', (b: Buffer) => {
+        chunks.push(b);
+        const all = Buffer.concat(chunks);
+        if (frames(all).some(([t, f]) => t === FrameType.PING && f === 1)) {
+          s.destroy();
+          resolve(all);
+        }
+      });
+    });
+    const fs = frames(got);
+    expect(fs.find(([t, f]) => t === FrameType.PING && f === 1)?.[3].toString()).toBe('12345678');
+    expect(fs.some(([t, f]) => t === FrameType.SETTINGS && f === 1)).toBe(true);
+  });
+});
+
+describe('GrpcServer.shutdown', () => {
+  it('lets a call in flight finish, refuses new connections, then closes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nexcage-grpc-shutdown-'));
+    const socket = join(dir, 's.sock');
+    const server = new GrpcServer({ maxMessageBytes: 1024 });
+    let release!: () => void;
+    const started = new Promise<void>((ready) =>
+      server.add(SERVICE.Hang.path, {
+        responseStream: false,
+        decode: (b) => b,
+        encode: (v) => v as Buffer,
+        handle: () => {
+          ready();
+          return new Promise((resolve) => (release = () => resolve(Buffer.from('done'))));
+        },
+      }),
+    );
+    await server.listen(socket);
+    const Ctor = grpc.makeGenericClientConstructor(SERVICE as unknown as grpc.ServiceDefinition, 'Echo');
+    const c = new Ctor(`unix://${socket}`, grpc.credentials.createInsecure()) as unknown as Client;
+    try {
+      const answer = new Promise<Buffer>((resolve, reject) => (c.Hang as (r: Buffer, cb: (e: Error | null, v: Buffer) => void) => void).call(c, Buffer.alloc(0), (e, v) => (e ? reject(e) : resolve(v))));
+      await started;
+      const stopped = server.shutdown(10_000);
+      setTimeout(() => release(), 100);
+      expect((await answer).toString()).toBe('done');
+      await stopped;
+      await expect(new Promise((resolve, reject) => connect(socket).on('connect', resolve).on('error', reject))).rejects.toThrow(/ENOENT|ECONNREFUSED/);
+    } finally {
+      c.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,543 @@
+// The server side of one HTTP/2 connection, in JavaScript on a plain socket. Node's http2 module
+// gives every stream a native handle, and V8 keeps whatever such a handle references alive
+// through young-generation GCs: each call's objects were promoted and ended in full GCs. Here a
+// stream is a plain object that dies young. What it covers is what a gRPC server needs: request
+// headers (HPACK), DATA both ways with flow control, trailers, resets, SETTINGS, PING and GOAWAY;
+// no server push, no priorities.
+import type { Socket } from 'node:net';
+import {
+  DEFAULT_MAX_FRAME,
+  DEFAULT_WINDOW,
+  ErrorCode,
+  FRAME_HEADER_BYTES,
+  Flag,
+  FrameType,
+  H2Error,
+  MAX_WINDOW,
+  PREFACE,
+  Setting,
+  frame,
+  frameHeader,
+  settingsPayload,
+  u32,
+} from './frames.js';
+import { HpackDecoder } from './hpack.js';
+
+export interface SessionOptions {
+  /** Called once a stream's request headers are complete; set its callbacks there. */
+  onStream: (stream: H2Stream) => void;
+  maxConcurrentStreams: number;
+  /** Receive window per stream and for the connection: how much a client may send ahead. */
+  streamWindow: number;
+  connectionWindow: number;
+  /** SETTINGS_MAX_HEADER_LIST_SIZE we announce; a stream over it is flagged, not refused here. */
+  maxHeaderListSize: number;
+  /** Told about a connection error we closed the connection for (a broken or hostile client). */
+  onProtocolError?: (err: H2Error) => void;
+}
+
+/** A stream as the application sees it: the request's headers, callbacks, and the answer. */
+export class H2Stream {
+  onData: ((piece: Buffer) => void) | undefined;
+  onEnd: (() => void) | undefined;
+  /** The client reset the stream or the connection went away before our answer ended. */
+  onAbort: ((reason: string) => void) | undefined;
+  remoteEnded = false;
+  localEnded = false;
+  aborted = false;
+  recvWindow: number;
+  recvConsumed = 0;
+  sendWindow: number;
+  /** DATA waiting for flow-control window, and what follows it. */
+  pending: Buffer[] = [];
+  pendingOffset = 0;
+  pendingBytes = 0;
+  trailers: Buffer | undefined;
+
+  constructor(
+    readonly session: H2ServerSession,
+    readonly id: number,
+    readonly headers: [string, string][],
+    readonly headerListSize: number,
+    recvWindow: number,
+    sendWindow: number,
+  ) {
+    this.recvWindow = recvWindow;
+    this.sendWindow = sendWindow;
+  }
+
+  header(name: string): string | undefined {
+    for (const [n, v] of this.headers) if (n === name) return v;
+    return undefined;
+  }
+
+  sendHeaders(block: Buffer, endStream = false): void {
+    this.session.sendHeaders(this, block, endStream);
+  }
+
+  sendData(data: Buffer): void {
+    this.session.sendData(this, data);
+  }
+
+  /** Ends the stream with this header block once all DATA before it went out. */
+  sendTrailers(block: Buffer): void {
+    this.session.sendTrailers(this, block);
+  }
+
+  reset(code: number): void {
+    this.session.resetStream(this, code);
+  }
+}
+
+/** The largest frame we take (we announce no other SETTINGS_MAX_FRAME_SIZE). */
+const OUR_MAX_FRAME = DEFAULT_MAX_FRAME;
+/** A header block (HEADERS + CONTINUATION) larger than this ends the connection. */
+const MAX_HEADER_BLOCK_BYTES = 256 * 1024;
+
+export class H2ServerSession {
+  private readonly decoder = new HpackDecoder();
+  private readonly streams = new Map<number, H2Stream>();
+  private readonly blocked = new Set<H2Stream>();
+  private leftover: Buffer | undefined;
+  private prefaceSeen = false;
+  private lastStreamId = 0;
+  private continuing: { id: number; flags: number; parts: Buffer[]; bytes: number } | undefined;
+  private recvConnConsumed = 0;
+  private recvConnWindow: number;
+  private sendConnWindow = DEFAULT_WINDOW;
+  private peerInitialWindow = DEFAULT_WINDOW;
+  private peerMaxFrame = DEFAULT_MAX_FRAME;
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private flushQueued = false;
+  private goingAway = false;
+  private closed = false;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly opts: SessionOptions,
+  ) {
+    this.recvConnWindow = opts.connectionWindow;
+    socket.setNoDelay(true);
+    this.write(
+      frame(
+        FrameType.SETTINGS,
+        0,
+        0,
+        settingsPayload([
+          [Setting.MAX_CONCURRENT_STREAMS, opts.maxConcurrentStreams],
+          [Setting.INITIAL_WINDOW_SIZE, opts.streamWindow],
+          [Setting.MAX_HEADER_LIST_SIZE, opts.maxHeaderListSize],
+        ]),
+      ),
+    );
+    if (opts.connectionWindow > DEFAULT_WINDOW) this.write(frame(FrameType.WINDOW_UPDATE, 0, 0, u32(opts.connectionWindow - DEFAULT_WINDOW)));
+    socket.on('data', (chunk: Buffer) => this.received(chunk));
+    socket.on('error', () => {});
+    socket.on('close', () => this.lost('the connection closed'));
+  }
+
+  get openStreams(): number {
+    return this.streams.size;
+  }
+
+  /** Stop taking streams (GOAWAY) and close once the open ones end. */
+  goAway(): void {
+    if (this.goingAway || this.closed) return;
+    this.goingAway = true;
+    this.write(frame(FrameType.GOAWAY, 0, 0, Buffer.concat([u32(this.lastStreamId), u32(ErrorCode.NO_ERROR)])));
+    this.closeIfIdle();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+    this.lost('the server closed the connection');
+  }
+
+  // ---- receiving ----
+
+  private received(chunk: Buffer): void {
+    if (this.closed) return;
+    const data = this.leftover ? Buffer.concat([this.leftover, chunk]) : chunk;
+    this.leftover = undefined;
+    let off = 0;
+    try {
+      if (!this.prefaceSeen) {
+        const n = Math.min(data.length, PREFACE.length);
+        if (data.compare(PREFACE, 0, n, 0, n) !== 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'not an HTTP/2 connection preface');
+        if (data.length < PREFACE.length) {
+          this.leftover = Buffer.from(data);
+          return;
+        }
+        this.prefaceSeen = true;
+        off = PREFACE.length;
+      }
+      while (data.length - off >= FRAME_HEADER_BYTES && !this.closed) {
+        const length = data.readUIntBE(off, 3);
+        if (length > OUR_MAX_FRAME) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, `a frame of ${length} bytes (most: ${OUR_MAX_FRAME})`);
+        const end = off + FRAME_HEADER_BYTES + length;
+        if (data.length < end) break;
+        const type = data[off + 3] as number;
+        const flags = data[off + 4] as number;
+        const id = data.readUInt32BE(off + 5) & 0x7fffffff;
+        this.onFrame(type, flags, id, data.subarray(off + FRAME_HEADER_BYTES, end));
+        off = end;
+      }
+      // A partial frame is copied so the rest of this read's buffer can go.
+      if (off < data.length && !this.closed) this.leftover = Buffer.from(data.subarray(off));
+    } catch (err) {
+      if (err instanceof H2Error) this.fail(err);
+      else throw err;
+    }
+  }
+
+  private onFrame(type: number, flags: number, id: number, payload: Buffer): void {
+    if (this.continuing && (type !== FrameType.CONTINUATION || id !== this.continuing.id)) {
+      throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'a header block was interrupted by another frame');
+    }
+    switch (type) {
+      case FrameType.DATA:
+        return this.onDataFrame(flags, id, payload);
+      case FrameType.HEADERS:
+        return this.onHeadersFrame(flags, id, payload);
+      case FrameType.CONTINUATION:
+        return this.onContinuation(flags, id, payload);
+      case FrameType.PRIORITY:
+        if (id === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'PRIORITY on stream 0');
+        if (payload.length !== 5) this.resetId(id, ErrorCode.FRAME_SIZE_ERROR);
+        return;
+      case FrameType.RST_STREAM:
+        return this.onReset(id, payload);
+      case FrameType.SETTINGS:
+        return this.onSettings(flags, id, payload);
+      case FrameType.PUSH_PROMISE:
+        throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'PUSH_PROMISE from a client');
+      case FrameType.PING:
+        if (id !== 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'PING on a stream');
+        if (payload.length !== 8) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'PING of the wrong size');
+        if (!(flags & Flag.ACK)) this.write(frame(FrameType.PING, Flag.ACK, 0, payload));
+        return;
+      case FrameType.GOAWAY:
+        if (id !== 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'GOAWAY on a stream');
+        return;
+      case FrameType.WINDOW_UPDATE:
+        return this.onWindowUpdate(id, payload);
+      default:
+        // Unknown frame types are ignored (RFC 9113 4.1).
+        return;
+    }
+  }
+
+  private onDataFrame(flags: number, id: number, payload: Buffer): void {
+    if (id === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'DATA on stream 0');
+    this.recvConnWindow -= payload.length;
+    if (this.recvConnWindow < 0) throw new H2Error(ErrorCode.FLOW_CONTROL_ERROR, 'the client sent past the connection window');
+    this.recvConnConsumed += payload.length;
+    if (this.recvConnConsumed >= this.opts.connectionWindow / 2) {
+      this.write(frame(FrameType.WINDOW_UPDATE, 0, 0, u32(this.recvConnConsumed)));
+      this.recvConnWindow += this.recvConnConsumed;
+      this.recvConnConsumed = 0;
+    }
+    const s = this.streams.get(id);
+    if (!s) {
+      if (id > this.lastStreamId) throw new H2Error(ErrorCode.PROTOCOL_ERROR, `DATA on idle stream ${id}`);
+      return; // a stream we already ended or reset: what was in flight is dropped
+    }
+    if (s.remoteEnded) return this.resetStream(s, ErrorCode.STREAM_CLOSED);
+    s.recvWindow -= payload.length;
+    if (s.recvWindow < 0) return this.resetStream(s, ErrorCode.FLOW_CONTROL_ERROR);
+    let body = payload;
+    if (flags & Flag.PADDED) {
+      const pad = payload[0] ?? 0;
+      if (payload.length === 0 || pad >= payload.length) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'DATA padding longer than the frame');
+      body = payload.subarray(1, payload.length - pad);
+    }
+    const end = (flags & Flag.END_STREAM) !== 0;
+    if (!end) {
+      s.recvConsumed += payload.length;
+      if (s.recvConsumed >= this.opts.streamWindow / 2) {
+        this.write(frame(FrameType.WINDOW_UPDATE, 0, id, u32(s.recvConsumed)));
+        s.recvWindow += s.recvConsumed;
+        s.recvConsumed = 0;
+      }
+    }
+    if (body.length > 0) s.onData?.(body);
+    if (end && !s.aborted) {
+      s.remoteEnded = true;
+      s.onEnd?.();
+      this.closeIfDone(s);
+    }
+  }
+
+  private onHeadersFrame(flags: number, id: number, payload: Buffer): void {
+    if (id === 0 || id % 2 === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, `HEADERS on stream ${id}`);
+    let start = 0;
+    let end = payload.length;
+    if (flags & Flag.PADDED) {
+      const pad = payload[0] ?? 0;
+      start = 1;
+      end -= pad;
+    }
+    if (flags & Flag.PRIORITY) start += 5;
+    if (start > end) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'HEADERS padding longer than the frame');
+    const fragment = payload.subarray(start, end);
+    if (flags & Flag.END_HEADERS) return this.onHeaderBlock(flags, id, fragment);
+    this.continuing = { id, flags, parts: [Buffer.from(fragment)], bytes: fragment.length };
+  }
+
+  private onContinuation(flags: number, id: number, payload: Buffer): void {
+    const c = this.continuing;
+    if (!c) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'CONTINUATION without HEADERS');
+    c.bytes += payload.length;
+    if (c.bytes > MAX_HEADER_BLOCK_BYTES) throw new H2Error(ErrorCode.ENHANCE_YOUR_CALM, `a header block over ${MAX_HEADER_BLOCK_BYTES} bytes`);
+    c.parts.push(Buffer.from(payload));
+    if (!(flags & Flag.END_HEADERS)) return;
+    this.continuing = undefined;
+    this.onHeaderBlock(c.flags, id, Buffer.concat(c.parts));
+  }
+
+  private onHeaderBlock(flags: number, id: number, block: Buffer): void {
+    // Decoded whatever becomes of the stream: the HPACK table is the connection's.
+    const { fields, listSize } = this.decoder.decode(block);
+    const endStream = (flags & Flag.END_STREAM) !== 0;
+    const existing = this.streams.get(id);
+    if (existing) {
+      // Trailers from the client: they must end its side.
+      if (existing.remoteEnded || !endStream) return this.resetStream(existing, ErrorCode.PROTOCOL_ERROR);
+      existing.remoteEnded = true;
+      existing.onEnd?.();
+      this.closeIfDone(existing);
+      return;
+    }
+    if (id <= this.lastStreamId) return this.resetId(id, ErrorCode.STREAM_CLOSED);
+    this.lastStreamId = id;
+    if (this.goingAway) return this.resetId(id, ErrorCode.REFUSED_STREAM);
+    if (this.streams.size >= this.opts.maxConcurrentStreams) return this.resetId(id, ErrorCode.REFUSED_STREAM);
+    const s = new H2Stream(this, id, fields, listSize, this.opts.streamWindow, this.peerInitialWindow);
+    this.streams.set(id, s);
+    this.opts.onStream(s);
+    if (endStream && !s.aborted && this.streams.get(id) === s) {
+      s.remoteEnded = true;
+      s.onEnd?.();
+      this.closeIfDone(s);
+    }
+  }
+
+  private onReset(id: number, payload: Buffer): void {
+    if (id === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
+    if (payload.length !== 4) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'RST_STREAM of the wrong size');
+    if (id > this.lastStreamId) throw new H2Error(ErrorCode.PROTOCOL_ERROR, `RST_STREAM on idle stream ${id}`);
+    const s = this.streams.get(id);
+    if (!s) return;
+    this.forget(s);
+    this.abort(s, `the client reset the stream (code ${payload.readUInt32BE(0)})`);
+  }
+
+  private onSettings(flags: number, id: number, payload: Buffer): void {
+    if (id !== 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'SETTINGS on a stream');
+    if (flags & Flag.ACK) {
+      if (payload.length !== 0) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS ACK with a payload');
+      return;
+    }
+    if (payload.length % 6 !== 0) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS of the wrong size');
+    for (let i = 0; i < payload.length; i += 6) {
+      const key = payload.readUInt16BE(i);
+      const value = payload.readUInt32BE(i + 2);
+      if (key === Setting.INITIAL_WINDOW_SIZE) {
+        if (value > MAX_WINDOW) throw new H2Error(ErrorCode.FLOW_CONTROL_ERROR, 'SETTINGS_INITIAL_WINDOW_SIZE over 2^31-1');
+        const delta = value - this.peerInitialWindow;
+        this.peerInitialWindow = value;
+        for (const s of this.streams.values()) s.sendWindow += delta;
+      } else if (key === Setting.MAX_FRAME_SIZE) {
+        if (value < DEFAULT_MAX_FRAME || value > 2 ** 24 - 1) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'SETTINGS_MAX_FRAME_SIZE out of range');
+        this.peerMaxFrame = value;
+      } else if (key === Setting.ENABLE_PUSH && value > 1) {
+        throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'SETTINGS_ENABLE_PUSH not 0 or 1');
+      }
+    }
+    this.write(frame(FrameType.SETTINGS, Flag.ACK, 0, Buffer.alloc(0)));
+    this.flushBlocked();
+  }
+
+  private onWindowUpdate(id: number, payload: Buffer): void {
+    if (payload.length !== 4) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'WINDOW_UPDATE of the wrong size');
+    const inc = payload.readUInt32BE(0) & 0x7fffffff;
+    if (id === 0) {
+      if (inc === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
+      this.sendConnWindow += inc;
+      if (this.sendConnWindow > MAX_WINDOW) throw new H2Error(ErrorCode.FLOW_CONTROL_ERROR, 'connection window over 2^31-1');
+      this.flushBlocked();
+      return;
+    }
+    const s = this.streams.get(id);
+    if (!s) return;
+    if (inc === 0) return this.resetStream(s, ErrorCode.PROTOCOL_ERROR);
+    s.sendWindow += inc;
+    if (s.sendWindow > MAX_WINDOW) return this.resetStream(s, ErrorCode.FLOW_CONTROL_ERROR);
+    this.flushStream(s);
+  }
+
+  // ---- sending ----
+
+  sendHeaders(s: H2Stream, block: Buffer, endStream: boolean): void {
+    if (s.localEnded || s.aborted || this.closed) return;
+    const max = this.peerMaxFrame;
+    const flags = endStream ? Flag.END_STREAM : 0;
+    if (block.length <= max) {
+      this.write(frameHeader(block.length, FrameType.HEADERS, flags | Flag.END_HEADERS, s.id), block);
+    } else {
+      for (let off = 0; off < block.length; off += max) {
+        const piece = block.subarray(off, off + max);
+        const last = off + max >= block.length;
+        this.write(frameHeader(piece.length, off === 0 ? FrameType.HEADERS : FrameType.CONTINUATION, (off === 0 ? flags : 0) | (last ? Flag.END_HEADERS : 0), s.id), piece);
+      }
+    }
+    if (endStream) this.endedLocally(s);
+  }
+
+  sendData(s: H2Stream, data: Buffer): void {
+    if (s.localEnded || s.aborted || this.closed || data.length === 0) return;
+    s.pending.push(data);
+    s.pendingBytes += data.length;
+    this.flushStream(s);
+  }
+
+  sendTrailers(s: H2Stream, block: Buffer): void {
+    if (s.localEnded || s.aborted || this.closed) return;
+    s.trailers = block;
+    this.flushStream(s);
+  }
+
+  resetStream(s: H2Stream, code: number): void {
+    if (this.streams.get(s.id) !== s) return;
+    this.resetId(s.id, code);
+    this.forget(s);
+    if (!s.localEnded) this.abort(s, `the stream was reset (code ${code})`);
+  }
+
+  private resetId(id: number, code: number): void {
+    this.write(frame(FrameType.RST_STREAM, 0, id, u32(code)));
+  }
+
+  private flushStream(s: H2Stream): void {
+    while (s.pending.length > 0) {
+      const room = Math.min(this.sendConnWindow, s.sendWindow, this.peerMaxFrame);
+      if (room <= 0) {
+        this.blocked.add(s);
+        return;
+      }
+      const head = s.pending[0] as Buffer;
+      const n = Math.min(room, head.length - s.pendingOffset);
+      const piece = s.pendingOffset === 0 && n === head.length ? head : head.subarray(s.pendingOffset, s.pendingOffset + n);
+      this.write(frameHeader(n, FrameType.DATA, 0, s.id), piece);
+      this.sendConnWindow -= n;
+      s.sendWindow -= n;
+      s.pendingBytes -= n;
+      s.pendingOffset += n;
+      if (s.pendingOffset === head.length) {
+        s.pending.shift();
+        s.pendingOffset = 0;
+      }
+    }
+    this.blocked.delete(s);
+    if (s.trailers) {
+      const block = s.trailers;
+      s.trailers = undefined;
+      this.sendHeaders(s, block, true);
+    }
+  }
+
+  private flushBlocked(): void {
+    for (const s of [...this.blocked]) {
+      if (this.sendConnWindow <= 0) return;
+      this.flushStream(s);
+    }
+  }
+
+  private endedLocally(s: H2Stream): void {
+    s.localEnded = true;
+    if (!s.remoteEnded && this.streams.get(s.id) === s) {
+      // gRPC: the answer is complete; whatever the client still sends is not wanted.
+      this.resetId(s.id, ErrorCode.NO_ERROR);
+      this.forget(s);
+      return;
+    }
+    this.closeIfDone(s);
+  }
+
+  private closeIfDone(s: H2Stream): void {
+    if (s.localEnded && s.remoteEnded) this.forget(s);
+  }
+
+  private forget(s: H2Stream): void {
+    if (this.streams.get(s.id) === s) this.streams.delete(s.id);
+    this.blocked.delete(s);
+    s.pending = [];
+    s.pendingBytes = 0;
+    this.closeIfIdle();
+  }
+
+  private closeIfIdle(): void {
+    if (this.goingAway && this.streams.size === 0 && !this.closed) {
+      this.flush();
+      this.socket.end();
+    }
+  }
+
+  private abort(s: H2Stream, reason: string): void {
+    if (s.aborted || s.localEnded) return;
+    s.aborted = true;
+    s.onAbort?.(reason);
+  }
+
+  private write(a: Buffer, b?: Buffer): void {
+    if (this.closed) return;
+    this.out.push(a);
+    this.outBytes += a.length;
+    if (b) {
+      this.out.push(b);
+      this.outBytes += b.length;
+    }
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      // Everything a turn of the event loop produced goes out in one write.
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushQueued = false;
+    const out = this.out;
+    if (out.length === 0 || this.socket.destroyed) return;
+    this.out = [];
+    const bytes = this.outBytes;
+    this.outBytes = 0;
+    if (out.length === 1) this.socket.write(out[0] as Buffer);
+    else if (bytes <= 64 * 1024) this.socket.write(Buffer.concat(out, bytes));
+    else {
+      this.socket.cork();
+      for (const b of out) this.socket.write(b);
+      this.socket.uncork();
+    }
+  }
+
+  private fail(err: H2Error): void {
+    if (this.closed) return;
+    this.opts.onProtocolError?.(err);
+    const debug = Buffer.from(err.message.slice(0, 200), 'utf8');
+    this.write(frame(FrameType.GOAWAY, 0, 0, Buffer.concat([u32(this.lastStreamId), u32(err.code), debug])));
+    this.flush();
+    this.socket.end();
+    this.lost(`connection error: ${err.message}`);
+  }
+
+  private lost(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.leftover = undefined;
+    const streams = [...this.streams.values()];
+    this.streams.clear();
+    this.blocked.clear();
+    for (const s of streams) this.abort(s, reason);
+  }
+}
