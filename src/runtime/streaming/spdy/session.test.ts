@@ -316,3 +316,76 @@ describe('SpdySession: DATA cut across reads', () => {
     deflate.close();
   });
 });
+
+describe('SpdySession: WINDOW_UPDATE batching', () => {
+  /** A session whose socket records what each write (one per corked turn) carried, as frames. */
+  function batchRig(): { session: SpdySession; sock: Duplex; batches: RawFrame[][]; streams: SpdyStream[] } {
+    const batches: RawFrame[][] = [];
+    const record = (b: Buffer): void => {
+      const s = new FrameSplitter();
+      s.push(b);
+      const frames: RawFrame[] = [];
+      for (let f = s.next(); f; f = s.next()) frames.push(f);
+      batches.push(frames);
+    };
+    const sock = new Duplex({
+      read() {},
+      write(chunk: Buffer, _enc, cb) {
+        record(Buffer.from(chunk));
+        cb();
+      },
+      writev(chunks, cb) {
+        record(Buffer.concat(chunks.map((c) => c.chunk as Buffer)));
+        cb();
+      },
+    });
+    const session = new SpdySession(sock, { idleTimeoutMs: 0, log: silentLogger() });
+    const streams: SpdyStream[] = [];
+    session.on('stream', (st) => streams.push(st));
+    return { session, sock, batches, streams };
+  }
+  const kinds = (batch: RawFrame[]): string[] => batch.map((f) => (f.control ? `wu${f.type === ControlType.WINDOW_UPDATE ? f.payload.readUInt32BE(0) : `?${f.type}`}` : `data${f.streamId}`));
+
+  it('goes out with the next frame written in the same event-loop turn, even ticks later: one write, not two', async () => {
+    const r = batchRig();
+    const deflate = new HeaderCompressor();
+    await synOn(r.sock, deflate, 1, { streamtype: ['data'] });
+    await until(() => r.streams.length === 1);
+    const st = r.streams[0]!;
+    st.on('data', () => undefined);
+    await st.reply();
+    r.batches.length = 0;
+    r.sock.push(encodeData(1, 0, Buffer.alloc(40_000)));
+    // The data goes out a few ticks later, as a read from the pod would in the same turn.
+    await new Promise((res) => process.nextTick(res));
+    await new Promise((res) => process.nextTick(res));
+    st.write(Buffer.from('echo'));
+    await new Promise((res) => setImmediate(res));
+    await new Promise((res) => setImmediate(res));
+    expect(r.batches.map(kinds)).toEqual([['data1', 'wu0', 'wu1']]);
+    const wu = r.batches[0]!.filter((f) => f.control).map((f) => f.payload.readUInt32BE(4));
+    expect(wu).toEqual([40_000, 40_000]);
+    r.session.destroy();
+    deflate.close();
+  });
+
+  it('goes out on its own at the end of the turn when nothing else is written; not before half a window is consumed', async () => {
+    const r = batchRig();
+    const deflate = new HeaderCompressor();
+    await synOn(r.sock, deflate, 1, { streamtype: ['data'] });
+    await until(() => r.streams.length === 1);
+    r.streams[0]!.on('data', () => undefined);
+    await r.streams[0]!.reply();
+    r.batches.length = 0;
+    r.sock.push(encodeData(1, 0, Buffer.alloc(DEFAULT_WINDOW / 2 - 1)));
+    await new Promise((res) => setTimeout(res, 20));
+    expect(r.batches).toEqual([]);
+    r.sock.push(encodeData(1, 0, Buffer.alloc(1)));
+    await until(() => r.batches.length > 0);
+    expect(r.batches.map(kinds)).toEqual([['wu0', 'wu1']]);
+    expect(windowUpdates(r.batches.flat(), 0)).toBe(DEFAULT_WINDOW / 2);
+    expect(windowUpdates(r.batches.flat(), 1)).toBe(DEFAULT_WINDOW / 2);
+    r.session.destroy();
+    deflate.close();
+  });
+});

@@ -8,7 +8,9 @@
 // WINDOW_UPDATE or an INITIAL_WINDOW_SIZE setting): Kubernetes' client (moby/spdystream) never
 // sends WINDOW_UPDATE and ignores ours, so honouring the default window against it would stall
 // every transfer after 64 KiB. For such a peer, a receiving stream whose reader is slow pauses the
-// socket instead (TCP backpressure).
+// socket instead (TCP backpressure). WINDOW_UPDATEs go out once half a window is consumed, with
+// the next frame we write or at the end of the event loop turn, whichever comes first: sent on
+// their own as the data is read they doubled our writes (and the client's wake-ups) in bulk.
 import { EventEmitter } from 'node:events';
 import { Duplex } from 'node:stream';
 import type { Logger } from '../../../lib/log.js';
@@ -93,6 +95,9 @@ export class SpdySession extends EventEmitter<SessionEvents> {
   initialSendWindow = DEFAULT_WINDOW;
   sessionSendWindow = DEFAULT_WINDOW;
   private sessionRecvUnacked = 0;
+  /** WINDOW_UPDATE deltas not written yet, by stream id (0: the session). */
+  private readonly windowDue = new Map<number, number>();
+  private windowFlush: NodeJS.Immediate | undefined;
   bytesIn = 0;
   bytesOut = 0;
 
@@ -266,7 +271,7 @@ export class SpdySession extends EventEmitter<SessionEvents> {
     this.bytesIn += n;
     this.sessionRecvUnacked += n;
     if (this.sessionRecvUnacked >= DEFAULT_WINDOW / 2) {
-      this.sendControl(ControlType.WINDOW_UPDATE, 0, twoWords(0, this.sessionRecvUnacked));
+      this.sendWindowUpdate(0, this.sessionRecvUnacked);
       this.sessionRecvUnacked = 0;
     }
     const st = this.streams.get(p.streamId);
@@ -325,6 +330,8 @@ export class SpdySession extends EventEmitter<SessionEvents> {
       process.nextTick(() => socket.uncork());
     }
     writeAll(socket, frame, written);
+    const updates = this.takeWindowUpdates();
+    if (updates) socket.write(updates);
     return socket.writableLength < SOCKET_BUFFER_LIMIT;
   }
 
@@ -344,8 +351,24 @@ export class SpdySession extends EventEmitter<SessionEvents> {
     });
   }
 
+  /** Queues `delta` for the stream's (0: the session's) next WINDOW_UPDATE; see the header comment. */
   sendWindowUpdate(streamId: number, delta: number): void {
-    if (delta > 0 && !this.closed) void this.sendControl(ControlType.WINDOW_UPDATE, 0, twoWords(streamId, delta)).catch(() => undefined);
+    if (delta <= 0 || this.closed) return;
+    this.windowDue.set(streamId, (this.windowDue.get(streamId) ?? 0) + delta);
+    this.windowFlush ??= setImmediate(() => {
+      this.windowFlush = undefined;
+      const updates = this.closed ? undefined : this.takeWindowUpdates();
+      if (updates) void this.enqueue(updates).catch(() => undefined);
+    });
+  }
+
+  /** The WINDOW_UPDATE frames due, as one buffer (none for a stream that is gone meanwhile). */
+  private takeWindowUpdates(): Buffer | undefined {
+    if (this.windowDue.size === 0) return undefined;
+    const frames: Buffer[] = [];
+    for (const [id, delta] of this.windowDue) if (id === 0 || this.streams.has(id)) frames.push(encodeControl(ControlType.WINDOW_UPDATE, 0, twoWords(id, delta)));
+    this.windowDue.clear();
+    return frames.length > 0 ? Buffer.concat(frames) : undefined;
   }
 
   /** Send `data` on a stream in window-sized DATA frames; `fin` marks the last one. */
@@ -446,6 +469,7 @@ export class SpdySession extends EventEmitter<SessionEvents> {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.idleTimer);
+    clearImmediate(this.windowFlush);
     this.wakeWriters();
     for (const st of [...this.streams.values()]) st.destroy();
     this.streams.clear();
@@ -541,7 +565,8 @@ export class SpdyStream extends Duplex {
   }
 
   override _read(): void {
-    if (this.recvUnacked > 0) {
+    // Below half a window the peer still has half a window to send on: no need to tell it yet.
+    if (this.recvUnacked >= DEFAULT_WINDOW / 2) {
       this.session.sendWindowUpdate(this.id, this.recvUnacked);
       this.recvUnacked = 0;
     }
