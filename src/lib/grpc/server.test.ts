@@ -29,6 +29,7 @@ const SERVICE = {
   Hang: method('Hang', false),
   Count: method('Count', true),
   Forever: method('Forever', true),
+  Flood: method('Flood', true),
   Missing: method('Missing', false),
 };
 type Client = grpc.Client & Record<string, (...a: unknown[]) => unknown>;
@@ -63,6 +64,11 @@ describe('GrpcServer', () => {
       for (let i = 0; i < Number(req.toString()); i++) send(Buffer.from(String(i)));
     });
     add('Forever', hang('Forever'));
+    add('Flood', async (_req, call, send) => {
+      for (let i = 0; i < 5 && !call.signal.aborted; i++) send(Buffer.alloc(MAX, i));
+      if (!call.signal.aborted) await new Promise((resolve) => call.signal.addEventListener('abort', resolve));
+      aborted.push(`Flood: ${String((call.signal.reason as Error).message)}`);
+    });
     await server.listen(socket);
     const Ctor = grpc.makeGenericClientConstructor(SERVICE as unknown as grpc.ServiceDefinition, 'Echo');
     client = new Ctor(`unix://${socket}`, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 * MAX, 'grpc.max_send_message_length': 64 * MAX }) as unknown as Client;
@@ -165,6 +171,22 @@ describe('GrpcServer', () => {
     s.cancel();
     await vi.waitFor(() => expect(aborted).toHaveLength(1), { timeout: 5000, interval: 10 });
     expect(aborted[0]).toMatch(/^Forever: the client reset the stream/);
+  });
+
+  it('resets a stream whose client does not read once its backlog passes twice the message limit', async () => {
+    aborted.length = 0;
+    // A client that opens no window: nothing can be sent to it.
+    const session = http2.connect('http://localhost', { createConnection: () => connect(socket), settings: { initialWindowSize: 0 } });
+    try {
+      const req = session.request({ ':method': 'POST', ':path': '/test.Echo/Flood', 'content-type': 'application/grpc' });
+      req.on('error', () => undefined);
+      req.end(Buffer.from([0, 0, 0, 0, 0]));
+      const code = await new Promise<number>((resolve) => req.on('close', () => resolve(req.rstCode)));
+      expect(code).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      await vi.waitFor(() => expect(aborted).toEqual(['Flood: the client is not reading the stream']), { timeout: 5000, interval: 10 });
+    } finally {
+      session.close();
+    }
   });
 
   it('refuses a request that is not gRPC: wrong content type (415), not POST (405)', async () => {

@@ -4,7 +4,7 @@
 // trailers, grpc-timeout deadlines, resets as cancellation).
 import { createServer, type Server, type Socket } from 'node:net';
 import { gunzipSync, inflateSync } from 'node:zlib';
-import type { H2Error } from '../h2/frames.js';
+import { ErrorCode, type H2Error } from '../h2/frames.js';
 import { encodeHeaderBlock } from '../h2/hpack.js';
 import { H2ServerSession, type H2Stream } from '../h2/session.js';
 import { Status, StatusError } from './status.js';
@@ -194,10 +194,11 @@ class Call implements ServerCall {
       s.sendData(prefix);
       s.sendData(bytes);
     }
-    // A client that stops reading a stream must not make us hold its messages without end.
+    // A client that stops reading a stream must not make us hold its messages without end. It
+    // could not take trailers either: the stream is reset and what waited for it dropped.
     if (s.pendingBytes > 2 * this.maxBytes) {
-      this.finish(Status.RESOURCE_EXHAUSTED, 'the client is not reading the stream');
-      this.controller.abort(new StatusError(Status.RESOURCE_EXHAUSTED, 'the client is not reading the stream'));
+      this.cancel(new StatusError(Status.RESOURCE_EXHAUSTED, 'the client is not reading the stream'));
+      s.reset(ErrorCode.ENHANCE_YOUR_CALM);
       return false;
     }
     return true;
