@@ -29,10 +29,18 @@ const PULL_ROUNDS = Number(process.env.NEXCAGE_COMPARE_PULLS ?? 20);
 const POLL_CALLS = Number(process.env.NEXCAGE_COMPARE_POLLS ?? 500);
 const STREAM_ROUNDS = Number(process.env.NEXCAGE_COMPARE_EXECS ?? 30);
 const PORT_FORWARD_MIB = Number(process.env.NEXCAGE_COMPARE_PF_MIB ?? 64);
+/**
+ * Port-forward rounds: floor, SPDY and WebSocket alternately each round, the median of each kept.
+ * One transfer each swings by a third on this 2-core VM with a neighbour at work.
+ */
+const PORT_FORWARD_ROUNDS = Number(process.env.NEXCAGE_COMPARE_PF_ROUNDS ?? 3);
 const ECHO_PORT = 7788;
 /** Size of the big pull against the pull bench's image (1 = ~160 MB on the wire, 5 layers); 0 = skip. */
 const BIG_PULL_SCALE = Number(process.env.NEXCAGE_COMPARE_PULL_SCALE ?? 1);
-/** `lifecycles`: stop after the pod + container lifecycles (a quick pod-start A/B). */
+/**
+ * `lifecycles`: stop after the pod + container lifecycles (a quick pod-start A/B); `streaming`: after
+ * exec and port-forward as well.
+ */
 const ONLY = process.env.NEXCAGE_COMPARE_ONLY ?? '';
 /** Pods of the 10-pod memory phase; 0 = skip it. */
 const SMALL_PODS = Number(process.env.NEXCAGE_COMPARE_SMALL_PODS ?? 10);
@@ -137,6 +145,14 @@ function record(f: Figures, name: string, unit: string, runtime: string, row: Ro
 
 const value = (n: number): Row => ({ name: '', unit: '', n: 1, value: n });
 
+/** The middle one of the figures that are numbers (a failed transfer is NaN); NaN if none. */
+function median(values: number[]): number {
+  const s = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
 export const suite: Suite = {
   name: 'compare',
   async run(): Promise<Row[]> {
@@ -233,23 +249,44 @@ export const suite: Suite = {
           record(figures, 'exec true over SPDY (Exec + upgrade + streams + exit status)', 'ms', r.name, summarize('', 'ms', execs[k] ?? []));
           if (runcExecs[k]?.length) record(figures, 'floor: runc exec true (same container, no streaming)', 'ms', r.name, summarize('', 'ms', runcExecs[k] ?? []));
         });
-        for (const [k, r] of runtimes.entries()) {
+        for (const [k] of runtimes.entries()) {
           const e = echoPods[k] as { podId: string; pid: number };
           // The echo server listens once its container runs; the floor's first try may race it.
           for (let i = 0; i < 50; i++) if ((await run('nsenter', [`--net=/proc/${e.pid}/ns/net`, 'ss', '-ltn'], { allowFailure: true })).stdout.includes(`:${ECHO_PORT}`)) break;
           else await settle(100);
-          const note = `${PORT_FORWARD_MIB} MiB each way through an echo in the pod`;
-          record(figures, 'port-forward floor: nsenter + socat into the pod (no runtime)', 'MB/s', r.name, { ...value(await rawEcho(e.pid, ECHO_PORT, PORT_FORWARD_MIB)), note });
-          for (const transport of ['spdy', 'websocket'] as const) {
-            const mbs = await crictlEcho(r.socket, e.podId, ECHO_PORT, transport, PORT_FORWARD_MIB).catch((err: unknown) => {
-              console.error(`compare: ${r.name} port-forward over ${transport}: ${String(err)}`);
-              return NaN;
-            });
-            record(figures, `port-forward through crictl over ${transport}`, 'MB/s', r.name, { ...value(mbs), note });
+        }
+        const transfers = ['floor', 'spdy', 'websocket'] as const;
+        const mbs = runtimes.map(() => new Map<(typeof transfers)[number], number[]>(transfers.map((t) => [t, []])));
+        for (let i = 0; i < PORT_FORWARD_ROUNDS; i++) {
+          for (const [k, r] of runtimes.entries()) {
+            const e = echoPods[k] as { podId: string; pid: number };
+            for (const t of transfers) {
+              const v =
+                t === 'floor'
+                  ? await rawEcho(e.pid, ECHO_PORT, PORT_FORWARD_MIB)
+                  : await crictlEcho(r.socket, e.podId, ECHO_PORT, t, PORT_FORWARD_MIB).catch((err: unknown) => {
+                      console.error(`compare: ${r.name} port-forward over ${t}: ${String(err)}`);
+                      return NaN;
+                    });
+              mbs[k]?.get(t)?.push(v);
+            }
           }
         }
+        runtimes.forEach((r, k) => {
+          const all = (t: (typeof transfers)[number]): number[] => mbs[k]?.get(t) ?? [];
+          const floor = median(all('floor'));
+          const each = (t: (typeof transfers)[number]): string => `${PORT_FORWARD_ROUNDS} rounds: ${all(t).map((v) => v.toFixed(0)).join(' ')}`;
+          const note = `median of ${PORT_FORWARD_MIB} MiB each way through an echo in the pod`;
+          record(figures, 'port-forward floor: nsenter + socat into the pod (no runtime)', 'MB/s', r.name, { ...value(floor), note: `${note}; ${each('floor')}` });
+          for (const t of ['spdy', 'websocket'] as const) {
+            const m = median(all(t));
+            const share = Number.isNaN(m) ? 'every transfer failed' : `${((m / floor) * 100).toFixed(0)}% of the floor`;
+            record(figures, `port-forward through crictl over ${t}`, 'MB/s', r.name, { ...value(m), note: `${note}; ${share}; ${each(t)}` });
+          }
+        });
         await each((_, w) => w.removePods());
       }
+      if (ONLY === 'streaming') return toRows(figures, runtimes.map((r) => r.name));
 
       phase(`${PULL_ROUNDS} image pull + remove, alternately`);
       const pulls = runtimes.map(() => [] as number[]);
