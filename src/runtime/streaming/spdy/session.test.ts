@@ -7,6 +7,7 @@ import { ControlType, encodeControl, encodeData, FLAG_FIN, FrameSplitter, GoAway
 import { encodeHeaderBlock } from './header-block.js';
 import { HeaderCompressor } from './header-codec.js';
 import { DEFAULT_WINDOW, SpdySession, type SpdyStream } from './session.js';
+import { isLeased, release } from '../read-leases.js';
 
 // A SpdySession on one end of a loopback TCP connection; the test plays the client with raw frames.
 interface Rig {
@@ -24,7 +25,7 @@ afterEach(() => {
   for (const s of servers.splice(0)) s.close();
 });
 
-async function rig(idleTimeoutMs = 0): Promise<Rig> {
+async function rig(idleTimeoutMs = 0, leaseReads = false): Promise<Rig> {
   const server = createServer();
   servers.push(server);
   server.listen(0, '127.0.0.1');
@@ -32,7 +33,7 @@ async function rig(idleTimeoutMs = 0): Promise<Rig> {
   const port = (server.address() as { port: number }).port;
   const client = connect(port, '127.0.0.1');
   const [serverSock] = (await once(server, 'connection')) as [Socket];
-  const session = new SpdySession(serverSock, { idleTimeoutMs, log: silentLogger() });
+  const session = new SpdySession(serverSock, { idleTimeoutMs, log: silentLogger(), leaseReads });
   const frames: RawFrame[] = [];
   const streams: SpdyStream[] = [];
   session.on('stream', (s) => streams.push(s));
@@ -168,6 +169,24 @@ describe('SpdySession', () => {
     const wu = await r.waitFrame((f) => f.control && f.type === ControlType.WINDOW_UPDATE && f.payload.readUInt32BE(0) === 1);
     expect(wu.payload.readUInt32BE(4)).toBe(40000);
     await r.waitFrame((f) => f.control && f.type === ControlType.WINDOW_UPDATE && f.payload.readUInt32BE(0) === 0);
+    r.client.destroy();
+  });
+
+  it('with leased reads: a stream\'s data are views of the socket\'s reads, each freed once the reader releases it; control frames still work', async () => {
+    const r = await rig(0, true);
+    await r.syn(1, { streamtype: ['data'] });
+    await until(() => r.streams.length === 1);
+    const pieces: Buffer[] = [];
+    let got = 0;
+    r.streams[0]!.on('data', (b: Buffer) => (pieces.push(b), (got += b.length)));
+    const sent = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 13) & 0xff));
+    r.send(Buffer.concat([encodeData(1, 0, sent.subarray(0, 100_000)), encodeControl(ControlType.PING, 0, pingPayload(7)), encodeData(1, 0, sent.subarray(100_000))]));
+    await r.waitFrame((f) => f.control && f.type === ControlType.PING);
+    await until(() => got === sent.length);
+    expect(pieces.every((p) => isLeased(p))).toBe(true);
+    expect(Buffer.concat(pieces).equals(sent)).toBe(true);
+    for (const p of pieces) release(p);
+    expect(pieces.every((p) => (p.buffer as ArrayBuffer).detached)).toBe(true);
     r.client.destroy();
   });
 
