@@ -95,16 +95,16 @@ function failure(call: ServerCall, err: unknown): StatusError {
   return new StatusError(se.code, se.details);
 }
 
-export function unary<Req, Res>(ctx: HandlerContext, method: string, impl: (req: Req, cancelled: AbortSignal) => Promise<Res> | Res): Rpc {
+/** The wrapper's work around one call of either kind: activity, span, log line, metrics, status. */
+function wrapped(ctx: HandlerContext, method: string, responseStream: boolean, run: (req: unknown, call: ServerCall, send: (message: unknown) => void) => unknown): Rpc {
   return {
-    responseStream: false,
-    handle: (request, call) => {
-      const req = request as Req;
+    responseStream,
+    handle: (req, call, send) => {
       const started = process.hrtime.bigint();
       const workEnded = workStarted(ctx, method);
       return traced(method, req, call, () =>
         Promise.resolve()
-          .then(() => impl(req, call.signal))
+          .then(() => run(req, call, send))
           .then(
             (res) => {
               workEnded();
@@ -125,37 +125,17 @@ export function unary<Req, Res>(ctx: HandlerContext, method: string, impl: (req:
   };
 }
 
+export function unary<Req, Res>(ctx: HandlerContext, method: string, impl: (req: Req, cancelled: AbortSignal) => Promise<Res> | Res): Rpc {
+  return wrapped(ctx, method, false, (req, call) => impl(req as Req, call.signal));
+}
+
 /** A server-streaming call: `impl` writes messages and resolves when the stream is complete. */
 export function serverStream<Req, Res>(
   ctx: HandlerContext,
   method: string,
   impl: (req: Req, send: (res: Res) => void, cancelled: AbortSignal) => Promise<void>,
 ): Rpc {
-  return {
-    responseStream: true,
-    handle: (request, call, send) => {
-      const req = request as Req;
-      const started = process.hrtime.bigint();
-      const workEnded = workStarted(ctx, method);
-      return traced(method, req, call, () =>
-        Promise.resolve()
-          .then(() => impl(req, send, call.signal))
-          .then(
-            () => {
-              workEnded();
-              finish(ctx, method, req, started, Status.OK);
-            },
-            (err: unknown) => {
-              workEnded();
-              const se = failure(call, err);
-              setCurrentSpanError(se.details);
-              finish(ctx, method, req, started, se.code, err);
-              throw se;
-            },
-          ),
-      );
-    },
-  };
+  return wrapped(ctx, method, true, (req, call, send) => impl(req as Req, send, call.signal));
 }
 
 /** What an RPC without a handler answers: UNIMPLEMENTED naming it, never a fake OK. */
