@@ -186,8 +186,8 @@ export class H2ServerSession {
       // A partial frame is copied so the rest of this read's buffer can go.
       if (off < data.length && !this.closed) this.leftover = Buffer.from(data.subarray(off));
     } catch (err) {
-      if (err instanceof H2Error) this.fail(err);
-      else throw err;
+      // Whatever a client's bytes set off ends that connection, never the daemon.
+      this.fail(err instanceof H2Error ? err : new H2Error(ErrorCode.INTERNAL_ERROR, `internal error: ${err instanceof Error ? err.message : String(err)}`));
     }
   }
 
