@@ -189,7 +189,7 @@ describe('GrpcServer', () => {
     }
   });
 
-  it('refuses a request that is not gRPC: wrong content type (415), not POST (405)', async () => {
+  it('refuses a request that is not gRPC: wrong content type (415), not POST (405); takes the longest grpc-timeout', async () => {
     const session = http2.connect('http://localhost', { createConnection: () => connect(socket) });
     try {
       const status = (headers: http2.OutgoingHttpHeaders): Promise<number> =>
@@ -201,6 +201,19 @@ describe('GrpcServer', () => {
         });
       expect(await status({ ':method': 'POST', ':path': '/test.Echo/Echo', 'content-type': 'text/plain' })).toBe(415);
       expect(await status({ ':method': 'GET', ':path': '/test.Echo/Echo', 'content-type': 'application/grpc' })).toBe(405);
+      // The longest grpc-timeout a client may send is beyond a timer's range: the call just has no deadline.
+      const answer = await new Promise<{ status: string | undefined; body: Buffer }>((resolve, reject) => {
+        const req = session.request({ ':method': 'POST', ':path': '/test.Echo/Echo', 'content-type': 'application/grpc', 'grpc-timeout': '99999999H' });
+        const body: Buffer[] = [];
+        let st: string | undefined;
+        req.on('trailers', (t) => (st = String(t['grpc-status'])));
+        req.on('data', (b: Buffer) => body.push(b));
+        req.on('end', () => resolve({ status: st, body: Buffer.concat(body) }));
+        req.on('error', reject);
+        req.end(Buffer.from([0, 0, 0, 0, 2, 0x68, 0x69]));
+      });
+      expect(answer.status).toBe('0');
+      expect(answer.body.subarray(5).toString()).toBe('hi|');
     } finally {
       session.close();
     }

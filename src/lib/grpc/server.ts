@@ -43,6 +43,7 @@ const TRAILERS_ONLY_OK = encodeHeaderBlock([
 const MESSAGE_PREFIX_BYTES = 5;
 /** Messages below this are copied behind their 5-byte prefix (one DATA frame); larger ones are not. */
 const COPY_BELOW = 16 * 1024;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const TIMEOUT_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
 
 /** grpc-message is percent-encoded UTF-8: bytes outside printable ASCII, and '%'. */
@@ -84,7 +85,8 @@ class Call implements ServerCall {
     stream.onEnd = () => this.dispatch();
     stream.onAbort = (reason) => this.cancel(new Error(reason));
     const ms = timeoutMs(stream.header('grpc-timeout'));
-    if (ms !== undefined) {
+    // A deadline past what a timer can hold (~24.8 days; up to 99999999H may be sent) is no deadline.
+    if (ms !== undefined && ms <= MAX_TIMER_MS) {
       this.timer = setTimeout(() => {
         this.finish(Status.DEADLINE_EXCEEDED, 'Deadline exceeded');
         this.controller.abort(new StatusError(Status.DEADLINE_EXCEEDED, 'the deadline passed'));
