@@ -191,6 +191,31 @@ describe('GrpcServer', () => {
     }
   });
 
+  it('resets the stream that takes a connection past four times the message limit of answers its client does not read', async () => {
+    const session = http2.connect('http://localhost', { createConnection: () => connect(socket), settings: { initialWindowSize: 0 } });
+    try {
+      const size = Buffer.from(String(MAX - 100));
+      const codes = await Promise.all(
+        Array.from({ length: 5 }, (_, i) =>
+          new Promise<number>((resolve) => {
+            // One at a time: each answer is queued before the next call arrives.
+            setTimeout(() => {
+              const req = session.request({ ':method': 'POST', ':path': '/test.Echo/Big', 'content-type': 'application/grpc' });
+              req.on('error', () => undefined);
+              req.on('close', () => resolve(req.rstCode));
+              req.end(Buffer.concat([Buffer.from([0, 0, 0, 0, size.length]), size]));
+              if (i < 4) setTimeout(() => req.close(http2.constants.NGHTTP2_CANCEL), 500);
+            }, i * 50);
+          }),
+        ),
+      );
+      // The first four (about 4 MiB waiting) are held until the client gives up on them; the fifth is refused.
+      expect(codes).toEqual([http2.constants.NGHTTP2_CANCEL, http2.constants.NGHTTP2_CANCEL, http2.constants.NGHTTP2_CANCEL, http2.constants.NGHTTP2_CANCEL, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM]);
+    } finally {
+      session.close();
+    }
+  });
+
   it('refuses a request that is not gRPC: wrong content type (415), not POST (405); takes the longest grpc-timeout', async () => {
     const session = http2.connect('http://localhost', { createConnection: () => connect(socket) });
     try {

@@ -196,9 +196,10 @@ class Call implements ServerCall {
       s.sendData(prefix);
       s.sendData(bytes);
     }
-    // A client that stops reading a stream must not make us hold its messages without end. It
-    // could not take trailers either: the stream is reset and what waited for it dropped.
-    if (s.pendingBytes > 2 * this.maxBytes) {
+    // A client that stops reading must not make us hold its messages without end, on one stream
+    // or across many. It could not take trailers either: the stream is reset and what waited for
+    // it dropped.
+    if (s.pendingBytes > 2 * this.maxBytes || s.session.pendingBytes > 4 * this.maxBytes) {
       this.cancel(new StatusError(Status.RESOURCE_EXHAUSTED, 'the client is not reading the stream'));
       s.reset(ErrorCode.ENHANCE_YOUR_CALM);
       return false;

@@ -109,6 +109,8 @@ export class H2ServerSession {
   private peerMaxFrame = DEFAULT_MAX_FRAME;
   private out: Buffer[] = [];
   private outBytes = 0;
+  /** DATA of all streams waiting for flow-control window. */
+  private pendingTotal = 0;
   private flushQueued = false;
   private goingAway = false;
   private closed = false;
@@ -135,6 +137,11 @@ export class H2ServerSession {
     socket.on('data', (chunk: Buffer) => this.received(chunk));
     socket.on('error', () => {});
     socket.on('close', () => this.lost('the connection closed'));
+  }
+
+  /** Bytes of DATA, all streams together, that wait for the client to open its window. */
+  get pendingBytes(): number {
+    return this.pendingTotal;
   }
 
   get openStreams(): number {
@@ -399,6 +406,7 @@ export class H2ServerSession {
     if (s.localEnded || s.aborted || this.closed || data.length === 0) return;
     s.pending.push(data);
     s.pendingBytes += data.length;
+    this.pendingTotal += data.length;
     this.flushStream(s);
   }
 
@@ -433,6 +441,7 @@ export class H2ServerSession {
       this.sendConnWindow -= n;
       s.sendWindow -= n;
       s.pendingBytes -= n;
+      this.pendingTotal -= n;
       s.pendingOffset += n;
       if (s.pendingOffset === head.length) {
         s.pending.shift();
@@ -473,6 +482,7 @@ export class H2ServerSession {
     if (this.streams.get(s.id) === s) this.streams.delete(s.id);
     this.blocked.delete(s);
     s.pending = [];
+    this.pendingTotal -= s.pendingBytes;
     s.pendingBytes = 0;
     this.closeIfIdle();
   }
