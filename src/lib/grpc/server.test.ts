@@ -116,6 +116,27 @@ describe('GrpcServer', () => {
     expect((await unary('Echo', Buffer.from('after'))).toString()).toBe('after|');
   });
 
+  it('refuses a second request message at once, before its bytes pile up', async () => {
+    aborted.length = 0;
+    const session = http2.connect('http://localhost', { createConnection: () => connect(socket) });
+    try {
+      const got = await new Promise<{ status: string | undefined; message: string | undefined }>((resolve, reject) => {
+        const req = session.request({ ':method': 'POST', ':path': '/test.Echo/Hang', 'content-type': 'application/grpc' });
+        let done: { status: string | undefined; message: string | undefined } | undefined;
+        req.on('response', (h) => (done = { status: h['grpc-status'] as string | undefined, message: h['grpc-message'] as string | undefined }));
+        req.on('trailers', (t) => (done = { status: t['grpc-status'] as string | undefined, message: t['grpc-message'] as string | undefined }));
+        req.on('close', () => resolve(done ?? { status: undefined, message: undefined }));
+        req.on('error', reject);
+        // Two messages and no end of stream: the answer must not wait for the end.
+        req.write(Buffer.from([0, 0, 0, 0, 1, 0x61, 0, 0, 0, 0, 1, 0x62]));
+      });
+      expect(got).toEqual({ status: String(grpc.status.INTERNAL), message: 'more than one request message for a method that takes one' });
+      expect(aborted).toEqual([]); // the handler never ran
+    } finally {
+      session.close();
+    }
+  });
+
   it('reads gzip-compressed requests', async () => {
     const Ctor = grpc.makeGenericClientConstructor(SERVICE as unknown as grpc.ServiceDefinition, 'Echo');
     const gz = new Ctor(`unix://${socket}`, grpc.credentials.createInsecure(), { 'grpc.default_compression_algorithm': 2 }) as unknown as Client;

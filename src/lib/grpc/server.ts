@@ -72,6 +72,8 @@ class Call implements ServerCall {
   private readonly controller = new AbortController();
   private parts: Buffer[] = [];
   private bytes = 0;
+  /** Prefix + message bytes, once the prefix is in. */
+  private expected = Infinity;
   private timer: NodeJS.Timeout | undefined;
   private headersSent = false;
   private done = false;
@@ -109,15 +111,19 @@ class Call implements ServerCall {
     this.bytes += piece.length;
     this.parts.push(piece);
     // The length prefix is read once, as soon as it is complete: a message over the limit is
-    // refused before its bytes are held.
+    // refused before its bytes are held, and so are bytes past the one message.
     if (before < MESSAGE_PREFIX_BYTES && this.bytes >= MESSAGE_PREFIX_BYTES) {
       const head = this.parts.length === 1 ? piece : Buffer.concat(this.parts);
       this.parts = [head];
-      const length = head.readUInt32BE(1);
-      if (length > this.maxBytes) {
+      this.expected = MESSAGE_PREFIX_BYTES + head.readUInt32BE(1);
+      if (this.expected - MESSAGE_PREFIX_BYTES > this.maxBytes) {
         this.parts = [];
-        this.finish(Status.RESOURCE_EXHAUSTED, `Received message larger than max (${length} vs. ${this.maxBytes})`);
+        return this.finish(Status.RESOURCE_EXHAUSTED, `Received message larger than max (${this.expected - MESSAGE_PREFIX_BYTES} vs. ${this.maxBytes})`);
       }
+    }
+    if (this.bytes > this.expected) {
+      this.parts = [];
+      this.finish(Status.INTERNAL, 'more than one request message for a method that takes one');
     }
   }
 
