@@ -110,49 +110,53 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
   }
   const metricsSocket = config.metricsSocket !== '' ? await startMetricsSocket(config.metricsSocket, config.socketGroup, readiness, log) : undefined;
   const httpAddress = http ? formatAddress(http.address() as AddressInfo) : '';
+  const notifier = sdNotifier(log);
+  let stopWatchdog = (): void => {};
+  const onHangup = (): void => void reload(config, log, options, notifier);
+  let stopping = false;
+  let stopped!: () => void;
+  const done = new Promise<void>((resolve) => (stopped = resolve));
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    stopWatchdog();
+    reclaimer?.stop();
+    process.off('SIGHUP', onHangup);
+    void notifier.notify({ STOPPING: '1', STATUS: 'shutting down' });
+    for (const name of ['', ...SERVICE_NAMES]) health.setStatus(name, 'NOT_SERVING');
+    void (async () => {
+      await shutdown(server, config.shutdownTimeoutSeconds * 1000);
+      for (const h of [http, metricsSocket]) {
+        if (!h) continue;
+        await new Promise<void>((r) => {
+          h.close(() => r());
+          h.closeAllConnections();
+        });
+      }
+      await stats.stop();
+      await services.streaming?.stop();
+      containers.close();
+      await sandboxes.close();
+      engine.close();
+      await stopTracing();
+      images.close();
+      await unlink(config.socket).catch(() => undefined);
+      log.info('stopped');
+      stopped();
+    })();
+  };
+  // Ours before anyone hears we serve: a SIGTERM right after "serving" is a clean shutdown too.
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
   log.info({ socket: config.socket, metricsAddress: httpAddress, cgroupDriver, version: nexcageVersion() }, 'nexcage serving');
   // Recovery ran before the socket was bound, so serving means ready for systemd too.
-  const notifier = sdNotifier(log);
   await notifier.notify({ READY: '1', STATUS: `serving on ${config.socket}` });
-  const stopWatchdog = startWatchdog(notifier, readiness, log);
-  const onHangup = (): void => void reload(config, log, options, notifier);
-  process.on('SIGHUP', onHangup);
-
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals): void => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ signal }, 'shutting down');
-      stopWatchdog();
-      reclaimer?.stop();
-      process.off('SIGHUP', onHangup);
-      void notifier.notify({ STOPPING: '1', STATUS: 'shutting down' });
-      for (const name of ['', ...SERVICE_NAMES]) health.setStatus(name, 'NOT_SERVING');
-      void (async () => {
-        await shutdown(server, config.shutdownTimeoutSeconds * 1000);
-        for (const h of [http, metricsSocket]) {
-          if (!h) continue;
-          await new Promise<void>((r) => {
-            h.close(() => r());
-            h.closeAllConnections();
-          });
-        }
-        await stats.stop();
-        await services.streaming?.stop();
-        containers.close();
-        await sandboxes.close();
-        engine.close();
-        await stopTracing();
-        images.close();
-        await unlink(config.socket).catch(() => undefined);
-        log.info('stopped');
-        resolve();
-      })();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+  if (!stopping) {
+    stopWatchdog = startWatchdog(notifier, readiness, log);
+    process.on('SIGHUP', onHangup);
+  }
+  await done;
 }
 
 /** SIGHUP: re-read the config; a bad config is logged and the running one kept. */
