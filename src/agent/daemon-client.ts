@@ -4,6 +4,7 @@
 // not justify @grpc/grpc-js with protobufjs reflection over all of api.proto (~7 MB of RSS).
 // Errors carry the gRPC status code in `code` and read like grpc-js's ("14 UNAVAILABLE: ...").
 import type { ClientHttp2Session, IncomingHttpHeaders } from 'node:http2';
+import { Status, statusName } from '../lib/grpc/status.js';
 import {
   decodeImageStatusPresent,
   decodePullImageResponse,
@@ -17,15 +18,10 @@ import {
   type VersionInfo,
 } from './cri-wire.js';
 
-export const GRPC_DEADLINE_EXCEEDED = 4;
-export const GRPC_UNIMPLEMENTED = 12;
-export const GRPC_INTERNAL = 13;
-export const GRPC_UNAVAILABLE = 14;
-
-const STATUS_NAMES = [
-  'OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED',
-  'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED',
-];
+export const GRPC_DEADLINE_EXCEEDED = Status.DEADLINE_EXCEEDED;
+export const GRPC_UNIMPLEMENTED = Status.UNIMPLEMENTED;
+export const GRPC_INTERNAL = Status.INTERNAL;
+export const GRPC_UNAVAILABLE = Status.UNAVAILABLE;
 
 /** grpc-message is percent-encoded; a malformed one is shown as it came. */
 function percentDecoded(m: string): string {
@@ -41,7 +37,7 @@ export class DaemonCallError extends Error {
     readonly code: number,
     readonly details: string,
   ) {
-    super(`${code} ${STATUS_NAMES[code] ?? 'UNKNOWN'}: ${details}`);
+    super(`${code} ${statusName(code)}: ${details}`);
     this.name = 'DaemonCallError';
   }
 }

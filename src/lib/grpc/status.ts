@@ -24,8 +24,9 @@ export type StatusCode = (typeof Status)[keyof typeof Status];
 
 const NAMES = Object.fromEntries(Object.entries(Status).map(([k, v]) => [v, k])) as Record<number, string>;
 
+/** The code's name; a code outside the 17 gRPC defines reads as UNKNOWN (as grpc-go maps it). */
 export function statusName(code: number): string {
-  return NAMES[code] ?? String(code);
+  return NAMES[code] ?? 'UNKNOWN';
 }
 
 /** Thrown (or rejected) by a handler to answer with this status. */
