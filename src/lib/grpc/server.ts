@@ -41,6 +41,8 @@ const TRAILERS_ONLY_OK = encodeHeaderBlock([
   ['grpc-status', '0'],
 ]);
 const MESSAGE_PREFIX_BYTES = 5;
+/** Request metadata we take (announced as SETTINGS_MAX_HEADER_LIST_SIZE); the kubelet's is a few hundred bytes. */
+const MAX_HEADER_LIST_BYTES = 64 * 1024;
 /** Messages below this are copied behind their 5-byte prefix (one DATA frame); larger ones are not. */
 const COPY_BELOW = 16 * 1024;
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -275,7 +277,7 @@ export class GrpcServer {
       maxConcurrentStreams: 1000,
       streamWindow: 1024 * 1024,
       connectionWindow: 8 * 1024 * 1024,
-      maxHeaderListSize: 64 * 1024,
+      maxHeaderListSize: MAX_HEADER_LIST_BYTES,
       onProtocolError: this.opts.onProtocolError,
     });
     this.sessions.add(session);
@@ -289,7 +291,7 @@ export class GrpcServer {
     const path = s.header(':path') ?? '';
     const handler = this.methods.get(path);
     if (!handler) return s.sendHeaders(statusBlock(Status.UNIMPLEMENTED, `The server does not implement the method ${path.slice(0, 256)}`, true), true);
-    if (s.headerListSize > 64 * 1024) return s.sendHeaders(statusBlock(Status.RESOURCE_EXHAUSTED, 'the request metadata is too large', true), true);
+    if (s.headerListSize > MAX_HEADER_LIST_BYTES) return s.sendHeaders(statusBlock(Status.RESOURCE_EXHAUSTED, 'the request metadata is too large', true), true);
     new Call(s, handler, this.opts.maxMessageBytes);
   }
 }
