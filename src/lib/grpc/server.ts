@@ -6,7 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import { ErrorCode, type H2Error } from '../h2/frames.js';
 import { encodeHeaderBlock } from '../h2/hpack.js';
-import { H2ServerSession, type H2Stream } from '../h2/session.js';
+import { H2ServerSession, type H2Stream, type StreamListener } from '../h2/session.js';
 import { Status, StatusError } from './status.js';
 
 export interface ServerCall {
@@ -70,7 +70,12 @@ function statusBlock(code: number, details: string, withHeaders: boolean): Buffe
   return encodeHeaderBlock(fields);
 }
 
-class Call implements ServerCall {
+/** The timer's callback is one function for all calls (see StreamListener on why no closure per call). */
+function deadlinePassed(call: Call): void {
+  call.deadlinePassed();
+}
+
+class Call implements ServerCall, StreamListener {
   private readonly controller = new AbortController();
   private parts: Buffer[] = [];
   private bytes = 0;
@@ -85,18 +90,26 @@ class Call implements ServerCall {
     private readonly handler: MethodHandler,
     private readonly maxBytes: number,
   ) {
-    stream.onData = (piece) => this.data(piece);
-    stream.onEnd = () => this.dispatch();
-    stream.onAbort = (reason) => this.cancel(new Error(reason));
+    stream.listener = this;
     const ms = timeoutMs(stream.header('grpc-timeout'));
     // A deadline past what a timer can hold (~24.8 days; up to 99999999H may be sent) is no deadline.
     if (ms !== undefined && ms <= MAX_TIMER_MS) {
-      this.timer = setTimeout(() => {
-        this.finish(Status.DEADLINE_EXCEEDED, 'Deadline exceeded');
-        this.controller.abort(new StatusError(Status.DEADLINE_EXCEEDED, 'the deadline passed'));
-      }, ms);
+      this.timer = setTimeout(deadlinePassed, ms, this);
       this.timer.unref();
     }
+  }
+
+  deadlinePassed(): void {
+    this.finish(Status.DEADLINE_EXCEEDED, 'Deadline exceeded');
+    this.controller.abort(new StatusError(Status.DEADLINE_EXCEEDED, 'the deadline passed'));
+  }
+
+  end(): void {
+    this.dispatch();
+  }
+
+  abort(reason: string): void {
+    this.cancel(new Error(reason));
   }
 
   get signal(): AbortSignal {
@@ -107,7 +120,7 @@ class Call implements ServerCall {
     return this.stream.header(name);
   }
 
-  private data(piece: Buffer): void {
+  data(piece: Buffer): void {
     if (this.done) return;
     const before = this.bytes;
     this.bytes += piece.length;
