@@ -1,15 +1,28 @@
 // The process-wide Prometheus registry. Every module registers its nexcage_* metrics here;
 // the daemon's HTTP endpoint serves it.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { createRequire } from 'node:module';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export const registry = new Registry();
 let defaultsCollected = false;
 
-/** Process metrics (CPU, RSS, fds, event loop lag) are only collected in the daemon. */
+type DefaultCollector = (register: Registry, config: { eventLoopMonitoringPrecision: number }) => void;
+
+/**
+ * Process metrics (CPU, RSS, fds, heap, event loop lag) are only collected in the daemon: prom-client's
+ * defaults but its GC histogram. That one observes every GC through perf_hooks, and Node builds each
+ * GC entry with deprecated accessors (closures) that V8 promotes: ~5 KB into the old generation per
+ * scavenge, which ended in full GCs under the kubelet's polls.
+ */
 export function collectProcessMetrics(): void {
   if (defaultsCollected) return;
   defaultsCollected = true;
-  collectDefaultMetrics({ register: registry });
+  const require = createRequire(import.meta.url);
+  const { metricsList } = require('prom-client/lib/defaultMetrics') as { metricsList: string[] };
+  for (const name of metricsList) {
+    if (name === 'gc') continue;
+    (require(`prom-client/lib/metrics/${name}`) as DefaultCollector)(registry, { eventLoopMonitoringPrecision: 10 });
+  }
 }
 
 export const buildInfo = new Gauge({
