@@ -43,6 +43,18 @@ describe('directory usage walk', () => {
     expect(u.inodes).toBe(11);
   });
 
+  it('large directories are streamed (opendir) with the same figures and bound as those read whole', async () => {
+    const root = join(dir, 'streamed');
+    await mkdir(join(root, 'sub'), { recursive: true });
+    await Promise.all(Array.from({ length: 40 }, (_, i) => writeFile(join(root, i % 2 ? 'sub' : '', `f${i}`), Buffer.alloc(5000, 1))));
+    const whole = await walkUsage(root);
+    const streamed = await walkUsage(root, { readWholeMaxBytes: 0 });
+    expect(streamed).toMatchObject({ bytes: whole.bytes, inodes: whole.inodes, truncated: false });
+    expect(whole.inodes).toBe(42);
+    const cut = await walkUsage(root, { readWholeMaxBytes: 0, maxEntries: 5 });
+    expect(cut).toMatchObject({ truncated: true, inodes: 6 });
+  });
+
   it('a missing root is an ENOENT error', async () => {
     await expect(walkUsage(join(dir, 'nope'))).rejects.toMatchObject({ code: 'ENOENT' });
   });

@@ -1,7 +1,8 @@
 // Bytes and inodes under a directory tree (a container's writable layer, the snapshot store),
 // measured by a bounded background walk and cached: the kubelet's stats and ImageFsInfo calls read
 // the cache and never wait for a walk. Shared by src/runtime (writable layers) and src/images.
-import { lstat, opendir, readFile, realpath } from 'node:fs/promises';
+import type { Dir } from 'node:fs';
+import { lstat, opendir, readdir, readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrno } from './errors.js';
 import type { Logger } from './log.js';
@@ -21,13 +22,26 @@ export interface WalkOptions {
   /** Stop after this many entries (a runaway tree must not pin the disk for minutes). */
   maxEntries?: number;
   signal?: AbortSignal;
+  /** Directories larger than this (st_size) are streamed rather than read whole. */
+  readWholeMaxBytes?: number;
 }
 
 const DEFAULT_MAX_ENTRIES = 1_000_000;
+/**
+ * Directories up to this st_size (some 25k ext4 entries) are read whole with readdir; larger ones
+ * are streamed through opendir. A Dir handle carries closures of its own that V8 promotes to the
+ * old generation, and the walks run every few seconds over every container's writable layer.
+ */
+const DEFAULT_READ_WHOLE_MAX_BYTES = 1024 * 1024;
+
+async function* streamedNames(handle: Dir): AsyncGenerator<string> {
+  for await (const ent of handle) yield ent.name; // leaving early closes the handle
+}
 
 /** One walk of `root`: stays on root's filesystem (like du -x), tolerates entries vanishing mid-walk. */
 export async function walkUsage(root: string, options: WalkOptions = {}): Promise<DirUsage> {
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  const readWholeMax = options.readWholeMaxBytes ?? DEFAULT_READ_WHOLE_MAX_BYTES;
   const top = await lstat(root, { bigint: false });
   const seen = new Set<number>();
   let bytes = 0;
@@ -43,23 +57,23 @@ export async function walkUsage(root: string, options: WalkOptions = {}): Promis
     inodes++;
   };
   count(top);
-  const stack = [root];
+  const stack: { dir: string; size: number }[] = [{ dir: root, size: top.size }];
   outer: while (stack.length > 0) {
-    const dir = stack.pop() as string;
-    let handle;
+    const { dir, size } = stack.pop() as { dir: string; size: number };
+    let names: Iterable<string> | AsyncIterable<string>;
     try {
-      handle = await opendir(dir, { bufferSize: 256 });
+      names = size <= readWholeMax ? await readdir(dir) : streamedNames(await opendir(dir, { bufferSize: 256 }));
     } catch (err) {
       if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) continue;
       throw err;
     }
-    for await (const ent of handle) {
+    for await (const name of names) {
       if (options.signal?.aborted) throw options.signal.reason;
       if (++entries > maxEntries) {
         truncated = true;
-        break outer; // for-await closes the handle
+        break outer;
       }
-      const path = join(dir, ent.name);
+      const path = join(dir, name);
       let st;
       try {
         st = await lstat(path);
@@ -69,7 +83,7 @@ export async function walkUsage(root: string, options: WalkOptions = {}): Promis
       }
       if (st.dev !== top.dev) continue;
       count(st);
-      if (st.isDirectory()) stack.push(path);
+      if (st.isDirectory()) stack.push({ dir: path, size: st.size });
     }
   }
   return { bytes, inodes, timestampNs: Date.now() * 1e6, truncated };
