@@ -8,7 +8,7 @@
 // writes bench/results/compare.json. NEXCAGE_COMPARE_ROUNDS changes the 100 lifecycles.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { call, type CriClient } from '../src/cri/grpc/client.js';
 import { run } from '../src/lib/exec.js';
@@ -39,7 +39,8 @@ const ECHO_PORT = 7788;
 const BIG_PULL_SCALE = Number(process.env.NEXCAGE_COMPARE_PULL_SCALE ?? 1);
 /**
  * `lifecycles`: stop after the pod + container lifecycles (a quick pod-start A/B); `streaming`: after
- * exec and port-forward as well.
+ * exec and port-forward as well; `polls`: after the kubelet's polls (with NEXCAGE_COMPARE_ROUNDS=0,
+ * _EXECS=0, _PULLS=0, _SMALL_PODS=0 and _IDLE_MS=3000 a quick A/B of the polls and their GC pauses).
  */
 const ONLY = process.env.NEXCAGE_COMPARE_ONLY ?? '';
 /** Pods of the 10-pod memory phase; 0 = skip it. */
@@ -383,7 +384,11 @@ export const suite: Suite = {
           ...summarize('', 'ms', pauses.map((p) => p.ms)),
           note: `max ${Math.max(0, ...pauses.map((p) => p.ms)).toFixed(2)} ms; ${pauses.filter((p) => p.ms > 5).length} over 5 ms; ${full.length} full GCs (max ${Math.max(0, ...full.map((p) => p.ms)).toFixed(2)} ms${split ? `: ${split}` : ''})`,
         });
+        // NEXCAGE_COMPARE_GC_LOG=<dir>: keep the polls' --trace-gc lines (the run's directory goes).
+        const keep = process.env.NEXCAGE_COMPARE_GC_LOG;
+        if (keep) await writeFile(join(keep, `${r.name}-polls-gc.log`), readFileSync(r.gcTrace, 'utf8').slice(gcBefore.get(r)));
       }
+      if (ONLY === 'polls') return toRows(figures, runtimes.map((r) => r.name));
 
       phase('removing the pods');
       await each((_, w) => w.removePods());
