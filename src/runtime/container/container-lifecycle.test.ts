@@ -178,6 +178,24 @@ describe('exits while the daemon was down, and the container list', () => {
     expect(ids({ podSandboxId: x.sandbox.id })).toEqual([a.id, b.id]);
     expect(ids({ podSandboxId: 'other' })).toEqual([]);
   });
+
+  it('the unfiltered list is answered from a cache that every change replaces', async () => {
+    const x = await world();
+    const a = await x.m.create(x.sandbox.id, ctr({ command: ['sleep', '1000'] }));
+    const first = x.m.list();
+    expect(x.m.list()).toBe(first);
+    await x.m.start(a.id);
+    const started = x.m.list();
+    expect(started).not.toBe(first);
+    expect(started.map((c) => c.status.state)).toEqual(['RUNNING']);
+    const b = await x.m.create(x.sandbox.id, ctr({ command: ['sleep', '1000'] }));
+    expect(x.m.list().map((c) => c.id)).toEqual([a.id, b.id]);
+    x.m.store.hide(b.id);
+    expect(x.m.list().map((c) => c.id)).toEqual([a.id]);
+    x.m.store.reveal(b.id);
+    await x.m.remove(a.id);
+    expect(x.m.list().map((c) => c.id)).toEqual([b.id]);
+  });
 });
 
 describe('StopContainer edges', () => {

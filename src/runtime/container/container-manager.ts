@@ -38,6 +38,7 @@ import type { ContainerLocator, ExecTarget } from '../streaming/runc-exec.js';
 export type { ContainerManagerOptions } from './container-deps.js';
 
 export class ContainerManager implements ContainerStatsSource, ContainerLocator, AttachLocator {
+  private listed: { version: number; items: readonly Container[] } | undefined;
   readonly store: ContainerStore;
   private readonly lock = new KeyedLock();
   private readonly stopping = new Map<string, Promise<void>>();
@@ -76,9 +77,15 @@ export class ContainerManager implements ContainerStatsSource, ContainerLocator,
     return c;
   }
 
-  list(filter: ContainerFilter = {}): Container[] {
-    // Decimal ns strings: shorter is older, same length compares as text (no BigInt per comparison).
-    return this.store.list(filter).sort((a, b) => a.createdAtNs.length - b.createdAtNs.length || (a.createdAtNs < b.createdAtNs ? -1 : a.createdAtNs > b.createdAtNs ? 1 : 0));
+  /**
+   * Visible containers, oldest first. The unfiltered list (the kubelet's relist, every second) is
+   * kept sorted until the store changes: answering it builds and sorts nothing.
+   */
+  list(filter: ContainerFilter = {}): readonly Container[] {
+    if (filter.id || filter.state || filter.podSandboxId || filter.labelSelector) return byCreation(this.store.list(filter));
+    const version = this.store.version;
+    if (this.listed?.version !== version) this.listed = { version, items: byCreation(this.store.list()) };
+    return this.listed.items;
   }
 
   /** The OCI spec as written (verbose ContainerStatus). */
@@ -549,4 +556,9 @@ function statsInfo(c: Container): StatsContainerInfo {
     cgroupsPath: c.cgroupsPath,
     upperDir: c.upperDir,
   };
+}
+
+/** Decimal ns strings: shorter is older, same length compares as text (no BigInt per comparison). */
+function byCreation(items: Container[]): Container[] {
+  return items.sort((a, b) => a.createdAtNs.length - b.createdAtNs.length || (a.createdAtNs < b.createdAtNs ? -1 : a.createdAtNs > b.createdAtNs ? 1 : 0));
 }

@@ -22,8 +22,19 @@ export class ContainerStore {
   /** sandbox/name/attempt -> id (reserved from the start of CreateContainer). */
   private readonly names = new NameReservations();
   private readonly hidden = new Set<string>();
+  private changes = 0;
 
   constructor(readonly dir: string) {}
+
+  /** Bumped by every change of what list() may answer: a cached list of an older version is stale. */
+  get version(): number {
+    return this.changes;
+  }
+
+  private put(c: Container): void {
+    this.containers.set(c.id, c);
+    this.changes++;
+  }
 
   recordDir(id: string): string {
     return join(this.dir, id);
@@ -84,10 +95,12 @@ export class ContainerStore {
 
   hide(id: string): void {
     this.hidden.add(id);
+    this.changes++;
   }
 
   reveal(id: string): void {
     this.hidden.delete(id);
+    this.changes++;
   }
 
   isHidden(id: string): boolean {
@@ -100,7 +113,7 @@ export class ContainerStore {
     // Side by side: a status without meta is never read back, a meta without status is checked
     // against the runtime at recovery.
     await Promise.all([this.writeMeta(meta), this.writeStatus(c.id, status)]);
-    this.containers.set(c.id, c);
+    this.put(c);
   }
 
   /** Persist the meta of a container being created (its record dir made), not yet in memory. */
@@ -112,7 +125,7 @@ export class ContainerStore {
   /** Keep a just-created container in memory whose meta writeMeta persisted. */
   async addCreated(c: Container): Promise<void> {
     await this.writeStatus(c.id, c.status);
-    this.containers.set(c.id, c);
+    this.put(c);
   }
 
   /**
@@ -131,7 +144,7 @@ export class ContainerStore {
     if (!c) return undefined;
     await this.writeStatus(id, status);
     const next = { ...c, status };
-    this.containers.set(id, next);
+    this.put(next);
     return next;
   }
 
@@ -140,7 +153,7 @@ export class ContainerStore {
     if (!c) return undefined;
     await atomicWriteJson(join(this.recordDir(id), 'meta.json'), meta, 0o600);
     const next = { ...meta, status: c.status };
-    this.containers.set(id, next);
+    this.put(next);
     return next;
   }
 
@@ -149,6 +162,7 @@ export class ContainerStore {
     const c = this.containers.get(id);
     this.containers.delete(id);
     this.hidden.delete(id);
+    this.changes++;
     if (c) this.releaseName(ContainerStore.nameKey(c.podSandboxId, c.config.metadata.name, c.config.metadata.attempt), id);
   }
 
@@ -171,7 +185,7 @@ export class ContainerStore {
 
   /** Put a recovered container in memory (its status was persisted by the caller when it changed). */
   restore(c: Container): void {
-    this.containers.set(c.id, c);
+    this.put(c);
     this.names.assign(ContainerStore.nameKey(c.podSandboxId, c.config.metadata.name, c.config.metadata.attempt), c.id);
   }
 }
