@@ -21,6 +21,7 @@ export function newGrpcServer(log: Logger): GrpcServer {
   return new GrpcServer({
     maxMessageBytes: MAX_MESSAGE_BYTES,
     onProtocolError: (err) => log.warn({ error: err.message, code: err.code }, 'a CRI client broke the HTTP/2 protocol; its connection was closed'),
+    onStreamError: (err, streamId) => log.warn({ error: err.message, code: err.code, streamId }, 'a CRI client broke the HTTP/2 protocol on a stream; the stream was reset'),
   });
 }
 

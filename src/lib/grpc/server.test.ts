@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FrameType, PREFACE, frame, settingsPayload } from '../h2/frames.js';
+import { encodeHeaderBlock } from '../h2/hpack.js';
 import { GrpcServer, percentEncode, timeoutMs, type ServerCall } from './server.js';
 import { Status, StatusError } from './status.js';
 
@@ -42,12 +43,13 @@ describe('GrpcServer', () => {
   let client: Client;
   const aborted: string[] = [];
   let protocolErrors: string[] = [];
+  const streamErrors: string[] = [];
   const MAX = 1024 * 1024;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'nexcage-grpc-server-'));
     socket = join(dir, 's.sock');
-    server = new GrpcServer({ maxMessageBytes: MAX, onProtocolError: (e) => protocolErrors.push(e.message) });
+    server = new GrpcServer({ maxMessageBytes: MAX, onProtocolError: (e) => protocolErrors.push(e.message), onStreamError: (e, id) => streamErrors.push(`${id}: ${e.message}`) });
     const add = (name: keyof typeof SERVICE, handle: (req: Buffer, call: ServerCall, send: (m: unknown) => void) => unknown): void =>
       server.add(SERVICE[name].path, { responseStream: SERVICE[name].responseStream, decode: (b) => Buffer.from(b), encode: (v) => v as Buffer, handle: (r, c, s) => handle(r as Buffer, c, s) });
     add('Echo', (req, call) => Buffer.concat([req, Buffer.from(`|${call.metadata('x-tag') ?? ''}`)]));
@@ -302,6 +304,26 @@ describe('GrpcServer', () => {
     expect(goaway(await rawConnection(flood))).toBe(11);
     expect(protocolErrors).toHaveLength(5);
     expect((await unary('Echo', Buffer.from('still'))).toString()).toBe('still|');
+  });
+
+  it('resets a stream the client breaks (WINDOW_UPDATE of 0), says so, and keeps the connection', async () => {
+    const headers = encodeHeaderBlock([[':method', 'POST'], [':scheme', 'http'], [':path', SERVICE.Hang.path], [':authority', 'x'], ['content-type', 'application/grpc']]);
+    const got = await new Promise<Buffer>((resolve) => {
+      const chunks: Buffer[] = [];
+      const s = connect(socket, () => s.write(Buffer.concat([PREFACE, settings, frame(FrameType.HEADERS, 0x4, 1, headers), frame(FrameType.WINDOW_UPDATE, 0, 1, Buffer.alloc(4))])));
+      s.on('data', (b: Buffer) => {
+        chunks.push(b);
+        const all = Buffer.concat(chunks);
+        if (frames(all).some(([t]) => t === FrameType.RST_STREAM)) {
+          s.destroy();
+          resolve(all);
+        }
+      });
+    });
+    const fs = frames(got);
+    expect(fs.find(([t]) => t === FrameType.RST_STREAM)?.slice(2, 4)).toEqual([1, Buffer.from([0, 0, 0, 1])]); // PROTOCOL_ERROR
+    expect(fs.some(([t]) => t === FrameType.GOAWAY)).toBe(false);
+    expect(streamErrors).toEqual(['1: WINDOW_UPDATE of 0']);
   });
 
   it('answers PING with its payload and acknowledges SETTINGS', async () => {

@@ -28,6 +28,8 @@ export interface GrpcServerOptions {
   maxMessageBytes: number;
   /** A client that broke HTTP/2 (its connection was closed). */
   onProtocolError?: (err: H2Error) => void;
+  /** A client that broke HTTP/2 on one stream (that stream was reset). */
+  onStreamError?: (err: H2Error, streamId: number) => void;
 }
 
 const HEADERS_OK = encodeHeaderBlock([
@@ -292,6 +294,7 @@ export class GrpcServer {
       connectionWindow: 8 * 1024 * 1024,
       maxHeaderListSize: MAX_HEADER_LIST_BYTES,
       onProtocolError: this.opts.onProtocolError,
+      onStreamError: this.opts.onStreamError,
     });
     this.sessions.add(session);
     socket.on('close', () => this.sessions.delete(session));

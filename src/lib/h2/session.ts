@@ -34,6 +34,8 @@ export interface SessionOptions {
   maxHeaderListSize: number;
   /** Told about a connection error we closed the connection for (a broken or hostile client). */
   onProtocolError?: (err: H2Error) => void;
+  /** Told about a stream we reset for the client's error (the connection stays). */
+  onStreamError?: (err: H2Error, streamId: number) => void;
 }
 
 /**
@@ -260,9 +262,9 @@ export class H2ServerSession {
       if (id > this.lastStreamId) throw new H2Error(ErrorCode.PROTOCOL_ERROR, `DATA on idle stream ${id}`);
       return; // a stream we already ended or reset: what was in flight is dropped
     }
-    if (s.remoteEnded) return this.resetStream(s, ErrorCode.STREAM_CLOSED);
+    if (s.remoteEnded) return this.streamError(s, ErrorCode.STREAM_CLOSED, 'DATA after the end of the stream');
     s.recvWindow -= payload.length;
-    if (s.recvWindow < 0) return this.resetStream(s, ErrorCode.FLOW_CONTROL_ERROR);
+    if (s.recvWindow < 0) return this.streamError(s, ErrorCode.FLOW_CONTROL_ERROR, 'DATA past the stream window');
     let body = payload;
     if (flags & Flag.PADDED) {
       const pad = payload[0] ?? 0;
@@ -320,7 +322,7 @@ export class H2ServerSession {
     const existing = this.streams.get(id);
     if (existing) {
       // Trailers from the client: they must end its side.
-      if (existing.remoteEnded || !endStream) return this.resetStream(existing, ErrorCode.PROTOCOL_ERROR);
+      if (existing.remoteEnded || !endStream) return this.streamError(existing, ErrorCode.PROTOCOL_ERROR, 'a second header block that does not end the stream');
       existing.remoteEnded = true;
       existing.listener?.end();
       this.closeIfDone(existing);
@@ -388,9 +390,9 @@ export class H2ServerSession {
     }
     const s = this.streams.get(id);
     if (!s) return;
-    if (inc === 0) return this.resetStream(s, ErrorCode.PROTOCOL_ERROR);
+    if (inc === 0) return this.streamError(s, ErrorCode.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
     s.sendWindow += inc;
-    if (s.sendWindow > MAX_WINDOW) return this.resetStream(s, ErrorCode.FLOW_CONTROL_ERROR);
+    if (s.sendWindow > MAX_WINDOW) return this.streamError(s, ErrorCode.FLOW_CONTROL_ERROR, 'stream window over 2^31-1');
     this.flushStream(s);
   }
 
@@ -424,6 +426,11 @@ export class H2ServerSession {
     if (s.localEnded || s.aborted || this.closed) return;
     s.trailers = block;
     this.flushStream(s);
+  }
+
+  private streamError(s: H2Stream, code: number, why: string): void {
+    this.opts.onStreamError?.(new H2Error(code, why), s.id);
+    this.resetStream(s, code);
   }
 
   resetStream(s: H2Stream, code: number): void {
