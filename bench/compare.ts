@@ -307,8 +307,10 @@ export const suite: Suite = {
       });
       await settle(5000);
       mem('after the work, nothing running', 'daemon');
+      const cpuIdle = cpu();
       await settle(IDLE_MS - 5000);
       mem(`idle ${IDLE_MS / 1000} s after the work, nothing running`, 'daemon');
+      cpuRow(`daemon CPU in ${(IDLE_MS - 5000) / 1000} s of that idle spell`, cpuIdle);
 
       if (SMALL_PODS > 0) {
         // The first calls after an idle spell pay for what it gave back (page faults).
@@ -340,8 +342,10 @@ export const suite: Suite = {
         if ((p + 1) * PER_POD === 100) {
           await settle(3000);
           mem('100 running containers', 'daemon');
+          const cpuLoaded = cpu();
           await settle(IDLE_MS - 3000);
           mem(`100 running containers, idle ${IDLE_MS / 1000} s`, 'daemon');
+          cpuRow(`daemon CPU in ${(IDLE_MS - 3000) / 1000} s idle with 100 running containers`, cpuLoaded);
         }
       }
       await settle(3000);

@@ -34,10 +34,14 @@ it('looks the runtime binary up once while it stays, and again once it is remove
   expect(await ready()).toBe(true);
   expect(await ready()).toBe(true);
   expect(lookups).toBe(1);
+  // Nothing changed: the very same answer (the Status handler then sends the bytes it sent last).
+  const same = await info.status(false);
+  expect(await info.status(false)).toBe(same);
   rmSync(binary);
+  expect(await info.status(false)).not.toBe(same);
   expect(await ready()).toBe(false);
   expect(await ready()).toBe(false);
-  expect(lookups).toBe(3); // nothing found: looked up on every call until it is back
+  expect(lookups).toBe(4); // nothing found: looked up on every call until it is back
   writeFileSync(binary, '#!/bin/sh\n');
   chmodSync(binary, 0o755);
   expect(await ready()).toBe(true);

@@ -5,7 +5,7 @@ import { InvalidArgumentError } from '../../lib/errors.js';
 import { CRI_VERSION, nexcageVersion, RUNTIME_API_VERSION, RUNTIME_NAME } from '../../lib/version.js';
 import type { CgroupDriver } from './cgroup-driver.js';
 import type { HandlerFeatures, RuntimeHandlers } from './runtime-handlers.js';
-import { NetworkReadinessCache } from '../network/network-readiness.js';
+import { NetworkReadinessCache, type NetworkReadiness } from '../network/network-readiness.js';
 import type { CheckpointSupport } from './criu.js';
 import { HUGETLB_MISSING, probeHugetlb } from '../oci-spec/host-facts.js';
 
@@ -55,6 +55,7 @@ export class RuntimeInfo {
   private hugetlb: Promise<boolean> | undefined;
   private readonly network: NetworkReadinessCache;
   private runtimeBinary: { binary: string | undefined; key: string } | undefined;
+  private lastStatus: { binary: string | undefined; network: NetworkReadiness; status: RuntimeStatus } | undefined;
 
   constructor(private readonly opts: RuntimeInfoOptions) {
     this.network = new NetworkReadinessCache(opts.cniConfDirs, opts.cniBinDirs, { defaultNetwork: opts.cniDefaultNetwork ?? true });
@@ -64,10 +65,17 @@ export class RuntimeInfo {
     return { version: CRI_VERSION, runtimeName: RUNTIME_NAME, runtimeVersion: nexcageVersion(), runtimeApiVersion: RUNTIME_API_VERSION };
   }
 
+  /**
+   * The non-verbose answer is the same object while the runtime binary and the network answer are:
+   * the kubelet polls it every few seconds. Handlers and their features are settled before serving.
+   */
   async status(verbose: boolean): Promise<RuntimeStatus> {
     const handlers = this.opts.handlers;
     const def = handlers.get('');
     const binary = await this.defaultRuntimeBinary();
+    const net = await this.network.check();
+    const last = this.lastStatus;
+    if (!verbose && last !== undefined && last.binary === binary && last.network === net) return last.status;
     const runtime: Condition = binary
       ? { type: 'RuntimeReady', status: true, reason: '', message: '' }
       : {
@@ -76,12 +84,13 @@ export class RuntimeInfo {
           reason: 'RuntimeBinaryNotFound',
           message: `default runtime handler "${def.name}": binary "${def.path}" not found or not executable`,
         };
-    const net = await this.network.check();
     const network: Condition = { type: 'NetworkReady', status: net.ready, reason: net.reason, message: net.message };
     // The default handler is listed twice, as containerd does: by its name and as "" (no RuntimeClass).
     const list: HandlerInfo[] = [{ name: '', features: def.features }, ...handlers.list().map((h) => ({ name: h.name, features: h.features }))];
-    const info: Record<string, string> = verbose ? await this.verboseInfo() : {};
-    return { conditions: [runtime, network], handlers: list, info };
+    if (verbose) return { conditions: [runtime, network], handlers: list, info: await this.verboseInfo() };
+    const status: RuntimeStatus = { conditions: [runtime, network], handlers: list, info: {} };
+    this.lastStatus = { binary, network: net, status };
+    return status;
   }
 
   /**

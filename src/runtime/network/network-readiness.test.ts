@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -123,21 +123,31 @@ describe('network readiness', () => {
       expect(await cache.check()).toMatchObject({ ready: true });
     });
 
-    it('re-checks in the background once the answer is older than its max age', async () => {
+    it('re-checks in the background once the answer is older than its max age, keeping the same answer object while it says the same', async () => {
       for (const p of ['loopback', 'bridge']) plugin(p);
       conflist('10-net.conflist', ['bridge']);
       const cache = new NetworkReadinessCache([conf], [bin], { defaultNetwork: true }, 0);
       const first = await cache.check();
-      const second = await cache.check(); // stale: answered from the cache, refreshed behind it
-      expect(second).toBe(first);
-      const deadline = Date.now() + 5_000;
-      let third = await cache.check();
-      while (third === first && Date.now() < deadline) {
+      expect(first).toMatchObject({ ready: true });
+      const until = async (what: string, done: (r: Awaited<ReturnType<typeof cache.check>>) => boolean): Promise<void> => {
+        const deadline = Date.now() + 5_000;
+        while (!done(await cache.check())) {
+          if (Date.now() > deadline) throw new Error(`no ${what} within 5 s`);
+          await new Promise((r) => setImmediate(r));
+        }
+      };
+      // Stale at once (max age 0): every call starts a refresh behind it, and an unchanged answer stays the object it was.
+      for (let i = 0; i < 20; i++) {
+        expect(await cache.check()).toBe(first);
         await new Promise((r) => setImmediate(r));
-        third = await cache.check();
       }
-      expect(third).not.toBe(first);
-      expect(third).toEqual(first);
+      // Rewritten in place with its dir's and its own mtimes put back: no stat sees it, a refresh does.
+      const file = join(conf, '10-net.conflist');
+      const [dirTimes, fileTimes] = [statSync(conf), statSync(file)];
+      conflist('10-net.conflist', ['macvlan']);
+      utimesSync(file, fileTimes.atime, fileTimes.mtime);
+      utimesSync(conf, dirTimes.atime, dirTimes.mtime);
+      await until('refresh that sees the macvlan config', (r) => !r.ready && r.message.includes('macvlan'));
     });
   });
 });

@@ -56,6 +56,7 @@ function ipamTypes(plugins: readonly Record<string, unknown>[]): string[] {
 export class NetworkReadinessCache {
   private cached: { key: string; at: number; answer: NetworkReadiness; file: string | undefined } | undefined;
   private refreshing: Promise<unknown> | undefined;
+  private last: NetworkReadiness | undefined;
 
   constructor(
     private readonly confDirs: readonly string[],
@@ -78,9 +79,13 @@ export class NetworkReadinessCache {
     const file = await firstConfigFile(this.confDirs);
     const key = this.key(file);
     const answer = await checkNetworkReadiness(this.confDirs, this.binDirs, this.options);
+    // The same answer stays the same object, so callers can tell "unchanged" by identity.
+    const prev = this.last;
+    const kept = prev && prev.ready === answer.ready && prev.reason === answer.reason && prev.message === answer.message ? prev : answer;
+    this.last = kept;
     // Only a ready answer is kept: a node waiting for its network plugin looks again on every call.
-    this.cached = answer.ready ? { key, at: Date.now(), answer, file } : undefined;
-    return answer;
+    this.cached = answer.ready ? { key, at: Date.now(), answer: kept, file } : undefined;
+    return kept;
   }
 
   private key(file: string | undefined): string {
