@@ -31,7 +31,7 @@ describe('systemd notifications', () => {
       expect(r.text()).toContain(`MAINPID=${process.pid}`);
       expect(r.text()).toContain('READY=1');
     } finally {
-      r.close();
+      await r.close();
     }
   });
 
@@ -48,7 +48,7 @@ describe('systemd notifications', () => {
       expect(r.text()).toContain('WATCHDOG=1');
     } finally {
       stop();
-      r.close();
+      await r.close();
     }
   });
 });

@@ -20,7 +20,7 @@ describe('the daemon under systemd', () => {
     d = t.track(new Daemon(t.dir(), 'sd', { config: { logLevel: 'info' }, env: { NOTIFY_SOCKET: notify.path, WATCHDOG_USEC: '300000' } }));
     await d.start();
   });
-  afterAll(() => notify?.close());
+  afterAll(async () => notify?.close());
 
   it('tells systemd READY=1 from its own pid once the socket serves', async () => {
     await waitFor('READY=1', () => notify.text().includes('READY=1'));
@@ -103,7 +103,7 @@ describe('the watchdog when the runtime is not ready', () => {
       await d.stop();
       await waitFor('STOPPING=1', () => notify.text().includes('STOPPING=1'));
     } finally {
-      notify.close();
+      await notify.close();
     }
   });
 });

@@ -1,6 +1,7 @@
 // Stands in for systemd's NOTIFY_SOCKET in tests: a unix datagram socket read by socat (Node
 // cannot receive datagrams on unix sockets), collecting every KEY=value the daemon sends.
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -8,7 +9,8 @@ export interface NotifyReceiver {
   path: string;
   /** Everything received so far (datagrams concatenated). */
   text(): string;
-  close(): void;
+  /** Stops socat and, once it is gone (it unlinks its socket on the way out), removes the dir. */
+  close(): Promise<void>;
 }
 
 export async function notifyReceiver(): Promise<NotifyReceiver> {
@@ -22,8 +24,10 @@ export async function notifyReceiver(): Promise<NotifyReceiver> {
   return {
     path,
     text: () => out,
-    close: () => {
+    close: async () => {
+      const exited = p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : once(p, 'exit');
       p.kill();
+      await exited;
       rmSync(dir, { recursive: true, force: true });
     },
   };
