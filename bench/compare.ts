@@ -16,7 +16,7 @@ import { pushContainerImages } from '../test/support/containers.js';
 import { freePort, TestRegistry } from '../test/support/registry.js';
 import { BenchDaemon, daemonNodeFlags } from './bench-daemon.js';
 import { CriWorkload, LIFECYCLE_STEPS, type LifecycleStep } from './cri-workload.js';
-import { buildGoListClient, goListCalls } from './go-list-client.js';
+import { buildGoListClient, goListCalls, goStartThenStatus } from './go-list-client.js';
 import { gcPauses, type GcPause } from './gc-trace.js';
 import { crictlEcho, rawEcho } from './port-forward-echo.js';
 import { removeCgroups, summarize, timeMs, type Row, type Suite } from './lib.js';
@@ -29,6 +29,8 @@ const PULL_ROUNDS = Number(process.env.NEXCAGE_COMPARE_PULLS ?? 20);
 const POLL_CALLS = Number(process.env.NEXCAGE_COMPARE_POLLS ?? 500);
 /** Unmeasured calls of each poll method before the measured ones (JIT, answer caches). */
 const POLL_WARMUP_CALLS = Number(process.env.NEXCAGE_COMPARE_POLL_WARMUP ?? 300);
+/** Containers (in rounds of 10, alternately) whose ContainerStatus right after StartContainer grpc-go times. */
+const START_STATUS_CONTAINERS = Number(process.env.NEXCAGE_COMPARE_START_STATUS ?? 30);
 const STREAM_ROUNDS = Number(process.env.NEXCAGE_COMPARE_EXECS ?? 30);
 const PORT_FORWARD_MIB = Number(process.env.NEXCAGE_COMPARE_PF_MIB ?? 64);
 /**
@@ -227,6 +229,23 @@ export const suite: Suite = {
         const what: Record<string, string> = { netns: 'netns pin', network: 'network: CNI ADD', infra: 'infra: conmon + runc create + start', total: 'total (wall)' };
         for (const [step, ms] of Object.entries(split ?? {})) record(figures, `  RunPodSandbox step ${what[step] ?? step} (mean)`, 'ms', r.name, value(ms));
       }
+
+      let goClient: Promise<string> | undefined;
+      const go = (): Promise<string> => (goClient ??= buildGoListClient(dir));
+      if (START_STATUS_CONTAINERS > 0) {
+        // The lifecycles' ContainerStatus is the Node client's; the kubelet's client is grpc-go.
+        phase(`${START_STATUS_CONTAINERS} containers started, ContainerStatus right after each (grpc-go)`);
+        const ms = runtimes.map(() => [] as number[]);
+        for (let done = 0; done < START_STATUS_CONTAINERS; done += 10) {
+          await each(async (r, w) => {
+            const ids: string[] = [];
+            for (let i = 0; i < Math.min(10, START_STATUS_CONTAINERS - done); i++) ids.push(await w.createdContainer());
+            ms[workloads.indexOf(w)]?.push(...(await goStartThenStatus(await go(), r.socket, ids)));
+            await w.removePods();
+          });
+        }
+        runtimes.forEach((r, k) => record(figures, 'ContainerStatus right after StartContainer (grpc-go, as the kubelet)', 'ms', r.name, summarize('', 'ms', ms[k] ?? [])));
+      }
       if (ONLY === 'lifecycles') return toRows(figures, runtimes.map((r) => r.name));
 
       if (STREAM_ROUNDS > 0) {
@@ -354,7 +373,7 @@ export const suite: Suite = {
       mem(`${LIST_PODS * PER_POD} running containers`, 'helpers');
 
       phase("the kubelet's polls (grpc-go)");
-      const go = await buildGoListClient(dir);
+      const goBinary = await go();
       const polls: { method: string; request?: (w: CriWorkload, r: Runtime) => Promise<Buffer> }[] = [
         { method: 'ListContainers' },
         { method: 'ListPodSandbox' },
@@ -373,7 +392,7 @@ export const suite: Suite = {
       for (const p of polls) {
         for (const [k, r] of runtimes.entries()) {
           const req = p.request ? await p.request(workloads[k] as CriWorkload, r) : undefined;
-          await goListCalls(go, r.socket, p.method, POLL_WARMUP_CALLS, 0, req);
+          await goListCalls(goBinary, r.socket, p.method, POLL_WARMUP_CALLS, 0, req);
         }
       }
       await settle(1000);
@@ -382,9 +401,9 @@ export const suite: Suite = {
       for (const p of polls) {
         for (const [k, r] of runtimes.entries()) {
           const req = p.request ? await p.request(workloads[k] as CriWorkload, r) : undefined;
-          const res = await goListCalls(go, r.socket, p.method, POLL_CALLS, 0, req);
+          const res = await goListCalls(goBinary, r.socket, p.method, POLL_CALLS, 0, req);
           record(figures, `${p.method.replace(/^.*\//, '')} with ${LIST_PODS * PER_POD} containers (grpc-go, back to back)`, 'ms', r.name, summarize('', 'ms', res.ms, `${(res.bytes / 1024).toFixed(1)} KiB answer`));
-          const paced = await goListCalls(go, r.socket, p.method, Math.round(POLL_CALLS / 5), 10, req);
+          const paced = await goListCalls(goBinary, r.socket, p.method, Math.round(POLL_CALLS / 5), 10, req);
           record(figures, `${p.method.replace(/^.*\//, '')} (grpc-go, 100 calls/s)`, 'ms', r.name, summarize('', 'ms', paced.ms));
         }
       }

@@ -109,6 +109,15 @@ export class CriWorkload {
     }
   }
 
+  /** A running pod with one container created, not started; returns the container's id. */
+  async createdContainer(): Promise<string> {
+    const rt = this.client.runtime;
+    const pc = this.podConfig();
+    const podId = (await call(rt, 'RunPodSandbox', { config: pc }, 60_000)).pod_sandbox_id;
+    this.pods.push(podId);
+    return (await call(rt, 'CreateContainer', { pod_sandbox_id: podId, config: this.ctrConfig(), sandbox_config: pc }, 60_000)).container_id;
+  }
+
   /** A running pod with `containers` running containers; returns the pod id. */
   async runningPod(containers: number, command?: string[]): Promise<{ podId: string; containerIds: string[] }> {
     const rt = this.client.runtime;

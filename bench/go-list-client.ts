@@ -1,5 +1,6 @@
-// The grpc-go list client (bench/go/list-client.go) for the list latency rows: the kubelet is a Go
-// program on grpc-go, so its transport, not the Node client's decode, is the figure that matters.
+// The grpc-go list client (bench/go/list-client.go) for the list latency rows (and ContainerStatus
+// right after StartContainer): the kubelet is a Go program on grpc-go, so its transport, not the
+// Node client's decode, is the figure that matters.
 // Built from Debian's golang-google-grpc-dev in GOPATH mode: nothing is downloaded.
 import { mkdtemp } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -24,4 +25,13 @@ export async function goListCalls(binary: string, socket: string, method: string
   const { stdout } = await run(binary, args, { timeoutMs: 600_000 });
   const lines = stdout.trim().split('\n');
   return { ms: lines.map((l) => Number(l.split(' ')[0])), bytes: Number(lines.at(-1)?.split(' ')[1] ?? 0) };
+}
+
+/**
+ * Starts each created container and returns how long the ContainerStatus sent right after its
+ * StartContainer answer took (ms), from grpc-go as the kubelet would send it.
+ */
+export async function goStartThenStatus(binary: string, socket: string, containerIds: string[]): Promise<number[]> {
+  const { stdout } = await run(binary, [socket, 'start-then-status', containerIds.join(',')], { timeoutMs: 600_000 });
+  return stdout.trim().split('\n').map((l) => Number(l.split(' ')[0]));
 }

@@ -1,5 +1,6 @@
 // A CRI poll client on grpc-go, the kubelet's gRPC library: times N unary calls of one method (an
-// empty request, or the given request bytes) over the daemon's unix socket and prints one duration per line (ms). The answer is taken as bytes
+// empty request, or the given request bytes) over the daemon's unix socket and prints one duration per line (ms);
+// or, given `start-then-status <ids>`, the ContainerStatus right after each StartContainer. The answer is taken as bytes
 // (not decoded), so the figure is the daemon's answer plus the transport a kubelet would see.
 // Built by bench/containers.ts from Debian's golang-google-grpc-dev (GOPATH mode, no downloads).
 package main
@@ -11,10 +12,19 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 )
+
+func dial(socket string) (*grpc.ClientConn, error) {
+	dialer := func(ctx context.Context, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", socket)
+	}
+	return grpc.Dial("passthrough:///nexcage", grpc.WithInsecure(), grpc.WithContextDialer(dialer),
+		grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{}), grpc.MaxCallRecvMsgSize(16<<20)))
+}
 
 // rawCodec passes message bytes through; named "proto" so the content type is the usual one.
 type rawCodec struct{}
@@ -26,7 +36,47 @@ func (rawCodec) Unmarshal(data []byte, v interface{}) error {
 }
 func (rawCodec) Name() string { return "proto" }
 
+// startThenStatus starts each created container and times the ContainerStatus sent right after
+// its StartContainer answer, as a Go client (the kubelet) would see it: one line per container.
+func startThenStatus(conn *grpc.ClientConn, ids []string) error {
+	idRequest := func(id string) []byte { return append([]byte{0x0a, byte(len(id))}, id...) }
+	invoke := func(method string, req []byte) error {
+		var res []byte
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		return conn.Invoke(ctx, "/runtime.v1.RuntimeService/"+method, &req, &res)
+	}
+	for i := 0; i < 20; i++ { // the first calls warm the connection up
+		if err := invoke("ContainerStatus", idRequest(ids[0])); err != nil {
+			return err
+		}
+	}
+	for _, id := range ids {
+		if err := invoke("StartContainer", idRequest(id)); err != nil {
+			return err
+		}
+		start := time.Now()
+		if err := invoke("ContainerStatus", idRequest(id)); err != nil {
+			return err
+		}
+		fmt.Printf("%.4f 0\n", float64(time.Since(start).Nanoseconds())/1e6)
+	}
+	return nil
+}
+
 func main() {
+	if len(os.Args) == 4 && os.Args[2] == "start-then-status" {
+		conn, err := dial(os.Args[1])
+		if err == nil {
+			defer conn.Close()
+			err = startThenStatus(conn, strings.Split(os.Args[3], ","))
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) < 4 || len(os.Args) > 6 {
 		fmt.Fprintln(os.Stderr, "usage: list-client <socket> <full method, e.g. /runtime.v1.RuntimeService/ListContainers> <calls> [gap ms between calls] [request bytes, hex]")
 		os.Exit(2)
@@ -46,11 +96,7 @@ func main() {
 		}
 		gap = time.Duration(ms) * time.Millisecond
 	}
-	dial := func(ctx context.Context, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", socket)
-	}
-	conn, err := grpc.Dial("passthrough:///nexcage", grpc.WithInsecure(), grpc.WithContextDialer(dial),
-		grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{}), grpc.MaxCallRecvMsgSize(16<<20)))
+	conn, err := dial(socket)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
