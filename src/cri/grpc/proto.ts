@@ -2,7 +2,7 @@
 // were generated with (package.json "gen"), so values on the wire match the generated types.
 //
 // The services are built from protobufjs directly, the way @grpc/proto-loader builds them (same
-// parse, fromObject/encode, decode/toObject with these options) but without the descriptor
+// parse, decode/toObject with these options; encoding is ours) but without the descriptor
 // objects proto-loader also makes for every message type (for reflection, which nothing here
 // uses): 1.5 MB less heap in a daemon that holds this for its whole life.
 import type * as grpc from '@grpc/grpc-js';
@@ -10,6 +10,7 @@ import type * as protoLoader from '@grpc/proto-loader';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type * as Protobuf from 'protobufjs';
+import { messageEncoder } from '../../lib/grpc/proto-encoder.js';
 import { packageRoot } from '../../lib/version.js';
 import type { ProtoGrpcType } from '../generated/api.js';
 
@@ -33,11 +34,8 @@ function protobufjs(): typeof Protobuf {
 function methodDefinition(service: string, m: Protobuf.Method): grpc.MethodDefinition<object, object> {
   const req = m.resolvedRequestType as Protobuf.Type;
   const res = m.resolvedResponseType as Protobuf.Type;
-  const serializer = (t: Protobuf.Type) => (value: object) => {
-    if (Array.isArray(value)) throw new Error(`Failed to serialize message: expected object with ${t.name} structure, got array instead`);
-    // protobufjs writes into a Buffer under Node (its BufferWriter): no copy needed.
-    return t.encode(t.fromObject(value)).finish() as Buffer;
-  };
+  // Our encoder, not protobufjs': see lib/grpc/proto-encoder.ts.
+  const serializer = (t: Protobuf.Type) => messageEncoder(t);
   const deserializer = (t: Protobuf.Type) => (bytes: Buffer) => t.toObject(t.decode(bytes), TO_OBJECT);
   return {
     path: `/${service}/${m.name}`,
