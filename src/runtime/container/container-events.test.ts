@@ -39,4 +39,17 @@ describe('ContainerEventBus', () => {
     expect(s.overflowed).toBe(true);
     expect(bus.subscriberCount).toBe(0);
   });
+
+  it('tells observers of each event as it is published, before subscribers, until they stop observing', () => {
+    const bus = new ContainerEventBus();
+    const seen: string[] = [];
+    const stop = bus.observe((e) => seen.push(`${e.type} ${e.id}`));
+    bus.publish(ev('c1', 'STARTED'));
+    expect(seen).toEqual(['STARTED c1']);
+    stop();
+    bus.publish(ev('c1', 'STOPPED'));
+    expect(seen).toEqual(['STARTED c1']);
+    expect(bus.subscriberCount).toBe(0);
+  });
 });
+

@@ -59,6 +59,16 @@ class Subscriber implements EventSubscription {
 
 export class ContainerEventBus {
   private readonly subscribers = new Set<Subscriber>();
+  private readonly observers = new Set<(e: ContainerEvent) => void>();
+
+  /**
+   * Calls `fn` with every event as it is published, synchronously, for the daemon's own caches
+   * (no queue, no cap). `fn` runs inside the publisher's work: it must be quick and never throw.
+   */
+  observe(fn: (e: ContainerEvent) => void): () => void {
+    this.observers.add(fn);
+    return () => this.observers.delete(fn);
+  }
 
   subscribe(): EventSubscription {
     const s = new Subscriber((x) => this.subscribers.delete(x));
@@ -67,6 +77,7 @@ export class ContainerEventBus {
   }
 
   publish(e: ContainerEvent): void {
+    for (const fn of this.observers) fn(e);
     for (const s of [...this.subscribers]) s.push(e);
   }
 
