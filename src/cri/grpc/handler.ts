@@ -70,6 +70,8 @@ function finish(ctx: HandlerContext, method: string, req: unknown, started: bigi
   const name = statusName(code);
   grpcRequests.inc({ method, code: name });
   grpcDuration.observe({ method }, seconds);
+  // The kubelet's polls succeed many times a second: no log fields built for a line not written.
+  if (err === undefined && !ctx.log.isLevelEnabled('debug')) return;
   const fields = { method, code: name, durationMs: Math.round(seconds * 1e6) / 1e3, ...requestIds(req) };
   if (err === undefined) ctx.log.debug(fields, 'cri call');
   else if (code === Status.CANCELLED) ctx.log.info({ ...fields, error: capDetails((err as Error).message) }, 'cri call cancelled by its caller');
