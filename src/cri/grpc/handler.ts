@@ -80,9 +80,8 @@ function finish(ctx: HandlerContext, method: string, req: unknown, started: bigi
   else ctx.log.warn({ ...fields, error: capDetails((err as Error).message) }, 'cri call failed');
 }
 
-/** The call as a server span (child of the caller's W3C traceparent, if sent); free when tracing is off. */
+/** The call as a server span (child of the caller's W3C traceparent, if sent); only while tracing is on. */
 function traced<T>(method: string, req: unknown, call: ServerCall, body: () => Promise<T>): Promise<T> {
-  if (!tracingEnabled()) return body();
   const attrs: SpanAttributes = { 'rpc.system': 'grpc', 'rpc.method': method, ...requestIds(req) };
   return withServerSpan(`CRI ${method}`, attrs, call.metadata('traceparent'), body);
 }
@@ -97,34 +96,34 @@ function failure(call: ServerCall, err: unknown): StatusError {
   return new StatusError(se.code, se.details);
 }
 
+type Run = (req: unknown, call: ServerCall, send: (message: unknown) => void) => unknown;
+
 /** The wrapper's work around one call of either kind: activity, span, log line, metrics, status. */
-function wrapped(ctx: HandlerContext, method: string, responseStream: boolean, run: (req: unknown, call: ServerCall, send: (message: unknown) => void) => unknown): Rpc {
+function wrapped(ctx: HandlerContext, method: string, responseStream: boolean, run: Run): Rpc {
   return {
     responseStream,
-    handle: (req, call, send) => {
-      const started = process.hrtime.bigint();
-      const workEnded = workStarted(ctx, method);
-      return traced(method, req, call, () =>
-        Promise.resolve()
-          .then(() => run(req, call, send))
-          .then(
-            (res) => {
-              workEnded();
-              if (call.signal.aborted) finish(ctx, method, req, started, Status.CANCELLED, new Error('the caller went away before the answer'));
-              else finish(ctx, method, req, started, Status.OK);
-              return res;
-            },
-            (err: unknown) => {
-              workEnded();
-              const se = failure(call, err);
-              setCurrentSpanError(se.details);
-              finish(ctx, method, req, started, se.code, err);
-              throw se;
-            },
-          ),
-      );
-    },
+    handle: (req, call, send) => (tracingEnabled() ? traced(method, req, call, () => answered(ctx, method, run, req, call, send)) : answered(ctx, method, run, req, call, send)),
   };
+}
+
+/** One call, start to end (one async function: the kubelet's polls make no promise chain of closures each). */
+async function answered(ctx: HandlerContext, method: string, run: Run, req: unknown, call: ServerCall, send: (message: unknown) => void): Promise<unknown> {
+  const started = process.hrtime.bigint();
+  const workEnded = workStarted(ctx, method);
+  let res: unknown;
+  try {
+    res = await run(req, call, send);
+  } catch (err) {
+    workEnded();
+    const se = failure(call, err);
+    setCurrentSpanError(se.details);
+    finish(ctx, method, req, started, se.code, err);
+    throw se;
+  }
+  workEnded();
+  if (call.signal.aborted) finish(ctx, method, req, started, Status.CANCELLED, new Error('the caller went away before the answer'));
+  else finish(ctx, method, req, started, Status.OK);
+  return res;
 }
 
 export function unary<Req, Res>(ctx: HandlerContext, method: string, impl: (req: Req, cancelled: AbortSignal) => Promise<Res> | Res): Rpc {

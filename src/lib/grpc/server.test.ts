@@ -201,6 +201,8 @@ describe('GrpcServer', () => {
     expect(timeoutMs('2S')).toBe(2000);
     expect(timeoutMs('1000000n')).toBe(1);
     expect(timeoutMs('123456789m')).toBeUndefined();
+    expect(timeoutMs('99999999H')).toBe(99999999 * 3_600_000);
+    for (const bad of ['', 'm', '5', '5x', '-5m', '5.0S', ' 5S', '5 S', '１S']) expect(timeoutMs(bad), bad).toBeUndefined();
   });
 
   it('aborts a stream the client cancels', async () => {

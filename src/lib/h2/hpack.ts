@@ -147,16 +147,17 @@ export function encodeHeaderBlock(fields: readonly (readonly [string, string])[]
 
 /** What a decoded header block holds: fields in order, and its size as RFC 7540 6.5.2 counts it. */
 export interface DecodedHeaders {
-  fields: [name: string, value: string][];
+  fields: (readonly [name: string, value: string])[];
   listSize: number;
 }
 
 const ENTRY_OVERHEAD = 32;
+const EMPTY = Buffer.alloc(0);
 
 /** One connection's decoder: the dynamic table lives as long as the connection. */
 export class HpackDecoder {
   /** Newest first. */
-  private readonly entries: [string, string][] = [];
+  private readonly entries: (readonly [string, string])[] = [];
   private size = 0;
   private maxSize: number;
 
@@ -165,57 +166,71 @@ export class HpackDecoder {
     this.maxSize = limit;
   }
 
+  /** The block being decoded and the position in it (fields, not closures: no garbage per block). */
+  private block: Buffer = EMPTY;
+  private i = 0;
+
   decode(block: Buffer): DecodedHeaders {
-    const fields: [string, string][] = [];
+    // Table entries are immutable tuples: an indexed field is the entry itself, not a copy.
+    const fields: (readonly [string, string])[] = [];
     let listSize = 0;
-    let i = 0;
     let fieldSeen = false;
-    const int = (prefixBits: number): number => {
-      const max = (1 << prefixBits) - 1;
-      let value = (block[i++] as number) & max;
-      if (value < max) return value;
-      for (let shift = 0; ; shift += 7) {
-        if (i >= block.length) throw new H2Error(ErrorCode.COMPRESSION_ERROR, 'HPACK: truncated integer');
-        if (shift > 21) throw new H2Error(ErrorCode.COMPRESSION_ERROR, 'HPACK: integer too large');
-        const b = block[i++] as number;
-        value += (b & 0x7f) * 2 ** shift;
-        if (b < 0x80) return value;
+    this.block = block;
+    this.i = 0;
+    try {
+      while (this.i < block.length) {
+        const b = block[this.i] as number;
+        if (b & 0x80) {
+          const f = this.field(this.int(7));
+          fields.push(f);
+          listSize += f[0].length + f[1].length + ENTRY_OVERHEAD;
+          fieldSeen = true;
+        } else if ((b & 0xe0) === 0x20) {
+          if (fieldSeen) throw new H2Error(ErrorCode.COMPRESSION_ERROR, 'HPACK: table size update after a field');
+          const size = this.int(5);
+          if (size > this.limit) throw new H2Error(ErrorCode.COMPRESSION_ERROR, `HPACK: table size ${size} over the ${this.limit} announced`);
+          this.maxSize = size;
+          this.evict(0);
+        } else {
+          const indexing = (b & 0xc0) === 0x40;
+          const index = this.int(indexing ? 6 : 4);
+          const name = index === 0 ? this.str() : this.field(index)[0];
+          const f = [name, this.str()] as const;
+          fields.push(f);
+          listSize += f[0].length + f[1].length + ENTRY_OVERHEAD;
+          fieldSeen = true;
+          if (indexing) this.add(f);
+        }
       }
-    };
-    const str = (): string => {
-      if (i >= block.length) throw new H2Error(ErrorCode.COMPRESSION_ERROR, 'HPACK: truncated string');
-      const huffman = ((block[i] as number) & 0x80) !== 0;
-      const len = int(7);
-      if (i + len > block.length) throw new H2Error(ErrorCode.COMPRESSION_ERROR, 'HPACK: string past the end of the block');
-      const s = huffman ? huffmanDecode(block, i, i + len) : block.toString('latin1', i, i + len);
-      i += len;
-      return s;
-    };
-    while (i < block.length) {
-      const b = block[i] as number;
-      if (b & 0x80) {
-        const [name, value] = this.field(int(7));
-        fields.push([name, value]);
-        listSize += name.length + value.length + ENTRY_OVERHEAD;
-        fieldSeen = true;
-      } else if ((b & 0xe0) === 0x20) {
-        if (fieldSeen) throw new H2Error(ErrorCode.COMPRESSION_ERROR, 'HPACK: table size update after a field');
-        const size = int(5);
-        if (size > this.limit) throw new H2Error(ErrorCode.COMPRESSION_ERROR, `HPACK: table size ${size} over the ${this.limit} announced`);
-        this.maxSize = size;
-        this.evict(0);
-      } else {
-        const indexing = (b & 0xc0) === 0x40;
-        const index = int(indexing ? 6 : 4);
-        const name = index === 0 ? str() : (this.field(index)[0]);
-        const value = str();
-        fields.push([name, value]);
-        listSize += name.length + value.length + ENTRY_OVERHEAD;
-        fieldSeen = true;
-        if (indexing) this.add(name, value);
-      }
+    } finally {
+      this.block = EMPTY;
     }
     return { fields, listSize };
+  }
+
+  private int(prefixBits: number): number {
+    const block = this.block;
+    const max = (1 << prefixBits) - 1;
+    let value = (block[this.i++] as number) & max;
+    if (value < max) return value;
+    for (let shift = 0; ; shift += 7) {
+      if (this.i >= block.length) throw new H2Error(ErrorCode.COMPRESSION_ERROR, 'HPACK: truncated integer');
+      if (shift > 21) throw new H2Error(ErrorCode.COMPRESSION_ERROR, 'HPACK: integer too large');
+      const b = block[this.i++] as number;
+      value += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return value;
+    }
+  }
+
+  private str(): string {
+    const block = this.block;
+    if (this.i >= block.length) throw new H2Error(ErrorCode.COMPRESSION_ERROR, 'HPACK: truncated string');
+    const huffman = ((block[this.i] as number) & 0x80) !== 0;
+    const len = this.int(7);
+    const at = this.i;
+    if (at + len > block.length) throw new H2Error(ErrorCode.COMPRESSION_ERROR, 'HPACK: string past the end of the block');
+    this.i = at + len;
+    return huffman ? huffmanDecode(block, at, at + len) : block.toString('latin1', at, at + len);
   }
 
   private field(index: number): readonly [string, string] {
@@ -226,19 +241,19 @@ export class HpackDecoder {
     return e;
   }
 
-  private add(name: string, value: string): void {
-    const size = name.length + value.length + ENTRY_OVERHEAD;
+  private add(entry: readonly [string, string]): void {
+    const size = entry[0].length + entry[1].length + ENTRY_OVERHEAD;
     this.evict(size);
     // An entry larger than the table empties it and is not added (RFC 7541 4.4).
     if (size > this.maxSize) return;
-    this.entries.unshift([name, value]);
+    this.entries.unshift(entry);
     this.size += size;
   }
 
   private evict(room: number): void {
     while (this.entries.length > 0 && this.size + room > this.maxSize) {
-      const [n, v] = this.entries.pop() as [string, string];
-      this.size -= n.length + v.length + ENTRY_OVERHEAD;
+      const e = this.entries.pop() as readonly [string, string];
+      this.size -= e[0].length + e[1].length + ENTRY_OVERHEAD;
     }
   }
 }

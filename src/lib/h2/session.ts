@@ -69,7 +69,7 @@ export class H2Stream {
   constructor(
     readonly session: H2ServerSession,
     readonly id: number,
-    readonly headers: [string, string][],
+    readonly headers: (readonly [string, string])[],
     readonly headerListSize: number,
     recvWindow: number,
     sendWindow: number,
@@ -79,7 +79,12 @@ export class H2Stream {
   }
 
   header(name: string): string | undefined {
-    for (const [n, v] of this.headers) if (n === name) return v;
+    // Indexed: for-of with destructuring allocates iterators on every call until V8 optimizes it.
+    const h = this.headers;
+    for (let i = 0; i < h.length; i++) {
+      const f = h[i] as readonly [string, string];
+      if (f[0] === name) return f[1];
+    }
     return undefined;
   }
 
@@ -192,7 +197,7 @@ export class H2ServerSession {
         off = PREFACE.length;
       }
       while (data.length - off >= FRAME_HEADER_BYTES && !this.closed) {
-        const length = data.readUIntBE(off, 3);
+        const length = ((data[off] as number) << 16) | ((data[off + 1] as number) << 8) | (data[off + 2] as number);
         if (length > OUR_MAX_FRAME) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, `a frame of ${length} bytes (most: ${OUR_MAX_FRAME})`);
         const end = off + FRAME_HEADER_BYTES + length;
         if (data.length < end) break;
