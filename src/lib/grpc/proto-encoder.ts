@@ -221,16 +221,24 @@ class Writer {
 
 const writer = new Writer();
 
-/** A 64-bit integer from any accepted form, as two unsigned 32-bit halves (two's complement). */
-function halves(v: unknown, path: string): [number, number] {
+/** The halves split64 leaves: module state rather than a pair per 64-bit field written. */
+let lo32 = 0;
+let hi32 = 0;
+
+/** A 64-bit integer from any accepted form into lo32 / hi32: unsigned 32-bit halves (two's complement). */
+function split64(v: unknown, path: string): void {
   if (typeof v === 'number') {
     if (!Number.isInteger(v)) throw new TypeError(`${path}: integer expected, got ${v}`);
-    if (v >= 0 && v <= Number.MAX_SAFE_INTEGER) return [v % TWO_32, Math.floor(v / TWO_32)];
+    if (v >= 0 && v <= Number.MAX_SAFE_INTEGER) {
+      lo32 = v % TWO_32;
+      hi32 = Math.floor(v / TWO_32);
+      return;
+    }
     v = BigInt(v);
   } else if (typeof v === 'string') {
     // Up to 15 digits is a safe integer; the common case (timestamps in ns have 19) goes through BigInt.
     const text = v;
-    if (text.length <= 15 && /^[0-9]+$/.test(text)) return halves(Number(text), path);
+    if (text.length <= 15 && /^[0-9]+$/.test(text)) return split64(Number(text), path);
     try {
       v = BigInt(text);
     } catch {
@@ -238,11 +246,14 @@ function halves(v: unknown, path: string): [number, number] {
     }
   } else if (typeof v === 'object' && v !== null && typeof (v as { low?: unknown }).low === 'number') {
     const l = v as { low: number; high: number };
-    return [l.low >>> 0, l.high >>> 0];
+    lo32 = l.low >>> 0;
+    hi32 = l.high >>> 0;
+    return;
   }
   if (typeof v !== 'bigint') throw new TypeError(`${path}: integer expected, got ${typeof v}`);
   const u = BigInt.asUintN(64, v);
-  return [Number(u & 0xffffffffn), Number(u >> 32n)];
+  lo32 = Number(u & 0xffffffffn);
+  hi32 = Number(u >> 32n);
 }
 
 function isDefault(v: unknown): boolean {
@@ -276,14 +287,14 @@ function writeValue(w: Writer, f: Value, v: unknown, path: string): void {
     }
     case Kind.Int64:
     case Kind.Uint64: {
-      const [lo, hi] = halves(v, path);
-      w.varint64(lo, hi);
+      split64(v, path);
+      w.varint64(lo32, hi32);
       return;
     }
     case Kind.Sint64: {
-      const [lo, hi] = halves(v, path);
-      const sign = hi >> 31;
-      w.varint64(((lo << 1) ^ sign) >>> 0, (((hi << 1) | (lo >>> 31)) ^ sign) >>> 0);
+      split64(v, path);
+      const sign = hi32 >> 31;
+      w.varint64(((lo32 << 1) ^ sign) >>> 0, (((hi32 << 1) | (lo32 >>> 31)) ^ sign) >>> 0);
       return;
     }
     case Kind.Fixed32:
@@ -292,8 +303,8 @@ function writeValue(w: Writer, f: Value, v: unknown, path: string): void {
       return;
     case Kind.Fixed64:
     case Kind.Sfixed64: {
-      const [lo, hi] = halves(v, path);
-      w.fixed64(lo, hi);
+      split64(v, path);
+      w.fixed64(lo32, hi32);
       return;
     }
     case Kind.Double:
