@@ -1,6 +1,7 @@
 // The gRPC server against real clients: grpc-js (Node's nghttp2 underneath) for calls, node:http2
 // and a raw socket for what a broken or hostile client sends. Messages are raw bytes here; the
 // CRI codecs sit on top of this (src/cri/grpc/server.ts).
+import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as http2 from 'node:http2';
@@ -94,6 +95,13 @@ describe('GrpcServer', () => {
     md.set('x-tag', 'seen');
     expect((await unary('Echo', Buffer.from('hello'), {}, md)).toString()).toBe('hello|seen');
     expect((await unary('Echo', Buffer.alloc(0))).toString()).toBe('|');
+  });
+
+  it('keeps concurrent answers of every size apart, byte-exact (flushes share reused buffers)', async () => {
+    const sizes = [3000, 4095, 4097, 20_000, 65_000, 70_000, 150_000, 250_000, 262_000, 300_000];
+    const reqs = [...sizes, ...sizes.reverse()].map((n) => randomBytes(n));
+    const answers = await Promise.all(reqs.map((r) => unary('Echo', r)));
+    answers.forEach((a, i) => expect(a.equals(Buffer.concat([reqs[i] as Buffer, Buffer.from('|')])), `answer ${i}`).toBe(true));
   });
 
   it('sends answers larger than the flow-control windows and frames, byte-exact', async () => {
