@@ -9,7 +9,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { FrameType, PREFACE, frame, settingsPayload } from '../h2/frames.js';
+import { FrameType, PREFACE, Setting, frame, settingsPayload, u32 } from '../h2/frames.js';
 import { encodeHeaderBlock } from '../h2/hpack.js';
 import { GrpcServer, percentEncode, timeoutMs, type ServerCall } from './server.js';
 import { Status, StatusError } from './status.js';
@@ -329,6 +329,37 @@ describe('GrpcServer', () => {
     expect(goaway(await rawConnection(flood))).toBe(11);
     expect(protocolErrors).toHaveLength(5);
     expect((await unary('Echo', Buffer.from('still'))).toString()).toBe('still|');
+  });
+
+  it('sends a big answer whole, trailers last, when the client widens its windows only after the request', async () => {
+    const size = 200_000;
+    const headers = encodeHeaderBlock([[':method', 'POST'], [':scheme', 'http'], [':path', SERVICE.Big.path], [':authority', 'x'], ['content-type', 'application/grpc'], ['te', 'trailers']]);
+    const body = Buffer.from(String(size));
+    const request = Buffer.concat([Buffer.from([0]), u32(body.length), body]);
+    const got = await new Promise<Buffer>((resolve) => {
+      const chunks: Buffer[] = [];
+      const s = connect(socket, () => {
+        // The answer starts on the default 64 KiB windows; more room comes later, as grpc-go's BDP estimate gives it.
+        s.write(Buffer.concat([PREFACE, settings, frame(FrameType.HEADERS, 0x4, 1, headers), frame(FrameType.DATA, 0x1, 1, request)]));
+        setTimeout(() => s.write(Buffer.concat([frame(FrameType.SETTINGS, 0, 0, settingsPayload([[Setting.INITIAL_WINDOW_SIZE, 1 << 20]])), frame(FrameType.WINDOW_UPDATE, 0, 0, u32(1 << 20))])), 50);
+      });
+      s.on('data', (b: Buffer) => {
+        chunks.push(b);
+        const all = Buffer.concat(chunks);
+        if (frames(all).some(([t, f, id]) => t === FrameType.HEADERS && id === 1 && (f & 0x1) !== 0)) {
+          s.destroy();
+          resolve(all);
+        }
+      });
+    });
+    const ours = frames(got).filter(([, , id]) => id === 1);
+    const data = Buffer.concat(ours.filter(([t]) => t === FrameType.DATA).map(([, , , p]) => p));
+    expect(data.length).toBe(5 + size);
+    expect(data.readUInt32BE(1)).toBe(size);
+    expect(data.subarray(5).every((b) => b === 7)).toBe(true);
+    const last = ours.at(-1);
+    expect(last?.[0]).toBe(FrameType.HEADERS);
+    expect((last?.[1] ?? 0) & 0x1).toBe(1);
   });
 
   it('resets a stream the client breaks (WINDOW_UPDATE of 0), says so, and keeps the connection', async () => {
