@@ -34,16 +34,15 @@ function protobufjs(): typeof Protobuf {
 function methodDefinition(service: string, m: Protobuf.Method): grpc.MethodDefinition<object, object> {
   const req = m.resolvedRequestType as Protobuf.Type;
   const res = m.resolvedResponseType as Protobuf.Type;
-  // Our encoder, not protobufjs': see lib/grpc/proto-encoder.ts.
-  const serializer = (t: Protobuf.Type) => messageEncoder(t);
   const deserializer = (t: Protobuf.Type) => (bytes: Buffer) => t.toObject(t.decode(bytes), TO_OBJECT);
   return {
     path: `/${service}/${m.name}`,
     requestStream: !!m.requestStream,
     responseStream: !!m.responseStream,
-    requestSerialize: serializer(req),
+    // Our encoder, not protobufjs': see lib/grpc/proto-encoder.ts.
+    requestSerialize: messageEncoder(req),
     requestDeserialize: deserializer(req),
-    responseSerialize: serializer(res),
+    responseSerialize: messageEncoder(res),
     responseDeserialize: deserializer(res),
     originalName: m.name.charAt(0).toLowerCase() + m.name.slice(1),
   };
