@@ -423,6 +423,15 @@ export const suite: Suite = {
         const keep = process.env.NEXCAGE_COMPARE_GC_LOG;
         if (keep) await writeFile(join(keep, `${r.name}-polls-gc.log`), readFileSync(r.gcTrace, 'utf8').slice(gcBefore.get(r)));
       }
+      // The same calls from a client on Go's default GC (a collection every 4 MiB it allocates): shown
+      // beside the figures above, whose client collects about as often as a kubelet does.
+      for (const p of polls) {
+        for (const [k, r] of runtimes.entries()) {
+          const req = p.request ? await p.request(workloads[k] as CriWorkload, r) : undefined;
+          const res = await goListCalls(goBinary, r.socket, p.method, POLL_CALLS, 0, req, 'small');
+          record(figures, `${p.method.replace(/^.*\//, '')} with ${LIST_PODS * PER_POD} containers (grpc-go, back to back, client on Go's default GC)`, 'ms', r.name, summarize('', 'ms', res.ms));
+        }
+      }
       if (ONLY === 'polls') return toRows(figures, runtimes.map((r) => r.name));
 
       phase('removing the pods');

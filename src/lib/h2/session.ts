@@ -17,11 +17,11 @@ import {
   PREFACE,
   Setting,
   frame,
-  frameHeader,
   settingsPayload,
   u32,
 } from './frames.js';
 import { HpackDecoder } from './hpack.js';
+import { Outgoing } from './outgoing.js';
 
 export interface SessionOptions {
   /** Called once a stream's request headers are complete; set its listener there. */
@@ -106,14 +106,6 @@ export class H2Stream {
   }
 }
 
-/** Flushes up to this size are joined by Buffer.concat (from Node's shared pool below 4 KiB). */
-const POOLED_CONCAT_BYTES = 4 * 1024;
-/** Flushes up to this size are copied into a reused buffer and written at once. */
-const FLUSH_BUFFER_BYTES = 256 * 1024;
-/** Reused buffers kept between flushes (for all sessions: one event loop fills them). */
-const KEPT_FLUSH_BUFFERS = 2;
-const flushBuffers: Buffer[] = [];
-
 /** The largest frame we take (we announce no other SETTINGS_MAX_FRAME_SIZE). */
 const OUR_MAX_FRAME = DEFAULT_MAX_FRAME;
 /** A header block (HEADERS + CONTINUATION) larger than this ends the connection. */
@@ -132,8 +124,7 @@ export class H2ServerSession {
   private sendConnWindow = DEFAULT_WINDOW;
   private peerInitialWindow = DEFAULT_WINDOW;
   private peerMaxFrame = DEFAULT_MAX_FRAME;
-  private out: Buffer[] = [];
-  private outBytes = 0;
+  private readonly out = new Outgoing();
   /** DATA of all streams waiting for flow-control window. */
   private pendingTotal = 0;
   private flushQueued = false;
@@ -158,7 +149,7 @@ export class H2ServerSession {
         ]),
       ),
     );
-    if (opts.connectionWindow > DEFAULT_WINDOW) this.write(frame(FrameType.WINDOW_UPDATE, 0, 0, u32(opts.connectionWindow - DEFAULT_WINDOW)));
+    if (opts.connectionWindow > DEFAULT_WINDOW) this.frameU32(FrameType.WINDOW_UPDATE, 0, opts.connectionWindow - DEFAULT_WINDOW);
     socket.on('data', (chunk: Buffer) => this.received(chunk));
     socket.on('error', () => {});
     socket.on('close', () => this.lost('the connection closed'));
@@ -212,7 +203,7 @@ export class H2ServerSession {
         const type = data[off + 3] as number;
         const flags = data[off + 4] as number;
         const id = data.readUInt32BE(off + 5) & 0x7fffffff;
-        this.onFrame(type, flags, id, data.subarray(off + FRAME_HEADER_BYTES, end));
+        this.onFrame(type, flags, id, data, off + FRAME_HEADER_BYTES, end);
         off = end;
       }
       // A partial frame is copied so the rest of this read's buffer can go.
@@ -223,37 +214,45 @@ export class H2ServerSession {
     }
   }
 
-  private onFrame(type: number, flags: number, id: number, payload: Buffer): void {
+  /** One frame; its payload is `data` from `start` to `end` (a view is made only for what is kept or parsed). */
+  private onFrame(type: number, flags: number, id: number, data: Buffer, start: number, end: number): void {
     if (this.continuing && (type !== FrameType.CONTINUATION || id !== this.continuing.id)) {
       throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'a header block was interrupted by another frame');
     }
+    const length = end - start;
     switch (type) {
       case FrameType.DATA:
-        return this.onDataFrame(flags, id, payload);
+        return this.onDataFrame(flags, id, data.subarray(start, end));
       case FrameType.HEADERS:
-        return this.onHeadersFrame(flags, id, payload);
+        return this.onHeadersFrame(flags, id, data.subarray(start, end));
       case FrameType.CONTINUATION:
-        return this.onContinuation(flags, id, payload);
+        return this.onContinuation(flags, id, data.subarray(start, end));
       case FrameType.PRIORITY:
         if (id === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'PRIORITY on stream 0');
-        if (payload.length !== 5) this.resetId(id, ErrorCode.FRAME_SIZE_ERROR);
+        if (length !== 5) this.resetId(id, ErrorCode.FRAME_SIZE_ERROR);
         return;
       case FrameType.RST_STREAM:
-        return this.onReset(id, payload);
+        if (length !== 4) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'RST_STREAM of the wrong size');
+        return this.onReset(id, data.readUInt32BE(start));
       case FrameType.SETTINGS:
-        return this.onSettings(flags, id, payload);
+        return this.onSettings(flags, id, data.subarray(start, end));
       case FrameType.PUSH_PROMISE:
         throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'PUSH_PROMISE from a client');
       case FrameType.PING:
         if (id !== 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'PING on a stream');
-        if (payload.length !== 8) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'PING of the wrong size');
-        if (!(flags & Flag.ACK)) this.write(frame(FrameType.PING, Flag.ACK, 0, payload));
+        if (length !== 8) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'PING of the wrong size');
+        if (!(flags & Flag.ACK)) {
+          this.out.frameHeader(8, FrameType.PING, Flag.ACK, 0);
+          this.out.bytes(data, start, end);
+          this.flushSoon();
+        }
         return;
       case FrameType.GOAWAY:
         if (id !== 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'GOAWAY on a stream');
         return;
       case FrameType.WINDOW_UPDATE:
-        return this.onWindowUpdate(id, payload);
+        if (length !== 4) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'WINDOW_UPDATE of the wrong size');
+        return this.onWindowUpdate(id, data.readUInt32BE(start) & 0x7fffffff);
       default:
         // Unknown frame types are ignored (RFC 9113 4.1).
         return;
@@ -266,7 +265,7 @@ export class H2ServerSession {
     if (this.recvConnWindow < 0) throw new H2Error(ErrorCode.FLOW_CONTROL_ERROR, 'the client sent past the connection window');
     this.recvConnConsumed += payload.length;
     if (this.recvConnConsumed >= this.opts.connectionWindow / 2) {
-      this.write(frame(FrameType.WINDOW_UPDATE, 0, 0, u32(this.recvConnConsumed)));
+      this.frameU32(FrameType.WINDOW_UPDATE, 0, this.recvConnConsumed);
       this.recvConnWindow += this.recvConnConsumed;
       this.recvConnConsumed = 0;
     }
@@ -288,7 +287,7 @@ export class H2ServerSession {
     if (!end) {
       s.recvConsumed += payload.length;
       if (s.recvConsumed >= this.opts.streamWindow / 2) {
-        this.write(frame(FrameType.WINDOW_UPDATE, 0, id, u32(s.recvConsumed)));
+        this.frameU32(FrameType.WINDOW_UPDATE, id, s.recvConsumed);
         s.recvWindow += s.recvConsumed;
         s.recvConsumed = 0;
       }
@@ -355,14 +354,13 @@ export class H2ServerSession {
     }
   }
 
-  private onReset(id: number, payload: Buffer): void {
+  private onReset(id: number, code: number): void {
     if (id === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
-    if (payload.length !== 4) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'RST_STREAM of the wrong size');
     if (id > this.lastStreamId) throw new H2Error(ErrorCode.PROTOCOL_ERROR, `RST_STREAM on idle stream ${id}`);
     const s = this.streams.get(id);
     if (!s) return;
     this.forget(s);
-    this.abort(s, `the client reset the stream (code ${payload.readUInt32BE(0)})`);
+    this.abort(s, `the client reset the stream (code ${code})`);
   }
 
   private onSettings(flags: number, id: number, payload: Buffer): void {
@@ -391,9 +389,7 @@ export class H2ServerSession {
     this.flushBlocked();
   }
 
-  private onWindowUpdate(id: number, payload: Buffer): void {
-    if (payload.length !== 4) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'WINDOW_UPDATE of the wrong size');
-    const inc = payload.readUInt32BE(0) & 0x7fffffff;
+  private onWindowUpdate(id: number, inc: number): void {
     if (id === 0) {
       if (inc === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
       this.sendConnWindow += inc;
@@ -415,15 +411,13 @@ export class H2ServerSession {
     if (s.localEnded || s.aborted || this.closed) return;
     const max = this.peerMaxFrame;
     const flags = endStream ? Flag.END_STREAM : 0;
-    if (block.length <= max) {
-      this.write(frameHeader(block.length, FrameType.HEADERS, flags | Flag.END_HEADERS, s.id), block);
-    } else {
-      for (let off = 0; off < block.length; off += max) {
-        const piece = block.subarray(off, off + max);
-        const last = off + max >= block.length;
-        this.write(frameHeader(piece.length, off === 0 ? FrameType.HEADERS : FrameType.CONTINUATION, (off === 0 ? flags : 0) | (last ? Flag.END_HEADERS : 0), s.id), piece);
-      }
+    // One HEADERS frame, or more with CONTINUATION frames after it (an empty block is one frame too).
+    for (let off = 0; off === 0 || off < block.length; off += max) {
+      const end = Math.min(off + max, block.length);
+      this.out.frameHeader(end - off, off === 0 ? FrameType.HEADERS : FrameType.CONTINUATION, (off === 0 ? flags : 0) | (end === block.length ? Flag.END_HEADERS : 0), s.id);
+      this.out.bytes(block, off, end);
     }
+    this.flushSoon();
     if (endStream) this.endedLocally(s);
   }
 
@@ -454,7 +448,7 @@ export class H2ServerSession {
   }
 
   private resetId(id: number, code: number): void {
-    this.write(frame(FrameType.RST_STREAM, 0, id, u32(code)));
+    this.frameU32(FrameType.RST_STREAM, id, code);
   }
 
   private flushStream(s: H2Stream): void {
@@ -466,8 +460,11 @@ export class H2ServerSession {
       }
       const head = s.pending[0] as Buffer;
       const n = Math.min(room, head.length - s.pendingOffset);
-      const piece = s.pendingOffset === 0 && n === head.length ? head : head.subarray(s.pendingOffset, s.pendingOffset + n);
-      this.write(frameHeader(n, FrameType.DATA, 0, s.id), piece);
+      if (!this.closed) {
+        this.out.frameHeader(n, FrameType.DATA, 0, s.id);
+        this.out.bytes(head, s.pendingOffset, s.pendingOffset + n);
+        this.flushSoon();
+      }
       this.sendConnWindow -= n;
       s.sendWindow -= n;
       s.pendingBytes -= n;
@@ -530,14 +527,20 @@ export class H2ServerSession {
     s.listener?.abort(reason);
   }
 
-  private write(a: Buffer, b?: Buffer): void {
+  /** A whole frame made elsewhere (SETTINGS, GOAWAY: once a connection). */
+  private write(a: Buffer): void {
     if (this.closed) return;
-    this.out.push(a);
-    this.outBytes += a.length;
-    if (b) {
-      this.out.push(b);
-      this.outBytes += b.length;
-    }
+    this.out.bytes(a);
+    this.flushSoon();
+  }
+
+  private frameU32(type: number, id: number, value: number): void {
+    if (this.closed) return;
+    this.out.frameU32(type, 0, id, value);
+    this.flushSoon();
+  }
+
+  private flushSoon(): void {
     if (!this.flushQueued) {
       this.flushQueued = true;
       // Everything a turn of the event loop produced goes out in one write.
@@ -547,28 +550,8 @@ export class H2ServerSession {
 
   private flush(): void {
     this.flushQueued = false;
-    const out = this.out;
-    if (out.length === 0 || this.socket.destroyed) return;
-    this.out = [];
-    const bytes = this.outBytes;
-    this.outBytes = 0;
-    if (out.length === 1) this.socket.write(out[0] as Buffer);
-    else if (bytes <= POOLED_CONCAT_BYTES) this.socket.write(Buffer.concat(out, bytes));
-    else if (bytes <= FLUSH_BUFFER_BYTES) {
-      // A big answer is many frames: one write of a reused buffer, where a write per frame left
-      // ~0.5 KB of stream bookkeeping each (ListContainers of 200: 22 writes, most of its garbage).
-      const buf = flushBuffers.pop() ?? Buffer.allocUnsafeSlow(FLUSH_BUFFER_BYTES);
-      let off = 0;
-      for (let i = 0; i < out.length; i++) off += (out[i] as Buffer).copy(buf, off);
-      this.socket.write(buf.subarray(0, off), () => {
-        // Written (or failed): the socket holds it no longer.
-        if (flushBuffers.length < KEPT_FLUSH_BUFFERS) flushBuffers.push(buf);
-      });
-    } else {
-      this.socket.cork();
-      for (let i = 0; i < out.length; i++) this.socket.write(out[i] as Buffer);
-      this.socket.uncork();
-    }
+    if (this.socket.destroyed) return this.out.dispose();
+    this.out.writeTo(this.socket);
   }
 
   private fail(err: H2Error): void {
@@ -585,6 +568,7 @@ export class H2ServerSession {
     if (this.closed) return;
     this.closed = true;
     this.leftover = undefined;
+    this.out.dispose();
     const streams = [...this.streams.values()];
     this.streams.clear();
     this.blocked.clear();
