@@ -7,6 +7,7 @@ import { gunzipSync, inflateSync } from 'node:zlib';
 import { ErrorCode, type H2Error } from '../h2/frames.js';
 import { encodeHeaderBlock } from '../h2/hpack.js';
 import { H2ServerSession, type H2Stream, type StreamListener } from '../h2/session.js';
+import { Deadlines } from './deadlines.js';
 import { Status, StatusError } from './status.js';
 
 export interface ServerCall {
@@ -80,18 +81,14 @@ function statusBlock(code: number, details: string, withHeaders: boolean): Buffe
   return encodeHeaderBlock(fields);
 }
 
-/** The timer's callback is one function for all calls (see StreamListener on why no closure per call). */
-function deadlinePassed(call: Call): void {
-  call.deadlinePassed();
-}
-
 class Call implements ServerCall, StreamListener {
   private readonly controller = new AbortController();
   private parts: Buffer[] = [];
   private bytes = 0;
   /** Prefix + message bytes, once the prefix is in. */
   private expected = Infinity;
-  private timer: NodeJS.Timeout | undefined;
+  /** When the caller's deadline passes (Date.now() ms); Infinity without one. */
+  deadlineAt = Infinity;
   private headersSent = false;
   private done = false;
 
@@ -99,13 +96,14 @@ class Call implements ServerCall, StreamListener {
     private readonly stream: H2Stream,
     private readonly handler: MethodHandler,
     private readonly maxBytes: number,
+    private readonly deadlines: Deadlines<Call>,
   ) {
     stream.listener = this;
     const ms = timeoutMs(stream.header('grpc-timeout'));
     // A deadline past what a timer can hold (~24.8 days; up to 99999999H may be sent) is no deadline.
     if (ms !== undefined && ms <= MAX_TIMER_MS) {
-      this.timer = setTimeout(deadlinePassed, ms, this);
-      this.timer.unref();
+      this.deadlineAt = Date.now() + ms;
+      deadlines.add(this);
     }
   }
 
@@ -246,7 +244,7 @@ class Call implements ServerCall, StreamListener {
   private finish(code: number, details: string): void {
     if (this.done) return;
     this.done = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.deadlineAt !== Infinity) this.deadlines.delete(this);
     const s = this.stream;
     // No message sent yet: one HEADERS frame holds it all ("trailers-only").
     if (!this.headersSent) s.sendHeaders(code === Status.OK ? TRAILERS_ONLY_OK : statusBlock(code, details, true), true);
@@ -256,7 +254,7 @@ class Call implements ServerCall, StreamListener {
   private cancel(reason: Error): void {
     if (this.done) return;
     this.done = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.deadlineAt !== Infinity) this.deadlines.delete(this);
     this.controller.abort(reason);
   }
 }
@@ -264,6 +262,7 @@ class Call implements ServerCall, StreamListener {
 export class GrpcServer {
   private readonly methods = new Map<string, MethodHandler>();
   private readonly sessions = new Set<H2ServerSession>();
+  private readonly deadlines = new Deadlines<Call>();
   private server: Server | undefined;
 
   constructor(private readonly opts: GrpcServerOptions) {}
@@ -316,7 +315,7 @@ export class GrpcServer {
     const handler = this.methods.get(path);
     if (!handler) return s.sendHeaders(statusBlock(Status.UNIMPLEMENTED, `The server does not implement the method ${path.slice(0, 256)}`, true), true);
     if (s.headerListSize > MAX_HEADER_LIST_BYTES) return s.sendHeaders(statusBlock(Status.RESOURCE_EXHAUSTED, 'the request metadata is too large', true), true);
-    new Call(s, handler, this.opts.maxMessageBytes);
+    new Call(s, handler, this.opts.maxMessageBytes, this.deadlines);
   }
 }
 

@@ -9,12 +9,8 @@ import { FRAME_HEADER_BYTES } from './frames.js';
 export const STAGE_BYTES = 256 * 1024;
 /** Staging buffers kept between turns, for all sessions: one event loop fills them. */
 const KEPT_STAGES = 4;
-/**
- * A flush up to this size is copied into a buffer of its own and the stage given back at once: a
- * stage written to a socket stays with the socket until the kernel took it, and a client that does
- * not read must not make small frames hold a stage each.
- */
-const COPIED_FLUSH_BYTES = 16 * 1024;
+/** A flush up to this size is copied into a buffer of its own (from Node's pool) and the stage kept free. */
+const COPIED_FLUSH_BYTES = 4 * 1024;
 /** A payload this large is written as it is rather than copied. */
 const ZERO_COPY_BYTES = STAGE_BYTES / 2;
 
@@ -94,8 +90,9 @@ export class Outgoing {
     const used = this.used;
     this.total = 0;
     if (this.earlier.length === 0 && stage) {
+      // A stage written to a socket stays with it until the kernel took the bytes: one to a socket
+      // still holding earlier bytes (a client that does not read) would stay there, a stage per flush.
       if (used <= COPIED_FLUSH_BYTES || socket.writableLength > 0) {
-        // Small, or the socket is backed up: a copy of its own size, and the stage stays here.
         const copy = Buffer.allocUnsafe(used);
         stage.buf.copy(copy, 0, 0, used);
         this.stage = undefined;
