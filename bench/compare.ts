@@ -170,7 +170,7 @@ export const suite: Suite = {
     const runtimes: Runtime[] = [];
     const workloads: CriWorkload[] = [];
     const phase = (what: string): void => console.error(`compare: ${what} (load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')})`);
-    const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+    const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
     try {
       const images = await pushContainerImages(registry);
       phase('starting the daemons');
