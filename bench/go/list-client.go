@@ -18,11 +18,18 @@ import (
 	"google.golang.org/grpc"
 )
 
+// dial connects with flow-control windows fixed at 1 MiB. Left dynamic, Debian's grpc-go (1.33) grows
+// them with its BDP estimator, which has a race (grpc-go #5358, fixed in 1.49): a stream opened while the
+// client raises its window keeps the old 64 KiB limit on the client's side, the server is told the new
+// one, and the client ends the call with "Internal: unexpected EOF" when more arrives. Fresh connections
+// grow their windows during the first calls, where the race fell now and then; a kubelet's connection
+// lives as long as the node and its windows were grown long ago, by a grpc-go without the race.
 func dial(socket string) (*grpc.ClientConn, error) {
 	dialer := func(ctx context.Context, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", socket)
 	}
 	return grpc.Dial("passthrough:///nexcage", grpc.WithInsecure(), grpc.WithContextDialer(dialer),
+		grpc.WithInitialWindowSize(1<<20), grpc.WithInitialConnWindowSize(1<<20),
 		grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{}), grpc.MaxCallRecvMsgSize(16<<20)))
 }
 
