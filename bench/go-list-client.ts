@@ -14,7 +14,8 @@ const GO_ENV = { GO111MODULE: 'off', GOPATH: '/usr/share/gocode', GOFLAGS: '' };
  * it allocate that much between two collections; this client's live heap is tiny, and with Go's
  * defaults it collected every 4 MiB: every ~12 ListContainers of 161 KiB (each answer is allocated
  * twice), its own GC on the same two cores as the daemon. 'kubelet' collects when the heap reaches
- * 64 MiB (GOMEMLIMIT, GOGC=off), as a kubelet with a 32 MiB live heap would; 'small' is Go's default.
+ * 64 MiB (GOMEMLIMIT, GOGC=off), after ~63 MiB allocated: as often as a kubelet with a live heap of
+ * about that size (Go's default collects when the heap has doubled); 'small' is Go's default.
  */
 export type ClientHeap = 'kubelet' | 'small';
 
