@@ -327,6 +327,9 @@ export class FakeNetns {
   async releaseIfEmpty(): Promise<boolean> {
     return true;
   }
+  async close(): Promise<void> {
+    this.w.step('netns.close');
+  }
 }
 
 export class FakeShm implements ShmMounts {

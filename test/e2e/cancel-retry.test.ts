@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../src/cri/grpc/client.js';
 import { ctrConfig, podConfig, startPodFixture, stopPodFixture, type ContainerImages } from '../support/containers.js';
 import type { TestRegistry } from '../support/registry.js';
-import { type Daemon, useTestDir } from './harness.js';
+import { type Daemon, podPins, useTestDir } from './harness.js';
 
 const t = useTestDir();
 let registry: TestRegistry;
@@ -25,10 +25,6 @@ afterAll(async () => {
   await stopPodFixture({ d, registry, podId });
 });
 
-function netnsPins(): string[] {
-  const dir = join(d.config().stateDir as string, 'netns');
-  return existsSync(dir) ? readdirSync(dir) : [];
-}
 
 function reservedIps(): string[] {
   const dir = join(d.config().stateDir as string, 'cni', 'networks', 'nexcage-default');
@@ -38,7 +34,7 @@ function reservedIps(): string[] {
 describe('a call whose caller gave up, then its identical retry', () => {
   it('RunPodSandbox with a 50 ms deadline, then the same request: one pod, its id returned to the retry', async () => {
     const config = podConfig(t.dir());
-    const pinsBefore = netnsPins().length;
+    const pinsBefore = podPins(d).length;
     const first = await call(d.client.runtime, 'RunPodSandbox', { config }, 50).then(
       (r) => r.pod_sandbox_id,
       (err: { code: number }) => expect(err.code).toBe(4),
@@ -48,14 +44,14 @@ describe('a call whose caller gave up, then its identical retry', () => {
     if (typeof first === 'string') await expect(call(d.client.runtime, 'RunPodSandbox', { config }, 60_000)).rejects.toMatchObject({ code: 6 });
     const mine = (await call(d.client.runtime, 'ListPodSandbox', { filter: { label_selector: config.labels ?? {} } })).items;
     expect(mine.map((p) => [p.id, p.state])).toEqual([[id, 'SANDBOX_READY']]);
-    expect(netnsPins().length).toBe(pinsBefore + 1);
+    expect(podPins(d).length).toBe(pinsBefore + 1);
     // The daemon saw the first call go away and handed its pod over (or had not started it).
     if (typeof first !== 'string') expect(d.logs().some((l) => l.method === 'RunPodSandbox' && l.msg === 'cri call cancelled by its caller')).toBe(true);
     const handed = d.logs().some((l) => typeof l.msg === 'string' && /RunPodSandbox(: handing the finished creation| finished after its caller went away|: an identical request joins)/.test(l.msg));
     const cleanSlate = d.logs().some((l) => typeof l.msg === 'string' && l.msg.includes('the caller went away before the work started'));
     expect(handed || cleanSlate || typeof first === 'string').toBe(true);
     await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: id });
-    expect(netnsPins().length).toBe(pinsBefore);
+    expect(podPins(d).length).toBe(pinsBefore);
   });
 
   it('CreateContainer with a 50 ms deadline, then the same request: one container, its id returned to the retry', async () => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { call } from '../../src/cri/grpc/client.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
-import { Daemon, useTestDir, waitFor } from './harness.js';
+import { Daemon, podPins, useTestDir, waitFor } from './harness.js';
 
 const t = useTestDir();
 
@@ -61,10 +61,6 @@ function reservedIps(d: Daemon): string[] {
   return existsSync(dir) ? readdirSync(dir).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)) : [];
 }
 
-function netnsPins(d: Daemon): string[] {
-  const dir = join(d.config().stateDir as string, 'netns');
-  return existsSync(dir) ? readdirSync(dir) : [];
-}
 
 describe('cleanup a failed RunPodSandbox could not finish', () => {
   it('keeps the pod NOTREADY with its IP and name when CNI DEL fails during the undo; the next StopPodSandbox completes it', async () => {
@@ -78,7 +74,7 @@ describe('cleanup a failed RunPodSandbox could not finish', () => {
     const listed = (await call(d.client.runtime, 'ListPodSandbox', {})).items;
     expect(listed.map((p) => [p.metadata?.name, p.state])).toEqual([[config.metadata!.name, 'SANDBOX_NOTREADY']]);
     const id = listed[0]!.id;
-    expect(netnsPins(d)).toEqual([id]);
+    expect(podPins(d)).toEqual([id]);
     expect(reservedIps(d)).toHaveLength(1);
     expect(d.logs().some((l) => l.podSandboxId === id && typeof l.msg === 'string' && l.msg.startsWith('RunPodSandbox left cleanup undone'))).toBe(true);
     // Its name stays reserved.
@@ -86,7 +82,7 @@ describe('cleanup a failed RunPodSandbox could not finish', () => {
 
     await call(d.client.runtime, 'StopPodSandbox', { pod_sandbox_id: id });
     expect(reservedIps(d)).toEqual([]);
-    expect(netnsPins(d)).toEqual([]);
+    expect(podPins(d)).toEqual([]);
     expect((await call(d.client.runtime, 'PodSandboxStatus', { pod_sandbox_id: id })).status?.state).toBe('SANDBOX_NOTREADY');
     await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: id });
     expect((await call(d.client.runtime, 'ListPodSandbox', {})).items).toEqual([]);
@@ -106,7 +102,7 @@ describe('cleanup a failed RunPodSandbox could not finish', () => {
     expect(reservedIps(d)).toHaveLength(1);
     // The IP and the netns go first; the record is saved and the line logged after the last steps.
     const done = (): boolean => d.logs().some((l) => l.podSandboxId === id && l.msg === 'cleanup left by a failed RunPodSandbox is done; the pod is NOTREADY');
-    await waitFor('the background retry to finish the cleanup', () => reservedIps(d).length === 0 && netnsPins(d).length === 0 && done(), 30_000);
+    await waitFor('the background retry to finish the cleanup', () => reservedIps(d).length === 0 && podPins(d).length === 0 && done(), 30_000);
     await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: id });
     await d.stop();
   });

@@ -259,6 +259,15 @@ function files(path: string): string[] {
 }
 
 /**
+ * The pods' netns pins in a daemon's state dir. A spare the daemon keeps ready (`.spare-*`, a
+ * namespace with only lo, handed to the next pod as a link) is not a pod's.
+ */
+export function podPins(d: Daemon): string[] {
+  const dir = join(d.config().stateDir as string, 'netns');
+  return existsSync(dir) ? readdirSync(dir).filter((n) => !n.startsWith('.spare-')) : [];
+}
+
+/**
  * Pod-level leaks of every daemon that ran in `dir` (<dir>/<daemon>/state): netns pins, runc
  * containers still known to a runtime root, host-local IP reservations of the built-in network,
  * and cgroups left under this file's cgroup parent.

@@ -1,12 +1,12 @@
 // A node without the built-in network (cni.defaultNetwork false, as the packaged config ships):
 // NetworkReady stays false and pods with a pod network are refused until the cluster's CNI config
 // appears; the config is picked up without a restart, as containerd and CRI-O do.
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { call } from '../../src/cri/grpc/client.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
-import { Daemon, useTestDir, waitFor } from './harness.js';
+import { Daemon, podPins, useTestDir, waitFor } from './harness.js';
 
 const t = useTestDir();
 
@@ -39,7 +39,7 @@ describe('a node whose built-in network is off', () => {
       code: 9,
       details: expect.stringMatching(/network plugin not initialized: no CNI config in .*net\.d and the built-in default network is off \(cni\.defaultNetwork\)/),
     });
-    expect(readdirSync(join(d.config().stateDir as string, 'netns'))).toEqual([]);
+    expect(podPins(d)).toEqual([]);
     expect((await call(d.client.runtime, 'ListPodSandbox', {})).items).toEqual([]);
 
     // Host-network pods (the CNI's own DaemonSet) still run on a node whose network is not ready.

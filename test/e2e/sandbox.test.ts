@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { call } from '../../src/cri/grpc/client.js';
 import type { PodSandboxConfig } from '../../src/cri/generated/runtime/v1/PodSandboxConfig.js';
-import { Daemon, useTestDir, waitFor } from './harness.js';
+import { Daemon, podPins, useTestDir, waitFor } from './harness.js';
 
 const t = useTestDir();
 
@@ -314,7 +314,7 @@ describe('pod sandboxes', () => {
     const before = hostLocalIps(d);
     await expect(call(d.client.runtime, 'RunPodSandbox', { config: podConfig(), runtime_handler: 'broken' })).rejects.toMatchObject({ code: 13 });
     expect(hostLocalIps(d)).toEqual(before);
-    expect(readdirSync(join(d.config().stateDir as string, 'netns'))).toEqual([]);
+    expect(podPins(d)).toEqual([]);
     expect(readdirSync(join(d.config().rootDir as string, 'sandboxes'))).toEqual([]);
     expect(readdirSync(join(d.config().stateDir as string, 'sandboxes'))).toEqual([]);
     expect((await call(d.client.runtime, 'ListPodSandbox', {})).items).toEqual([]);
@@ -349,7 +349,7 @@ describe('pod sandboxes with a bad CNI config', () => {
     expect(st.status?.conditions.find((c) => c.type === 'NetworkReady')).toMatchObject({ status: false, reason: 'NetworkPluginNotReady' });
     await expect(call(d.client.runtime, 'RunPodSandbox', { config: podConfig() })).rejects.toMatchObject({ details: expect.stringContaining('no-such-plugin') });
     expect(await (await fetch(`${d.metricsUrl}/metrics`)).text()).toMatch(/^nexcage_cni_errors_total\{command="ADD",plugin="no-such-plugin"\} 1$/m);
-    expect(readdirSync(join(d.config().stateDir as string, 'netns'))).toEqual([]);
+    expect(podPins(d)).toEqual([]);
     expect((await call(d.client.runtime, 'ListPodSandbox', {})).items).toEqual([]);
     await d.stop();
   });
@@ -397,7 +397,7 @@ describe('pod sandboxes across a daemon crash', () => {
     expect((await call(d.client.runtime, 'ListPodSandbox', {})).items).toEqual([]);
     expect(existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('pause')).toBe(false);
     expect(hostLocalIps(d)).not.toContain(ip);
-    expect(readdirSync(join(d.config().stateDir as string, 'netns'))).toEqual([]);
+    expect(podPins(d)).toEqual([]);
     expect(readdirSync(join(d.config().stateDir as string, 'sandboxes'))).toEqual([]);
     expect(d.logs().some((l) => l.msg === 'orphan infra container: deleting')).toBe(true);
     // The same pod can be run again (its name is free).

@@ -1,7 +1,7 @@
 // Pinned network namespaces on a real temp dir (root, util-linux unshare): what is mounted while
 // pins exist, what is left once they are removed, and a failed unshare undone.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -34,7 +34,7 @@ describe('NetnsPins', () => {
   });
 
   it('pins each pod in its own netns under a private dir mount that exists only while pins do', async () => {
-    const pins = new NetnsPins(join(root, 'netns'));
+    const pins = new NetnsPins(join(root, 'netns'), undefined, 0);
     await pins.init();
     expect(mountsUnder(root)).toEqual([]);
     const a = await pins.create('pod-a');
@@ -62,7 +62,7 @@ describe('NetnsPins', () => {
   });
 
   it('keeps the dir mount while another pin is left; a stray file counts as a pin, a dot file does not', async () => {
-    const pins = new NetnsPins(join(root, 'netns'));
+    const pins = new NetnsPins(join(root, 'netns'), undefined, 0);
     const a = await pins.create('pod-a');
     writeFileSync(join(root, 'netns', '.hidden'), '');
     writeFileSync(join(root, 'netns', 'stray'), '');
@@ -82,7 +82,7 @@ describe('NetnsPins', () => {
     ['the native helper', undefined],
     ['util-linux unshare', null],
   ] as const)('with %s, a pin that already exists is refused (ALREADY_EXISTS) and left as it was', async (_how, helper) => {
-    const pins = new NetnsPins(join(root, 'netns'), helper);
+    const pins = new NetnsPins(join(root, 'netns'), helper, 0);
     const a = await pins.create('pod-a');
     const inode = (): string => execFileSync('stat', ['-L', '-c', '%i', a], { encoding: 'utf8' }).trim();
     const before = inode();
@@ -117,7 +117,7 @@ describe('NetnsPins', () => {
     const helper = nativeHelperIfBuilt('nexcage-netns');
     expect(helper, 'make build builds dist/native/nexcage-netns').toBeDefined();
     const lo = (p: string): string => execFileSync('nsenter', [`--net=${p}`, 'ip', '-o', 'addr', 'show', 'dev', 'lo'], { encoding: 'utf8' });
-    const native = new NetnsPins(join(root, 'netns'), helper);
+    const native = new NetnsPins(join(root, 'netns'), helper, 0);
     expect(native.bringsUpLoopback).toBe(true);
     const a = await native.create('pod-a');
     expect(lo(a)).toContain('inet 127.0.0.1/8');
@@ -143,8 +143,144 @@ describe('NetnsPins', () => {
     expect(mountsUnder(root)).toEqual([]);
   });
 
+  describe('spare namespaces (native helper)', () => {
+    /** Poll until the pool holds a spare (made in the background after a pod's pin); its name. */
+    async function spareReady(pins: NetnsPins): Promise<string> {
+      const dir = pins.dir;
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const names = readdirSync(dir);
+        const linked = names.filter((n) => lstatSync(join(dir, n)).isSymbolicLink()).map((n) => readlinkSync(join(dir, n)));
+        const spare = names.find((n) => n.startsWith('.spare-') && !linked.includes(n) && mountsUnder(dir).some((m) => m.path === join(dir, n)));
+        if (spare && pins.readySpares > 0) return spare;
+        if (Date.now() > deadline) throw new Error('no spare netns was made');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+    const inode = (p: string): string => execFileSync('stat', ['-L', '-c', '%i', p], { encoding: 'utf8' }).trim();
+    const lo = (p: string): string => execFileSync('nsenter', [`--net=${p}`, 'ip', '-o', 'addr', 'show', 'dev', 'lo'], { encoding: 'utf8' });
+
+    it('keeps one ready after the first pod and hands it to the next as a link; remove takes both', async () => {
+      const dir = join(root, 'netns');
+      const pins = new NetnsPins(dir);
+      await pins.init();
+      const a = await pins.create('pod-a');
+      const spare = await spareReady(pins);
+      const spareIno = inode(join(dir, spare));
+      const b = await pins.create('pod-b');
+      expect(b).toBe(join(dir, 'pod-b'));
+      expect(readlinkSync(b)).toBe(spare);
+      // The pod's path is the spare's namespace: what runc and the CNI plugins open.
+      expect(inode(b)).toBe(spareIno);
+      expect(inode(b)).not.toBe(inode(a));
+      expect(lo(b)).toContain('inet 127.0.0.1/8');
+      expect(await pins.exists(b)).toBe(true);
+      expect((await pins.list()).sort()).toEqual(['pod-a', 'pod-b']);
+      // The pool is refilled with another one.
+      const next = await spareReady(pins);
+      expect(next).not.toBe(spare);
+
+      await pins.remove(b);
+      expect(existsSync(join(dir, spare))).toBe(false);
+      expect(lstatSync(b, { throwIfNoEntry: false })).toBeUndefined();
+      expect(await pins.exists(b)).toBe(false);
+      await pins.remove(a);
+      // No pod left: the spare and the dir mount stay for the next pod, until close().
+      expect(mountsUnder(root).map((m) => m.path)).toEqual([dir, join(dir, next)]);
+      expect(await pins.releaseIfEmpty()).toBe(false);
+      await pins.close();
+      expect(mountsUnder(root)).toEqual([]);
+      expect(readdirSync(dir)).toEqual([]);
+    });
+
+    it('a pod that takes the last spare before the next is made gets a pin of its own', async () => {
+      const dir = join(root, 'netns');
+      const pins = new NetnsPins(dir);
+      await pins.create('pod-a');
+      await spareReady(pins);
+      const [b, c] = await Promise.all([pins.create('pod-b'), pins.create('pod-c')]);
+      expect(readlinkSync(b)).toMatch(/^\.spare-/);
+      expect(lstatSync(c).isSymbolicLink()).toBe(false);
+      expect(inode(b)).not.toBe(inode(c));
+      for (const p of ['pod-a', 'pod-b', 'pod-c']) await pins.remove(join(dir, p));
+      await pins.close();
+      expect(mountsUnder(root)).toEqual([]);
+    });
+
+    it('a spare cannot be handed to a pod that has a pin already: ALREADY_EXISTS, the spare goes', async () => {
+      const dir = join(root, 'netns');
+      const pins = new NetnsPins(dir);
+      const a = await pins.create('pod-a');
+      const spare = await spareReady(pins);
+      await expect(pins.create('pod-a')).rejects.toMatchObject({ code: 'ALREADY_EXISTS' });
+      expect(existsSync(join(dir, spare))).toBe(false);
+      expect(await pins.exists(a)).toBe(true);
+      await pins.remove(a);
+      await pins.close();
+      expect(mountsUnder(root)).toEqual([]);
+    });
+
+    it('init() after a crash removes the spares no pod links to and keeps a linked one', async () => {
+      const dir = join(root, 'netns');
+      const crashed = new NetnsPins(dir);
+      await crashed.create('pod-a');
+      await spareReady(crashed);
+      const b = await crashed.create('pod-b');
+      const left = await spareReady(crashed);
+      // A new daemon on the same dir (the old one gone without close()).
+      const pins = new NetnsPins(dir);
+      await pins.init();
+      expect(existsSync(join(dir, left))).toBe(false);
+      expect(await pins.exists(b)).toBe(true);
+      expect((await pins.list()).sort()).toEqual(['pod-a', 'pod-b']);
+      await pins.remove(b);
+      await pins.remove(join(dir, 'pod-a'));
+      await pins.close();
+      await crashed.close();
+      expect(mountsUnder(root)).toEqual([]);
+    });
+
+    it('a spare that cannot be made is not retried until the next pod', async () => {
+      const dir = join(root, 'netns');
+      const count = join(root, 'count');
+      const helper = nativeHelperIfBuilt('nexcage-netns')!;
+      const flaky = join(root, 'flaky-netns');
+      // Pins pods, fails spares; each run leaves a line in `count`.
+      writeFileSync(flaky, `#!/bin/sh\necho run >> ${count}\ncase "$*" in *.spare-*) exit 1;; esac\nexec ${helper} "$@"\n`);
+      chmodSync(flaky, 0o755);
+      const pins = new NetnsPins(dir, flaky);
+      const runs = (): number => (existsSync(count) ? readFileSync(count, 'utf8').split('\n').length - 1 : 0);
+      const runsReach = async (n: number): Promise<void> => {
+        const deadline = Date.now() + 10_000;
+        while (runs() < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      };
+      const a = await pins.create('pod-a');
+      await runsReach(2);
+      const b = await pins.create('pod-b');
+      expect(lstatSync(b).isSymbolicLink()).toBe(false);
+      await runsReach(4);
+      // close() waits for a spare being tried: pod-a, its spare, pod-b, its spare, and no more.
+      await pins.close();
+      expect(runs()).toBe(4);
+      await pins.remove(a);
+      await pins.remove(b);
+      expect(mountsUnder(root)).toEqual([]);
+    });
+
+    it('without the helper no spare is made', async () => {
+      const dir = join(root, 'netns');
+      const pins = new NetnsPins(dir, null);
+      const a = await pins.create('pod-a');
+      const b = await pins.create('pod-b');
+      expect(readdirSync(dir).filter((n) => n.startsWith('.'))).toEqual([]);
+      await pins.remove(a);
+      await pins.remove(b);
+      expect(mountsUnder(root)).toEqual([]);
+    });
+  });
+
   it('finds a pin whose path needs mountinfo escaping (a space)', async () => {
-    const pins = new NetnsPins(join(root, 'net ns'));
+    const pins = new NetnsPins(join(root, 'net ns'), undefined, 0);
     const a = await pins.create('pod-a');
     expect(await pins.exists(a)).toBe(true);
     await pins.remove(a);

@@ -1,8 +1,8 @@
 // RunPodSandbox's work once the request is checked and the pod's id and name are reserved, as
 // named steps: dirs -> pod files, /dev/shm, the pinned netns and the infra's spec side by side ->
-// once /dev/shm and the netns exist, CNI ADD and the infra container (conmon + runc create/start)
-// side by side -> record. Only the IP has to be there before the pod is READY, not before its
-// infra process starts; the pod files are only waited for at the end.
+// CNI ADD once the netns exists, and the infra container (conmon + runc create/start) once
+// /dev/shm and its spec are there too, side by side -> record. Only the IP has to be there before
+// the pod is READY, not before its infra process starts; the pod files are only waited for at the end.
 // A pod with its own user namespace differs: its infra runs on an idmapped view of the infra
 // rootfs, creates the user namespace and the network namespace inside it, and the network (pin,
 // CNI ADD) comes once the infra is created, before it starts (as containerd does).
@@ -151,13 +151,13 @@ async function settleAll(tasks: readonly Promise<unknown>[]): Promise<void> {
 
 /**
  * A pod without its own user namespace: the infra's spec is written while /dev/shm and the netns
- * are made (its netns path is known ahead); conmon + runc start the infra as soon as both exist,
- * alongside CNI ADD.
+ * are made (its netns path is known ahead); CNI ADD starts as soon as the netns exists (the
+ * longest step), conmon + runc start the infra once /dev/shm and the spec are there too.
  */
 async function createPod(o: SandboxManagerOptions, req: SandboxRequest, p: Paths, source: InfraRootfs, undo: Undo[], env: Partial<PodEnvironment>, log: Logger): Promise<Infra> {
   initEnv(env);
   const netnsPath = p.hostNetwork ? undefined : o.netns.pathFor(req.id);
-  // The pin first: it is the longest of these and the infra waits for it.
+  // The pin first: CNI ADD and the infra wait for it.
   const pinTask = netnsPath ? pinNetns(o, req, undo, env) : Promise.resolve();
   const shmTask = mountPodShm(o, p, undo);
   let spec: Spec | undefined;
@@ -165,17 +165,13 @@ async function createPod(o: SandboxManagerOptions, req: SandboxRequest, p: Paths
     spec = s;
   });
   const filesTask = podFiles(req, p, env);
-  const ready = Promise.allSettled([shmTask, pinTask, specTask]);
+  const netTask = pinTask.then(() => (env.netnsPath ? attachNetwork(o, req, env, env.netnsPath) : undefined));
   let infra: Infra | undefined;
-  const infraTask = ready.then(async (rs) => {
+  const infraTask = Promise.allSettled([shmTask, pinTask, specTask]).then(async (rs) => {
     for (const r of rs) if (r.status === 'rejected') throw r.reason;
-    const netTask = env.netnsPath ? attachNetwork(o, req, env, env.netnsPath) : Promise.resolve();
-    const runTask = runInfra(o, req, p, spec as Spec, undo, log).then((i) => {
-      infra = i;
-    });
-    await settleAll([netTask, runTask]);
+    infra = await runInfra(o, req, p, spec as Spec, undo, log);
   });
-  await settleAll([filesTask, infraTask]);
+  await settleAll([filesTask, netTask, infraTask]);
   return infra as Infra;
 }
 

@@ -223,12 +223,12 @@ export class SandboxManager implements SandboxStatsSource {
     }
   }
 
-  /** Graceful shutdown: pods keep running; only the watcher goes, and the netns dir if unused. */
+  /** Graceful shutdown: pods keep running; only the watcher goes, the spare netns, and the netns dir if unused. */
   async close(): Promise<void> {
     this.unsubscribe?.();
     this.handoff.close();
     this.cleanupRetry.close();
-    await this.o.netns.releaseIfEmpty().catch(() => false);
+    await this.o.netns.close().catch(() => undefined);
     await this.o.infra.close();
   }
 

@@ -54,6 +54,7 @@ afterAll(async () => {
   echo.kill('SIGKILL');
   if (echo.exitCode === null && echo.signalCode === null) await once(echo, 'exit');
   await pins.remove(netns);
+  await pins.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
