@@ -25,7 +25,6 @@ afterAll(async () => {
   await stopPodFixture({ d, registry, podId });
 });
 
-
 function reservedIps(): string[] {
   const dir = join(d.config().stateDir as string, 'cni', 'networks', 'nexcage-default');
   return existsSync(dir) ? readdirSync(dir).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)) : [];

@@ -61,7 +61,6 @@ function reservedIps(d: Daemon): string[] {
   return existsSync(dir) ? readdirSync(dir).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)) : [];
 }
 
-
 describe('cleanup a failed RunPodSandbox could not finish', () => {
   it('keeps the pod NOTREADY with its IP and name when CNI DEL fails during the undo; the next StopPodSandbox completes it', async () => {
     const marker = t.dir().join('stop-del-failed-once');

@@ -15,7 +15,7 @@
 // link points at is never a pod's: init() sweeps those a crash left, close() removes the pool.
 import { mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { AlreadyExistsError, CommandError, InternalError, errorMessage, isErrno } from '../../lib/errors.js';
 import { run } from '../../lib/exec.js';
 import { nativeHelperIfBuilt } from '../../lib/native-helpers.js';
@@ -115,7 +115,7 @@ export class NetnsPins {
     const path = this.pathFor(podId);
     this.handing++;
     try {
-      await symlink(spare.slice(this.dir.length + 1), path);
+      await symlink(basename(spare), path);
       return path;
     } catch (err) {
       await this.unpin(spare);
@@ -132,7 +132,7 @@ export class NetnsPins {
     const path = join(this.dir, `${SPARE_PREFIX}${randomBytes(6).toString('hex')}`);
     this.filling = this.pin('(spare)', path).then(
       async () => {
-        if (this.closed) await this.unpin(path);
+        if (this.closed) await this.unpin(path).catch(() => undefined);
         else this.ready.push(path);
         this.filling = undefined;
         this.refill();
@@ -148,7 +148,8 @@ export class NetnsPins {
   private async pin(podId: string, path: string, from?: string): Promise<string> {
     const helper = from ? undefined : this.helper;
     let failure: { err: unknown } | undefined;
-    // The private dir mount exists only while pins (or spares) do: a daemon that never ran a pod holds no mount.
+    // The private dir mount exists only while pins (or spares) do: a daemon that never ran a pod
+    // holds none.
     await this.withDirLock(async () => {
       // init() made the dir; its state is looked at again only when not known.
       if (this.dirMounted === undefined) await mkdir(this.dir, { recursive: true, mode: 0o755 });
