@@ -187,8 +187,8 @@ export class NetnsPins {
   /** Unmount and delete a pin (absent pins are fine: remove is idempotent); the dir goes with the last. */
   async remove(path: string): Promise<void> {
     // A pod given a spare has a link: the spare it points at goes first, then the link.
-    const target = await readlink(path).catch(() => undefined);
-    if (target !== undefined) await this.unpin(resolve(dirname(path), target));
+    const spare = await linkTarget(path);
+    if (spare !== undefined) await this.unpin(spare);
     await this.unpin(path);
     await this.releaseIfEmpty();
   }
@@ -217,15 +217,16 @@ export class NetnsPins {
   }
 
   async exists(path: string): Promise<boolean> {
-    const target = await readlink(path).catch(() => undefined);
-    return this.isMountPoint(target === undefined ? path : resolve(dirname(path), target));
+    return this.isMountPoint((await linkTarget(path)) ?? path);
   }
 
   /** Unmount the private dir itself once no pin (a pod's or a spare) is left. */
   async releaseIfEmpty(): Promise<boolean> {
     return this.withDirLock(async () => {
-      if (this.ready.length > 0 || this.handing > 0 || (await this.list()).length > 0) return false;
-      if ((await readdir(this.dir).catch(() => [] as string[])).some((n) => n.startsWith(SPARE_PREFIX))) return false;
+      if (this.handing > 0) return false;
+      // One look at the dir: a pod's pin (or link), or a spare, keeps it.
+      const names = await readdir(this.dir).catch(() => [] as string[]);
+      if (names.some((n) => !n.startsWith('.') || n.startsWith(SPARE_PREFIX))) return false;
       this.dirMounted = undefined;
       if (await this.isMountPoint(this.dir)) {
         const res = await run('umount', [this.dir], { allowFailure: true });
@@ -246,4 +247,10 @@ export class NetnsPins {
     const escaped = path.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
     return text.split('\n').some((l) => l.split(' ')[4] === escaped);
   }
+}
+
+/** Where a pod's link points (a spare's path), or undefined for a pin that is not a link. */
+async function linkTarget(path: string): Promise<string | undefined> {
+  const target = await readlink(path).catch(() => undefined);
+  return target === undefined ? undefined : resolve(dirname(path), target);
 }
