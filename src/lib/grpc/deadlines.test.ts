@@ -1,11 +1,13 @@
 // The deadline queue with Node's timers faked: each call's deadline passes at its own time, in any
-// order of arrival; a call that ended before its deadline is never told; the one timer goes when
-// no call is left.
+// order of arrival; a call that ended before its deadline is never told; calls one after another
+// share one timer, which goes once it fires with no call left.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { NO_SLOT } from '../slot-set.js';
 import { Deadlines, type HasDeadline } from './deadlines.js';
 
 class FakeCall implements HasDeadline {
   passedAt: number | undefined;
+  deadlineSlot = NO_SLOT;
   constructor(
     readonly name: string,
     readonly deadlineAt: number,
@@ -60,9 +62,26 @@ describe('Deadlines', () => {
     const short = new FakeCall('short', Date.now() + 50);
     q.add(short);
     q.delete(short);
-    expect(vi.getTimerCount()).toBe(0);
     vi.advanceTimersByTime(1_000);
     expect(short.passedAt).toBeUndefined();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('keeps one timer for calls made one after another, not one each', () => {
+    const q = new Deadlines<FakeCall>();
+    const set = vi.spyOn(globalThis, 'setTimeout');
+    for (let i = 0; i < 100; i++) {
+      const c = new FakeCall(`c${i}`, Date.now() + 120_000);
+      q.add(c);
+      vi.advanceTimersByTime(1);
+      q.delete(c);
+    }
+    expect(set.mock.calls.length).toBe(1);
+    set.mockRestore();
+    const late = new FakeCall('late', Date.now() + 200_000);
+    q.add(late);
+    vi.advanceTimersByTime(200_000);
+    expect(late.passedAt).toBe(Date.now());
   });
 
   it('moves the timer earlier for a call with a nearer deadline than any before it', () => {

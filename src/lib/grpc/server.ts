@@ -7,6 +7,7 @@ import { gunzipSync, inflateSync } from 'node:zlib';
 import { ErrorCode, type H2Error } from '../h2/frames.js';
 import { encodeHeaderBlock } from '../h2/hpack.js';
 import { H2ServerSession, type H2Stream, type StreamListener } from '../h2/session.js';
+import { NO_SLOT } from '../slot-set.js';
 import { Deadlines } from './deadlines.js';
 import { Status, StatusError } from './status.js';
 
@@ -89,6 +90,7 @@ class Call implements ServerCall, StreamListener {
   private expected = Infinity;
   /** When the caller's deadline passes (Date.now() ms); Infinity without one. */
   deadlineAt = Infinity;
+  deadlineSlot = NO_SLOT;
   private headersSent = false;
   private done = false;
 

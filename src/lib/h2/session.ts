@@ -21,7 +21,9 @@ import {
   u32,
 } from './frames.js';
 import { HpackDecoder } from './hpack.js';
+import { OpenStreams } from './open-streams.js';
 import { Outgoing } from './outgoing.js';
+import { NO_SLOT, SlotSet } from '../slot-set.js';
 
 export interface SessionOptions {
   /** Called once a stream's request headers are complete; set its listener there. */
@@ -65,6 +67,8 @@ export class H2Stream {
   pendingOffset = 0;
   pendingBytes = 0;
   trailers: Buffer | undefined;
+  /** Its index among the session's streams blocked on flow control (NO_SLOT: not blocked). */
+  blockedSlot = NO_SLOT;
 
   constructor(
     readonly session: H2ServerSession,
@@ -113,8 +117,8 @@ const MAX_HEADER_BLOCK_BYTES = 256 * 1024;
 
 export class H2ServerSession {
   private readonly decoder = new HpackDecoder();
-  private readonly streams = new Map<number, H2Stream>();
-  private readonly blocked = new Set<H2Stream>();
+  private readonly streams = new OpenStreams<H2Stream>();
+  private readonly blocked = new SlotSet<'blockedSlot', H2Stream>('blockedSlot');
   private leftover: Buffer | undefined;
   private prefaceSeen = false;
   private lastStreamId = 0;
@@ -345,7 +349,7 @@ export class H2ServerSession {
     if (this.goingAway) return this.resetId(id, ErrorCode.REFUSED_STREAM);
     if (this.streams.size >= this.opts.maxConcurrentStreams) return this.resetId(id, ErrorCode.REFUSED_STREAM);
     const s = new H2Stream(this, id, fields, listSize, this.opts.streamWindow, this.peerInitialWindow);
-    this.streams.set(id, s);
+    this.streams.add(s);
     this.opts.onStream(s);
     if (endStream && !s.aborted && this.streams.get(id) === s) {
       s.remoteEnded = true;
@@ -377,7 +381,7 @@ export class H2ServerSession {
         if (value > MAX_WINDOW) throw new H2Error(ErrorCode.FLOW_CONTROL_ERROR, 'SETTINGS_INITIAL_WINDOW_SIZE over 2^31-1');
         const delta = value - this.peerInitialWindow;
         this.peerInitialWindow = value;
-        for (const s of this.streams.values()) s.sendWindow += delta;
+        for (const s of this.streams.snapshot()) s.sendWindow += delta;
       } else if (key === Setting.MAX_FRAME_SIZE) {
         if (value < DEFAULT_MAX_FRAME || value > 2 ** 24 - 1) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'SETTINGS_MAX_FRAME_SIZE out of range');
         this.peerMaxFrame = value;
@@ -484,7 +488,7 @@ export class H2ServerSession {
   }
 
   private flushBlocked(): void {
-    for (const s of [...this.blocked]) {
+    for (const s of this.blocked.snapshot()) {
       if (this.sendConnWindow <= 0) return;
       this.flushStream(s);
     }
@@ -506,7 +510,7 @@ export class H2ServerSession {
   }
 
   private forget(s: H2Stream): void {
-    if (this.streams.get(s.id) === s) this.streams.delete(s.id);
+    this.streams.delete(s);
     this.blocked.delete(s);
     s.pending = [];
     this.pendingTotal -= s.pendingBytes;
@@ -569,7 +573,7 @@ export class H2ServerSession {
     this.closed = true;
     this.leftover = undefined;
     this.out.dispose();
-    const streams = [...this.streams.values()];
+    const streams = this.streams.snapshot();
     this.streams.clear();
     this.blocked.clear();
     for (const s of streams) this.abort(s, reason);
