@@ -84,6 +84,12 @@ export const configSchema = {
       min: 0,
       max: 86400,
     },
+    memoryCollectIdleSeconds: {
+      kind: 'int',
+      doc: "After this many seconds without work (the kubelet's polls and probes do not count), collect the JavaScript heap's garbage once (V8's gc(), given by --expose-gc), so what pod starts and pulls left is not collected in a pause among the kubelet's later polls; 0 = never.",
+      min: 0,
+      max: 86400,
+    },
     pauseImage: { kind: 'string', doc: 'Infra image to pull and pin; empty = the built-in infra rootfs.' },
     criuPath: { kind: 'string', doc: 'CRIU binary for CheckpointContainer and restores: a name looked up on PATH or an absolute path.' },
     cni: {
@@ -188,6 +194,7 @@ export interface Config {
   runtimes: Record<string, RuntimeHandlerConfig>;
   shutdownTimeoutSeconds: number;
   memoryReclaimIdleSeconds: number;
+  memoryCollectIdleSeconds: number;
   pauseImage: string;
   criuPath: string;
   cni: { confDirs: string[]; binDirs: string[]; defaultNetwork: boolean; defaultSubnet: string; defaultBridge: string };
@@ -234,6 +241,7 @@ export function defaultConfig(): Config {
     runtimes: { runc: { path: 'runc', root: '', systemdCgroup: false } },
     shutdownTimeoutSeconds: 10,
     memoryReclaimIdleSeconds: 60,
+    memoryCollectIdleSeconds: 2,
     pauseImage: '',
     criuPath: 'criu',
     cni: { confDirs: ['/etc/cni/net.d'], binDirs: ['/opt/cni/bin', '/usr/lib/cni'], defaultNetwork: true, defaultSubnet: '10.88.0.0/16', defaultBridge: 'nexcage0' },

@@ -29,7 +29,8 @@ import { startMetricsSocket } from './metrics-socket.js';
 import { applyReload, type ReloadListener } from './reload.js';
 import { sdNotifier, startWatchdog } from './sd-notify.js';
 import { claimSocketPath } from './socket-guard.js';
-import { startPageReclaim } from './page-reclaim-setup.js';
+import { activityOf } from '../lib/page-reclaim.js';
+import { startIdleGc, startPageReclaim } from './page-reclaim-setup.js';
 import { applySocketGroup } from './socket-group.js';
 
 export interface ServeOptions {
@@ -94,7 +95,8 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
 
   await claimSocketPath(config.socket);
   const reclaimer = startPageReclaim(config.memoryReclaimIdleSeconds, log);
-  const { server, health } = createCriServer(log, services, reclaimer);
+  const idleGc = startIdleGc(config.memoryCollectIdleSeconds, log);
+  const { server, health } = createCriServer(log, services, activityOf([reclaimer, idleGc]));
   await bindUnix(server, config.socket);
   await chmod(config.socket, 0o660);
   await applySocketGroup(config.socket, config.socketGroup);
@@ -122,6 +124,7 @@ export async function serve(config: Config, log: Logger, options: ServeOptions =
     log.info({ signal }, 'shutting down');
     stopWatchdog();
     reclaimer?.stop();
+    idleGc?.stop();
     process.off('SIGHUP', onHangup);
     void notifier.notify({ STOPPING: '1', STATUS: 'shutting down' });
     for (const name of ['', ...SERVICE_NAMES]) health.setStatus(name, 'NOT_SERVING');

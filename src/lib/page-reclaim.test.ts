@@ -7,13 +7,37 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CommandError } from './errors.js';
 import { findNativeHelper } from './native-helpers.js';
-import { IdleReclaimer, pageOut } from './page-reclaim.js';
+import { activityOf, IdleReclaimer, pageOut } from './page-reclaim.js';
 
 function reclaimer(idleMs: number, reclaim = vi.fn(async () => undefined), onFailure = vi.fn()): { r: IdleReclaimer; clock: { t: number }; reclaim: typeof reclaim; onFailure: typeof onFailure } {
   const clock = { t: 1000 };
   const r = new IdleReclaimer({ idleMs, everyMs: 3_600_000, reclaim, onFailure, now: () => clock.t });
   return { r, clock, reclaim, onFailure };
 }
+
+describe('activityOf', () => {
+  it('tells every watcher that is on about work, so each counts its own quiet spell', async () => {
+    const a = reclaimer(1_000);
+    const b = reclaimer(5_000);
+    const both = activityOf([a.r, undefined, b.r]);
+    both?.begin();
+    a.clock.t += 10_000;
+    b.clock.t += 10_000;
+    await a.r.check();
+    await b.r.check();
+    expect([a.reclaim.mock.calls.length, b.reclaim.mock.calls.length]).toEqual([0, 0]);
+    both?.end();
+    a.clock.t += 1_000;
+    b.clock.t += 1_000;
+    await a.r.check();
+    await b.r.check();
+    expect([a.reclaim.mock.calls.length, b.reclaim.mock.calls.length]).toEqual([1, 0]);
+    expect(activityOf([undefined, b.r])).toBe(b.r);
+    expect(activityOf([undefined])).toBeUndefined();
+    a.r.stop();
+    b.r.stop();
+  });
+});
 
 describe('IdleReclaimer', () => {
   it('reclaims once the daemon has been quiet for idleMs after start-up, and only once per quiet spell', async () => {

@@ -87,3 +87,19 @@ export class IdleReclaimer {
     clearInterval(this.timer);
   }
 }
+
+/** What the CRI handler tells about work: each call that is work begins and ends once. */
+export interface Activity {
+  begin(): void;
+  end(): void;
+}
+
+/** One Activity telling every quiet-spell watcher that is on (undefined ones are off). */
+export function activityOf(watchers: (Activity | undefined)[]): Activity | undefined {
+  const on = watchers.filter((w): w is Activity => w !== undefined);
+  if (on.length <= 1) return on[0];
+  return {
+    begin: () => on.forEach((w) => w.begin()),
+    end: () => on.forEach((w) => w.end()),
+  };
+}

@@ -198,6 +198,32 @@ describe('idle page reclaim', () => {
   });
 });
 
+describe('heap collection after work', () => {
+  it('collects the heap once a quiet spell after start-up and once after later work, never while only polls come; off without gc()', async () => {
+    const d = t.track(new Daemon(t.dir(), 'idlegc', { config: { memoryCollectIdleSeconds: 1 }, nodeFlags: ['--expose-gc'] }));
+    await d.start();
+    const collections = (): Record<string, unknown>[] => d.logs().filter((l) => l.msg === 'heap garbage collected after work');
+    const first = await waitFor('a collection after start-up', () => collections()[0]);
+    expect(first.heapMiBAfter as number).toBeGreaterThan(0);
+    expect(first.heapMiBAfter as number).toBeLessThanOrEqual(first.heapMiBBefore as number);
+    const end = Date.now() + 2500;
+    while (Date.now() < end) {
+      await call(d.client.runtime, 'ListContainers', {});
+      await call(d.client.runtime, 'Status', {});
+    }
+    expect(collections()).toHaveLength(1);
+    await call(d.client.runtime, 'RemovePodSandbox', { pod_sandbox_id: 'nothing-here' }).catch(() => undefined);
+    await waitFor('a collection after the work', () => collections().length === 2 || undefined);
+    await d.stop();
+
+    const plain = t.track(new Daemon(t.dir(), 'nogc', { config: { memoryCollectIdleSeconds: 1 } }));
+    await plain.start();
+    await waitFor('the daemon saying gc() is not there', () => plain.logs().find((l) => String(l.msg).startsWith('gc() is not exposed')));
+    await call(plain.client.runtime, 'Status', {});
+    expect(plain.logs().some((l) => l.msg === 'heap garbage collected after work')).toBe(false);
+  });
+});
+
 describe('lifecycle', () => {
   it('exits 0 on SIGTERM and removes its socket', async () => {
     const d = t.track(new Daemon(t.dir(), 'term'));

@@ -28,6 +28,8 @@ export interface DaemonOptions {
   env?: NodeJS.ProcessEnv;
   /** Another Node binary to run the daemon with (default NODE). */
   node?: string;
+  /** Node/V8 flags before the daemon's script (the launchers pass deploy/node-flags; tests pass what they need). */
+  nodeFlags?: string[];
 }
 
 export interface Exit {
@@ -129,7 +131,7 @@ export class Daemon {
     this.lines.length = 0;
     this.exitInfo = undefined;
     const coverage = process.env.NODE_V8_COVERAGE ? ['--import', COVERAGE_FLUSH] : [];
-    const proc = spawn(this.options.node ?? NODE, [...coverage, MAIN, 'serve', '--config', this.configPath], {
+    const proc = spawn(this.options.node ?? NODE, [...(this.options.nodeFlags ?? []), ...coverage, MAIN, 'serve', '--config', this.configPath], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...this.options.env },
     });
