@@ -1,5 +1,6 @@
-// The daemon's idle page reclaim (src/lib/page-reclaim.ts) on itself, logged: each reclaim at
-// debug with what it gave back, a failure once at warn (reclaiming then stops for good).
+// What the daemon does to itself once per quiet spell (src/lib/page-reclaim.ts): a full GC soon
+// after work, its cold file pages back to the kernel after a long spell. Each run logged at debug
+// with what it gave back, a failure once at warn (that task then stops for good).
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../lib/log.js';
 import { IdleReclaimer, pageOut } from '../lib/page-reclaim.js';
@@ -12,19 +13,14 @@ function rssFileKiB(): number {
 
 /** Undefined when off (0 seconds) or when the helper is not built. */
 export function startPageReclaim(idleSeconds: number, log: Logger, helper = nativeHelperIfBuilt('nexcage-pageout')): IdleReclaimer | undefined {
-  if (idleSeconds <= 0) return undefined;
   if (!helper) {
-    log.debug('nexcage-pageout is not built: cold file pages stay resident');
+    if (idleSeconds > 0) log.debug('nexcage-pageout is not built: cold file pages stay resident');
     return undefined;
   }
-  return new IdleReclaimer({
-    idleMs: idleSeconds * 1000,
-    reclaim: async () => {
-      const before = rssFileKiB();
-      await pageOut(process.pid, helper);
-      log.debug({ fileMiBBefore: Math.round(before / 102.4) / 10, fileMiBAfter: Math.round(rssFileKiB() / 102.4) / 10 }, 'cold file pages handed back to the kernel');
-    },
-    onFailure: (err) => log.warn({ err }, 'handing cold file pages back to the kernel failed; not trying again'),
+  return onQuietSpell(idleSeconds, log, 'handing cold file pages back to the kernel failed; not trying again', async () => {
+    const before = rssFileKiB();
+    await pageOut(process.pid, helper);
+    log.debug({ fileMiBBefore: Math.round(before / 102.4) / 10, fileMiBAfter: Math.round(rssFileKiB() / 102.4) / 10 }, 'cold file pages handed back to the kernel');
   });
 }
 
@@ -36,21 +32,22 @@ export function startPageReclaim(idleSeconds: number, log: Logger, helper = nati
  * when off.
  */
 export function startIdleGc(idleSeconds: number, log: Logger, gc = exposedGc()): IdleReclaimer | undefined {
-  if (idleSeconds <= 0) return undefined;
   if (!gc) {
-    log.debug('gc() is not exposed (node --expose-gc): the garbage of work is collected when V8 decides');
+    if (idleSeconds > 0) log.debug('gc() is not exposed (node --expose-gc): the garbage of work is collected when V8 decides');
     return undefined;
   }
-  return new IdleReclaimer({
-    idleMs: idleSeconds * 1000,
-    reclaim: async () => {
-      const before = process.memoryUsage().heapUsed;
-      const t0 = performance.now();
-      gc();
-      log.debug({ pauseMs: Math.round((performance.now() - t0) * 10) / 10, heapMiBBefore: Math.round(before / 104857.6) / 10, heapMiBAfter: Math.round(process.memoryUsage().heapUsed / 104857.6) / 10 }, 'heap garbage collected after work');
-    },
-    onFailure: (err) => log.warn({ err }, 'collecting the heap after work failed; not trying again'),
+  return onQuietSpell(idleSeconds, log, 'collecting the heap after work failed; not trying again', async () => {
+    const before = process.memoryUsage().heapUsed;
+    const t0 = performance.now();
+    gc();
+    log.debug({ pauseMs: Math.round((performance.now() - t0) * 10) / 10, heapMiBBefore: Math.round(before / 104857.6) / 10, heapMiBAfter: Math.round(process.memoryUsage().heapUsed / 104857.6) / 10 }, 'heap garbage collected after work');
   });
+}
+
+/** `task` once per quiet spell of `idleSeconds` (undefined when 0); its first failure, logged, ends it. */
+function onQuietSpell(idleSeconds: number, log: Logger, failure: string, task: () => Promise<void>): IdleReclaimer | undefined {
+  if (idleSeconds <= 0) return undefined;
+  return new IdleReclaimer({ idleMs: idleSeconds * 1000, reclaim: task, onFailure: (err) => log.warn({ err }, failure) });
 }
 
 function exposedGc(): (() => void) | undefined {
