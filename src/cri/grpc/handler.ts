@@ -6,6 +6,7 @@ import { Status, StatusError, statusName, type StatusCode } from '../../lib/grpc
 import { errorMessage } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
 import { grpcDuration, grpcRequests } from '../../lib/metrics.js';
+import type { Activity } from '../../lib/page-reclaim.js';
 import { setCurrentSpanError, tracingEnabled, withServerSpan, type SpanAttributes } from '../../lib/tracing.js';
 import { capDetails, toServiceError } from './status-map.js';
 
@@ -20,7 +21,7 @@ export type RpcHandlers = Record<string, Rpc>;
 export interface HandlerContext {
   log: Logger;
   /** Told when a call that does work starts and ends (the kubelet's recurring reads are not work). */
-  activity?: { begin(): void; end(): void };
+  activity?: Activity;
 }
 
 /**
